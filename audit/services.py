@@ -1,0 +1,27 @@
+"""Write audit events. Details must carry identifiers only: no health data, no client names."""
+
+from audit.models import AuditEvent
+
+
+def audit_record(
+    *,
+    actor,
+    action: str,
+    obj=None,
+    clinic=None,
+    client=None,
+    request=None,
+    details: dict | None = None,
+) -> AuditEvent:
+    is_user = actor is not None and getattr(actor, "is_authenticated", False)
+    return AuditEvent.objects.create(
+        actor=actor if is_user else None,
+        actor_label=actor.get_username() if is_user else "system",
+        action=action,
+        object_type=obj._meta.label_lower if obj is not None else "",
+        object_id=str(obj.pk) if obj is not None else "",
+        clinic=clinic,
+        client=client,
+        ip_address=request.META.get("REMOTE_ADDR") if request is not None else None,
+        details=details or {},
+    )

@@ -1,0 +1,100 @@
+"""``manage.py demo``: migrate, seed the demo clinic once, then run the web server, a Celery
+worker and Celery beat together. Ctrl-C stops all three."""
+
+import os
+import signal
+import subprocess
+import sys
+import threading
+import time
+
+from django.conf import settings
+from django.core.management import call_command
+from django.core.management.base import BaseCommand
+
+from clients.models import Clinic
+
+DEMO_PASSWORD = "demo-password-2026"
+
+
+class Command(BaseCommand):
+    help = "Run the app with demo data: web server, Celery worker and beat (Ctrl-C stops all)."
+
+    def add_arguments(self, parser):
+        parser.add_argument("--port", type=int, default=8000)
+        parser.add_argument("--clients", type=int, default=60)
+        parser.add_argument("--no-seed", action="store_true")
+
+    def handle(self, *args, port, clients, no_seed, **options):
+        call_command("migrate", interactive=False, verbosity=0)
+        if not no_seed and not Clinic.objects.filter(slug="demo").exists():
+            self.stdout.write("Seeding the demo clinic…")
+            call_command("seed_demo", clients=clients, password=DEMO_PASSWORD)
+        env = {**os.environ, "DEMO_MODE": "1", "SITE_URL": f"http://127.0.0.1:{port}"}
+        python = sys.executable
+        processes = {
+            "web": [python, "manage.py", "runserver", f"127.0.0.1:{port}", "--noreload"],
+            "worker": [
+                python,
+                "-m",
+                "celery",
+                "-A",
+                "config",
+                "worker",
+                "-l",
+                "INFO",
+                "--concurrency",
+                "2",
+                "-n",
+                "demo-worker@%h",
+            ],
+            "beat": [python, "-m", "celery", "-A", "config", "beat", "-l", "INFO"],
+        }
+        running = {
+            name: subprocess.Popen(
+                command,
+                cwd=settings.BASE_DIR,
+                env=env,
+                stdout=subprocess.PIPE,
+                stderr=subprocess.STDOUT,
+                text=True,
+                start_new_session=True,
+            )
+            for name, command in processes.items()
+        }
+        for name, process in running.items():
+            threading.Thread(target=self._relay, args=(name, process), daemon=True).start()
+        self._banner(port)
+        try:
+            while all(process.poll() is None for process in running.values()):
+                time.sleep(0.5)
+            stopped = [name for name, process in running.items() if process.poll() is not None]
+            self.stderr.write(f"{', '.join(stopped)} stopped; shutting the others down.")
+        except KeyboardInterrupt:
+            self.stdout.write("\nStopping web server, worker and beat…")
+        finally:
+            for process in running.values():
+                if process.poll() is None:
+                    os.killpg(process.pid, signal.SIGTERM)
+            for process in running.values():
+                try:
+                    process.wait(timeout=15)
+                except subprocess.TimeoutExpired:
+                    os.killpg(process.pid, signal.SIGKILL)
+
+    def _relay(self, name, process):
+        for line in process.stdout:
+            self.stdout.write(f"{name:>6} | {line.rstrip()}")
+
+    def _banner(self, port):
+        from clients.models import Membership
+
+        logins = Membership.objects.filter(clinic__slug="demo").select_related("user")
+        self.stdout.write(self.style.SUCCESS(f"\nDemo running at http://127.0.0.1:{port}/"))
+        self.stdout.write(f"Log in with any of these (password: {DEMO_PASSWORD}):")
+        for membership in logins.order_by("role", "user__username"):
+            self.stdout.write(f"  {membership.user.username:<14} {membership.get_role_display()}")
+        self.stdout.write(
+            "Admin: /admin/ (user 'admin'); e-mails: /outbox/; health: /healthz\n"
+            "Press Ctrl-C to stop.\n"
+        )

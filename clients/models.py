@@ -1,0 +1,304 @@
+"""Clinics, staff roles, clients, episodes of care, treatment sessions and timeline events.
+
+A client is known to staff by a pseudonymous ``label``; the optional name and contact e-mail are
+used only where strictly needed (sending the check-in link) and never appear in logs or e-mails.
+"""
+
+from django.conf import settings
+from django.db import models
+from django.utils.timezone import localdate, now
+
+DEFAULT_CRISIS_CONTACTS = (
+    "If you are in immediate danger, call 999 or go to your nearest A&E.\n"
+    "Samaritans (24 hours, free): 116 123\n"
+    "NHS 111 (urgent mental health support): call 111 and choose the mental health option\n"
+    "Shout (24-hour text support): text SHOUT to 85258"
+)
+
+
+class Clinic(models.Model):
+    """A clinic and its local settings.
+
+    The defaults are the values given in CLINICAL.md and the issues; each is a local choice that a
+    clinic may change in the admin, which is why they are stored here and not hard-coded.
+    """
+
+    name = models.CharField(max_length=200)
+    slug = models.SlugField(unique=True)
+    timezone = models.CharField(max_length=64, default="Europe/London")
+    crisis_contacts = models.TextField(
+        default=DEFAULT_CRISIS_CONTACTS,
+        help_text="Shown prominently to a client whose answers show risk.",
+    )
+    reminder_after_days = models.PositiveSmallIntegerField(
+        default=2, help_text="Send one reminder this many days after a check-in is sent."
+    )
+    expire_after_days = models.PositiveSmallIntegerField(
+        default=4, help_text="A check-in not completed within this many days counts as missed."
+    )
+    missed_checkins_for_alert = models.PositiveSmallIntegerField(
+        default=2, help_text="Consecutive missed check-ins that raise a disengagement alert."
+    )
+    urgent_escalation_hours = models.PositiveSmallIntegerField(
+        default=4,
+        help_text="An urgent alert not acknowledged within this time escalates to the supervisor.",
+    )
+    trajectory_min_episodes = models.PositiveSmallIntegerField(
+        default=30,
+        help_text="Completed episodes per band before the clinic's own recovery curve replaces the "
+        "provisional default.",
+    )
+    z_yellow = models.FloatField(
+        default=1.2816, help_text="Tolerance z for 'yellow' (not on track), CLINICAL.md §4."
+    )
+    z_red = models.FloatField(default=1.6449, help_text="Tolerance z for 'red', CLINICAL.md §4.")
+    retention_days = models.PositiveIntegerField(
+        default=8 * 365,
+        help_text="Closed episodes older than this are erased by the retention job.",
+    )
+    created_at = models.DateTimeField(default=now)
+
+    def __str__(self):
+        return self.name
+
+
+class Team(models.Model):
+    clinic = models.ForeignKey(Clinic, on_delete=models.CASCADE, related_name="teams")
+    name = models.CharField(max_length=100)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["clinic", "name"], name="team_unique_name")]
+
+    def __str__(self):
+        return f"{self.name} ({self.clinic})"
+
+
+class Role(models.TextChoices):
+    THERAPIST = "therapist", "Therapist"
+    SUPERVISOR = "supervisor", "Supervisor"
+    ADMIN = "admin", "Clinic admin"
+
+
+class Membership(models.Model):
+    """A staff account's role in a clinic.
+
+    A therapist belongs to teams; a supervisor supervises the teams listed here and sees their
+    therapists' clients; a clinic admin sees the whole clinic.
+    """
+
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="memberships"
+    )
+    clinic = models.ForeignKey(Clinic, on_delete=models.CASCADE, related_name="memberships")
+    role = models.CharField(max_length=20, choices=Role.choices, default=Role.THERAPIST)
+    teams = models.ManyToManyField(Team, blank=True, related_name="memberships")
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["user", "clinic"], name="membership_unique_user_clinic")
+        ]
+
+    def __str__(self):
+        return f"{self.user} · {self.get_role_display()} · {self.clinic}"
+
+
+class Client(models.Model):
+    clinic = models.ForeignKey(Clinic, on_delete=models.PROTECT, related_name="clients")
+    label = models.CharField(
+        max_length=40, help_text="Pseudonymous label that staff see, e.g. C-0042."
+    )
+    email = models.EmailField(blank=True, help_text="Where check-in links are sent.")
+    name = models.CharField(max_length=200, blank=True, help_text="Optional; never e-mailed.")
+    timezone = models.CharField(max_length=64, default="Europe/London")
+    language = models.CharField(max_length=10, default="en")
+    opted_out_at = models.DateTimeField(
+        null=True, blank=True, help_text="Set when the client opts out of e-mailed check-ins."
+    )
+    created_at = models.DateTimeField(default=now)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["clinic", "label"], name="client_unique_label")
+        ]
+
+    def __str__(self):
+        return self.label
+
+    @property
+    def is_opted_out(self) -> bool:
+        return self.opted_out_at is not None
+
+
+class EndReason(models.TextChoices):
+    PLANNED = "planned", "Planned ending"
+    UNPLANNED = "unplanned", "Unplanned ending"
+    DROPOUT = "dropout", "Dropped out"
+    TRANSFER = "transfer", "Transferred"
+
+
+class EpisodeStatus(models.TextChoices):
+    """Traffic-light status of the latest scores (CLINICAL.md §4 step 4)."""
+
+    NONE = "none", "No scores yet"
+    WHITE = "white", "Recovered: consider ending"
+    GREEN = "green", "On track"
+    YELLOW = "yellow", "Not on track"
+    RED = "red", "Off track"
+
+
+class Episode(models.Model):
+    client = models.ForeignKey(Client, on_delete=models.CASCADE, related_name="episodes")
+    # Denormalised from client so that every scoped query filters one indexed column.
+    clinic = models.ForeignKey(Clinic, on_delete=models.PROTECT, related_name="episodes")
+    therapist = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="episodes"
+    )
+    started_on = models.DateField(default=localdate)
+    ended_on = models.DateField(null=True, blank=True)
+    end_reason = models.CharField(max_length=20, choices=EndReason.choices, blank=True)
+    status = models.CharField(
+        max_length=10, choices=EpisodeStatus.choices, default=EpisodeStatus.NONE
+    )
+    status_reason = models.CharField(max_length=300, blank=True)
+    status_updated_at = models.DateTimeField(null=True, blank=True)
+    created_at = models.DateTimeField(default=now)
+
+    class Meta:
+        indexes = [
+            models.Index(fields=["therapist", "ended_on"], name="episode_therapist_active"),
+            models.Index(fields=["clinic", "ended_on"], name="episode_clinic_active"),
+        ]
+
+    def __str__(self):
+        return f"{self.client.label} from {self.started_on:%Y-%m-%d}"
+
+    @property
+    def is_active(self) -> bool:
+        return self.ended_on is None
+
+
+class TreatmentSession(models.Model):
+    """A scheduled or held therapy session. ``attended`` is None until the session has happened.
+
+    NHS Talking Therapies counts a course of treatment as finished with at least 2 attended
+    sessions (CLINICAL.md §3).
+    """
+
+    episode = models.ForeignKey(Episode, on_delete=models.CASCADE, related_name="sessions")
+    starts_at = models.DateTimeField()
+    attended = models.BooleanField(null=True, blank=True)
+    created_at = models.DateTimeField(default=now)
+
+    class Meta:
+        ordering = ["starts_at"]
+        indexes = [models.Index(fields=["episode", "starts_at"], name="session_episode_time")]
+
+    def __str__(self):
+        return f"Session {self.starts_at:%Y-%m-%d %H:%M}"
+
+
+class EventKind(models.TextChoices):
+    MEDICATION_CHANGE = "medication_change", "Medication change"
+    LIFE_EVENT = "life_event", "Life event"
+    TREATMENT_CHANGE = "treatment_change", "Change of treatment"
+    OTHER = "other", "Other"
+
+
+class TimelineEvent(models.Model):
+    """Something that happened in the episode that charts mark (e.g. a medication change)."""
+
+    episode = models.ForeignKey(Episode, on_delete=models.CASCADE, related_name="events")
+    occurred_on = models.DateField()
+    kind = models.CharField(max_length=30, choices=EventKind.choices, default=EventKind.OTHER)
+    note = models.CharField(max_length=200, blank=True)
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL
+    )
+    created_at = models.DateTimeField(default=now)
+
+    class Meta:
+        ordering = ["occurred_on"]
+
+    def __str__(self):
+        return f"{self.get_kind_display()} on {self.occurred_on}"
+
+
+class Schedule(models.TextChoices):
+    WEEKLY = "weekly", "Weekly"
+    BEFORE_SESSION = "before_session", "Before each scheduled session"
+
+
+def default_plan_instruments():
+    return ["phq9", "gad7"]
+
+
+class MeasurementPlan(models.Model):
+    """Which forms an episode's client receives and when (clinic default: PHQ-9 + GAD-7 weekly,
+    session rating after each attended session)."""
+
+    episode = models.OneToOneField(Episode, on_delete=models.CASCADE, related_name="plan")
+    instruments = models.JSONField(default=default_plan_instruments)
+    schedule = models.CharField(max_length=20, choices=Schedule.choices, default=Schedule.WEEKLY)
+    weekday = models.PositiveSmallIntegerField(default=0, help_text="0 = Monday … 6 = Sunday")
+    local_time = models.TimeField(default="09:00")
+    session_rating_after_sessions = models.BooleanField(default=True)
+    paused_at = models.DateTimeField(null=True, blank=True)
+    ended_at = models.DateTimeField(null=True, blank=True)
+    created_at = models.DateTimeField(default=now)
+
+    def __str__(self):
+        return f"Plan for {self.episode}"
+
+    @property
+    def is_running(self) -> bool:
+        return self.paused_at is None and self.ended_at is None
+
+
+class CheckInKind(models.TextChoices):
+    SCHEDULED = "scheduled", "Scheduled"
+    SESSION_RATING = "session_rating", "After a session"
+    ONE_OFF = "one_off", "One-off"
+
+
+class CheckInStatus(models.TextChoices):
+    PENDING = "pending", "Waiting for the client"
+    COMPLETED = "completed", "Completed"
+    EXPIRED = "expired", "Missed"
+    CANCELLED = "cancelled", "Cancelled"
+
+
+class CheckIn(models.Model):
+    """One due set of forms for an episode, reached by a single-use e-mailed link.
+
+    Only the SHA-256 of the link's key is stored; the key itself exists only in the e-mail.
+    """
+
+    episode = models.ForeignKey(Episode, on_delete=models.CASCADE, related_name="checkins")
+    kind = models.CharField(max_length=20, choices=CheckInKind.choices)
+    due_at = models.DateTimeField()
+    instruments = models.JSONField()
+    key_hash = models.CharField(max_length=64, unique=True, null=True, blank=True)
+    status = models.CharField(
+        max_length=12, choices=CheckInStatus.choices, default=CheckInStatus.PENDING
+    )
+    sent_at = models.DateTimeField(null=True, blank=True)
+    reminded_at = models.DateTimeField(null=True, blank=True)
+    expires_at = models.DateTimeField(null=True, blank=True)
+    completed_at = models.DateTimeField(null=True, blank=True)
+    treatment_session = models.ForeignKey(
+        TreatmentSession, null=True, blank=True, on_delete=models.SET_NULL
+    )
+    created_at = models.DateTimeField(default=now)
+
+    class Meta:
+        constraints = [
+            # One check-in per episode per due time: the sweeper may run twice, concurrently.
+            models.UniqueConstraint(fields=["episode", "kind", "due_at"], name="checkin_unique_due")
+        ]
+        indexes = [
+            models.Index(fields=["status", "due_at"], name="checkin_status_due"),
+            models.Index(fields=["episode", "due_at"], name="checkin_episode_due"),
+        ]
+
+    def __str__(self):
+        return f"Check-in {self.pk} due {self.due_at:%Y-%m-%d}"

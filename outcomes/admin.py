@@ -1,0 +1,42 @@
+from django.contrib import admin
+
+from outcomes.models import (
+    Administration,
+    Alert,
+    AlertNotification,
+    InstrumentDefinition,
+    TrajectoryCurve,
+)
+
+
+@admin.register(InstrumentDefinition)
+class InstrumentDefinitionAdmin(admin.ModelAdmin):
+    list_display = ("code", "version", "source", "clinic", "active", "created_at")
+    list_filter = ("source", "active")
+
+
+@admin.register(Administration)
+class AdministrationAdmin(admin.ModelAdmin):
+    list_display = ("episode", "instrument", "administered_at", "total", "band", "risk", "source")
+    list_filter = ("instrument", "source", "risk")
+    raw_id_fields = ("episode", "checkin", "entered_by")
+
+
+class NotificationInline(admin.TabularInline):
+    model = AlertNotification
+    extra = 0
+    readonly_fields = ("recipient", "channel", "kind", "status", "attempts", "last_error")
+
+
+@admin.register(Alert)
+class AlertAdmin(admin.ModelAdmin):
+    list_display = ("episode", "rule", "severity", "state", "created_at", "escalation_level")
+    list_filter = ("state", "rule", "severity", "clinic")
+    raw_id_fields = ("episode", "administration")
+    inlines = [NotificationInline]
+
+
+@admin.register(TrajectoryCurve)
+class TrajectoryCurveAdmin(admin.ModelAdmin):
+    list_display = ("clinic", "instrument", "band_low", "band_high", "source", "n_episodes")
+    list_filter = ("clinic", "instrument", "source")

@@ -1,0 +1,66 @@
+"""Shared fixtures: a fixed cast (a clinic, two teams, therapists, a supervisor, an admin, an
+outsider from another clinic), and the rules for tests that need real services.
+
+Tests that need PostgreSQL, Redis or Chromium are marked; where the service is missing they skip
+with the reason. Under CI (``CI=true``) a skip is a failure, so CI always runs them.
+"""
+
+import os
+import shutil
+import socket
+from urllib.parse import urlparse
+
+import pytest
+from django.conf import settings
+
+ON_CI = os.environ.get("CI", "").lower() == "true"
+
+
+def _tcp_reachable(url: str, default_port: int) -> bool:
+    parsed = urlparse(url)
+    try:
+        with socket.create_connection(
+            (parsed.hostname or "127.0.0.1", parsed.port or default_port), 1
+        ):
+            return True
+    except OSError:
+        return False
+
+
+def redis_url() -> str | None:
+    url = os.environ.get("REDIS_URL") or settings.CELERY_BROKER_URL
+    return url if url.startswith("redis://") else None
+
+
+def chromium_path() -> str | None:
+    return shutil.which("chromium") or shutil.which("chromium-browser")
+
+
+def pytest_collection_modifyitems(config, items):
+    is_postgres = settings.DATABASES["default"]["ENGINE"].endswith("postgresql")
+    redis = redis_url()
+    redis_ok = bool(redis) and _tcp_reachable(redis, 6379)
+    browser = chromium_path()
+    for item in items:
+        if "postgres" in item.keywords and not is_postgres:
+            item.add_marker(pytest.mark.skip(reason="needs PostgreSQL: set DATABASE_URL"))
+        if "redis" in item.keywords and not redis_ok:
+            item.add_marker(
+                pytest.mark.skip(reason="needs Redis: set REDIS_URL or a redis:// broker")
+            )
+        if "browser" in item.keywords and not browser:
+            item.add_marker(pytest.mark.skip(reason="needs Chromium (apt-get install chromium)"))
+
+
+def pytest_terminal_summary(terminalreporter, exitstatus, config):
+    skipped = terminalreporter.stats.get("skipped", [])
+    if ON_CI and skipped:
+        terminalreporter.write_line(
+            f"CI=true: {len(skipped)} skipped test(s) count as failures here.", red=True
+        )
+
+
+def pytest_sessionfinish(session, exitstatus):
+    reporter = session.config.pluginmanager.get_plugin("terminalreporter")
+    if ON_CI and reporter is not None and reporter.stats.get("skipped") and exitstatus == 0:
+        session.exitstatus = 1
