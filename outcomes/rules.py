@@ -1,0 +1,640 @@
+"""Deterioration alert rules: pure functions over DataFrames (issue 5, CLINICAL.md §1, §2, §4, §5).
+
+Input contract:
+
+- ``administrations``: episode_id (int), administration_id (int), instrument (code, e.g. "phq9"),
+  administered_at (tz-aware UTC), total (float, NaN when the form could not be scored), risk
+  ("yes" | "no" | "unknown"). Pass each episode's FULL history: baselines and transitions depend on
+  it.
+- ``checkins``: episode_id, checkin_id, due_at (UTC), status ("completed" | "missed" | "pending").
+- ``params``: instrument code → ``InstrumentParams``. Instruments missing from ``params`` are
+ignored,
+  except that an endorsed risk item always alerts.
+
+``evaluate`` returns every alert the history supports, each keyed by a stable trigger ("adm:<id>" or
+"checkin:<id>"), so the database layer can insert-if-absent on (episode, rule, trigger) and a rerun,
+or two concurrent runs, create nothing new. Event rules (risk item, sudden loss, alliance concern,
+disengagement) alert on every triggering event. State rules (reliable deterioration, not on track)
+alert only on the administration where the state BEGINS (not met → met), so a client who stays worse
+is one alert, not one a week; a new onset after recovery is a new alert.
+
+Severities: "urgent" for an endorsed risk item; "high" for reliable deterioration, sudden loss and a
+red not-on-track; "warning" for a yellow not-on-track, alliance concern, disengagement and an
+unanswered risk item.
+
+Signals are prompts for review, never diagnoses (CLINICAL.md §4 step 6).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+
+from outcomes.trajectories import (
+    CURVE_LEVEL_NONE,
+    CURVE_LEVEL_RED,
+    HIGHER_IS_BETTER,
+    LOWER_IS_BETTER,
+    STATUS_RANK,
+    Z_RED,
+    Z_YELLOW,
+    BandCurve,
+    classify_administrations,
+    format_one_decimal,
+    format_scores,
+    status_reasons,
+)
+
+ALERT_COLUMNS = [
+    "episode_id",
+    "rule",
+    "trigger",
+    "administration_id",
+    "severity",
+    "instrument",
+    "message",
+]
+STATUS_COLUMNS = ["episode_id", "status", "reason"]
+
+RULES = (
+    "risk_item",
+    "reliable_deterioration",
+    "not_on_track",
+    "sudden_loss",
+    "alliance_concern",
+    "disengagement",
+)
+
+# Tang & DeRubeis 1999, criterion 3: two-tailed t test of the three scores before versus the three
+# after, df = 4, critical value 2.776.
+TANG_DERUBEIS_CRITICAL_T = 2.776
+# Tang & DeRubeis 1999, criterion 2: at least 25 % of the pre-gain score.
+TANG_DERUBEIS_SHARE_OF_PRE_SCORE = 0.25
+
+_FLOAT_TOLERANCE = 1e-9
+
+
+@dataclass(frozen=True)
+class InstrumentParams:
+    """What the rules need to know about an instrument (CLINICAL.md §1).
+
+    ``reliable_change``: the published reliable-change value; a change of at least that many points
+    is reliable (NHS Talking Therapies usage, CLINICAL.md §2); None when there is none.
+    ``functional_cutoff``: the caseness cutoff. Lower is better: not a case below it (PHQ-9 < 10).
+    Higher is better: functional at or above it (WHO-5 ≥ 52 %).
+    ``has_curve``: watched by the expected-recovery-curve rule. ``measures``: "outcome" (feeds the
+    status) or "alliance" (feeds the alliance rule). ``risk_item``: how to name the critical item to
+    staff, empty when the instrument has none.
+    """
+
+    reliable_change: float | None
+    direction: str
+    functional_cutoff: float | None
+    has_curve: bool = False
+    label: str = ""
+    measures: str = "outcome"
+    risk_item: str = ""
+
+
+# CLINICAL.md §1. Sources: Kroenke, Spitzer & Williams 2001 (PHQ-9); Spitzer et al. 2006 (GAD-7);
+# NHS Talking Therapies Manual (caseness PHQ-9 ≥ 10 / GAD-7 ≥ 8, reliable change 6 / 4); Topp et al.
+# 2015 (WHO-5 < 52 %, 10 points); Barkham et al. 2013 (CORE-10 clinical ≥ 11, RC ≈ 6, item 6);
+# Miller et al. 2003 and Duncan 2003 (ORS cutoff 25, RC 5; SRS cutoff 36); Lambert et al., OQ-45.2
+# manual (cutoff 64, RC 14). The session rating is our own 0–40 form; < 36 is a concern.
+DEFAULT_PARAMS: Mapping[str, InstrumentParams] = {
+    "phq9": InstrumentParams(
+        6,
+        LOWER_IS_BETTER,
+        10,
+        has_curve=True,
+        label="PHQ-9",
+        risk_item="item 9 (thoughts of being better off dead or of self-harm)",
+    ),
+    "gad7": InstrumentParams(4, LOWER_IS_BETTER, 8, has_curve=True, label="GAD-7"),
+    "who5": InstrumentParams(10, HIGHER_IS_BETTER, 52, label="WHO-5"),
+    "core10": InstrumentParams(
+        6, LOWER_IS_BETTER, 11, label="CORE-10", risk_item="item 6 (plans to end life)"
+    ),
+    "ors": InstrumentParams(5, HIGHER_IS_BETTER, 25, label="ORS"),
+    "oq45": InstrumentParams(14, LOWER_IS_BETTER, 64, label="OQ-45"),
+    "session_rating": InstrumentParams(
+        None, HIGHER_IS_BETTER, 36, label="Session rating", measures="alliance"
+    ),
+    "srs": InstrumentParams(None, HIGHER_IS_BETTER, 36, label="SRS", measures="alliance"),
+}
+
+
+@dataclass(frozen=True)
+class RuleSettings:
+    """Clinic settings, defaults from CLINICAL.md. The z values are local choices to calibrate.
+
+    ``curve_overrides``: band curves from ``trajectories.fit_curves``; only those with source
+    "fitted" replace the provisional defaults. ``sudden_loss_criteria``: "reliable_change" (a
+    worsening of at least the reliable-change value between consecutive scores, issue 5) or
+    "tang_derubeis" (the full mirror of Tang & DeRubeis 1999; see ``sudden_loss``).
+    ``alert_on_unanswered_risk_item``: a skipped risk item is "unknown", never "no risk"
+    (CLINICAL.md §1), so by default it raises a warning to ask directly.
+    """
+
+    z_yellow: float = Z_YELLOW
+    z_red: float = Z_RED
+    missed_checkins_for_disengagement: int = 2
+    alliance_cutoff: float = 36.0
+    alliance_drop: float = 1.0
+    curve_overrides: tuple[BandCurve, ...] = ()
+    sudden_loss_criteria: str = "reliable_change"
+    alert_on_unanswered_risk_item: bool = True
+
+
+@dataclass(frozen=True)
+class RuleResult:
+    alerts: pd.DataFrame
+    status: pd.DataFrame
+
+
+def evaluate(
+    administrations: pd.DataFrame,
+    checkins: pd.DataFrame,
+    params: Mapping[str, InstrumentParams] = DEFAULT_PARAMS,
+    *,
+    settings: RuleSettings = RuleSettings(),  # noqa: B008 (frozen, so a shared default is safe)
+) -> RuleResult:
+    """Run every rule and the per-episode status over whole caseloads, vectorised."""
+    history = score_history(administrations, params, settings=settings)
+    alerts = [
+        risk_item(administrations, params, settings=settings),
+        reliable_deterioration(administrations, params, settings=settings, history=history),
+        not_on_track(administrations, params, settings=settings, history=history),
+        sudden_loss(administrations, params, settings=settings, history=history),
+        alliance_concern(administrations, params, settings=settings, history=history),
+        disengagement(checkins, missed_in_a_row=settings.missed_checkins_for_disengagement),
+    ]
+    episode_ids = pd.concat(
+        [administrations["episode_id"], checkins["episode_id"]], ignore_index=True
+    ).unique()
+    return RuleResult(
+        alerts=_sorted_alerts(pd.concat([a for a in alerts if len(a)] or [_no_alerts()])),
+        status=episode_status(history, params, episode_ids=episode_ids),
+    )
+
+
+def score_history(
+    administrations: pd.DataFrame,
+    params: Mapping[str, InstrumentParams] = DEFAULT_PARAMS,
+    *,
+    settings: RuleSettings = RuleSettings(),  # noqa: B008
+) -> pd.DataFrame:
+    """Every valid score of a known instrument, classified, with the previous score of its series.
+
+    One row per administration with a total (missing totals are ignored), sorted by instrument,
+    episode and time, so each (episode, instrument) series is contiguous. Columns of
+    ``trajectories.classify_administrations`` plus measures, previous_total, previous_curve_level
+    and previous_reliably_worse (the previous valid score of the same series; none at the baseline).
+    """
+    known = administrations[administrations["instrument"].isin(list(params))]
+    frames = []
+    for instrument in sorted(known["instrument"].unique()):
+        instrument_params = params[instrument]
+        classified = classify_administrations(
+            known,
+            instrument=instrument,
+            reliable_change=instrument_params.reliable_change,
+            direction=instrument_params.direction,
+            functional_cutoff=instrument_params.functional_cutoff,
+            has_curve=instrument_params.has_curve,
+            curves=settings.curve_overrides,
+            z_yellow=settings.z_yellow,
+            z_red=settings.z_red,
+            with_reasons=False,
+        )
+        lower_is_better = instrument_params.direction == LOWER_IS_BETTER
+        # Per-instrument constants as columns, so the rules below stay vectorised.
+        classified["measures"] = instrument_params.measures
+        classified["label"] = _label(params, instrument)
+        classified["reliable_change"] = (
+            np.nan
+            if instrument_params.reliable_change is None
+            else instrument_params.reliable_change
+        )
+        classified["worse_sign"] = 1.0 if lower_is_better else -1.0
+        classified["moved"] = " rose from " if lower_is_better else " fell from "
+        classified["worse_side"] = " above " if lower_is_better else " below "
+        frames.append(classified)
+    if not frames:
+        return _empty_history()
+    history = pd.concat(frames, ignore_index=True)
+    first = history["is_baseline"]
+    history["previous_total"] = history["total"].shift(1).where(~first)
+    history["previous_week"] = history["week"].shift(1).where(~first)
+    history["previous_curve_level"] = (
+        history["curve_level"].shift(1, fill_value=CURVE_LEVEL_NONE).where(~first, CURVE_LEVEL_NONE)
+    )
+    history["previous_reliably_worse"] = (
+        history["reliably_worse"].shift(1, fill_value=False).where(~first, False).astype(bool)
+    )
+    history["series"] = first.cumsum()
+    return history
+
+
+def risk_item(
+    administrations: pd.DataFrame,
+    params: Mapping[str, InstrumentParams] = DEFAULT_PARAMS,
+    *,
+    settings: RuleSettings = RuleSettings(),  # noqa: B008
+) -> pd.DataFrame:
+    """A critical item endorsed: urgent, whatever the total (CLINICAL.md §1).
+
+    PHQ-9 item 9 (Kroenke, Spitzer & Williams 2001) or CORE-10 item 6 (Barkham et al. 2013) answered
+    above 0 arrives as risk "yes", and alerts even when the total could not be scored. A risk item
+    is never imputed: "unknown" (left unanswered) raises a warning to ask directly, for instruments
+    that have a risk item, unless ``settings.alert_on_unanswered_risk_item`` is off.
+    """
+    endorsed = administrations[administrations["risk"] == "yes"]
+    alerts = [
+        _risk_alerts(endorsed, params, severity="urgent", what="was endorsed: review risk today")
+    ]
+    if settings.alert_on_unanswered_risk_item:
+        with_risk_item = [code for code, p in params.items() if p.risk_item]
+        unanswered = administrations[
+            (administrations["risk"] == "unknown")
+            & administrations["instrument"].isin(with_risk_item)
+        ]
+        alerts.append(
+            _risk_alerts(
+                unanswered, params, severity="warning", what="was left unanswered: ask directly"
+            )
+        )
+    return pd.concat(alerts, ignore_index=True)
+
+
+def _risk_alerts(rows, params, *, severity, what) -> pd.DataFrame:
+    def describe(instrument):
+        instrument_params = params.get(instrument)
+        label = _label(params, instrument)
+        item = instrument_params.risk_item if instrument_params else ""
+        return f"{label} {item or 'risk item'} {what}"
+
+    messages = {code: describe(code) for code in rows["instrument"].unique()}
+    return _alerts(
+        rows,
+        rule="risk_item",
+        severity=severity,
+        messages=[messages[code] for code in rows["instrument"]],
+    )
+
+
+def reliable_deterioration(
+    administrations: pd.DataFrame,
+    params: Mapping[str, InstrumentParams] = DEFAULT_PARAMS,
+    *,
+    settings: RuleSettings = RuleSettings(),  # noqa: B008
+    history: pd.DataFrame | None = None,
+) -> pd.DataFrame:
+    """Reliably worse than the episode's baseline (Jacobson & Truax 1991; CLINICAL.md §2).
+
+    Baseline: the first valid administration of that instrument in the episode. Worse by at least
+    the instrument's published reliable-change value (PHQ-9 6, GAD-7 4: NHS Talking Therapies
+    Manual; OQ-45 14: Lambert et al.), mirrored for higher-is-better measures. Alerts where the
+    state begins: the first administration reliably worse after one that was not.
+    """
+    history = _history(history, administrations, params, settings)
+    onset = history[history["reliably_worse"] & ~history["previous_reliably_worse"]]
+    messages = (
+        _text(onset["label"]) + _text(onset["moved"]) + format_scores(onset["intake"])
+        + " at intake to " + format_scores(onset["total"]) + " at week "
+        + format_scores(onset["week"]) + ": a reliable worsening (at least "
+        + format_scores(onset["reliable_change"]) + " points)"
+    )  # fmt: skip
+    return _alerts(onset, rule="reliable_deterioration", severity="high", messages=messages)
+
+
+def not_on_track(
+    administrations: pd.DataFrame,
+    params: Mapping[str, InstrumentParams] = DEFAULT_PARAMS,
+    *,
+    settings: RuleSettings = RuleSettings(),  # noqa: B008
+    history: pd.DataFrame | None = None,
+) -> pd.DataFrame:
+    """Outside the expected recovery curve's tolerance band (Finch, Lambert & Schaalje 2001; Lambert
+    et al. 2002; CLINICAL.md §4; see ``outcomes.trajectories``).
+
+    Yellow above ŷ + z_yellow·σ_t, red above ŷ + z_red·σ_t (strictly above; mirrored for
+    higher-is-better). Alerts where the level rises: none → yellow, none → red, yellow → red; a
+    client who stays yellow is one alert. Red is "high", yellow "warning". Only instruments with a
+    curve and intakes at or above caseness are watched.
+    """
+    history = _history(history, administrations, params, settings)
+    rising = history[history["curve_level"] > history["previous_curve_level"]]
+    red = (rising["curve_level"] == CURVE_LEVEL_RED).to_numpy()
+    limit = np.where(red, rising["red_limit"], rising["yellow_limit"])
+    provisional = np.where(rising["curve_source"] == "default", ", provisional default curve", "")
+    messages = (
+        "Not on track: " + _text(rising["label"]) + " " + format_scores(rising["total"]) + " is"
+        + _text(rising["worse_side"]) + "the expected " + format_one_decimal(rising["expected"])
+        + " (" + np.where(red, "red", "yellow").astype(object) + " limit "
+        + format_one_decimal(limit) + provisional.astype(object) + ") at week "
+        + format_scores(rising["week"])
+    )  # fmt: skip
+    return _alerts(
+        rising,
+        rule="not_on_track",
+        severity=np.where(red, "high", "warning"),
+        messages=messages,
+    )
+
+
+def sudden_loss(
+    administrations: pd.DataFrame,
+    params: Mapping[str, InstrumentParams] = DEFAULT_PARAMS,
+    *,
+    settings: RuleSettings = RuleSettings(),  # noqa: B008
+    history: pd.DataFrame | None = None,
+) -> pd.DataFrame:
+    """A sudden loss: the mirror image of a sudden gain (Tang & DeRubeis 1999; CLINICAL.md §5).
+
+    Default ("reliable_change", issue 5): worse than the previous valid score of the same
+    instrument by at least its reliable-change value. With ``settings.sudden_loss_criteria =
+    "tang_derubeis"`` all three mirrored criteria must hold for the loss between score N and N+1:
+    (1) the worsening is at least the reliable-change value; (2) it is at least 25 % of the pre-loss
+    score N; (3) the mean of scores N+1..N+3 is worse than the mean of N−2..N by more than
+    2.776 pooled standard errors (t test, 3 + 3 scores). Criterion 3 needs two scores after the
+    loss, so in that mode the alert appears two administrations later, still keyed to the loss.
+    """
+    history = _history(history, administrations, params, settings)
+    worse = history["worse_sign"]
+    worsening = worse * (history["total"] - history["previous_total"])
+    is_loss = (
+        (worsening >= history["reliable_change"] - _FLOAT_TOLERANCE).fillna(False).astype(bool)
+    )
+    if settings.sudden_loss_criteria == "tang_derubeis":
+        is_loss &= (
+            (worsening >= TANG_DERUBEIS_SHARE_OF_PRE_SCORE * history["previous_total"])
+            .fillna(False)
+            .astype(bool)
+        )
+        is_loss &= _lasting_loss(history, worse)
+    elif settings.sudden_loss_criteria != "reliable_change":
+        raise ValueError(f"unknown sudden_loss_criteria {settings.sudden_loss_criteria!r}")
+    losses = history[is_loss]
+    messages = (
+        "Sudden loss: " + _text(losses["label"]) + _text(losses["moved"])
+        + format_scores(losses["previous_total"]) + " at week "
+        + format_scores(losses["previous_week"]) + " to " + format_scores(losses["total"])
+        + " at week " + format_scores(losses["week"])
+    )  # fmt: skip
+    return _alerts(losses, rule="sudden_loss", severity="high", messages=messages)
+
+
+def _lasting_loss(history: pd.DataFrame, worse: pd.Series) -> pd.Series:
+    """Tang & DeRubeis criterion 3, mirrored, for a loss at each row (scores N−2..N vs N+1..N+3)."""
+    total, series = history["total"], history["series"]
+
+    def same_series_shift(steps):
+        return total.shift(steps).where(series.shift(steps) == series)
+
+    before = pd.concat([same_series_shift(s) for s in (1, 2, 3)], axis=1)
+    after = pd.concat([same_series_shift(s) for s in (0, -1, -2)], axis=1)
+    # Pooled variance of two groups of three: ((3−1)·s1² + (3−1)·s2²) / (3 + 3 − 2).
+    pooled_variance = (before.var(axis=1, skipna=False) + after.var(axis=1, skipna=False)) / 2
+    standard_error = np.sqrt(pooled_variance * (1 / 3 + 1 / 3))
+    mean_shift = worse * (after.mean(axis=1, skipna=False) - before.mean(axis=1, skipna=False))
+    return (mean_shift > TANG_DERUBEIS_CRITICAL_T * standard_error).fillna(False).astype(bool)
+
+
+def alliance_concern(
+    administrations: pd.DataFrame,
+    params: Mapping[str, InstrumentParams] = DEFAULT_PARAMS,
+    *,
+    settings: RuleSettings = RuleSettings(),  # noqa: B008
+    history: pd.DataFrame | None = None,
+) -> pd.DataFrame:
+    """A session rating below the cutoff, or any drop from the previous rating (CLINICAL.md §1).
+
+    Below 36 of 40 (strictly), or a drop of at least 1 point from the previous valid rating
+    (settings ``alliance_cutoff``, ``alliance_drop``). The cutoff follows the SRS (Duncan 2003;
+    Miller et al. 2003); our session rating has its own wording. Applies to instruments whose params
+    say measures="alliance". One alert per triggering rating.
+    """
+    history = _history(history, administrations, params, settings)
+    ratings = history[history["measures"] == "alliance"]
+    worse = ratings["worse_sign"]
+    below_cutoff = (worse * (ratings["total"] - settings.alliance_cutoff) > 0).to_numpy()
+    dropped = (
+        (worse * (ratings["total"] - ratings["previous_total"]))
+        >= settings.alliance_drop - _FLOAT_TOLERANCE
+    ).to_numpy()
+    concern = below_cutoff | dropped
+    flagged = ratings[concern]
+    below_cutoff, dropped = below_cutoff[concern], dropped[concern]
+    label, total = _text(flagged["label"]), format_scores(flagged["total"])
+    below_text = label + " " + total + " is" + _text(flagged["worse_side"]) + "the cutoff "
+    below_text = below_text + format_scores([settings.alliance_cutoff])[0]
+    drop_text = label + " dropped from " + format_scores(flagged["previous_total"]) + " to "
+    drop_text = drop_text + total + " since the previous rating"
+    messages = "Alliance concern: " + np.select(
+        [below_cutoff & dropped, below_cutoff],
+        [below_text + "; " + drop_text, below_text],
+        default=drop_text,
+    ).astype(object)
+    return _alerts(flagged, rule="alliance_concern", severity="warning", messages=messages)
+
+
+def disengagement(checkins: pd.DataFrame, *, missed_in_a_row: int = 2) -> pd.DataFrame:
+    """N check-ins missed in a row (issue 5; N is a clinic setting, default 2).
+
+    Check-ins are taken in due order per episode; pending ones are not decided yet and are skipped,
+    a completed one ends the run. The alert is keyed to the check-in that makes the run reach N, so
+    a run of five missed check-ins is one alert and a new run after a completed check-in is another.
+    """
+    decided = checkins[checkins["status"] != "pending"].sort_values(
+        ["episode_id", "due_at", "checkin_id"], kind="stable", ignore_index=True
+    )
+    missed = (decided["status"] == "missed").to_numpy()
+    episode = decided["episode_id"].to_numpy()
+    new_episode = np.ones(len(decided), dtype=bool)
+    new_episode[1:] = episode[1:] != episode[:-1]
+    # Each completed check-in or new episode starts a new run; count missed ones within it.
+    run = np.cumsum(new_episode | ~missed)
+    missed_so_far = pd.Series(missed.astype(int)).groupby(run).cumsum().to_numpy()
+    reached = decided[missed & (missed_so_far == missed_in_a_row)]
+    messages = (
+        f"{missed_in_a_row} check-ins missed in a row (the last due "
+        + _text(reached["due_at"].dt.strftime("%Y-%m-%d"))
+        + ")"
+    )
+    return pd.DataFrame(
+        {
+            "episode_id": reached["episode_id"].to_numpy(),
+            "rule": "disengagement",
+            "trigger": "checkin:" + reached["checkin_id"].astype(str).to_numpy(dtype=object),
+            "administration_id": pd.array([pd.NA] * len(reached), dtype="Int64"),
+            "severity": "warning",
+            "instrument": pd.Series([None] * len(reached), dtype=object).to_numpy(),
+            "message": pd.Series(messages, dtype=object).to_numpy(),
+        },
+        columns=ALERT_COLUMNS,
+    )
+
+
+def contact_request_alert(*, episode_id: int, request_id: int) -> dict:
+    """The alert row for a client's contact request (issue 5, rule 7), created by the web layer."""
+    return {
+        "episode_id": episode_id,
+        "rule": "contact_request",
+        "trigger": f"contact:{request_id}",
+        "administration_id": None,
+        "severity": "warning",
+        "instrument": None,
+        "message": "The client asked to be contacted",
+    }
+
+
+def episode_status(
+    history: pd.DataFrame,
+    params: Mapping[str, InstrumentParams] = DEFAULT_PARAMS,
+    *,
+    episode_ids=None,
+) -> pd.DataFrame:
+    """One status per episode from the LATEST score of each outcome instrument; the worst wins.
+
+    red > yellow > green > white (CLINICAL.md §4 step 4). The reason joins the reasons of every
+    instrument at the winning level. Episodes in ``episode_ids`` with no valid outcome score are
+    "none".
+    """
+    outcome = history[history["measures"] == "outcome"]
+    series = outcome["series"].to_numpy()
+    is_latest = np.ones(len(outcome), dtype=bool)
+    is_latest[:-1] = series[:-1] != series[1:]
+    latest = outcome[is_latest].copy()
+
+    latest["reason"] = ""
+    for instrument, rows in latest.groupby("instrument").indices.items():
+        instrument_params = params[instrument]
+        latest.iloc[rows, latest.columns.get_loc("reason")] = status_reasons(
+            latest.iloc[rows],
+            label=_label(params, instrument),
+            reliable_change=instrument_params.reliable_change,
+            direction=instrument_params.direction,
+            functional_cutoff=instrument_params.functional_cutoff,
+        )
+    latest["rank"] = latest["status"].map(STATUS_RANK)
+    worst_rank = latest.groupby("episode_id")["rank"].transform("max")
+    worst = latest[latest["rank"] == worst_rank].sort_values(["episode_id", "instrument"])
+    # Join the reasons of instruments tied at the worst level without a Python call per episode:
+    # lay them side by side (one column per position) and concatenate column-wise.
+    worst["position"] = worst.groupby("episode_id").cumcount()
+    side_by_side = worst.pivot(index="episode_id", columns="position", values="reason")
+    reason = side_by_side[0].astype(object)
+    for position in side_by_side.columns[1:]:
+        more = side_by_side[position]
+        reason = reason.where(more.isna(), reason + "; " + more.astype(object))
+    status = pd.DataFrame(
+        {
+            "episode_id": side_by_side.index.to_numpy(),
+            "status": worst.drop_duplicates("episode_id").set_index("episode_id")["status"]
+            .reindex(side_by_side.index).to_numpy(dtype=object),
+            "reason": reason.to_numpy(dtype=object),
+        }
+    )  # fmt: skip
+    if episode_ids is not None:
+        unscored = pd.Index(episode_ids).difference(pd.Index(status["episode_id"]))
+        status = pd.concat(
+            [
+                status,
+                pd.DataFrame(
+                    {"episode_id": unscored, "status": "none", "reason": "No valid scores yet"}
+                ),
+            ],
+            ignore_index=True,
+        ).sort_values("episode_id", ignore_index=True)
+    return status[STATUS_COLUMNS]
+
+
+def _history(history, administrations, params, settings) -> pd.DataFrame:
+    if history is None:
+        return score_history(administrations, params, settings=settings)
+    return history
+
+
+def _empty_history() -> pd.DataFrame:
+    columns = {
+        "episode_id": "int64",
+        "administration_id": "int64",
+        "instrument": object,
+        "administered_at": "datetime64[ns, UTC]",
+        "total": float,
+        "week": int,
+        "intake": float,
+        "is_baseline": bool,
+        "expected": float,
+        "sigma": float,
+        "curve_source": object,
+        "intake_band": object,
+        "yellow_limit": float,
+        "red_limit": float,
+        "curve_level": int,
+        "reliably_worse": bool,
+        "reliably_improved": bool,
+        "functional": bool,
+        "status": object,
+        "measures": object,
+        "label": object,
+        "reliable_change": float,
+        "worse_sign": float,
+        "moved": object,
+        "worse_side": object,
+        "previous_total": float,
+        "previous_week": float,
+        "previous_curve_level": int,
+        "previous_reliably_worse": bool,
+        "series": int,
+    }
+    return pd.DataFrame({name: pd.Series(dtype=dtype) for name, dtype in columns.items()})
+
+
+def _alerts(rows: pd.DataFrame, *, rule: str, severity, messages) -> pd.DataFrame:
+    return pd.DataFrame(
+        {
+            "episode_id": rows["episode_id"].to_numpy(),
+            "rule": rule,
+            "trigger": "adm:" + rows["administration_id"].astype(str).to_numpy(dtype=object),
+            "administration_id": pd.array(rows["administration_id"].to_numpy(), dtype="Int64"),
+            "severity": severity,
+            "instrument": rows["instrument"].to_numpy(dtype=object),
+            "message": pd.Series(messages, dtype=object).to_numpy(),
+        },
+        columns=ALERT_COLUMNS,
+    )
+
+
+def _no_alerts() -> pd.DataFrame:
+    return pd.DataFrame(
+        {
+            "episode_id": pd.Series(dtype="int64"),
+            "rule": pd.Series(dtype=object),
+            "trigger": pd.Series(dtype=object),
+            "administration_id": pd.Series(dtype="Int64"),
+            "severity": pd.Series(dtype=object),
+            "instrument": pd.Series(dtype=object),
+            "message": pd.Series(dtype=object),
+        }
+    )
+
+
+def _sorted_alerts(alerts: pd.DataFrame) -> pd.DataFrame:
+    # A fixed order makes the output identical for identical input, whatever the input row order.
+    alerts = alerts.sort_values(["episode_id", "rule", "trigger"], kind="stable", ignore_index=True)
+    alerts["administration_id"] = alerts["administration_id"].astype("Int64")
+    return alerts[ALERT_COLUMNS]
+
+
+def _text(column) -> np.ndarray:
+    return np.asarray(column, dtype=object)
+
+
+def _label(params, instrument) -> str:
+    instrument_params = params.get(instrument)
+    return (instrument_params.label if instrument_params else "") or instrument

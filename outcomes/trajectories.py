@@ -1,0 +1,815 @@
+"""Expected recovery curves and the weekly not-on-track status.
+
+The method is the published shape of Lambert's signal system (Finch, Lambert & Schaalje 2001;
+Lambert et al. 2002), CLINICAL.md §4:
+
+1. group intake scores into severity bands;
+2. per band, fit ŷ = b0 + b1·ln t (t = 1 at intake) on the clinic's own completed episodes, and use
+   provisional defaults until a band has enough episodes;
+3. tolerance limits ŷ + z·σ_t (yellow z = 1.2816, red z = 1.6449: local settings, to be calibrated);
+4. a status per week: red / yellow / green / white;
+5. report the calibration on the clinic's history (Hannan et al. 2005 for why it matters).
+
+**The treatment week t.** t = 1 at the episode's baseline, the first valid administration of that
+instrument; after that t = 1 + elapsed days / 7, rounded to the nearest whole week, so a form
+returned a day early or late counts for its own week and a missed week does not stall the curve.
+Curves are held flat after t = 12 (CLINICAL.md §4 step 5).
+
+**Which default form is used.** Until a band has a fitted curve, the *continuous* default form is
+used: ŷ(t) = x0 + ((a + c·x0) − x0)·ln t / ln 7 and σ_t = √max((s_e·ln t / ln 7)², SEM²), with x0
+the client's own intake. Unlike the banded defaults it has no jump at a band edge (an intake of 14
+and one of 15 get nearly the same expectations) and its σ_t grows with t as observed. It reproduces
+the banded default curves at each band's mean intake (tests/unit/test_trajectories.py checks this
+against etr_defaults.csv). The banded defaults are kept in ``DEFAULT_CURVES`` for display and as the
+fallback row of ``fit_curves``. A fitted band curve, once a band has enough episodes, replaces the
+default for that band.
+
+Every default here is PROVISIONAL: derived, not published, coefficients. Say so wherever they are
+shown.
+
+Pure: numpy and pandas only, no Django.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+
+# One-sided normal quantiles: 90th and 95th percentile lines (CLINICAL.md §4 step 3). These are
+# local settings to be calibrated on the clinic's history, not published thresholds.
+Z_YELLOW = 1.2816
+Z_RED = 1.6449
+
+# The default curves were derived for up to 12 weekly sessions; beyond that they would keep falling
+# with no data behind them, so they are held flat (CLINICAL.md §4 step 5).
+LAST_CURVE_WEEK = 12
+# The continuous form reaches its end-of-treatment expectation a + c·x0 at t = 7: the mean course
+# length was 6.8 sessions (NHS Digital, Psychological Therapies annual report 2017-18).
+END_OF_TREATMENT_WEEK = 7
+
+DAYS_PER_WEEK = 7
+# Reliable-change comparisons use ≥ (CLINICAL.md §2); the tolerance absorbs float noise such as
+# 16.3 − 10.3 = 5.999999999999998.
+_FLOAT_TOLERANCE = 1e-9
+
+STATUSES = ("white", "green", "yellow", "red")
+STATUS_RANK = {status: rank for rank, status in enumerate(STATUSES)}  # higher is worse
+
+LOWER_IS_BETTER = "lower_is_better"
+HIGHER_IS_BETTER = "higher_is_better"
+
+CURVE_LEVEL_NONE, CURVE_LEVEL_YELLOW, CURVE_LEVEL_RED = 0, 1, 2
+
+
+@dataclass(frozen=True)
+class BandCurve:
+    """ŷ = b0 + b1·ln t for intakes in [band_low, band_high], with its residual SD.
+
+    ``sigma`` is the pooled residual SD; ``sigma_by_week`` holds (week, σ_t) pairs for the weeks
+    where a fit had enough scores, and overrides ``sigma`` for those weeks. ``source`` is "fitted"
+    for a curve fitted on the clinic's own episodes and "default" for the provisional defaults.
+    """
+
+    instrument: str
+    band_low: float
+    band_high: float
+    b0: float
+    b1: float
+    sigma: float
+    sigma_by_week: tuple[tuple[int, float], ...] = ()
+    n_episodes: int = 0
+    n_scores: int = 0
+    source: str = "default"
+
+    @property
+    def band(self) -> str:
+        low, high = format_scores([self.band_low, self.band_high])
+        return f"{low}-{high}"
+
+    def expected(self, week):
+        return self.b0 + self.b1 * np.log(_curve_week(week))
+
+    def sigma_at(self, week):
+        by_week = np.full(LAST_CURVE_WEEK + 1, self.sigma, dtype=float)
+        for fitted_week, fitted_sigma in self.sigma_by_week:
+            if 1 <= fitted_week <= LAST_CURVE_WEEK:
+                by_week[fitted_week] = fitted_sigma
+        looked_up = by_week[np.asarray(_curve_week(week)).astype(int)]
+        return looked_up if np.ndim(looked_up) else float(looked_up)
+
+
+@dataclass(frozen=True)
+class ContinuousCurve:
+    """The continuous provisional default: expectations anchored on the client's own intake x0.
+
+    ŷ(t) = x0 + ((a + c·x0) − x0)·ln t / ln 7;  σ_t = √max((s_e·ln t / ln 7)², SEM²)  (CLINICAL.md
+    §4 step 5). a + c·x0 is the expected score at the end of an average course (t = 7); s_e is the
+    SD of the end score around it; SEM floors σ_t at the measurement error, so week 1 and 2 are not
+    over-sensitive.
+    """
+
+    instrument: str
+    a: float
+    c: float
+    s_e: float
+    sem: float
+
+    def expected(self, intake, week):
+        progress = _progress(week)
+        return intake + ((self.a + self.c * intake) - intake) * progress
+
+    def sigma(self, week):
+        return np.maximum(self.s_e * _progress(week), self.sem)
+
+
+@dataclass(frozen=True)
+class DefaultCurves:
+    """The provisional default curves of one instrument: banded and continuous (see module doc)."""
+
+    instrument: str
+    bands: tuple[BandCurve, ...]
+    continuous: ContinuousCurve
+
+    @property
+    def lowest_intake(self) -> float:
+        return min(band.band_low for band in self.bands)
+
+
+def _default_band(instrument, low, high, b0, b1, sigma) -> BandCurve:
+    return BandCurve(instrument, low, high, b0, b1, sigma, source="default")
+
+
+# PROVISIONAL defaults, CLINICAL.md §4 step 5. Derived, NOT published coefficients: no source
+# publishes b0/b1/σ for PHQ-9 or GAD-7. Derived from published aggregates: intake PHQ-9 16.41 (SD
+# 5.65) and GAD-7 14.53 (SD 4.43), Saunders et al. 2019 (N = 4,394); reliable improvement 66.4 % and
+# mean 6.8 sessions, NHS Digital 2017-18; pre-post d ≈ 0.87, Wakefield et al. 2021; most change by
+# session 4–6, Delgadillo et al. 2014. Bands start at caseness (PHQ-9 ≥ 10, GAD-7 ≥ 8; NHS Talking
+# Therapies).
+DEFAULT_CURVES: Mapping[str, DefaultCurves] = {
+    "phq9": DefaultCurves(
+        instrument="phq9",
+        bands=(
+            _default_band("phq9", 10, 14, 12.27, -1.966, 4.20),
+            _default_band("phq9", 15, 19, 16.98, -3.229, 4.20),
+            _default_band("phq9", 20, 27, 22.84, -4.804, 4.36),
+        ),
+        continuous=ContinuousCurve("phq9", a=2.58, c=0.478, s_e=5.36, sem=2.16),
+    ),
+    "gad7": DefaultCurves(
+        instrument="gad7",
+        bands=(
+            _default_band("gad7", 8, 10, 9.19, -1.089, 3.46),
+            _default_band("gad7", 11, 15, 13.16, -2.093, 3.54),
+            _default_band("gad7", 16, 21, 18.38, -3.416, 3.62),
+        ),
+        continuous=ContinuousCurve("gad7", a=2.40, c=0.508, s_e=4.46, sem=1.80),
+    ),
+}
+
+
+@dataclass(frozen=True)
+class ExpectedScore:
+    expected: float
+    sigma: float
+    source: str  # "default" (provisional) or "fitted"
+    band: str | None  # the fitted band, None for the continuous default
+
+
+@dataclass(frozen=True)
+class StatusResult:
+    status: str  # "red" | "yellow" | "green" | "white"
+    reason: str
+    expected: float | None = None
+    yellow_limit: float | None = None
+    red_limit: float | None = None
+
+
+def _curve_week(week):
+    return np.clip(week, 1, LAST_CURVE_WEEK)
+
+
+def _progress(week):
+    return np.log(_curve_week(week)) / math.log(END_OF_TREATMENT_WEEK)
+
+
+def _fitted_curves_of(curves: Iterable[BandCurve], instrument: str) -> list[BandCurve]:
+    fitted = [c for c in curves if c.instrument == instrument and c.source == "fitted"]
+    return sorted(fitted, key=lambda curve: curve.band_low)
+
+
+def _band_index(bands: Sequence[BandCurve], intake: np.ndarray) -> np.ndarray:
+    """Index of the band each intake falls in, −1 outside all bands.
+
+    A band runs from its low edge up to the next band's low edge, so prorated or fractional intakes
+    between two integer bands (14.5) still land in one.
+    """
+    lows = np.array([band.band_low for band in bands], dtype=float)
+    index = np.searchsorted(lows, intake, side="right") - 1
+    top = max(band.band_high for band in bands)
+    outside = (index < 0) | (intake > top) | np.isnan(intake)
+    return np.where(outside, -1, index)
+
+
+def expected_score(
+    instrument: str, intake: float, week: float, *, curves: Iterable[BandCurve] = ()
+) -> ExpectedScore | None:
+    """Expected score and σ_t for one client at one week; None when no curve applies.
+
+    No curve applies to an instrument without curves, or to an intake below the lowest band (not a
+    case at intake: there is no recovery to expect, and only reliable worsening is watched).
+    """
+    frame = pd.DataFrame({"instrument": [instrument], "intake": [intake], "week": [week]})
+    row = expected_scores(frame, curves=curves).iloc[0]
+    if pd.isna(row["expected"]):
+        return None
+    return ExpectedScore(
+        float(row["expected"]), float(row["sigma"]), row["curve_source"], row["intake_band"]
+    )
+
+
+def expected_scores(frame: pd.DataFrame, *, curves: Iterable[BandCurve] = ()) -> pd.DataFrame:
+    """Vectorised ``expected_score`` over a frame with columns instrument, intake, week.
+
+    Returns a frame on the same index with expected, sigma, curve_source ("fitted" | "default" |
+    None) and intake_band (the fitted band, or None). A fitted band curve wins; otherwise the
+    continuous provisional default applies where the instrument has one and the intake is at or
+    above caseness.
+    """
+    curves = tuple(curves)
+    expected = np.full(len(frame), np.nan)
+    sigma = np.full(len(frame), np.nan)
+    source = np.full(len(frame), None, dtype=object)
+    band_label = np.full(len(frame), None, dtype=object)
+    instruments = frame["instrument"].to_numpy(dtype=object)
+    intakes = frame["intake"].to_numpy(dtype=float)
+    weeks = frame["week"].to_numpy(dtype=float)
+
+    for instrument in pd.unique(instruments):
+        rows = np.flatnonzero(instruments == instrument)
+        intake, week = intakes[rows], weeks[rows]
+        covered = np.zeros(len(rows), dtype=bool)
+
+        fitted = _fitted_curves_of(curves, instrument)
+        if fitted:
+            index = _band_index(fitted, intake)
+            for position, curve in enumerate(fitted):
+                in_band = index == position
+                target = rows[in_band]
+                expected[target] = curve.expected(week[in_band])
+                sigma[target] = curve.sigma_at(week[in_band])
+                source[target] = "fitted"
+                band_label[target] = curve.band
+                covered |= in_band
+
+        defaults = DEFAULT_CURVES.get(instrument)
+        if defaults is not None:
+            use_default = ~covered & (_band_index(defaults.bands, intake) >= 0)
+            target = rows[use_default]
+            expected[target] = defaults.continuous.expected(intake[use_default], week[use_default])
+            sigma[target] = defaults.continuous.sigma(week[use_default])
+            source[target] = "default"
+
+    return pd.DataFrame(
+        {"expected": expected, "sigma": sigma, "curve_source": source, "intake_band": band_label},
+        index=frame.index,
+    )
+
+
+def tolerance_limits(
+    expected,
+    sigma,
+    *,
+    direction: str = LOWER_IS_BETTER,
+    z_yellow: float = Z_YELLOW,
+    z_red: float = Z_RED,
+):
+    """(yellow_limit, red_limit) around the expected score: ŷ ± z·σ_t toward worse.
+
+    CLINICAL.md §4 step 3; z defaults 1.2816 / 1.6449 are local settings, to be calibrated.
+    """
+    worse = _worse_sign(direction)
+    return expected + worse * z_yellow * sigma, expected + worse * z_red * sigma
+
+
+def _worse_sign(direction: str) -> int:
+    if direction == LOWER_IS_BETTER:
+        return 1
+    if direction == HIGHER_IS_BETTER:
+        return -1
+    raise ValueError(f"unknown direction {direction!r}")
+
+
+def add_treatment_weeks(frame: pd.DataFrame) -> pd.DataFrame:
+    """Sort one instrument's valid scores and add week, intake and baseline columns.
+
+    ``frame`` has episode_id, administered_at, total (and optionally administration_id). Rows with a
+    missing total are dropped first: an invalid form is neither a baseline nor a score. The baseline
+    is the first valid administration of the episode (t = 1); see the module doc for t.
+    """
+    valid = frame[frame["total"].notna()]
+    order = ["episode_id", "administered_at"]
+    if "administration_id" in valid.columns:
+        order.append("administration_id")
+    valid = valid.sort_values(order, kind="stable", ignore_index=True)
+
+    episode = valid["episode_id"].to_numpy()
+    starts = np.ones(len(valid), dtype=bool)
+    starts[1:] = episode[1:] != episode[:-1]
+    baseline_at = valid["administered_at"].where(starts).ffill()
+    elapsed_days = (valid["administered_at"] - baseline_at).dt.total_seconds() / 86400.0
+    # Round half up (3.5 days is the next week), not banker's rounding.
+    week = 1 + np.floor(elapsed_days.to_numpy() / DAYS_PER_WEEK + 0.5)
+
+    valid["week"] = week.astype(int)
+    valid["intake"] = valid["total"].where(starts).ffill()
+    valid["is_baseline"] = starts
+    return valid
+
+
+def _status_arrays(
+    total,
+    intake,
+    expected,
+    sigma,
+    *,
+    reliable_change,
+    direction,
+    functional_cutoff,
+    z_yellow,
+    z_red,
+):
+    """The core of the status rules on numpy arrays, shared by the scalar and frame versions."""
+    worse = _worse_sign(direction)
+    worsening = worse * (total - intake)  # positive = worse than at intake
+    beyond_expected = worse * (total - expected)  # positive = worse than expected; NaN = no curve
+    with np.errstate(invalid="ignore"):
+        # Strictly above the limit (CLINICAL.md §4 step 3, "above").
+        above_red = beyond_expected > z_red * sigma
+        above_yellow = beyond_expected > z_yellow * sigma
+    curve_level = np.where(
+        above_red, CURVE_LEVEL_RED, np.where(above_yellow, CURVE_LEVEL_YELLOW, CURVE_LEVEL_NONE)
+    )
+
+    if reliable_change is None:
+        reliably_worse = np.zeros(np.shape(total), dtype=bool)
+        reliably_improved = np.zeros(np.shape(total), dtype=bool)
+    else:
+        # A fixed published reliable-change value: "at least that many points" (CLINICAL.md §2).
+        reliably_worse = worsening >= reliable_change - _FLOAT_TOLERANCE
+        reliably_improved = -worsening >= reliable_change - _FLOAT_TOLERANCE
+
+    if functional_cutoff is None:
+        functional = np.zeros(np.shape(total), dtype=bool)
+    elif direction == LOWER_IS_BETTER:
+        functional = total < functional_cutoff  # PHQ-9 < 10 is not a case
+    else:
+        functional = total >= functional_cutoff  # WHO-5 < 52 % is poor well-being
+
+    status = np.select(
+        [above_red | reliably_worse, above_yellow, functional & reliably_improved],
+        ["red", "yellow", "white"],
+        default="green",
+    )
+    return {
+        "curve_level": curve_level,
+        "reliably_worse": reliably_worse,
+        "reliably_improved": reliably_improved,
+        "functional": functional,
+        "status": status,
+    }
+
+
+def classify_status(
+    *,
+    instrument: str,
+    total: float,
+    intake: float,
+    week: int,
+    reliable_change: float | None,
+    direction: str,
+    functional_cutoff: float | None,
+    has_curve: bool = True,
+    curves: Iterable[BandCurve] = (),
+    z_yellow: float = Z_YELLOW,
+    z_red: float = Z_RED,
+    label: str | None = None,
+) -> StatusResult:
+    """Status of one score at one week, with the reason in plain words (CLINICAL.md §4 step 4).
+
+    Lower is better (mirrored when ``direction`` is higher_is_better):
+
+    - red: above the red limit ŷ + z_red·σ_t, or a reliable worsening from intake (≥ the
+      instrument's reliable-change value, Jacobson & Truax 1991 / NHS Talking Therapies);
+    - yellow: above the yellow limit ŷ + z_yellow·σ_t;
+    - white: in the functional range (below the caseness cutoff) and reliably improved: consider
+      ending;
+    - green: otherwise.
+    """
+    frame = pd.DataFrame(
+        {
+            "instrument": [instrument],
+            "total": [float(total)],
+            "intake": [float(intake)],
+            "week": [int(week)],
+        }
+    )
+    classified = _classify_rows(
+        frame,
+        reliable_change=reliable_change,
+        direction=direction,
+        functional_cutoff=functional_cutoff,
+        has_curve=has_curve,
+        curves=curves,
+        z_yellow=z_yellow,
+        z_red=z_red,
+    )
+    row = classified.iloc[0]
+    reason = status_reasons(
+        classified, label=label, reliable_change=reliable_change, direction=direction,
+        functional_cutoff=functional_cutoff,
+    )[0]  # fmt: skip
+    return StatusResult(
+        status=row["status"],
+        reason=reason,
+        expected=_none_if_nan(row["expected"]),
+        yellow_limit=_none_if_nan(row["yellow_limit"]),
+        red_limit=_none_if_nan(row["red_limit"]),
+    )
+
+
+def classify_administrations(
+    administrations: pd.DataFrame,
+    *,
+    instrument: str,
+    reliable_change: float | None,
+    direction: str,
+    functional_cutoff: float | None,
+    has_curve: bool = True,
+    curves: Iterable[BandCurve] = (),
+    z_yellow: float = Z_YELLOW,
+    z_red: float = Z_RED,
+    label: str | None = None,
+    with_reasons: bool = True,
+) -> pd.DataFrame:
+    """Vectorised ``classify_status`` over every valid administration of one instrument.
+
+    ``administrations``: episode_id, administered_at (UTC), total, and optionally administration_id
+    and instrument (rows of other instruments are ignored). Returns the valid rows sorted by episode
+    and time, with week, intake, expected, sigma, yellow_limit, red_limit, curve_source, curve_level
+    (0 none, 1 yellow, 2 red), reliably_worse, reliably_improved, functional, status and, when
+    ``with_reasons``, reason. Reasons are strings built row by row: for a whole caseload build them
+    for the rows you show only (``status_reasons``).
+    """
+    if "instrument" in administrations.columns:
+        administrations = administrations[administrations["instrument"] == instrument]
+    scored = add_treatment_weeks(administrations)
+    scored["instrument"] = instrument
+    classified = _classify_rows(
+        scored,
+        reliable_change=reliable_change,
+        direction=direction,
+        functional_cutoff=functional_cutoff,
+        has_curve=has_curve,
+        curves=curves,
+        z_yellow=z_yellow,
+        z_red=z_red,
+    )
+    if with_reasons:
+        classified["reason"] = status_reasons(
+            classified, label=label, reliable_change=reliable_change, direction=direction,
+            functional_cutoff=functional_cutoff,
+        )  # fmt: skip
+    return classified
+
+
+def _classify_rows(
+    frame, *, reliable_change, direction, functional_cutoff, has_curve, curves, z_yellow, z_red
+):
+    frame = frame.copy()
+    if has_curve:
+        frame[["expected", "sigma", "curve_source", "intake_band"]] = expected_scores(
+            frame, curves=curves
+        )
+    else:
+        frame["expected"], frame["sigma"] = np.nan, np.nan
+        frame["curve_source"], frame["intake_band"] = None, None
+    yellow_limit, red_limit = tolerance_limits(
+        frame["expected"].to_numpy(dtype=float),
+        frame["sigma"].to_numpy(dtype=float),
+        direction=direction,
+        z_yellow=z_yellow,
+        z_red=z_red,
+    )
+    frame["yellow_limit"], frame["red_limit"] = yellow_limit, red_limit
+    arrays = _status_arrays(
+        frame["total"].to_numpy(dtype=float),
+        frame["intake"].to_numpy(dtype=float),
+        frame["expected"].to_numpy(dtype=float),
+        frame["sigma"].to_numpy(dtype=float),
+        reliable_change=reliable_change,
+        direction=direction,
+        functional_cutoff=functional_cutoff,
+        z_yellow=z_yellow,
+        z_red=z_red,
+    )
+    for column, values in arrays.items():
+        frame[column] = values
+    return frame
+
+
+def status_reasons(
+    classified: pd.DataFrame,
+    *,
+    label: str | None = None,
+    reliable_change: float | None = None,
+    direction: str = LOWER_IS_BETTER,
+    functional_cutoff: float | None = None,
+) -> np.ndarray:
+    """Plain-language reason for each classified row (vectorised), e.g.
+    "PHQ-9 14 is above the expected 9.1 (red limit 12.8, provisional default curve) at week 5".
+    """
+    lower_is_better = direction == LOWER_IS_BETTER
+    above = " is above the expected " if lower_is_better else " is below the expected "
+    rose = " rose from " if lower_is_better else " fell from "
+    fell = " fell reliably from " if lower_is_better else " rose reliably from "
+    functional_side = " is below the cutoff " if lower_is_better else " is at or above the cutoff "
+
+    total = classified["total"].to_numpy(dtype=float)
+    expected = classified["expected"].to_numpy(dtype=float)
+    red_limit = classified["red_limit"].to_numpy(dtype=float)
+    status = classified["status"].to_numpy(dtype=object)
+    has_curve = ~np.isnan(expected)
+    name = label if label else classified["instrument"].to_numpy(dtype=object)
+    week = " at week " + format_scores(classified["week"])
+    total_text, intake_text = format_scores(total), format_scores(classified["intake"])
+    score = name + " " + total_text
+    note = np.where(
+        classified["curve_source"].to_numpy(dtype=object) == "default",
+        ", provisional default curve",
+        "",
+    ).astype(object)
+    expected_text = above + format_one_decimal(expected)
+
+    with np.errstate(invalid="ignore"):
+        beyond_red = total > red_limit if lower_is_better else total < red_limit
+    red_by_limit = (status == "red") & has_curve & beyond_red
+    reliably_worse = classified["reliably_worse"].to_numpy(dtype=bool)
+
+    red_text = score + expected_text + " (red limit " + format_one_decimal(red_limit) + note + ")"
+    red_text = red_text + week
+    worse_text = (
+        name + rose + intake_text + " at intake to " + total_text + week
+        + ", a reliable worsening (at least " + format_scores([reliable_change])[0] + " points)"
+    )  # fmt: skip
+    yellow_text = (
+        score + expected_text + " (yellow limit "
+        + format_one_decimal(classified["yellow_limit"]) + note + ")" + week
+    )  # fmt: skip
+    white_text = (
+        score + week + functional_side + format_scores([functional_cutoff])[0] + " and" + fell
+        + intake_text + " at intake: consider planning the ending"
+    )  # fmt: skip
+    green_with_curve = (
+        score + week + " is within the expected range (expected "
+        + format_one_decimal(expected) + note + ")"
+    )  # fmt: skip
+    green_without_curve = (
+        score + week + ", no reliable worsening from " + intake_text + " at intake"
+    )
+
+    red_reason = np.where(red_by_limit, red_text, "").astype(object)
+    red_reason = np.where(
+        reliably_worse,
+        np.where(red_by_limit, red_reason + "; " + worse_text, worse_text),
+        red_reason,
+    )
+    return np.select(
+        [status == "red", status == "yellow", status == "white", has_curve],
+        [red_reason, yellow_text, white_text, green_with_curve],
+        default=green_without_curve,
+    ).astype(object)
+
+
+def format_scores(values) -> np.ndarray:
+    """Scores as staff read them: "14" for whole numbers, "14.5" otherwise, "?" when missing."""
+    return _format_distinct(values, drop_trailing_zero=True)
+
+
+def format_one_decimal(values) -> np.ndarray:
+    """Numbers with one decimal ("9.0", "12.8"), "?" when missing; vectorised."""
+    return _format_distinct(values, drop_trailing_zero=False)
+
+
+def _format_distinct(values, *, drop_trailing_zero: bool) -> np.ndarray:
+    # Scores take few distinct values: format each once, then spread them back (a caseload sweep
+    # formats hundreds of thousands of numbers).
+    rounded = np.round(np.asarray(values, dtype=float), 1) + 0.0  # + 0.0 turns -0.0 into 0.0
+    distinct, positions = np.unique(rounded, return_inverse=True)
+    text = [
+        "?" if np.isnan(value) else (f"{value:.1f}".removesuffix(".0") if drop_trailing_zero
+                                     else f"{value:.1f}")
+        for value in distinct
+    ]  # fmt: skip
+    return np.asarray(text, dtype=object)[positions.reshape(rounded.shape)]
+
+
+def _none_if_nan(value) -> float | None:
+    return None if pd.isna(value) else float(value)
+
+
+def fit_curves(
+    frame: pd.DataFrame,
+    *,
+    min_episodes: int = 30,
+    min_scores_per_week: int = 10,
+    bands: Mapping[str, Sequence[tuple[float, float]]] | None = None,
+) -> list[BandCurve]:
+    """Fit ŷ = b0 + b1·ln t per (instrument, intake band) on the clinic's completed episodes.
+
+    Finch, Lambert & Schaalje 2001; CLINICAL.md §4 step 2. ``frame`` has the administrations columns
+    (episode_id, instrument, administered_at, total) of COMPLETED episodes only: the caller filters.
+    Only weeks 1–12 are fitted, matching the flat-after-12 curves. Ordinary least squares; ``sigma``
+    is the residual SD (n − 2 degrees of freedom); ``sigma_by_week`` is the root mean squared
+    residual at each week with at least ``min_scores_per_week`` scores (a misfit week widens its own
+    limits rather than hiding). A band with fewer than ``min_episodes`` episodes gets the
+    provisional default parameters and ``source = "default"``; n_episodes always reports the real
+    count.
+
+    ``bands`` maps instrument code → [(low, high), ...]; by default the bands of ``DEFAULT_CURVES``.
+    """
+    if bands is None:
+        bands = {
+            code: [(band.band_low, band.band_high) for band in defaults.bands]
+            for code, defaults in DEFAULT_CURVES.items()
+        }
+    fitted = []
+    for instrument, instrument_bands in bands.items():
+        band_curves = [BandCurve(instrument, low, high, 0, 0, 0) for low, high in instrument_bands]
+        band_curves.sort(key=lambda curve: curve.band_low)
+        scored = add_treatment_weeks(frame[frame["instrument"] == instrument])
+        scored = scored[scored["week"] <= LAST_CURVE_WEEK]
+        band_of_row = _band_index(band_curves, scored["intake"].to_numpy(dtype=float))
+        for position, band in enumerate(band_curves):
+            in_band = scored[band_of_row == position]
+            fitted.append(_fit_band(instrument, band, in_band, min_episodes, min_scores_per_week))
+    return fitted
+
+
+def _fit_band(instrument, band, scores, min_episodes, min_scores_per_week) -> BandCurve:
+    n_episodes = int(scores["episode_id"].nunique())
+    n_scores = len(scores)
+    if n_episodes < min_episodes or scores["week"].nunique() < 2:
+        default = _default_band_curve(instrument, band.band_low, band.band_high)
+        return BandCurve(
+            instrument,
+            band.band_low,
+            band.band_high,
+            b0=default.b0 if default else math.nan,
+            b1=default.b1 if default else math.nan,
+            sigma=default.sigma if default else math.nan,
+            n_episodes=n_episodes,
+            n_scores=n_scores,
+            source="default",
+        )
+    log_week = np.log(scores["week"].to_numpy(dtype=float))
+    design = np.column_stack([np.ones_like(log_week), log_week])
+    observed = scores["total"].to_numpy(dtype=float)
+    (b0, b1), *_ = np.linalg.lstsq(design, observed, rcond=None)
+    residual = observed - (b0 + b1 * log_week)
+    sigma = math.sqrt(float(np.sum(residual**2)) / max(n_scores - 2, 1))
+    by_week = (
+        pd.DataFrame({"week": scores["week"].to_numpy(), "squared": residual**2})
+        .groupby("week")["squared"]
+        .agg(["mean", "size"])
+    )
+    by_week = by_week[by_week["size"] >= min_scores_per_week]
+    sigma_by_week = tuple((int(week), math.sqrt(mean)) for week, mean in by_week["mean"].items())
+    return BandCurve(
+        instrument,
+        band.band_low,
+        band.band_high,
+        b0=float(b0),
+        b1=float(b1),
+        sigma=sigma,
+        sigma_by_week=sigma_by_week,
+        n_episodes=n_episodes,
+        n_scores=n_scores,
+        source="fitted",
+    )
+
+
+def _default_band_curve(instrument, low, high) -> BandCurve | None:
+    defaults = DEFAULT_CURVES.get(instrument)
+    if defaults is None:
+        return None
+    return next(
+        (b for b in defaults.bands if b.band_low == low and b.band_high == high),
+        None,
+    )
+
+
+def curves_to_frame(curves: Iterable[BandCurve]) -> pd.DataFrame:
+    """One row per band curve, for storage and display (sigma_by_week as a dict)."""
+    rows = [
+        {
+            "instrument": curve.instrument,
+            "band": curve.band,
+            "band_low": curve.band_low,
+            "band_high": curve.band_high,
+            "b0": curve.b0,
+            "b1": curve.b1,
+            "sigma": curve.sigma,
+            "sigma_by_week": dict(curve.sigma_by_week),
+            "n_episodes": curve.n_episodes,
+            "n_scores": curve.n_scores,
+            "source": curve.source,
+        }
+        for curve in curves
+    ]
+    return pd.DataFrame(rows)
+
+
+def calibrate(
+    frame: pd.DataFrame,
+    *,
+    instrument: str,
+    reliable_change: float,
+    direction: str,
+    functional_cutoff: float | None,
+    has_curve: bool = True,
+    curves: Iterable[BandCurve] = (),
+    z_yellow: float = Z_YELLOW,
+    z_red: float = Z_RED,
+    min_episodes_for_rate: int = 10,
+) -> dict:
+    """How well the status would have warned on the clinic's history (CLINICAL.md §4 step 6).
+
+    Over episodes with at least two valid scores of ``instrument``:
+
+    - sensitivity: of the episodes whose LAST score is a reliable worsening from intake, the share
+      flagged red or yellow at an earlier administration (Lambert reports 85–100 %; therapists alone
+      foresaw about 1 in 40, Hannan et al. 2005);
+    - median_weeks_of_warning: for those flagged, last week − week of the first flag;
+    - false_alarm_rate: of the episodes never reliably worse than intake, the share ever flagged.
+
+    A rate on fewer than ``min_episodes_for_rate`` episodes is None (CLINICAL.md §5: suppress rates
+    on fewer than 10 episodes). Signals are prompts for review, never diagnoses.
+    """
+    classified = classify_administrations(
+        frame,
+        instrument=instrument,
+        reliable_change=reliable_change,
+        direction=direction,
+        functional_cutoff=functional_cutoff,
+        has_curve=has_curve,
+        curves=curves,
+        z_yellow=z_yellow,
+        z_red=z_red,
+        with_reasons=False,
+    )
+    episode = classified.groupby("episode_id", sort=False)
+    classified["is_last"] = episode.cumcount(ascending=False) == 0
+    classified["flagged"] = classified["status"].isin(["red", "yellow"])
+    early_flag_week = classified["week"].where(classified["flagged"] & ~classified["is_last"])
+
+    per_episode = pd.DataFrame(
+        {
+            "n_scores": episode.size(),
+            "last_week": episode["week"].last(),
+            "ended_deteriorated": episode["reliably_worse"].last(),
+            "ever_deteriorated": episode["reliably_worse"].any(),
+            "ever_flagged": episode["flagged"].any(),
+            "first_early_flag_week": early_flag_week.groupby(classified["episode_id"]).min(),
+        }
+    )
+    per_episode = per_episode[per_episode["n_scores"] >= 2]
+
+    deteriorated = per_episode[per_episode["ended_deteriorated"]]
+    warned = deteriorated[deteriorated["first_early_flag_week"].notna()]
+    never = per_episode[~per_episode["ever_deteriorated"]]
+    weeks_of_warning = warned["last_week"] - warned["first_early_flag_week"]
+
+    def rate(numerator: int, denominator: int) -> float | None:
+        if denominator < max(min_episodes_for_rate, 1):
+            return None
+        return numerator / denominator
+
+    return {
+        "instrument": instrument,
+        "n_episodes": len(per_episode),
+        "n_deteriorated": len(deteriorated),
+        "n_deteriorated_flagged": len(warned),
+        "sensitivity": rate(len(warned), len(deteriorated)),
+        "median_weeks_of_warning": (
+            float(weeks_of_warning.median()) if len(weeks_of_warning) else None
+        ),
+        "n_never_deteriorated": len(never),
+        "n_never_deteriorated_flagged": int(never["ever_flagged"].sum()),
+        "false_alarm_rate": rate(int(never["ever_flagged"].sum()), len(never)),
+        "z_yellow": z_yellow,
+        "z_red": z_red,
+    }
