@@ -462,7 +462,7 @@ def disengagement(checkins: pd.DataFrame, *, missed_in_a_row: int = 2) -> pd.Dat
     reached = decided[missed & (missed_so_far == missed_in_a_row)]
     messages = (
         f"{missed_in_a_row} check-ins missed in a row (the last due "
-        + _text(reached["due_at"].dt.strftime("%Y-%m-%d"))
+        + _text(pd.to_datetime(reached["due_at"], utc=True).dt.strftime("%Y-%m-%d"))
         + ")"
     )
     return pd.DataFrame(
@@ -525,6 +525,10 @@ def episode_status(
     worst = latest[latest["rank"] == worst_rank].sort_values(["episode_id", "instrument"])
     # Join the reasons of instruments tied at the worst level without a Python call per episode:
     # lay them side by side (one column per position) and concatenate column-wise.
+    if worst.empty:
+        status = pd.DataFrame({"episode_id": pd.Series(dtype="int64"), "status": [], "reason": []})
+        status = status.astype({"status": object, "reason": object})
+        return _with_unscored(status, episode_ids)
     worst["position"] = worst.groupby("episode_id").cumcount()
     side_by_side = worst.pivot(index="episode_id", columns="position", values="reason")
     reason = side_by_side[0].astype(object)
@@ -539,6 +543,10 @@ def episode_status(
             "reason": reason.to_numpy(dtype=object),
         }
     )  # fmt: skip
+    return _with_unscored(status, episode_ids)
+
+
+def _with_unscored(status: pd.DataFrame, episode_ids) -> pd.DataFrame:
     if episode_ids is not None:
         unscored = pd.Index(episode_ids).difference(pd.Index(status["episode_id"]))
         status = pd.concat(

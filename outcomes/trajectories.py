@@ -345,11 +345,14 @@ def _status_arrays(
     """The core of the status rules on numpy arrays, shared by the scalar and frame versions."""
     worse = _worse_sign(direction)
     worsening = worse * (total - intake)  # positive = worse than at intake
-    beyond_expected = worse * (total - expected)  # positive = worse than expected; NaN = no curve
+    yellow_limit, red_limit = tolerance_limits(
+        expected, sigma, direction=direction, z_yellow=z_yellow, z_red=z_red
+    )
     with np.errstate(invalid="ignore"):
-        # Strictly above the limit (CLINICAL.md §4 step 3, "above").
-        above_red = beyond_expected > z_red * sigma
-        above_yellow = beyond_expected > z_yellow * sigma
+        # Strictly beyond the limit (CLINICAL.md §4 step 3, "above"), compared with the very limit
+        # shown to staff; NaN (no curve) is never beyond.
+        above_red = worse * (total - red_limit) > 0
+        above_yellow = worse * (total - yellow_limit) > 0
     curve_level = np.where(
         above_red, CURVE_LEVEL_RED, np.where(above_yellow, CURVE_LEVEL_YELLOW, CURVE_LEVEL_NONE)
     )

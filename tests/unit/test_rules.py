@@ -1,0 +1,449 @@
+"""Alert rules over DataFrames: each rule at its boundaries, and `evaluate` as a whole (no
+database)."""
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from outcomes.rules import (
+    ALERT_COLUMNS,
+    DEFAULT_PARAMS,
+    RuleSettings,
+    alliance_concern,
+    contact_request_alert,
+    disengagement,
+    evaluate,
+    not_on_track,
+    reliable_deterioration,
+    risk_item,
+    sudden_loss,
+)
+from outcomes.trajectories import BandCurve, expected_score
+
+START = pd.Timestamp("2025-01-06 09:00", tz="UTC")
+
+
+def weekly(totals, *, instrument="phq9", episode_id=1, first_id=1, risks=None):
+    """One administration a week; ``totals`` may hold NaN for a form that could not be scored."""
+    return pd.DataFrame(
+        {
+            "episode_id": episode_id,
+            "administration_id": range(first_id, first_id + len(totals)),
+            "instrument": instrument,
+            "administered_at": [START + pd.Timedelta(weeks=week) for week in range(len(totals))],
+            "total": [float(total) for total in totals],
+            "risk": risks or ["no"] * len(totals),
+        }
+    )
+
+
+def checkin_log(statuses, *, episode_id=1, first_id=1):
+    return pd.DataFrame(
+        {
+            "episode_id": episode_id,
+            "checkin_id": range(first_id, first_id + len(statuses)),
+            "due_at": [START + pd.Timedelta(weeks=week) for week in range(len(statuses))],
+            "status": statuses,
+        }
+    )
+
+
+NO_CHECKINS = checkin_log([])
+# A flat fitted curve for the whole PHQ-9 range: expected 15, σ 2, so yellow above 17.5632 and red
+# above 18.2898, far from the reliable-change value of 6.
+FLAT = RuleSettings(
+    curve_overrides=(BandCurve("phq9", 10, 27, b0=15, b1=0, sigma=2, source="fitted"),)
+)
+
+
+def triggers(alerts):
+    return alerts["trigger"].tolist()
+
+
+# Risk item -------------------------------------------------------------------------------------
+
+
+def test_it_raises_an_urgent_alert_when_the_risk_item_is_endorsed():
+    alerts = risk_item(weekly([12, 11, 10], risks=["no", "yes", "no"]))
+    assert triggers(alerts) == ["adm:2"]
+    assert alerts["severity"].tolist() == ["urgent"]
+    assert "item 9" in alerts["message"].iloc[0]
+
+
+def test_it_raises_the_risk_alert_even_when_the_total_could_not_be_scored():
+    alerts = risk_item(weekly([np.nan], risks=["yes"]))
+    assert triggers(alerts) == ["adm:1"]
+
+
+def test_it_raises_the_risk_alert_for_an_instrument_it_does_not_know():
+    alerts = risk_item(weekly([3], instrument="new_scale", risks=["yes"]))
+    assert alerts["severity"].tolist() == ["urgent"]
+
+
+def test_an_unanswered_risk_item_asks_staff_to_check_directly():
+    alerts = risk_item(weekly([12], risks=["unknown"]))
+    assert alerts["severity"].tolist() == ["warning"]
+    assert "unanswered" in alerts["message"].iloc[0]
+
+
+def test_unknown_risk_on_an_instrument_without_a_risk_item_is_not_an_alert():
+    assert risk_item(weekly([9], instrument="gad7", risks=["unknown"])).empty
+
+
+def test_the_unanswered_risk_warning_can_be_switched_off():
+    settings = RuleSettings(alert_on_unanswered_risk_item=False)
+    assert risk_item(weekly([12], risks=["unknown"]), settings=settings).empty
+
+
+# Reliable deterioration ------------------------------------------------------------------------
+
+
+def test_it_flags_reliable_deterioration_at_six_points():
+    alerts = reliable_deterioration(weekly([12, 14, 18]))
+    assert triggers(alerts) == ["adm:3"]
+    assert alerts["severity"].tolist() == ["high"]
+    assert alerts["message"].iloc[0] == (
+        "PHQ-9 rose from 12 at intake to 18 at week 3: a reliable worsening (at least 6 points)"
+    )
+
+
+def test_it_does_not_flag_reliable_deterioration_at_five_points():
+    assert reliable_deterioration(weekly([12, 14, 17])).empty
+
+
+def test_it_flags_reliable_deterioration_only_where_it_begins():
+    alerts = reliable_deterioration(weekly([12, 18, 19, 20, 13, 18]))
+    assert triggers(alerts) == ["adm:2", "adm:6"]  # onset, then a new onset after recovering
+
+
+def test_it_measures_deterioration_from_the_first_valid_score():
+    assert triggers(reliable_deterioration(weekly([np.nan, 8, 14]))) == ["adm:3"]
+
+
+def test_it_uses_each_instruments_reliable_change_value():
+    assert triggers(reliable_deterioration(weekly([9, 13], instrument="gad7"))) == ["adm:2"]
+    assert reliable_deterioration(weekly([9, 12], instrument="gad7")).empty
+    assert triggers(reliable_deterioration(weekly([50, 64], instrument="oq45"))) == ["adm:2"]
+    assert reliable_deterioration(weekly([50, 63], instrument="oq45")).empty
+
+
+def test_reliable_deterioration_is_mirrored_for_higher_is_better():
+    assert triggers(reliable_deterioration(weekly([60, 50], instrument="who5"))) == ["adm:2"]
+    assert reliable_deterioration(weekly([60, 51], instrument="who5")).empty
+    assert reliable_deterioration(weekly([40, 70], instrument="who5")).empty
+
+
+def test_an_instrument_without_a_reliable_change_value_never_deteriorates_reliably():
+    assert reliable_deterioration(weekly([40, 10], instrument="session_rating")).empty
+
+
+# Not on track ----------------------------------------------------------------------------------
+
+
+def test_it_flags_not_on_track_yellow_just_above_the_yellow_limit():
+    alerts = not_on_track(weekly([15, 17.6]), settings=FLAT)
+    assert triggers(alerts) == ["adm:2"]
+    assert alerts["severity"].tolist() == ["warning"]
+    assert alerts["message"].iloc[0] == (
+        "Not on track: PHQ-9 17.6 is above the expected 15.0 (yellow limit 17.6) at week 2"
+    )
+
+
+def test_it_does_not_flag_a_score_exactly_at_the_yellow_limit():
+    assert not_on_track(weekly([15, 15 + 1.2816 * 2]), settings=FLAT).empty
+
+
+def test_it_flags_not_on_track_red_as_high_severity():
+    alerts = not_on_track(weekly([15, 18.3]), settings=FLAT)
+    assert alerts["severity"].tolist() == ["high"]
+    assert "red limit 18.3" in alerts["message"].iloc[0]
+
+
+def test_it_flags_not_on_track_when_it_begins_and_when_it_worsens_to_red():
+    alerts = not_on_track(weekly([15, 17.8, 17.9, 19, 19, 17.8, 19, 15, 18]), settings=FLAT)
+    # yellow (2), red (4), back to yellow (6: no alert), red again (7), green, yellow again (9)
+    assert triggers(alerts) == ["adm:2", "adm:4", "adm:7", "adm:9"]
+    assert alerts["severity"].tolist() == ["warning", "high", "high", "warning"]
+
+
+def test_the_default_curve_is_labelled_provisional_in_the_message():
+    expected = expected_score("phq9", 20, 4)
+    red_limit = expected.expected + 1.6449 * expected.sigma
+    alerts = not_on_track(weekly([20, 18, 17, red_limit + 0.5]))
+    assert triggers(alerts) == ["adm:4"]
+    assert "provisional default curve" in alerts["message"].iloc[0]
+
+
+def test_not_on_track_ignores_intakes_below_caseness():
+    assert not_on_track(weekly([6, 9, 11])).empty
+
+
+def test_not_on_track_ignores_instruments_without_curves():
+    assert not_on_track(weekly([20, 14, 10], instrument="core10")).empty
+
+
+def test_the_tolerance_z_values_are_settings():
+    strict = RuleSettings(z_yellow=0.5, z_red=1.0, curve_overrides=FLAT.curve_overrides)
+    assert not_on_track(weekly([15, 16.5]), settings=strict)["severity"].tolist() == ["warning"]
+    assert not_on_track(weekly([15, 17.5]), settings=strict)["severity"].tolist() == ["high"]
+
+
+# Sudden loss -----------------------------------------------------------------------------------
+
+
+def test_it_flags_a_sudden_loss_of_six_points_in_a_week():
+    alerts = sudden_loss(weekly([16, 10, 16, 14]))
+    assert triggers(alerts) == ["adm:3"]
+    assert alerts["message"].iloc[0] == "Sudden loss: PHQ-9 rose from 10 at week 2 to 16 at week 3"
+
+
+def test_it_does_not_flag_five_points_in_a_week():
+    assert sudden_loss(weekly([16, 10, 15])).empty
+
+
+def test_sudden_loss_compares_with_the_previous_valid_score():
+    assert triggers(sudden_loss(weekly([16, 10, np.nan, 16]))) == ["adm:4"]
+
+
+def test_sudden_loss_is_mirrored_for_higher_is_better():
+    assert triggers(sudden_loss(weekly([20, 15], instrument="ors"))) == ["adm:2"]
+    assert sudden_loss(weekly([20, 16], instrument="ors")).empty
+    assert sudden_loss(weekly([10, 20], instrument="ors")).empty
+
+
+TANG = RuleSettings(sudden_loss_criteria="tang_derubeis")
+
+
+def test_the_tang_derubeis_mode_flags_a_loss_that_lasts():
+    alerts = sudden_loss(weekly([10, 9, 10, 17, 18, 17]), settings=TANG)
+    assert triggers(alerts) == ["adm:4"]
+
+
+def test_the_tang_derubeis_mode_ignores_a_spike_that_reverts():
+    spike = weekly([10, 9, 10, 17, 10, 9])
+    assert triggers(sudden_loss(spike)) == ["adm:4"]  # the default, simpler criterion flags it
+    assert sudden_loss(spike, settings=TANG).empty
+
+
+def test_the_tang_derubeis_mode_needs_a_quarter_of_the_pre_loss_score():
+    # 24 → 30 is 6 points (reliable) but 25 % of 24 is 6: met; 25 → 31 is below 25 % of 25.
+    assert triggers(sudden_loss(weekly([24, 24, 24, 30, 30, 30]), settings=TANG)) == ["adm:4"]
+    assert sudden_loss(weekly([25, 25, 25, 31, 31, 31]), settings=TANG).empty
+
+
+def test_the_tang_derubeis_mode_waits_for_three_scores_after_the_loss():
+    assert sudden_loss(weekly([10, 9, 10, 17, 18]), settings=TANG).empty
+
+
+# Alliance concern ------------------------------------------------------------------------------
+
+
+def ratings(values):
+    return weekly(values, instrument="session_rating")
+
+
+def test_it_flags_an_alliance_concern_below_36():
+    alerts = alliance_concern(ratings([35]))
+    assert triggers(alerts) == ["adm:1"]
+    assert alerts["severity"].tolist() == ["warning"]
+    assert alerts["message"].iloc[0] == "Alliance concern: Session rating 35 is below the cutoff 36"
+
+
+def test_it_does_not_flag_a_rating_of_exactly_36():
+    assert alliance_concern(ratings([36])).empty
+
+
+def test_it_flags_a_drop_of_one_point_from_the_previous_rating():
+    alerts = alliance_concern(ratings([39, 38]))
+    assert triggers(alerts) == ["adm:2"]
+    assert "dropped from 39 to 38" in alerts["message"].iloc[0]
+
+
+def test_it_does_not_flag_a_steady_or_rising_rating():
+    assert alliance_concern(ratings([38, 38, 39, 40])).empty
+
+
+def test_it_does_not_flag_a_drop_smaller_than_one_point():
+    assert alliance_concern(ratings([38.5, 38])).empty
+
+
+def test_the_alliance_cutoff_and_drop_are_settings():
+    settings = RuleSettings(alliance_cutoff=30, alliance_drop=3)
+    assert alliance_concern(ratings([33, 31]), settings=settings).empty
+    assert triggers(alliance_concern(ratings([34, 31]), settings=settings)) == ["adm:2"]
+
+
+def test_alliance_concern_ignores_outcome_measures():
+    assert alliance_concern(weekly([20, 10], instrument="ors")).empty
+
+
+# Disengagement ---------------------------------------------------------------------------------
+
+
+def test_it_flags_disengagement_after_two_missed_checkins_in_a_row():
+    alerts = disengagement(checkin_log(["completed", "missed", "missed"]))
+    assert triggers(alerts) == ["checkin:3"]
+    assert alerts["severity"].tolist() == ["warning"]
+    assert alerts["administration_id"].isna().all()
+    assert alerts["message"].iloc[0] == "2 check-ins missed in a row (the last due 2025-01-20)"
+
+
+def test_it_does_not_flag_one_missed_checkin():
+    assert disengagement(checkin_log(["missed", "completed", "missed"])).empty
+
+
+def test_a_long_run_of_missed_checkins_is_one_alert_and_a_new_run_is_another():
+    log = checkin_log(["missed", "missed", "missed", "missed", "completed", "missed", "missed"])
+    assert triggers(disengagement(log)) == ["checkin:2", "checkin:7"]
+
+
+def test_pending_checkins_neither_count_nor_break_the_run():
+    assert triggers(disengagement(checkin_log(["missed", "pending", "missed"]))) == ["checkin:3"]
+    assert disengagement(checkin_log(["missed", "pending"])).empty
+
+
+def test_the_number_of_missed_checkins_is_a_setting():
+    log = checkin_log(["missed", "missed", "missed"])
+    assert triggers(disengagement(log, missed_in_a_row=3)) == ["checkin:3"]
+
+
+def test_missed_checkins_of_different_episodes_do_not_join_up():
+    log = pd.concat([checkin_log(["missed"]), checkin_log(["missed"], episode_id=2, first_id=2)])
+    assert disengagement(log).empty
+
+
+# Contact request -------------------------------------------------------------------------------
+
+
+def test_a_contact_request_becomes_an_alert_row_keyed_to_the_request():
+    alert = contact_request_alert(episode_id=4, request_id=9)
+    assert (alert["rule"], alert["trigger"], alert["severity"]) == (
+        "contact_request",
+        "contact:9",
+        "warning",
+    )
+    assert set(alert) == set(ALERT_COLUMNS)
+
+
+# evaluate --------------------------------------------------------------------------------------
+
+
+def caseload():
+    deteriorating = weekly([16, 18, 21, 23], first_id=1)
+    recovering = weekly([18, 14, 11, 8], episode_id=2, first_id=10)
+    anxious = weekly([9, 10, 14], instrument="gad7", episode_id=2, first_id=20)
+    alliance = weekly([38, 35], instrument="session_rating", episode_id=2, first_id=30)
+    at_risk = weekly([12], episode_id=3, first_id=40, risks=["yes"])
+    unscorable = weekly([np.nan, np.nan], episode_id=4, first_id=50)
+    administrations = pd.concat(
+        [deteriorating, recovering, anxious, alliance, at_risk, unscorable], ignore_index=True
+    )
+    checkins = pd.concat(
+        [checkin_log(["missed", "missed"], episode_id=5, first_id=1), checkin_log(["completed"])],
+        ignore_index=True,
+    )
+    return administrations, checkins
+
+
+def test_evaluate_returns_the_alert_and_status_contract():
+    result = evaluate(*caseload())
+    assert list(result.alerts.columns) == ALERT_COLUMNS
+    assert str(result.alerts["administration_id"].dtype) == "Int64"
+    assert set(result.alerts["rule"]) == {
+        "risk_item",
+        "reliable_deterioration",
+        "not_on_track",
+        "sudden_loss",
+        "alliance_concern",
+        "disengagement",
+    }
+    assert set(result.alerts["severity"]) <= {"urgent", "high", "warning"}
+    assert not result.alerts.duplicated(["episode_id", "rule", "trigger"]).any()
+    assert list(result.status.columns) == ["episode_id", "status", "reason"]
+    assert result.status["episode_id"].tolist() == [1, 2, 3, 4, 5]
+
+
+def test_evaluate_is_idempotent_whatever_the_row_order():
+    administrations, checkins = caseload()
+    first = evaluate(administrations, checkins)
+    again = evaluate(administrations, checkins)
+    shuffled = evaluate(
+        administrations.sample(frac=1, random_state=3), checkins.sample(frac=1, random_state=4)
+    )
+    pd.testing.assert_frame_equal(first.alerts, again.alerts)
+    pd.testing.assert_frame_equal(first.alerts, shuffled.alerts)
+    pd.testing.assert_frame_equal(first.status, shuffled.status)
+
+
+def test_it_flags_a_deteriorating_client_before_the_last_score():
+    alerts = evaluate(weekly([16, 18, 21, 23, 24, 26]), NO_CHECKINS).alerts
+    flagged = alerts[alerts["rule"].isin(["not_on_track", "reliable_deterioration"])]
+    assert not flagged.empty
+    assert flagged["administration_id"].min() < 6
+
+
+def test_the_status_follows_the_latest_score_so_a_dip_that_recovers_is_not_red_forever():
+    dip = weekly([16, 23, 15, 11, 9])
+    assert evaluate(dip.iloc[:2], NO_CHECKINS).status["status"].tolist() == ["red"]
+    status = evaluate(dip, NO_CHECKINS).status
+    assert status["status"].tolist() == ["white"]
+    assert "consider planning the ending" in status["reason"].iloc[0]
+
+
+def test_the_worst_instrument_wins_the_episode_status():
+    administrations = pd.concat(
+        [weekly([18, 8]), weekly([12, 12], instrument="gad7", first_id=10)], ignore_index=True
+    )
+    status = evaluate(administrations, NO_CHECKINS).status
+    assert status["status"].tolist() == ["green"]  # PHQ-9 is white, GAD-7 green
+    assert status["reason"].iloc[0].startswith("GAD-7 12 at week 2")
+
+
+def test_instruments_tied_at_the_worst_level_share_the_reason():
+    administrations = pd.concat(
+        [weekly([10, 17]), weekly([8, 13], instrument="gad7", first_id=10)], ignore_index=True
+    )
+    status = evaluate(administrations, NO_CHECKINS).status
+    assert status["status"].tolist() == ["red"]
+    assert "GAD-7" in status["reason"].iloc[0] and "PHQ-9" in status["reason"].iloc[0]
+
+
+def test_the_status_ignores_alliance_ratings():
+    administrations = pd.concat(
+        [weekly([14, 12]), weekly([20, 10], instrument="session_rating", first_id=10)]
+    )
+    assert evaluate(administrations, NO_CHECKINS).status["status"].tolist() == ["green"]
+
+
+def test_missing_totals_are_ignored():
+    administrations = weekly([12, np.nan, 13, np.nan])
+    result = evaluate(administrations, NO_CHECKINS)
+    assert result.alerts.empty
+    assert result.status["reason"].iloc[0].startswith("PHQ-9 13 at week 3")
+
+
+def test_an_episode_without_valid_scores_has_status_none():
+    administrations, checkins = caseload()
+    status = evaluate(administrations, checkins).status.set_index("episode_id")
+    assert status.loc[4, "status"] == "none"  # unscorable forms only
+    assert status.loc[5, "status"] == "none"  # check-ins only
+    assert status.loc[3, "status"] == "green"  # a risk alert does not colour the status
+
+
+def test_evaluate_handles_an_empty_caseload():
+    result = evaluate(weekly([]), NO_CHECKINS)
+    assert result.alerts.empty and list(result.alerts.columns) == ALERT_COLUMNS
+    assert result.status.empty
+
+
+def test_instruments_missing_from_params_are_ignored_by_the_score_rules():
+    administrations = weekly([10, 40], instrument="k10")
+    assert evaluate(administrations, NO_CHECKINS).alerts.empty
+    with_k10 = {**DEFAULT_PARAMS}
+    assert "k10" not in with_k10
+
+
+@pytest.mark.parametrize("rule", ["reliable_deterioration", "not_on_track"])
+def test_state_rules_alert_once_while_the_state_persists(rule):
+    alerts = evaluate(weekly([16, 23, 24, 25, 25, 26]), NO_CHECKINS).alerts
+    assert (alerts["rule"] == rule).sum() == 1
