@@ -260,13 +260,18 @@ def classify_instrument_change_frame(
     return pd.DataFrame(
         {
             "change": post - pre,
-            "reliable": reliable,
+            "reliable": _labels(reliable, index),
             "clinical_at_pre": clinical_pre,
             "clinical_at_post": clinical_post,
-            "category": category,
+            "category": _labels(category, index),
         },
         index=index,
     )
+
+
+def _labels(values, index) -> pd.Series:
+    # Object dtype keeps None for "undefined"; pandas 3 would otherwise infer str with NaN.
+    return pd.Series(values, index=index, dtype=object)
 
 
 def _check_reliability(reliability: float) -> None:
@@ -421,12 +426,12 @@ def clinical_significance_frame(
             "post": post_scores,
             "change": post_scores - pre_scores,
             "rci": rci,
-            "reliable": reliable,
+            "reliable": _labels(reliable, frame.index),
             "clinical_pre": pd.array(np.where(complete, clinical_pre, False), dtype="boolean"),
             "functional_post": pd.array(
                 np.where(complete, functional_post, False), dtype="boolean"
             ),
-            "category": category,
+            "category": _labels(category, frame.index),
         },
         index=frame.index,
     )
