@@ -1,0 +1,144 @@
+"""The public API contract (issue 3 §5): names, keys and return shapes."""
+
+import pandas as pd
+import pytest
+
+from outcomes import api
+
+EXAMPLE_ANSWERS = {
+    "phq9": [1, 2, 3, 1, 2, 3, 1, 2, 0],
+    "gad7": [1, 1, 1, 1, 1, 1, 1],
+    "who5": [3, 3, 3, 3, 3],
+    "k10": [2] * 10,
+    "session_rating": [9, 9, 9, 9],
+    "ors": [5, 6, 7, 8],
+    "srs": [9, 9, 9, 8],
+    "core10": [1] * 10,
+    "oq45": [1] * 45,
+}
+EXPECTED_TOTALS = {
+    "phq9": 15,
+    "gad7": 7,
+    "who5": 60,
+    "k10": 20,
+    "session_rating": 36,
+    "ors": 26,
+    "srs": 35,
+    "core10": 14,  # items 2 and 3 reverse-keyed: 8 × 1 + 2 × 3
+    "oq45": 63,  # 36 × 1 + 9 reverse-keyed × 3
+}
+
+
+@pytest.mark.parametrize("code", sorted(EXAMPLE_ANSWERS))
+def test_score_returns_exactly_the_contract_keys_for_every_code(code):
+    result = api.score(code, EXAMPLE_ANSWERS[code])
+    assert set(result) == {"total", "band", "caseness", "risk", "valid", "errors"}
+    assert result["total"] == EXPECTED_TOTALS[code]
+    assert result["valid"] is True and result["errors"] == []
+    assert result["risk"] in ("yes", "no", "unknown")
+    assert isinstance(result["band"], str)
+
+
+def test_score_reports_problems_instead_of_raising():
+    result = api.score("gad7", [1, 1, 1, 9, 1, 1, None])
+    assert result == {
+        "total": None,
+        "band": None,
+        "caseness": None,
+        "risk": "no",
+        "valid": False,
+        "errors": ["item 4 (gad7-4): 9 is not one of its answer values (0–3)"],
+    }
+
+
+def test_score_of_an_unknown_instrument_raises_key_error():
+    with pytest.raises(KeyError, match="unknown instrument code 'phq-9'"):
+        api.score("phq-9", [0] * 9)
+
+
+def test_classify_change_shape():
+    assert api.classify_change("phq9", 18, 7) == {
+        "change": -11,
+        "reliable": "improved",
+        "clinical_at_pre": True,
+        "clinical_at_post": False,
+        "category": "recovered",
+    }
+
+
+def test_reliable_change_shape_and_strictness():
+    result = api.reliable_change(32, 53, sd=7.5, reliability=0.8, direction="higher_is_better")
+    assert set(result) == {"se_measurement", "se_difference", "rci", "category"}
+    assert result["category"] == "improved"
+    assert round(result["rci"], 2) == 4.43
+    # The same change on a lower-is-better measure is a reliable deterioration.
+    lower = api.reliable_change(32, 53, sd=7.5, reliability=0.8, direction="lower_is_better")
+    assert lower["category"] == "deteriorated"
+    # A custom critical value above the RCI makes it unchanged.
+    strict = api.reliable_change(
+        32, 53, sd=7.5, reliability=0.8, direction="higher_is_better", critical=5
+    )
+    assert strict["category"] == "unchanged"
+
+
+def test_cutoffs_shape():
+    assert api.cutoffs(
+        clinical_mean=40,
+        clinical_sd=7.5,
+        functional_mean=60,
+        functional_sd=7.5,
+        direction="higher_is_better",
+    ) == {"a": 55, "b": 45, "c": 50}
+
+
+def test_clinical_significance_returns_one_row_per_input_row_with_the_cutoff_in_attrs():
+    frame = pd.DataFrame({"before": [20, 22, 18, 25], "after": [8, 20, 19, 6]}, index=list("wxyz"))
+    result = api.clinical_significance(
+        frame,
+        pre="before",
+        post="after",
+        reliability=0.85,
+        direction="lower_is_better",
+        functional_mean=5,
+        functional_sd=4,
+    )
+    assert list(result.index) == list("wxyz")
+    assert {"rci", "category"} <= set(result.columns)
+    assert set(result["category"]) <= {
+        "recovered",
+        "improved",
+        "unchanged",
+        "deteriorated",
+        "harmed",
+    }
+    assert result.attrs["cutoff_type"] == "c"
+    assert result.attrs["cutoff"] == pytest.approx(
+        api.cutoffs(
+            clinical_mean=21.25,
+            clinical_sd=frame["before"].std(),
+            functional_mean=5,
+            functional_sd=4,
+            direction="lower_is_better",
+        )["c"]
+    )
+
+
+def test_talking_therapies_outcome_shape():
+    result = api.talking_therapies_outcome(15, 8, 10, 5, 6)
+    assert result == {
+        "finished_course_of_treatment": True,
+        "case_at_start": True,
+        "case_at_end": False,
+        "recovery": True,
+        "reliable_improvement": True,
+        "reliable_deterioration": False,
+        "reliable_recovery": True,
+        "no_reliable_change": False,
+    }
+
+
+def test_the_registry_and_vectorised_scoring_are_exposed():
+    assert api.get_instrument("phq9").code == "phq9"
+    assert "oq45" in api.builtin_instruments()
+    frame = pd.DataFrame([EXAMPLE_ANSWERS["gad7"]])
+    assert api.score_frame(api.get_instrument("gad7"), frame)["total"].tolist() == [7]
