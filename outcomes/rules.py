@@ -194,7 +194,9 @@ def score_history(
     ``trajectories.classify_administrations`` plus measures, previous_total, previous_curve_level
     and previous_reliably_worse (the previous valid score of the same series; none at the baseline).
     """
-    known = administrations[administrations["instrument"].isin(list(params))]
+    # Only the columns the rules read: copying the risk strings through every step costs time.
+    scored_columns = ["episode_id", "administration_id", "instrument", "administered_at", "total"]
+    known = administrations.loc[administrations["instrument"].isin(list(params)), scored_columns]
     frames = []
     for instrument in sorted(known["instrument"].unique()):
         instrument_params = params[instrument]

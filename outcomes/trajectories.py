@@ -492,7 +492,7 @@ def classify_administrations(
 def _classify_rows(
     frame, *, reliable_change, direction, functional_cutoff, has_curve, curves, z_yellow, z_red
 ):
-    frame = frame.copy()
+    # ``frame`` is always a fresh frame built by the callers, so columns are added in place.
     if has_curve:
         frame[["expected", "sigma", "curve_source", "intake_band"]] = expected_scores(
             frame, curves=curves
@@ -541,60 +541,86 @@ def status_reasons(
     fell = " fell reliably from " if lower_is_better else " rose reliably from "
     functional_side = " is below the cutoff " if lower_is_better else " is at or above the cutoff "
 
-    total = classified["total"].to_numpy(dtype=float)
-    expected = classified["expected"].to_numpy(dtype=float)
-    red_limit = classified["red_limit"].to_numpy(dtype=float)
     status = classified["status"].to_numpy(dtype=object)
-    has_curve = ~np.isnan(expected)
-    name = label if label else classified["instrument"].to_numpy(dtype=object)
-    week = " at week " + format_scores(classified["week"])
-    total_text, intake_text = format_scores(total), format_scores(classified["intake"])
-    score = name + " " + total_text
-    note = np.where(
-        classified["curve_source"].to_numpy(dtype=object) == "default",
-        ", provisional default curve",
-        "",
-    ).astype(object)
-    expected_text = above + format_one_decimal(expected)
+    reliably_worse = classified["reliably_worse"].to_numpy(dtype=bool)
+    reasons = np.full(len(classified), "", dtype=object)
 
+    # Build each kind of sentence only for the rows that need it: a caseload has many rows.
+    def rows(mask):
+        chosen = classified[mask]
+        total = chosen["total"].to_numpy(dtype=float)
+        name = label if label else chosen["instrument"].to_numpy(dtype=object)
+        provisional = chosen["curve_source"].to_numpy(dtype=object) == "default"
+        return {
+            "name": name,
+            "total": total,
+            "score": name + " " + format_scores(total),
+            "total_text": format_scores(total),
+            "intake": format_scores(chosen["intake"]),
+            "week": " at week " + format_scores(chosen["week"]),
+            "expected": format_one_decimal(chosen["expected"]),
+            "note": np.where(provisional, ", provisional default curve", "").astype(object),
+            "chosen": chosen,
+        }
+
+    expected = classified["expected"].to_numpy(dtype=float)
+    has_curve = ~np.isnan(expected)
+    red_limit = classified["red_limit"].to_numpy(dtype=float)
+    total = classified["total"].to_numpy(dtype=float)
     with np.errstate(invalid="ignore"):
         beyond_red = total > red_limit if lower_is_better else total < red_limit
+
     red_by_limit = (status == "red") & has_curve & beyond_red
-    reliably_worse = classified["reliably_worse"].to_numpy(dtype=bool)
-
-    red_text = score + expected_text + " (red limit " + format_one_decimal(red_limit) + note + ")"
-    red_text = red_text + week
-    worse_text = (
-        name + rose + intake_text + " at intake to " + total_text + week
-        + ", a reliable worsening (at least " + format_scores([reliable_change])[0] + " points)"
-    )  # fmt: skip
-    yellow_text = (
-        score + expected_text + " (yellow limit "
-        + format_one_decimal(classified["yellow_limit"]) + note + ")" + week
-    )  # fmt: skip
-    white_text = (
-        score + week + functional_side + format_scores([functional_cutoff])[0] + " and" + fell
-        + intake_text + " at intake: consider planning the ending"
-    )  # fmt: skip
-    green_with_curve = (
-        score + week + " is within the expected range (expected "
-        + format_one_decimal(expected) + note + ")"
-    )  # fmt: skip
-    green_without_curve = (
-        score + week + ", no reliable worsening from " + intake_text + " at intake"
-    )
-
-    red_reason = np.where(red_by_limit, red_text, "").astype(object)
-    red_reason = np.where(
-        reliably_worse,
-        np.where(red_by_limit, red_reason + "; " + worse_text, worse_text),
-        red_reason,
-    )
-    return np.select(
-        [status == "red", status == "yellow", status == "white", has_curve],
-        [red_reason, yellow_text, white_text, green_with_curve],
-        default=green_without_curve,
-    ).astype(object)
+    if red_by_limit.any():
+        r = rows(red_by_limit)
+        limit = format_one_decimal(r["chosen"]["red_limit"])
+        reasons[red_by_limit] = (
+            r["score"]
+            + above
+            + r["expected"]
+            + " (red limit "
+            + limit
+            + r["note"]
+            + ")"
+            + r["week"]
+        )
+    if reliably_worse.any():
+        r = rows(reliably_worse)
+        worse_text = (
+            r["name"] + rose + r["intake"] + " at intake to " + r["total_text"] + r["week"]
+            + ", a reliable worsening (at least " + format_scores([reliable_change])[0] + " points)"
+        )  # fmt: skip
+        earlier = reasons[reliably_worse]
+        reasons[reliably_worse] = np.where(earlier != "", earlier + "; " + worse_text, worse_text)
+    yellow = status == "yellow"
+    if yellow.any():
+        r = rows(yellow)
+        limit = format_one_decimal(r["chosen"]["yellow_limit"])
+        reasons[yellow] = (
+            r["score"] + above + r["expected"] + " (yellow limit " + limit + r["note"] + ")"
+            + r["week"]
+        )  # fmt: skip
+    white = status == "white"
+    if white.any():
+        r = rows(white)
+        reasons[white] = (
+            r["score"] + r["week"] + functional_side + format_scores([functional_cutoff])[0]
+            + " and" + fell + r["intake"] + " at intake: consider planning the ending"
+        )  # fmt: skip
+    green_on_curve = (status == "green") & has_curve
+    if green_on_curve.any():
+        r = rows(green_on_curve)
+        reasons[green_on_curve] = (
+            r["score"] + r["week"] + " is within the expected range (expected " + r["expected"]
+            + r["note"] + ")"
+        )  # fmt: skip
+    green_off_curve = (status == "green") & ~has_curve
+    if green_off_curve.any():
+        r = rows(green_off_curve)
+        reasons[green_off_curve] = (
+            r["score"] + r["week"] + ", no reliable worsening from " + r["intake"] + " at intake"
+        )
+    return reasons
 
 
 def format_scores(values) -> np.ndarray:
