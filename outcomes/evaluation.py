@@ -9,3 +9,8 @@ def episode_evaluate(*, episode_id: int) -> None:
     Administration.objects.filter(episode_id=episode_id, alerts_evaluated_at__isnull=True).update(
         alerts_evaluated_at=timezone.now()
     )
+
+
+def episodes_evaluate(*, episode_ids) -> None:
+    for episode_id in episode_ids:
+        episode_evaluate(episode_id=episode_id)

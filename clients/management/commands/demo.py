@@ -17,6 +17,10 @@ from clients.models import Clinic
 DEMO_PASSWORD = "demo-password-2026"
 
 
+def _raise_keyboard_interrupt(signum, frame):
+    raise KeyboardInterrupt
+
+
 class Command(BaseCommand):
     help = "Run the app with demo data: web server, Celery worker and beat (Ctrl-C stops all)."
 
@@ -65,6 +69,8 @@ class Command(BaseCommand):
         for name, process in running.items():
             threading.Thread(target=self._relay, args=(name, process), daemon=True).start()
         self._banner(port)
+        # `kill` and service managers send SIGTERM: stop the children then too, not only on Ctrl-C.
+        signal.signal(signal.SIGTERM, _raise_keyboard_interrupt)
         try:
             while all(process.poll() is None for process in running.values()):
                 time.sleep(0.5)
@@ -95,6 +101,6 @@ class Command(BaseCommand):
         for membership in logins.order_by("role", "user__username"):
             self.stdout.write(f"  {membership.user.username:<14} {membership.get_role_display()}")
         self.stdout.write(
-            "Admin: /admin/ (user 'admin'); e-mails: /outbox/; health: /healthz\n"
+            "Django admin: /admin/ (as clinicadmin); e-mails sent: /outbox/; health: /healthz\n"
             "Press Ctrl-C to stop.\n"
         )

@@ -1,0 +1,57 @@
+import pytest
+from django.core.management import CommandError, call_command
+
+from clients.models import CheckIn, CheckInStatus, Client, Clinic, Episode, Membership, Role
+from outcomes.models import Administration
+
+
+@pytest.fixture
+def seeded(db):
+    call_command("seed_demo", clients=60, seed=3, password="pw-Demo-12345", no_evaluate=True)
+    return Clinic.objects.get(slug="demo")
+
+
+def test_the_demo_clinic_has_two_teams_five_therapists_a_supervisor_and_an_admin(seeded):
+    roles = list(Membership.objects.filter(clinic=seeded).values_list("role", flat=True))
+    assert seeded.teams.count() == 2
+    assert roles.count(Role.THERAPIST) == 5
+    assert roles.count(Role.SUPERVISOR) == 1
+    assert roles.count(Role.ADMIN) == 1
+
+
+def test_every_demo_form_is_stored_scored_and_tied_to_a_completed_check_in(seeded):
+    assert Client.objects.filter(clinic=seeded).count() == 60
+    forms = Administration.objects.filter(episode__clinic=seeded)
+    assert forms.filter(instrument="phq9").exists() and forms.filter(instrument="gad7").exists()
+    assert not forms.filter(total__isnull=True).exists()
+    assert not forms.filter(checkin__isnull=True).exists()
+    assert forms.filter(instrument="phq9", risk="yes").exists()
+    assert CheckIn.objects.filter(episode__clinic=seeded, status=CheckInStatus.EXPIRED).exists()
+
+
+def test_the_phq9_total_is_the_sum_of_the_nine_scored_items(seeded):
+    for form in Administration.objects.filter(instrument="phq9")[:50]:
+        assert form.total == sum(form.answers[:9])
+
+
+def test_the_same_seed_gives_the_same_clinic(seeded):
+    first = list(
+        Administration.objects.order_by(
+            "episode__client__label", "administered_at", "instrument"
+        ).values_list("episode__client__label", "instrument", "total")
+    )
+    call_command(
+        "seed_demo", clients=60, seed=3, password="pw-Demo-12345", no_evaluate=True, replace=True
+    )
+    again = list(
+        Administration.objects.order_by(
+            "episode__client__label", "administered_at", "instrument"
+        ).values_list("episode__client__label", "instrument", "total")
+    )
+    assert first == again
+    assert Episode.objects.filter(clinic__slug="demo").count() >= 60
+
+
+def test_seeding_twice_without_replace_is_refused(seeded):
+    with pytest.raises(CommandError, match="--replace"):
+        call_command("seed_demo", clients=5, no_evaluate=True)
