@@ -13,6 +13,7 @@ from outcomes.instruments.definition import (
     Norms,
     Option,
 )
+from outcomes.instruments.fhir import QuestionnaireImportError, instrument_from_fhir_questionnaire
 from outcomes.instruments.registry import (
     BUILTIN_CODES,
     InvalidDefinitionError,
@@ -22,6 +23,12 @@ from outcomes.instruments.registry import (
     instrument_to_dict,
     load_definition_file,
     validate_definition,
+)
+from outcomes.instruments.textpack import (
+    TextPackError,
+    apply_text_pack,
+    text_pack_template,
+    validate_text_pack,
 )
 
 __all__ = [
@@ -34,10 +41,16 @@ __all__ = [
     "Item",
     "Norms",
     "Option",
+    "QuestionnaireImportError",
+    "TextPackError",
+    "apply_text_pack",
     "builtin_instruments",
     "get_instrument",
     "instrument_from_dict",
+    "instrument_from_fhir_questionnaire",
     "instrument_to_dict",
     "load_definition_file",
+    "text_pack_template",
     "validate_definition",
+    "validate_text_pack",
 ]

@@ -1,0 +1,321 @@
+"""Import a FHIR R4 ``Questionnaire`` (JSON) as an :class:`Instrument`.
+
+What is read:
+
+* Question items of type ``choice``/``open-choice`` (and R5 ``coding``) become items, in document
+  order; ``group`` items are flattened (their children keep their order); ``display`` items are
+  skipped.
+* Answer values come from the ordinal extension ``http://hl7.org/fhir/StructureDefinition/
+  ordinalValue`` (R4), ``…/itemWeight`` (R5/SDC) or the older ``…/iso21090-CO-value``, placed on
+  the ``answerOption`` or on its ``valueCoding``; an ``answerOption.valueInteger`` is its own value.
+  Answers in a contained ValueSet (``answerValueSet: "#id"``) are read from its expansion or its
+  ``compose.include.concept`` list, with weights from the concept extension or from a contained
+  CodeSystem's ``itemWeight`` property.
+* An item whose options carry no values at all (the PHQ-9 "difficulty" question in the LHNCBC
+  file) is imported as asked-but-unscored, its options numbered 0, 1, 2 … in order.
+* Items computed by an SDC ``calculatedExpression`` (FHIRPath or CQL totals) are ignored: we
+  compute totals ourselves. The total item's LOINC code becomes ``loinc_total``.
+* Codes are LOINC when the system is ``http://loinc.org``, or absent and the code has LOINC's
+  ``digits-checkdigit`` shape (the uwcirg GAD-7 file omits the system).
+
+Anything else (free-text, date or boolean questions, repeating answers, non-whole or partial
+ordinal values, answer sets outside the resource) is refused with
+:class:`QuestionnaireImportError`, whose ``messages`` each name the item's ``linkId`` and the
+problem. Direction, bands, caseness and reliable change are not part of a Questionnaire: the
+clinic adds them to the imported definition.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+from outcomes.instruments.definition import Instrument
+from outcomes.instruments.registry import instrument_from_dict, validate_definition
+
+LOINC_SYSTEM = "http://loinc.org"
+ORDINAL_EXTENSIONS = (
+    "http://hl7.org/fhir/StructureDefinition/ordinalValue",
+    "http://hl7.org/fhir/StructureDefinition/itemWeight",
+    "http://hl7.org/fhir/StructureDefinition/iso21090-CO-value",
+)
+CALCULATED_EXPRESSION = (
+    "http://hl7.org/fhir/uv/sdc/StructureDefinition/sdc-questionnaire-calculatedExpression"
+)
+WEIGHT_PROPERTIES = ("itemWeight", "ordinalValue", "weight")
+CHOICE_TYPES = ("choice", "open-choice", "coding")
+_LOINC_SHAPE = re.compile(r"^\d{1,8}-\d$")
+
+
+class QuestionnaireImportError(ValueError):
+    """The Questionnaire cannot become an instrument; ``messages`` name the linkId and problem."""
+
+    def __init__(self, messages: list[str]):
+        self.messages = list(messages)
+        super().__init__("cannot import Questionnaire: " + "; ".join(self.messages))
+
+
+def _ordinal(element: dict) -> Any:
+    for extension in element.get("extension") or []:
+        if extension.get("url") in ORDINAL_EXTENSIONS:
+            for key in ("valueDecimal", "valueInteger"):
+                if key in extension:
+                    return extension[key]
+    return None
+
+
+def _loinc(codings: list | None) -> str | None:
+    for coding in codings or []:
+        code = (coding.get("code") or "").strip()
+        system = coding.get("system")
+        if system == LOINC_SYSTEM or (system is None and _LOINC_SHAPE.match(code)):
+            return code
+    return None
+
+
+def _slug(text: str) -> str:
+    slug = re.sub(r"[^a-z0-9]+", "_", text.lower()).strip("_")
+    if not slug or not slug[0].isalpha():
+        slug = f"q_{slug}"
+    return slug[:64]
+
+
+class _Importer:
+    def __init__(self, questionnaire: dict):
+        self.questionnaire = questionnaire
+        self.errors: list[str] = []
+        self.contained = {
+            resource.get("id"): resource
+            for resource in questionnaire.get("contained") or []
+            if isinstance(resource, dict)
+        }
+        self.items: list[dict] = []
+        self.loinc_total: str | None = None
+
+    def walk(self, items: list) -> None:
+        for item in items:
+            if not isinstance(item, dict):
+                self.errors.append("an item is not a JSON object")
+                continue
+            link_id = item.get("linkId") or "(no linkId)"
+            item_type = item.get("type")
+            if item_type == "display":
+                continue
+            if item_type == "group":
+                self.walk(item.get("item") or [])
+                continue
+            if any(e.get("url") == CALCULATED_EXPRESSION for e in item.get("extension") or []):
+                # A computed total (FHIRPath or CQL): ignored, we score ourselves.
+                self.loinc_total = self.loinc_total or _loinc(item.get("code"))
+                continue
+            if item_type not in CHOICE_TYPES:
+                self.errors.append(
+                    f"item {link_id!r}: type {item_type!r} cannot be scored; only choice items "
+                    "with ordinal values can be imported"
+                )
+                continue
+            if not item.get("linkId"):
+                self.errors.append("a choice item has no linkId")
+                continue
+            if item.get("repeats"):
+                self.errors.append(
+                    f"item {link_id!r}: allows several answers (repeats), which cannot be scored"
+                )
+                continue
+            self.add_choice_item(item)
+            # Questions may nest follow-up questions; they are asked in document order.
+            self.walk(item.get("item") or [])
+
+    def add_choice_item(self, item: dict) -> None:
+        link_id = item["linkId"]
+        options = self.options_for(item)
+        if options is None:
+            return
+        if not options:
+            self.errors.append(f"item {link_id!r}: has no answer options")
+            return
+        with_value = [option for option in options if option["value"] is not None]
+        scored = bool(with_value)
+        if scored and len(with_value) != len(options):
+            missing = ", ".join(repr(o["label"]) for o in options if o["value"] is None)
+            self.errors.append(f"item {link_id!r}: options {missing} have no ordinal value")
+            return
+        for position, option in enumerate(options):
+            value = option["value"]
+            if value is None:
+                option["value"] = position
+            elif isinstance(value, bool) or not float(value).is_integer():
+                self.errors.append(
+                    f"item {link_id!r}: option {option['label']!r} has ordinal value {value!r}; "
+                    "only whole numbers can be scored"
+                )
+                return
+            else:
+                option["value"] = int(value)
+        text = item.get("text")
+        self.items.append(
+            {
+                "number": len(self.items) + 1,
+                "link_id": link_id,
+                "text": text.strip() if isinstance(text, str) and text.strip() else None,
+                "scored": scored,
+                "loinc": _loinc(item.get("code")),
+                "options": options,
+            }
+        )
+
+    def options_for(self, item: dict) -> list[dict] | None:
+        link_id = item["linkId"]
+        if item.get("answerOption"):
+            options = []
+            for answer in item["answerOption"]:
+                option = self.option_from_answer(link_id, answer)
+                if option is None:
+                    return None
+                options.append(option)
+            return options
+        if item.get("answerValueSet"):
+            return self.options_from_value_set(link_id, item["answerValueSet"])
+        self.errors.append(f"item {link_id!r}: has neither answerOption nor answerValueSet")
+        return None
+
+    def option_from_answer(self, link_id: str, answer: dict) -> dict | None:
+        coding = answer.get("valueCoding")
+        if isinstance(coding, dict):
+            value = _ordinal(answer)
+            if value is None:
+                value = _ordinal(coding)
+            code = (coding.get("code") or "").strip() or None
+            label = coding.get("display") or code
+            if not label:
+                self.errors.append(f"item {link_id!r}: an answer has neither code nor display")
+                return None
+            return {"value": value, "label": label, "code": code}
+        if "valueInteger" in answer:
+            value = _ordinal(answer)
+            return {
+                "value": answer["valueInteger"] if value is None else value,
+                "label": str(answer["valueInteger"]),
+                "code": None,
+            }
+        if "valueString" in answer:
+            return {"value": _ordinal(answer), "label": answer["valueString"], "code": None}
+        kinds = ", ".join(key for key in answer if key.startswith("value")) or "none"
+        self.errors.append(f"item {link_id!r}: answer type {kinds} is not supported")
+        return None
+
+    def options_from_value_set(self, link_id: str, reference: str) -> list[dict] | None:
+        value_set = self.contained.get(reference[1:]) if reference.startswith("#") else None
+        if not value_set or value_set.get("resourceType") != "ValueSet":
+            self.errors.append(
+                f"item {link_id!r}: answerValueSet {reference!r} is not a ValueSet contained in "
+                "the Questionnaire; include it as a contained resource"
+            )
+            return None
+        options = []
+        expansion = (value_set.get("expansion") or {}).get("contains")
+        if expansion:
+            for concept in expansion:
+                options.append(self.option_from_concept(concept, concept.get("system")))
+            return options
+        for include in (value_set.get("compose") or {}).get("include") or []:
+            system = include.get("system")
+            concepts = include.get("concept")
+            if concepts is None:
+                concepts = self.code_system_concepts(system)
+                if concepts is None:
+                    self.errors.append(
+                        f"item {link_id!r}: value set {reference!r} includes all of {system!r}, "
+                        "which is not a CodeSystem contained in the Questionnaire"
+                    )
+                    return None
+            for concept in concepts:
+                options.append(self.option_from_concept(concept, system))
+        return options
+
+    def code_system_concepts(self, system: str | None) -> list[dict] | None:
+        for resource in self.contained.values():
+            if resource.get("resourceType") != "CodeSystem":
+                continue
+            if system in (resource.get("url"), f"#{resource.get('id')}"):
+                return list(_flatten_concepts(resource.get("concept") or []))
+        return None
+
+    def option_from_concept(self, concept: dict, system: str | None) -> dict:
+        code = (concept.get("code") or "").strip() or None
+        value = _ordinal(concept)
+        if value is None:
+            value = _concept_weight(concept)
+        if value is None and system:
+            for candidate in self.code_system_concepts(system) or []:
+                if (candidate.get("code") or "").strip() == code:
+                    value = _ordinal(candidate)
+                    if value is None:
+                        value = _concept_weight(candidate)
+                    if not concept.get("display"):
+                        concept = {**concept, "display": candidate.get("display")}
+                    break
+        return {"value": value, "label": concept.get("display") or code, "code": code}
+
+
+def _flatten_concepts(concepts: list) -> list[dict]:
+    flat = []
+    for concept in concepts:
+        flat.append(concept)
+        flat.extend(_flatten_concepts(concept.get("concept") or []))
+    return flat
+
+
+def _concept_weight(concept: dict) -> Any:
+    for prop in concept.get("property") or []:
+        if prop.get("code") in WEIGHT_PROPERTIES:
+            for key in ("valueDecimal", "valueInteger"):
+                if key in prop:
+                    return prop[key]
+    return None
+
+
+def instrument_from_fhir_questionnaire(
+    questionnaire: dict,
+    *,
+    code: str | None = None,
+    direction: str = "lower_is_better",
+    max_missing: int = 0,
+) -> Instrument:
+    """Build an instrument definition from a FHIR R4 Questionnaire resource (parsed JSON).
+
+    ``code`` defaults to a slug of the Questionnaire's ``name`` (or ``id``/``title``).
+    Raises :class:`QuestionnaireImportError` listing every problem found.
+    """
+    if not isinstance(questionnaire, dict) or questionnaire.get("resourceType") != "Questionnaire":
+        raise QuestionnaireImportError(["the resource is not a FHIR Questionnaire"])
+    importer = _Importer(questionnaire)
+    importer.walk(questionnaire.get("item") or [])
+    if not importer.items and not importer.errors:
+        importer.errors.append("the Questionnaire has no choice items to score")
+    if importer.items and not any(item["scored"] for item in importer.items):
+        importer.errors.append(
+            "no item has ordinal values (ordinalValue or itemWeight extensions); nothing can be "
+            "scored"
+        )
+    if importer.errors:
+        raise QuestionnaireImportError(importer.errors)
+
+    title = questionnaire.get("title") or questionnaire.get("name") or questionnaire.get("id")
+    definition = {
+        "code": code or _slug(questionnaire.get("name") or questionnaire.get("id") or title or ""),
+        "name": title or "Imported questionnaire",
+        "version": str(questionnaire.get("version") or "1"),
+        "direction": direction,
+        "licence": questionnaire.get("copyright") or "",
+        "has_item_text": all(item["text"] for item in importer.items),
+        "loinc_panel": _loinc(questionnaire.get("code")),
+        "loinc_total": importer.loinc_total,
+        "max_missing": max_missing,
+        "sources": [f"Imported from FHIR Questionnaire {questionnaire.get('url') or title}"],
+        "items": importer.items,
+    }
+    errors = validate_definition(definition)
+    if errors:
+        raise QuestionnaireImportError(errors)
+    return instrument_from_dict(definition)
