@@ -1,0 +1,103 @@
+"""Properties of `evaluate` over random caseloads: what must hold for any history (no database)."""
+
+import numpy as np
+import pandas as pd
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from outcomes.rules import evaluate, reliable_deterioration
+from outcomes.trajectories import classify_administrations, classify_status
+
+START = pd.Timestamp("2025-01-06 09:00", tz="UTC")
+RANGES = {"phq9": 27, "gad7": 21, "who5": 100, "session_rating": 40}
+
+series_strategy = st.tuples(
+    st.sampled_from(sorted(RANGES)),
+    st.lists(st.one_of(st.none(), st.integers(min_value=0, max_value=100)), min_size=1, max_size=8),
+    st.lists(st.sampled_from(["no", "no", "yes", "unknown"]), min_size=8, max_size=8),
+)
+
+
+def caseload(all_series):
+    frames, next_id = [], 1
+    for episode_id, (instrument, totals, risks) in enumerate(all_series, start=1):
+        capped = [np.nan if t is None else float(min(t, RANGES[instrument])) for t in totals]
+        frames.append(
+            pd.DataFrame(
+                {
+                    "episode_id": episode_id % 4 + 1,  # several series share an episode
+                    "administration_id": range(next_id, next_id + len(capped)),
+                    "instrument": instrument,
+                    "administered_at": [
+                        START + pd.Timedelta(days=7 * week + episode_id)
+                        for week in range(len(capped))
+                    ],
+                    "total": capped,
+                    "risk": (list(risks) + ["no"] * len(capped))[: len(capped)],
+                }
+            )
+        )
+        next_id += len(capped)
+    return pd.concat(frames, ignore_index=True)
+
+
+NO_CHECKINS = pd.DataFrame(
+    {
+        "episode_id": pd.Series(dtype="int64"),
+        "checkin_id": pd.Series(dtype="int64"),
+        "due_at": pd.Series(dtype="datetime64[ns, UTC]"),
+        "status": pd.Series(dtype=object),
+    }
+)
+FAST = settings(max_examples=30, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+
+
+@FAST
+@given(st.lists(series_strategy, min_size=1, max_size=6), st.randoms())
+def test_the_same_history_in_any_order_gives_the_same_alerts_and_status(all_series, random):
+    administrations = caseload(all_series)
+    first = evaluate(administrations, NO_CHECKINS)
+    shuffled = administrations.sample(frac=1, random_state=random.randint(0, 1000))
+    again = evaluate(shuffled, NO_CHECKINS)
+    pd.testing.assert_frame_equal(first.alerts, again.alerts)
+    pd.testing.assert_frame_equal(first.status, again.status)
+    assert not first.alerts.duplicated(["episode_id", "rule", "trigger"]).any()
+
+
+@FAST
+@given(st.lists(series_strategy, min_size=1, max_size=6))
+def test_forms_without_a_total_change_no_score_alert(all_series):
+    administrations = caseload(all_series)
+    administrations["risk"] = "no"
+    scored_only = administrations[administrations["total"].notna()]
+    with_gaps = evaluate(administrations, NO_CHECKINS)
+    without = evaluate(scored_only, NO_CHECKINS)
+    pd.testing.assert_frame_equal(with_gaps.alerts, without.alerts)
+
+
+@FAST
+@given(st.lists(st.integers(min_value=0, max_value=27), min_size=1, max_size=10))
+def test_reliable_deterioration_never_fires_on_two_consecutive_scores(totals):
+    administrations = caseload([("phq9", totals, ["no"] * 8)])
+    fired = reliable_deterioration(administrations)["administration_id"].astype(int)
+    assert not (fired.diff() == 1).any()
+
+
+@FAST
+@given(
+    st.lists(st.integers(min_value=0, max_value=27), min_size=1, max_size=10),
+    st.sampled_from(["phq9", "gad7"]),
+)
+def test_the_frame_status_equals_the_scalar_status(totals, instrument):
+    arguments = {
+        "reliable_change": 6 if instrument == "phq9" else 4,
+        "direction": "lower_is_better",
+    }
+    arguments["functional_cutoff"] = 10 if instrument == "phq9" else 8
+    administrations = caseload([(instrument, totals, ["no"] * 8)])
+    classified = classify_administrations(administrations, instrument=instrument, **arguments)
+    for row in classified.itertuples():
+        scalar = classify_status(
+            instrument=instrument, total=row.total, intake=row.intake, week=row.week, **arguments
+        )
+        assert (row.status, row.reason) == (scalar.status, scalar.reason)
