@@ -280,6 +280,9 @@ class CheckIn(models.Model):
     due_at = models.DateTimeField()
     instruments = models.JSONField()
     key_hash = models.CharField(max_length=64, unique=True, null=True, blank=True)
+    # The reminder carries a second key (the first exists only in the first e-mail, which we
+    # cannot read back); both links stay valid until the check-in is used or expires.
+    reminder_key_hash = models.CharField(max_length=64, unique=True, null=True, blank=True)
     status = models.CharField(
         max_length=12, choices=CheckInStatus.choices, default=CheckInStatus.PENDING
     )

@@ -202,6 +202,11 @@ CELERY_TASK_ALWAYS_EAGER = env.bool("CELERY_TASK_ALWAYS_EAGER", default=False)
 CELERY_BEAT_SCHEDULER = "django_celery_beat.schedulers:DatabaseScheduler"
 CELERY_WORKER_HIJACK_ROOT_LOGGER = False
 CELERY_BEAT_SCHEDULE: dict = {}
+# Check-ins: create due ones, send links, remind, expire; all derived from rows (clients/checkins.py).
+CELERY_BEAT_SCHEDULE["clients.sweep_checkins"] = {
+    "task": "clients.tasks.sweep_checkins",
+    "schedule": 300.0,
+}
 
 # --- REST framework ---------------------------------------------------------------------------
 REST_FRAMEWORK = {
@@ -230,6 +235,12 @@ LOGGING = {
     "root": {"handlers": ["console"], "level": LOG_LEVEL},
     "loggers": {"django.db.backends": {"level": "WARNING"}},
 }
+
+# --- Cache (the check-in links' per-IP rate limit); set CACHE_URL=redis://... with several web
+# processes so that they share one count.
+CACHES = {"default": env.cache("CACHE_URL", default="locmemcache://")}
+CHECKIN_RATE_LIMIT_REQUESTS = env.int("CHECKIN_RATE_LIMIT_REQUESTS", default=60)
+CHECKIN_RATE_LIMIT_WINDOW = env.int("CHECKIN_RATE_LIMIT_WINDOW", default=600)
 
 # --- Product settings (clinic-level defaults; each clinic can override in the admin) ----------
 DEMO_MODE = env.bool("DEMO_MODE", default=False)

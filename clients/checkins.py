@@ -1,0 +1,754 @@
+"""Check-ins: measurement plans, the sweep that creates and sends them, the single-use link, the
+client's submission, reminders, expiry, opt-out, and staff entry of in-session or paper forms.
+
+Everything is derived from rows, never from Celery countdowns or ETAs: the five-minute sweep asks
+the database what is due (a check-in to create, a link to send, a reminder, an expiry), so a lost
+broker message or a dead worker only delays a step until the next sweep. Each step claims its row
+with a conditional UPDATE first, so two sweeps running at once do everything exactly once.
+
+The link (zulip's confirmation links are the model): a key of 192 random bits is put in the
+e-mail and only its SHA-256 is stored. GET never changes anything (mail scanners open links);
+the POST is single use, serialised on the check-in row (``select_for_update``) and backed by the
+unique (check-in, instrument) constraint on administrations.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import logging
+import re
+import secrets
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from enum import StrEnum
+
+from django.conf import settings
+from django.core import signing
+from django.db import IntegrityError, transaction
+from django.db.models import Q
+from django.template.loader import render_to_string
+from django.urls import reverse
+from django.utils import timezone
+
+from audit.services import audit_record
+from clients import scheduling
+from clients.models import (
+    CheckIn,
+    CheckInKind,
+    CheckInStatus,
+    Client,
+    Clinic,
+    Episode,
+    EventKind,
+    MeasurementPlan,
+    Schedule,
+    TimelineEvent,
+    TreatmentSession,
+)
+from config.queue import enqueue_on_commit
+from messaging.services import mail_queue
+from outcomes.models import AlertRule, AlertSeverity, ResponseSource, RiskState
+from outcomes.selectors import instrument_for
+from outcomes.services import AnswersInvalid, administration_record, alert_raise
+
+logger = logging.getLogger(__name__)
+
+# 24 bytes = 192 bits from the OS's CSPRNG: far beyond the 128 bits that make guessing hopeless.
+KEY_BYTES = 24
+KEY_PATTERN = re.compile(r"^[A-Za-z0-9_-]{32,64}$")
+OPT_OUT_SALT = "clients.checkins.opt-out"
+SESSION_RATING = "session_rating"
+# A "before each session" check-in is sent this long before the session starts, and closes when
+# the session starts (it is about the week before it). A local choice, not a clinical threshold.
+BEFORE_SESSION_LEAD = timedelta(hours=24)
+
+
+class LinkState(StrEnum):
+    OPEN = "open"
+    UNKNOWN = "unknown"
+    EXPIRED = "expired"
+    COMPLETED = "completed"
+    OPTED_OUT = "opted_out"
+    CLOSED = "closed"  # cancelled: the plan ended or paused, or the episode closed
+
+
+class PlanInvalid(ValueError):
+    """The plan cannot be saved; ``errors`` say why (shown to staff as they are)."""
+
+    def __init__(self, errors: list[str]):
+        super().__init__("; ".join(errors))
+        self.errors = errors
+
+
+@dataclass(frozen=True)
+class SubmitOutcome:
+    """``stored`` is True only for the request that stored the answers; a repeat gets the
+    state (COMPLETED: "already received") and stores nothing."""
+
+    state: LinkState
+    stored: bool = False
+    risk_endorsed: bool = False
+    contact_requested: bool = False
+
+
+# --- Keys ---------------------------------------------------------------------------------------
+
+
+def key_hash(key: str) -> str:
+    return hashlib.sha256(key.encode()).hexdigest()
+
+
+def _key_new() -> tuple[str, str]:
+    key = secrets.token_urlsafe(KEY_BYTES)
+    return key, key_hash(key)
+
+
+def checkin_url(key: str) -> str:
+    return f"{settings.SITE_URL}{reverse('checkin:form', kwargs={'key': key})}"
+
+
+def opt_out_token(client: Client) -> str:
+    """A signed, non-expiring token naming the client (an opt-out link must work for years)."""
+    return signing.dumps(client.pk, salt=OPT_OUT_SALT)
+
+
+def client_for_opt_out_token(token: str) -> Client | None:
+    try:
+        client_id = signing.loads(token, salt=OPT_OUT_SALT)
+    except signing.BadSignature:
+        return None
+    return Client.objects.select_related("clinic").filter(pk=client_id).first()
+
+
+def opt_out_url(client: Client) -> str:
+    return (
+        f"{settings.SITE_URL}{reverse('checkin:opt_out', kwargs={'token': opt_out_token(client)})}"
+    )
+
+
+# --- Reading a link (no writes: GET must change nothing) ----------------------------------------
+
+
+def checkin_link_state(checkin: CheckIn, *, now: datetime | None = None) -> LinkState:
+    now = now or timezone.now()
+    if checkin.status == CheckInStatus.COMPLETED:
+        return LinkState.COMPLETED
+    if checkin.episode.client.is_opted_out:
+        return LinkState.OPTED_OUT
+    if checkin.status == CheckInStatus.CANCELLED or not checkin.episode.is_active:
+        return LinkState.CLOSED
+    if checkin.status == CheckInStatus.EXPIRED or (
+        checkin.expires_at is not None and checkin.expires_at <= now
+    ):
+        return LinkState.EXPIRED
+    return LinkState.OPEN
+
+
+def checkin_by_key(*, key: str) -> CheckIn | None:
+    """The check-in a link's key opens, or None. The lookup is by the key's hash (an attacker
+    learns nothing from its timing about the key itself); the match is re-checked in constant
+    time all the same."""
+    if not KEY_PATTERN.match(key or ""):
+        return None
+    digest = key_hash(key)
+    checkin = (
+        CheckIn.objects.select_related("episode__client", "episode__clinic")
+        .filter(Q(key_hash=digest) | Q(reminder_key_hash=digest))
+        .first()
+    )
+    if checkin is None:
+        return None
+    matches = hmac.compare_digest(checkin.key_hash or "", digest) | hmac.compare_digest(
+        checkin.reminder_key_hash or "", digest
+    )
+    return checkin if matches else None
+
+
+def checkin_instruments(checkin: CheckIn) -> list:
+    """The check-in's instruments as the clinic uses them, in the plan's order."""
+    return [instrument_for(checkin.episode.clinic, code) for code in checkin.instruments]
+
+
+# --- Plans --------------------------------------------------------------------------------------
+
+
+def plan_instruments_errors(*, clinic: Clinic, codes: list[str]) -> list[str]:
+    """Why these instruments cannot be sent to clients (empty when they can)."""
+    errors = []
+    if not codes:
+        errors.append("Choose at least one form.")
+    for code in codes:
+        try:
+            instrument = instrument_for(clinic, code)
+        except KeyError:
+            errors.append(f"'{code}' is not an instrument this clinic knows.")
+            continue
+        if not instrument.can_be_sent:
+            errors.append(
+                f"{instrument.name} cannot be sent to clients: its item text is licensed and this "
+                "clinic has not loaded its text pack. Load the licensed text pack in the admin, or "
+                "enter this form in session instead."
+            )
+    return errors
+
+
+def plan_set(
+    *,
+    episode: Episode,
+    instruments: list[str],
+    schedule: str = Schedule.WEEKLY,
+    weekday: int = 0,
+    local_time=None,
+    session_rating_after_sessions: bool = True,
+    actor=None,
+) -> MeasurementPlan:
+    """Create or change the episode's plan. Raises PlanInvalid for unsendable instruments."""
+    errors = plan_instruments_errors(clinic=episode.clinic, codes=list(instruments))
+    if schedule not in Schedule.values:
+        errors.append(f"Unknown schedule '{schedule}'.")
+    if not 0 <= int(weekday) <= 6:
+        errors.append("The weekday must be 0 (Monday) to 6 (Sunday).")
+    if errors:
+        raise PlanInvalid(errors)
+    fields = {
+        "instruments": list(instruments),
+        "schedule": schedule,
+        "weekday": int(weekday),
+        "session_rating_after_sessions": session_rating_after_sessions,
+    }
+    if local_time is not None:
+        fields["local_time"] = local_time
+    with transaction.atomic():
+        plan, created = MeasurementPlan.objects.update_or_create(episode=episode, defaults=fields)
+        if actor is not None:
+            audit_record(
+                actor=actor,
+                action="plan.create" if created else "plan.update",
+                obj=plan,
+                clinic=episode.clinic,
+                client=episode.client,
+                details={"instruments": list(instruments), "schedule": schedule},
+            )
+    return plan
+
+
+def plan_create_default(*, episode: Episode, actor=None) -> MeasurementPlan:
+    """The clinic default: PHQ-9 and GAD-7 weekly (Mondays 09:00 local), and the session rating
+    after each attended session."""
+    return plan_set(episode=episode, instruments=["phq9", "gad7"], actor=actor)
+
+
+def _pending_cancel(*, episode_ids, unsent_only: bool) -> int:
+    pending = CheckIn.objects.filter(episode_id__in=episode_ids, status=CheckInStatus.PENDING)
+    if unsent_only:
+        pending = pending.filter(sent_at__isnull=True)
+    return pending.update(status=CheckInStatus.CANCELLED)
+
+
+def plan_pause(*, plan: MeasurementPlan, actor=None) -> MeasurementPlan:
+    """Stop sending until resumed; a link already sent stays usable until it expires."""
+    with transaction.atomic():
+        MeasurementPlan.objects.filter(pk=plan.pk, paused_at__isnull=True).update(
+            paused_at=timezone.now()
+        )
+        _pending_cancel(episode_ids=[plan.episode_id], unsent_only=True)
+        _plan_audit(plan=plan, actor=actor, action="plan.pause")
+    plan.refresh_from_db()
+    return plan
+
+
+def plan_resume(*, plan: MeasurementPlan, actor=None) -> MeasurementPlan:
+    """Send again from the next due slot; missed weeks are not sent late."""
+    with transaction.atomic():
+        MeasurementPlan.objects.filter(pk=plan.pk).update(paused_at=None)
+        _plan_audit(plan=plan, actor=actor, action="plan.resume")
+    plan.refresh_from_db()
+    return plan
+
+
+def plan_end(*, plan: MeasurementPlan, actor=None) -> MeasurementPlan:
+    """End the plan for good; open links stop working and show the "closed" page."""
+    with transaction.atomic():
+        MeasurementPlan.objects.filter(pk=plan.pk, ended_at__isnull=True).update(
+            ended_at=timezone.now()
+        )
+        _pending_cancel(episode_ids=[plan.episode_id], unsent_only=False)
+        _plan_audit(plan=plan, actor=actor, action="plan.end")
+    plan.refresh_from_db()
+    return plan
+
+
+def plan_end_for_episode(*, episode: Episode, actor=None) -> None:
+    """Called when an episode closes (discharge): end its plan and close its open check-ins."""
+    plan = MeasurementPlan.objects.filter(episode=episode).first()
+    if plan is not None:
+        plan_end(plan=plan, actor=actor)
+    else:
+        _pending_cancel(episode_ids=[episode.pk], unsent_only=False)
+
+
+def _plan_audit(*, plan: MeasurementPlan, actor, action: str) -> None:
+    if actor is not None:
+        episode = plan.episode
+        audit_record(
+            actor=actor, action=action, obj=plan, clinic=episode.clinic, client=episode.client
+        )
+
+
+# --- The sweep: create, send, remind, expire ----------------------------------------------------
+
+
+@dataclass(frozen=True)
+class _Due:
+    episode_id: int
+    kind: str
+    due_at: datetime
+    expires_at: datetime
+    instruments: tuple[str, ...]
+    session_id: int | None = None
+
+
+def _sendable(clinic: Clinic, codes, cache: dict) -> tuple[str, ...]:
+    """The codes that can still be shown to the client (a text pack may have been withdrawn)."""
+    sendable = []
+    for code in codes:
+        key = (clinic.pk, code)
+        if key not in cache:
+            try:
+                cache[key] = instrument_for(clinic, code).can_be_sent
+            except KeyError:
+                cache[key] = False
+        if cache[key]:
+            sendable.append(code)
+    return tuple(sendable)
+
+
+def _running_plans():
+    return (
+        MeasurementPlan.objects.filter(
+            paused_at__isnull=True,
+            ended_at__isnull=True,
+            episode__ended_on__isnull=True,
+            episode__client__opted_out_at__isnull=True,
+        )
+        .exclude(episode__client__email="")
+        .select_related("episode__client", "episode__clinic")
+    )
+
+
+def _weekly_and_before_session_dues(*, now: datetime) -> list[_Due]:
+    dues = []
+    sendable_cache: dict = {}
+    plans = list(_running_plans().filter(instruments__isnull=False))
+    by_episode = {plan.episode_id: plan for plan in plans}
+    for plan in plans:
+        episode = plan.episode
+        codes = _sendable(episode.clinic, plan.instruments, sendable_cache)
+        if not codes or plan.schedule != Schedule.WEEKLY:
+            continue
+        due = scheduling.weekly_due_at_or_before(
+            moment=now,
+            weekday=plan.weekday,
+            local_time=plan.local_time,
+            zone_name=episode.client.timezone,
+        )
+        expires = scheduling.days_after(due, episode.clinic.expire_after_days)
+        # Nothing before the plan existed, and no slot so old it would already have expired
+        # (after downtime or a pause the client gets the current week, not a backlog).
+        if due >= plan.created_at and expires > now:
+            dues.append(_Due(episode.pk, CheckInKind.SCHEDULED, due, expires, codes))
+
+    before_session = [p.episode_id for p in plans if p.schedule == Schedule.BEFORE_SESSION]
+    upcoming = TreatmentSession.objects.filter(
+        episode_id__in=before_session,
+        attended__isnull=True,
+        starts_at__gt=now,
+        starts_at__lte=now + BEFORE_SESSION_LEAD,
+    )
+    for session in upcoming:
+        plan = by_episode[session.episode_id]
+        codes = _sendable(plan.episode.clinic, plan.instruments, sendable_cache)
+        if codes:
+            due = session.starts_at - BEFORE_SESSION_LEAD
+            dues.append(
+                _Due(
+                    session.episode_id,
+                    CheckInKind.SCHEDULED,
+                    due,
+                    session.starts_at,
+                    codes,
+                    session.pk,
+                )
+            )
+
+    rating = {p.episode_id: p for p in plans if p.session_rating_after_sessions}
+    longest_expiry = max((p.episode.clinic.expire_after_days for p in rating.values()), default=0)
+    attended = TreatmentSession.objects.filter(
+        episode_id__in=list(rating),
+        attended=True,
+        starts_at__lte=now,
+        starts_at__gt=now - timedelta(days=longest_expiry),
+    )
+    for session in attended:
+        plan = rating[session.episode_id]
+        if session.starts_at < plan.created_at:
+            continue
+        codes = _sendable(plan.episode.clinic, [SESSION_RATING], sendable_cache)
+        expires = scheduling.days_after(session.starts_at, plan.episode.clinic.expire_after_days)
+        if codes and expires > now:
+            dues.append(
+                _Due(
+                    session.episode_id,
+                    CheckInKind.SESSION_RATING,
+                    session.starts_at,
+                    expires,
+                    codes,
+                    session.pk,
+                )
+            )
+    return dues
+
+
+def checkin_create_due(*, now: datetime | None = None) -> list[int]:
+    """Create every check-in that is due and does not exist yet; returns the new ids.
+
+    Idempotent and safe to run concurrently: the unique (episode, kind, due_at) constraint
+    decides, and the loser of a race simply skips.
+    """
+    now = now or timezone.now()
+    dues = _weekly_and_before_session_dues(now=now)
+    if not dues:
+        return []
+    oldest = min(due.due_at for due in dues)
+    existing = set(
+        CheckIn.objects.filter(
+            episode_id__in={due.episode_id for due in dues}, due_at__gte=oldest
+        ).values_list("episode_id", "kind", "due_at")
+    )
+    created = []
+    for due in dues:
+        if (due.episode_id, due.kind, due.due_at) in existing:
+            continue
+        try:
+            with transaction.atomic():
+                checkin = CheckIn.objects.create(
+                    episode_id=due.episode_id,
+                    kind=due.kind,
+                    due_at=due.due_at,
+                    expires_at=due.expires_at,
+                    instruments=list(due.instruments),
+                    treatment_session_id=due.session_id,
+                )
+        except IntegrityError:
+            continue
+        created.append(checkin.pk)
+    return created
+
+
+def checkin_unsent_ids(*, now: datetime | None = None, limit: int = 1000) -> list[int]:
+    now = now or timezone.now()
+    return list(
+        CheckIn.objects.filter(
+            status=CheckInStatus.PENDING, sent_at__isnull=True, expires_at__gt=now
+        )
+        .order_by("due_at")
+        .values_list("pk", flat=True)[:limit]
+    )
+
+
+def _mail_render(*, checkin: CheckIn, key: str, reminder: bool) -> tuple[str, str, str]:
+    """Subject, text and HTML. The clinic's name and the links only: no client name or label, no
+    instrument, no score (whoever reads the client's mailbox learns nothing about their health)."""
+    client = checkin.episode.client
+    clinic = checkin.episode.clinic
+    expires_local = timezone.localtime(
+        checkin.expires_at, scheduling._zone(client.timezone)
+    ).strftime("%A %-d %B, %H:%M")
+    context = {
+        "clinic_name": clinic.name,
+        "link": checkin_url(key),
+        "opt_out_link": opt_out_url(client),
+        "expires_local": expires_local,
+        "reminder": reminder,
+    }
+    subject = (
+        f"Reminder: your check-in from {clinic.name}"
+        if reminder
+        else f"Your check-in from {clinic.name}"
+    )
+    text = render_to_string("clients/email/checkin.txt", context)
+    html = render_to_string("clients/email/checkin.html", context)
+    return subject, text, html
+
+
+def checkin_issue_link(*, checkin_id: int, now: datetime | None = None) -> bool:
+    """Give the check-in its key and queue the e-mail, once. Returns True when it sent a link.
+
+    The key's hash and the outbox row commit together: either the client gets a working link or
+    nothing happened and the next sweep tries again.
+    """
+    now = now or timezone.now()
+    with transaction.atomic():
+        checkin = (
+            CheckIn.objects.select_for_update(of=("self",))
+            .select_related("episode__client", "episode__clinic")
+            .filter(pk=checkin_id, status=CheckInStatus.PENDING, sent_at__isnull=True)
+            .first()
+        )
+        if checkin is None or checkin_link_state(checkin, now=now) != LinkState.OPEN:
+            return False
+        client = checkin.episode.client
+        if not client.email:
+            return False
+        key, digest = _key_new()
+        claimed = CheckIn.objects.filter(pk=checkin.pk, sent_at__isnull=True).update(
+            key_hash=digest, sent_at=now
+        )
+        if claimed != 1:
+            return False
+        subject, text, html = _mail_render(checkin=checkin, key=key, reminder=False)
+        mail_queue(
+            to=client.email, subject=subject, body_text=text, body_html=html, purpose="checkin"
+        )
+    return True
+
+
+def checkin_remind(*, checkin_id: int, now: datetime | None = None) -> bool:
+    """Send the one reminder, with a fresh key (the first key is not stored, so it cannot be
+    sent again); the first link keeps working."""
+    now = now or timezone.now()
+    with transaction.atomic():
+        checkin = (
+            CheckIn.objects.select_for_update(of=("self",))
+            .select_related("episode__client", "episode__clinic")
+            .filter(
+                pk=checkin_id,
+                status=CheckInStatus.PENDING,
+                sent_at__isnull=False,
+                reminded_at__isnull=True,
+            )
+            .first()
+        )
+        if checkin is None or checkin_link_state(checkin, now=now) != LinkState.OPEN:
+            return False
+        key, digest = _key_new()
+        claimed = CheckIn.objects.filter(pk=checkin.pk, reminded_at__isnull=True).update(
+            reminder_key_hash=digest, reminded_at=now
+        )
+        if claimed != 1:
+            return False
+        subject, text, html = _mail_render(checkin=checkin, key=key, reminder=True)
+        mail_queue(
+            to=checkin.episode.client.email,
+            subject=subject,
+            body_text=text,
+            body_html=html,
+            purpose="reminder",
+        )
+    return True
+
+
+def checkin_send_reminders(*, now: datetime | None = None) -> int:
+    """Remind once, ``clinic.reminder_after_days`` after sending, while the link is still open.
+    A clinic setting of 0 turns reminders off."""
+    now = now or timezone.now()
+    sent = 0
+    for clinic in Clinic.objects.filter(reminder_after_days__gt=0):
+        due_ids = CheckIn.objects.filter(
+            episode__clinic=clinic,
+            status=CheckInStatus.PENDING,
+            reminded_at__isnull=True,
+            sent_at__lte=now - timedelta(days=clinic.reminder_after_days),
+            expires_at__gt=now,
+        ).values_list("pk", flat=True)
+        for checkin_id in list(due_ids):
+            sent += checkin_remind(checkin_id=checkin_id, now=now)
+    return sent
+
+
+def checkin_expire_overdue(*, now: datetime | None = None) -> int:
+    """Mark open check-ins past their expiry as expired (= missed), and have the episode's alert
+    rules look again (missed check-ins can raise a disengagement alert)."""
+    now = now or timezone.now()
+    overdue = list(
+        CheckIn.objects.filter(status=CheckInStatus.PENDING, expires_at__lte=now).values_list(
+            "pk", "episode_id"
+        )
+    )
+    if not overdue:
+        return 0
+    from outcomes.tasks import evaluate_episode
+
+    with transaction.atomic():
+        expired = CheckIn.objects.filter(
+            pk__in=[pk for pk, _ in overdue], status=CheckInStatus.PENDING
+        ).update(status=CheckInStatus.EXPIRED)
+        for episode_id in sorted({episode_id for _, episode_id in overdue}):
+            enqueue_on_commit(evaluate_episode, episode_id)
+    return expired
+
+
+def checkins_sweep(*, now: datetime | None = None) -> dict[str, int]:
+    """One pass of everything time-driven; what the five-minute beat task runs."""
+    now = now or timezone.now()
+    expired = checkin_expire_overdue(now=now)
+    created = checkin_create_due(now=now)
+    sent = sum(checkin_issue_link(checkin_id=pk, now=now) for pk in checkin_unsent_ids(now=now))
+    reminded = checkin_send_reminders(now=now)
+    return {"expired": expired, "created": len(created), "sent": sent, "reminded": reminded}
+
+
+# --- The client's submission --------------------------------------------------------------------
+
+
+def checkin_submit(
+    *,
+    checkin_id: int,
+    answers: dict[str, list],
+    contact_request: bool = False,
+    now: datetime | None = None,
+) -> SubmitOutcome:
+    """Store the client's answers for every instrument of the check-in, exactly once.
+
+    The check-in row is locked for the whole write, so a double click, a back-button resubmit or
+    a second tab waits for the first and then sees "completed"; the unique (check-in, instrument)
+    constraint on administrations backs that up where row locks do not exist (SQLite serialises
+    writers instead). Raises AnswersInvalid (nothing stored) for answers that cannot be scored.
+    Risk alerts are raised inside administration_record, in this same transaction; everything
+    else is queued after commit, so a broker that is down cannot lose the response.
+    """
+    now = now or timezone.now()
+    try:
+        with transaction.atomic():
+            checkin = (
+                CheckIn.objects.select_for_update(of=("self",))
+                .select_related("episode__client", "episode__clinic")
+                .get(pk=checkin_id)
+            )
+            state = checkin_link_state(checkin, now=now)
+            if state != LinkState.OPEN:
+                return SubmitOutcome(state=state)
+            risk = False
+            for code in checkin.instruments:
+                recorded = administration_record(
+                    episode=checkin.episode,
+                    instrument_code=code,
+                    answers=answers.get(code, []),
+                    source=ResponseSource.LINK,
+                    checkin=checkin,
+                    administered_at=now,
+                )
+                risk = risk or recorded.administration.risk == RiskState.YES
+            CheckIn.objects.filter(pk=checkin.pk).update(
+                status=CheckInStatus.COMPLETED, completed_at=now
+            )
+            if contact_request:
+                alert_raise(
+                    episode=checkin.episode,
+                    rule=AlertRule.CONTACT_REQUEST,
+                    trigger=f"checkin:{checkin.pk}",
+                    severity=AlertSeverity.HIGH,
+                    message="The client asked to be contacted before their next session.",
+                )
+    except IntegrityError:
+        # Another request stored this check-in between our read and our insert.
+        return SubmitOutcome(state=LinkState.COMPLETED)
+    return SubmitOutcome(
+        state=LinkState.COMPLETED,
+        risk_endorsed=risk,
+        contact_requested=contact_request,
+        stored=True,
+    )
+
+
+def checkin_risk_endorsed(checkin: CheckIn) -> bool:
+    return checkin.administrations.filter(risk=RiskState.YES).exists()
+
+
+def checkin_contact_requested(checkin: CheckIn) -> bool:
+    from outcomes.models import Alert
+
+    return Alert.objects.filter(
+        episode_id=checkin.episode_id,
+        rule=AlertRule.CONTACT_REQUEST,
+        trigger=f"checkin:{checkin.pk}",
+    ).exists()
+
+
+# --- Opt-out ------------------------------------------------------------------------------------
+
+
+def client_opt_out(*, client: Client, request=None) -> bool:
+    """Stop e-mailed check-ins for the client. Returns False if they had already opted out.
+
+    Open check-ins are cancelled, and a timeline event on each active episode tells the therapist
+    (who may want to talk about it, or switch to in-session forms).
+    """
+    now = timezone.now()
+    with transaction.atomic():
+        changed = Client.objects.filter(pk=client.pk, opted_out_at__isnull=True).update(
+            opted_out_at=now
+        )
+        if not changed:
+            return False
+        episodes = list(Episode.objects.filter(client=client, ended_on__isnull=True))
+        _pending_cancel(episode_ids=[e.pk for e in episodes], unsent_only=False)
+        for episode in episodes:
+            TimelineEvent.objects.create(
+                episode=episode,
+                occurred_on=timezone.localdate(now),
+                kind=EventKind.OTHER,
+                note="Client opted out of e-mailed check-ins",
+            )
+        audit_record(
+            actor=None,
+            action="client.opt_out",
+            obj=client,
+            clinic=client.clinic,
+            client=client,
+            request=request,
+        )
+    client.opted_out_at = now
+    return True
+
+
+def client_opt_in(*, client: Client, actor) -> None:
+    """Staff undo an opt-out at the client's request; the sweep resumes from the next slot."""
+    with transaction.atomic():
+        Client.objects.filter(pk=client.pk).update(opted_out_at=None)
+        audit_record(
+            actor=actor, action="client.opt_in", obj=client, clinic=client.clinic, client=client
+        )
+    client.opted_out_at = None
+
+
+# --- Staff entry (in session, from paper) -------------------------------------------------------
+
+STAFF_SOURCES = (ResponseSource.IN_SESSION, ResponseSource.PAPER)
+
+
+def response_enter(
+    *,
+    episode: Episode,
+    instrument_code: str,
+    answers: list,
+    source: str,
+    entered_by,
+    administered_at: datetime | None = None,
+):
+    """Record a form a therapist filled with the client in session or copied from paper.
+
+    The caller must have scoped ``episode`` to ``entered_by`` (clients.selectors). Goes through
+    the one door for answers, which audits the entry and raises a risk alert at once.
+    """
+    if source not in STAFF_SOURCES:
+        raise AnswersInvalid([f"Staff entry must be in session or from paper, not '{source}'."])
+    return administration_record(
+        episode=episode,
+        instrument_code=instrument_code,
+        answers=answers,
+        source=source,
+        entered_by=entered_by,
+        administered_at=administered_at,
+    )

@@ -1,0 +1,203 @@
+"""Forms for the client's check-in, staff entry of in-session or paper forms, and plans.
+
+Items become radio groups: native radios are keyboard-operable (arrow keys within a group),
+announce their label and group, and work without JavaScript; CSS styles the 0–10 ones as a
+segmented scale.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from django import forms
+from django.utils import timezone
+
+from clients.models import MeasurementPlan
+from outcomes.instruments import Instrument, Item
+from outcomes.models import ResponseSource
+from outcomes.selectors import instruments_available
+
+REQUIRED_MESSAGE = "Please choose an answer to this question."
+# An item with this many options or more is a numeric rating, shown as a segmented scale.
+SCALE_MIN_OPTIONS = 7
+
+
+def item_field_name(instrument: Instrument, item: Item) -> str:
+    return f"{instrument.code}-{item.number}"
+
+
+def is_scale(item: Item) -> bool:
+    values = sorted(item.values)
+    return len(values) >= SCALE_MIN_OPTIONS and values == list(range(values[0], values[-1] + 1))
+
+
+def _scale_anchor(label: str) -> str:
+    """'0 – not at all' → 'not at all': the number is already on the segment."""
+    for dash in (" – ", " - ", " — "):
+        if dash in label:
+            return label.split(dash, 1)[1]
+    return "" if label.strip().isdigit() else label
+
+
+def _item_field(item: Item, *, required: bool, scale: bool) -> forms.TypedChoiceField:
+    choices = [
+        (option.value, str(option.value) if scale else option.label) for option in item.options
+    ]
+    return forms.TypedChoiceField(
+        label=item.label,
+        choices=choices,
+        coerce=int,
+        empty_value=None,
+        required=required,
+        widget=forms.RadioSelect,
+        error_messages={"required": REQUIRED_MESSAGE},
+    )
+
+
+@dataclass
+class ItemRow:
+    item: Item
+    field: forms.BoundField
+    scale: bool
+    low_anchor: str = ""
+    high_anchor: str = ""
+
+
+@dataclass
+class Section:
+    instrument: Instrument
+    position: int
+    count: int
+    items: list[ItemRow]
+
+
+class _InstrumentsForm(forms.Form):
+    """Fields for every item of ``instruments``; ``answers()`` gives them back in item order."""
+
+    def __init__(self, *args, instruments: list[Instrument], require_scored: bool, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.instruments = instruments
+        for instrument in instruments:
+            for item in instrument.items:
+                self.fields[item_field_name(instrument, item)] = _item_field(
+                    item, required=require_scored and item.scored, scale=is_scale(item)
+                )
+
+    def sections(self) -> list[Section]:
+        sections = []
+        for position, instrument in enumerate(self.instruments, start=1):
+            rows = []
+            for item in instrument.items:
+                scale = is_scale(item)
+                options = sorted(item.options, key=lambda option: option.value)
+                rows.append(
+                    ItemRow(
+                        item=item,
+                        field=self[item_field_name(instrument, item)],
+                        scale=scale,
+                        low_anchor=_scale_anchor(options[0].label) if scale else "",
+                        high_anchor=_scale_anchor(options[-1].label) if scale else "",
+                    )
+                )
+            sections.append(Section(instrument, position, len(self.instruments), rows))
+        return sections
+
+    def answers(self) -> dict[str, list]:
+        return {
+            instrument.code: [
+                self.cleaned_data.get(item_field_name(instrument, item))
+                for item in instrument.items
+            ]
+            for instrument in self.instruments
+        }
+
+    def add_scoring_errors(self, errors: list[str]) -> None:
+        """Errors from the scoring rules (e.g. too many gaps on a paper form), shown at the top."""
+        for error in errors:
+            self.add_error(None, error)
+
+
+class CheckInForm(_InstrumentsForm):
+    """The client's form: every scored item answered, plus the "contact me" choice."""
+
+    contact_request = forms.BooleanField(
+        required=False,
+        label="Please contact me before my next session",
+    )
+
+    def __init__(self, *args, instruments: list[Instrument], **kwargs):
+        super().__init__(*args, instruments=instruments, require_scored=True, **kwargs)
+
+    @property
+    def question_count(self) -> int:
+        return sum(len(instrument.items) for instrument in self.instruments)
+
+
+class ResponseEntryForm(_InstrumentsForm):
+    """A therapist's entry of one form from the session or from paper.
+
+    Items may be left empty (a paper form with a gap): the scoring rules decide whether the form
+    can still be scored (CLINICAL.md §1) and say why not.
+    """
+
+    source = forms.ChoiceField(
+        label="How was this form filled?",
+        choices=[
+            (ResponseSource.IN_SESSION, "In session, with me"),
+            (ResponseSource.PAPER, "On paper"),
+        ],
+        widget=forms.RadioSelect,
+        initial=ResponseSource.IN_SESSION,
+    )
+    administered_on = forms.DateField(
+        label="Date the client filled it",
+        widget=forms.DateInput(attrs={"type": "date"}),
+    )
+
+    def __init__(self, *args, instrument: Instrument, **kwargs):
+        super().__init__(*args, instruments=[instrument], require_scored=False, **kwargs)
+        self.fields["administered_on"].initial = timezone.localdate()
+
+    def clean_administered_on(self):
+        day = self.cleaned_data["administered_on"]
+        if day > timezone.localdate():
+            raise forms.ValidationError("The date cannot be in the future.")
+        return day
+
+
+class MeasurementPlanForm(forms.ModelForm):
+    """Edit an episode's plan; refuses instruments that cannot be sent (no licensed item text)."""
+
+    instruments = forms.MultipleChoiceField(
+        choices=(), widget=forms.CheckboxSelectMultiple, label="Forms sent to the client"
+    )
+
+    class Meta:
+        model = MeasurementPlan
+        fields = [
+            "instruments",
+            "schedule",
+            "weekday",
+            "local_time",
+            "session_rating_after_sessions",
+        ]
+        widgets = {"local_time": forms.TimeInput(attrs={"type": "time"})}
+
+    def __init__(self, *args, clinic, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.clinic = clinic
+        available = instruments_available(clinic)
+        self.fields["instruments"].choices = [
+            (code, instrument.name)
+            for code, instrument in sorted(available.items())
+            if code != "session_rating"
+        ]
+
+    def clean_instruments(self):
+        from clients.checkins import plan_instruments_errors
+
+        codes = self.cleaned_data["instruments"]
+        errors = plan_instruments_errors(clinic=self.clinic, codes=codes)
+        if errors:
+            raise forms.ValidationError(errors)
+        return codes

@@ -1,0 +1,245 @@
+"""The client's check-in pages (no login: the link's key is the credential) and the staff page
+for entering a form filled in session or on paper.
+
+Link pages never change anything on GET, are never cached or indexed, send no Referer (the key
+is in the URL), and are rate limited per IP. Each failure (unknown, expired, closed, already
+used, opted out) has its own page that says what to do next and shows nothing about the client.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import time
+from datetime import datetime, timedelta
+from datetime import time as clock_time
+from functools import wraps
+
+from django.conf import settings
+from django.contrib import messages
+from django.contrib.auth.decorators import login_required
+from django.core.cache import cache
+from django.http import HttpResponseRedirect
+from django.shortcuts import get_object_or_404, redirect, render
+from django.urls import reverse
+from django.utils import timezone
+from django.views.decorators.http import require_http_methods
+
+from audit.services import audit_record
+from clients import checkins
+from clients.checkins import LinkState
+from clients.forms import CheckInForm, ResponseEntryForm
+from clients.models import CheckInStatus
+from clients.selectors import episodes_visible_to
+from outcomes.selectors import instruments_available
+from outcomes.services import AnswersInvalid
+
+# The thank-you page (which may show crisis contacts, and so hints at the answers) is shown only
+# shortly after submitting; later visits of the same link get the neutral "already received".
+THANK_YOU_WINDOW = timedelta(hours=2)
+
+STATE_PAGES = {
+    LinkState.UNKNOWN: ("clients/link_unknown.html", 404),
+    LinkState.EXPIRED: ("clients/link_expired.html", 410),
+    LinkState.CLOSED: ("clients/link_closed.html", 410),
+    LinkState.COMPLETED: ("clients/link_used.html", 200),
+    LinkState.OPTED_OUT: ("clients/link_opted_out.html", 200),
+}
+
+
+def _client_ip(request) -> str:
+    """The caller's address. Behind ``TRUSTED_PROXY_COUNT`` reverse proxies it is the entry of
+    X-Forwarded-For that the outermost trusted proxy appended; entries further left are whatever
+    the caller chose to send, so they are never trusted."""
+    proxies = getattr(settings, "TRUSTED_PROXY_COUNT", 0)
+    forwarded = [
+        part.strip()
+        for part in request.META.get("HTTP_X_FORWARDED_FOR", "").split(",")
+        if part.strip()
+    ]
+    if proxies > 0 and len(forwarded) >= proxies:
+        return forwarded[-proxies]
+    return request.META.get("REMOTE_ADDR", "")
+
+
+def _rate_limited(request) -> bool:
+    """A fixed-window counter per IP in Django's cache (shared between processes when
+    ``CACHE_URL`` points at Redis). Guessing a 192-bit key is hopeless anyway; this keeps
+    scanners and scripted retries from loading the database."""
+    window = settings.CHECKIN_RATE_LIMIT_WINDOW
+    ip_digest = hashlib.sha256(_client_ip(request).encode()).hexdigest()[:32]
+    key = f"checkin-rate:{ip_digest}:{int(time.time() // window)}"
+    cache.add(key, 0, timeout=window)
+    try:
+        count = cache.incr(key)
+    except ValueError:  # evicted between add and incr
+        cache.set(key, 1, timeout=window)
+        count = 1
+    return count > settings.CHECKIN_RATE_LIMIT_REQUESTS
+
+
+def link_page(view):
+    """Headers and the rate limit for every page reached by an e-mailed link."""
+
+    @wraps(view)
+    def wrapped(request, *args, **kwargs):
+        if _rate_limited(request):
+            response = render(request, "clients/link_rate_limited.html", status=429)
+            response["Retry-After"] = str(settings.CHECKIN_RATE_LIMIT_WINDOW)
+        else:
+            response = view(request, *args, **kwargs)
+        response["Cache-Control"] = "no-store, no-cache, must-revalidate, max-age=0, private"
+        response["Referrer-Policy"] = "no-referrer"
+        response["X-Robots-Tag"] = "noindex, nofollow, noarchive"
+        return response
+
+    return wrapped
+
+
+def _state_page(request, state: LinkState, checkin=None):
+    template, status = STATE_PAGES[state]
+    clinic = checkin.episode.clinic if checkin is not None else None
+    return render(request, template, {"clinic": clinic}, status=status)
+
+
+@link_page
+@require_http_methods(["GET", "POST"])
+def checkin_form(request, key):
+    checkin = checkins.checkin_by_key(key=key)
+    if checkin is None:
+        return _state_page(request, LinkState.UNKNOWN)
+    state = checkins.checkin_link_state(checkin)
+    if state != LinkState.OPEN:
+        return _state_page(request, state, checkin)
+
+    instruments = checkins.checkin_instruments(checkin)
+    if request.method == "POST":
+        form = CheckInForm(request.POST, instruments=instruments)
+        if form.is_valid():
+            try:
+                outcome = checkins.checkin_submit(
+                    checkin_id=checkin.pk,
+                    answers=form.answers(),
+                    contact_request=form.cleaned_data["contact_request"],
+                )
+            except AnswersInvalid as error:
+                form.add_scoring_errors(error.errors)
+            else:
+                if outcome.stored:
+                    return HttpResponseRedirect(reverse("checkin:done", kwargs={"key": key}))
+                return _state_page(request, outcome.state, checkin)
+    else:
+        form = CheckInForm(instruments=instruments)
+    return render(
+        request,
+        "clients/checkin_form.html",
+        {"form": form, "sections": form.sections(), "clinic": checkin.episode.clinic},
+    )
+
+
+@link_page
+@require_http_methods(["GET"])
+def checkin_done(request, key):
+    checkin = checkins.checkin_by_key(key=key)
+    if checkin is None:
+        return _state_page(request, LinkState.UNKNOWN)
+    if checkin.status != CheckInStatus.COMPLETED:
+        return redirect("checkin:form", key=key)
+    if timezone.now() - checkin.completed_at > THANK_YOU_WINDOW:
+        return _state_page(request, LinkState.COMPLETED, checkin)
+    return render(
+        request,
+        "clients/checkin_done.html",
+        {
+            "clinic": checkin.episode.clinic,
+            "risk_endorsed": checkins.checkin_risk_endorsed(checkin),
+            "contact_requested": checkins.checkin_contact_requested(checkin),
+        },
+    )
+
+
+@link_page
+@require_http_methods(["GET", "POST"])
+def opt_out(request, token):
+    client = checkins.client_for_opt_out_token(token)
+    if client is None:
+        return render(request, "clients/opt_out_invalid.html", status=404)
+    context = {"clinic": client.clinic, "token": token}
+    if request.method == "POST":
+        checkins.client_opt_out(client=client, request=request)
+        return render(request, "clients/opt_out_done.html", context)
+    if client.is_opted_out:
+        return render(request, "clients/opt_out_done.html", context)
+    return render(request, "clients/opt_out_confirm.html", context)
+
+
+# --- Staff: enter a form filled in session or on paper ------------------------------------------
+
+
+def _administered_at(day) -> datetime:
+    if day == timezone.localdate():
+        return timezone.now()
+    # A past day's exact time is unknown; midday keeps it on that date in any nearby zone.
+    return timezone.make_aware(datetime.combine(day, clock_time(12, 0)))
+
+
+@login_required
+@require_http_methods(["GET", "POST"])
+def episode_enter_responses(request, episode_id):
+    episode = get_object_or_404(
+        episodes_visible_to(request.user).select_related("client", "clinic"), pk=episode_id
+    )
+    available = instruments_available(episode.clinic)
+    code = request.POST.get("instrument") or request.GET.get("instrument")
+    instrument = available.get(code) if code else None
+    context = {
+        "episode": episode,
+        "choices": sorted(available.values(), key=lambda instrument: instrument.name),
+        "instrument": instrument,
+    }
+    if instrument is None:
+        audit_record(
+            actor=request.user,
+            action="episode.entry_form_view",
+            obj=episode,
+            clinic=episode.clinic,
+            client=episode.client,
+            request=request,
+        )
+        return render(request, "clients/episode_enter.html", context)
+
+    if request.method == "POST":
+        form = ResponseEntryForm(request.POST, instrument=instrument)
+        if form.is_valid():
+            try:
+                recorded = checkins.response_enter(
+                    episode=episode,
+                    instrument_code=instrument.code,
+                    answers=form.answers()[instrument.code],
+                    source=form.cleaned_data["source"],
+                    entered_by=request.user,
+                    administered_at=_administered_at(form.cleaned_data["administered_on"]),
+                )
+            except AnswersInvalid as error:
+                form.add_scoring_errors(error.errors)
+            else:
+                administration = recorded.administration
+                total = (
+                    "not scored" if administration.total is None else f"{administration.total:g}"
+                )
+                messages.success(request, f"{instrument.name} saved (total {total}).")
+                if recorded.risk_alert is not None:
+                    messages.warning(request, "A risk item was endorsed: an urgent alert is open.")
+                return redirect("clients:episode_enter", episode_id=episode.pk)
+    else:
+        form = ResponseEntryForm(instrument=instrument)
+        audit_record(
+            actor=request.user,
+            action="episode.entry_form_view",
+            obj=episode,
+            clinic=episode.clinic,
+            client=episode.client,
+            request=request,
+            details={"instrument": instrument.code},
+        )
+    context.update({"form": form, "sections": form.sections()})
+    return render(request, "clients/episode_enter.html", context)

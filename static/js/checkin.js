@@ -1,0 +1,28 @@
+// Progressive enhancement only: the form works the same without this file. It shows how many
+// questions are answered so far (the counter is hidden from screen readers, which announce each
+// radio group's state themselves), and moves focus to the error summary after a failed submit.
+(function () {
+  "use strict";
+  var form = document.getElementById("checkin-form");
+  var progress = document.getElementById("progress");
+  if (!form || !progress) { return; }
+  var total = parseInt(form.getAttribute("data-total"), 10) || 0;
+  var count = document.getElementById("progress-count");
+  var fill = document.getElementById("progress-fill");
+
+  function update() {
+    var names = {};
+    var inputs = form.querySelectorAll("input[type=radio]:checked");
+    for (var i = 0; i < inputs.length; i++) { names[inputs[i].name] = true; }
+    var answered = Object.keys(names).length;
+    count.textContent = String(answered);
+    fill.style.width = (total ? Math.round(100 * answered / total) : 0) + "%";
+  }
+
+  progress.hidden = false;
+  form.addEventListener("change", update);
+  update();
+
+  var summary = document.getElementById("error-summary");
+  if (summary) { summary.focus(); }
+})();

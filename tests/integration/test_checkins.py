@@ -1,0 +1,344 @@
+"""Check-in services: plans, the sweep (create, send, remind, expire), the e-mail, submission,
+opt-out and staff entry."""
+
+from datetime import UTC, datetime, time, timedelta
+
+import pytest
+import time_machine
+from django.utils import timezone
+
+from clients import checkins
+from clients.checkins import (
+    LinkState,
+    PlanInvalid,
+    checkin_by_key,
+    checkin_submit,
+    checkins_sweep,
+    client_opt_out,
+    key_hash,
+    plan_end_for_episode,
+    plan_pause,
+    plan_resume,
+    plan_set,
+    response_enter,
+)
+from clients.models import CheckIn, CheckInKind, CheckInStatus, TimelineEvent, TreatmentSession
+from messaging.models import OutboundEmail
+from outcomes.models import Administration, Alert, AlertRule, ResponseSource
+from outcomes.services import AnswersInvalid
+from tests.checkin_support import GAD7_CALM, PHQ9_CALM, key_from, open_checkin, start_plan
+
+pytestmark = pytest.mark.django_db
+
+LONDON_MONDAY_NINE = {"weekday": 0, "local_time": time(9, 0)}
+
+
+@pytest.fixture(autouse=True)
+def fast_passwords(settings):
+    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+
+
+def utc(*args) -> datetime:
+    return datetime(*args, tzinfo=UTC)
+
+
+# --- Plans ------------------------------------------------------------------------------------
+
+
+def test_the_default_plan_is_phq9_and_gad7_weekly_with_the_session_rating(cast):
+    plan = checkins.plan_create_default(episode=cast.episode)
+    assert plan.instruments == ["phq9", "gad7"]
+    assert plan.schedule == "weekly"
+    assert plan.session_rating_after_sessions is True
+
+
+@pytest.mark.parametrize("code", ["ors", "core10"])
+def test_a_plan_refuses_an_instrument_without_licensed_item_text_and_says_why(cast, code):
+    with pytest.raises(PlanInvalid) as refused:
+        plan_set(episode=cast.episode, instruments=["phq9", code])
+    message = refused.value.errors[0]
+    assert "licensed" in message and "text pack" in message
+
+
+def test_a_plan_refuses_an_unknown_instrument(cast):
+    with pytest.raises(PlanInvalid):
+        plan_set(episode=cast.episode, instruments=["not-a-form"])
+
+
+# --- The sweep --------------------------------------------------------------------------------
+
+
+def test_the_sweep_creates_one_checkin_per_due_time_however_often_it_runs(cast):
+    with time_machine.travel(utc(2026, 3, 2, 9, 3), tick=False):  # Monday 09:03 GMT
+        plan = plan_set(episode=cast.episode, instruments=["phq9", "gad7"], **LONDON_MONDAY_NINE)
+        plan.__class__.objects.filter(pk=plan.pk).update(created_at=utc(2026, 2, 1))
+        first = checkins_sweep()
+        second = checkins_sweep()
+    assert first["created"] == 1 and first["sent"] == 1
+    assert second == {"expired": 0, "created": 0, "sent": 0, "reminded": 0}
+    checkin = CheckIn.objects.get(episode=cast.episode)
+    assert checkin.due_at == utc(2026, 3, 2, 9)
+    assert checkin.expires_at == utc(2026, 3, 6, 9)  # 4 days, the clinic default
+    assert OutboundEmail.objects.filter(purpose="checkin").count() == 1
+
+
+def test_weekly_09_00_london_is_due_at_local_nine_across_both_clock_changes(cast):
+    plan = plan_set(episode=cast.episode, instruments=["phq9"], **LONDON_MONDAY_NINE)
+    plan.__class__.objects.filter(pk=plan.pk).update(created_at=utc(2026, 3, 1))
+    for moment in [utc(2026, 3, 23, 9, 1), utc(2026, 3, 30, 8, 1), utc(2026, 10, 19, 8, 1)]:
+        with time_machine.travel(moment, tick=False):
+            checkins_sweep()
+    with time_machine.travel(utc(2026, 10, 26, 8, 30), tick=False):
+        # 08:30 UTC is 08:30 GMT after the October change: not yet nine in London.
+        assert checkins_sweep()["created"] == 0
+    with time_machine.travel(utc(2026, 10, 26, 9, 1), tick=False):
+        checkins_sweep()
+    dues = list(CheckIn.objects.order_by("due_at").values_list("due_at", flat=True))
+    assert dues == [
+        utc(2026, 3, 23, 9),  # GMT
+        utc(2026, 3, 30, 8),  # BST, the day after clocks went forward
+        utc(2026, 10, 19, 8),  # BST
+        utc(2026, 10, 26, 9),  # GMT, the day after clocks went back
+    ]
+
+
+def test_no_checkin_before_the_plan_existed_or_for_a_slot_already_past_expiry(cast):
+    with time_machine.travel(utc(2026, 3, 3, 12), tick=False):  # Tuesday
+        plan_set(episode=cast.episode, instruments=["phq9"], **LONDON_MONDAY_NINE)
+        assert checkins_sweep()["created"] == 0  # Monday's slot predates the plan
+    plan = cast.episode.plan
+    plan.__class__.objects.filter(pk=plan.pk).update(created_at=utc(2026, 1, 1))
+    with time_machine.travel(utc(2026, 3, 7, 12), tick=False):  # Saturday: Monday + 5 days
+        assert checkins_sweep()["created"] == 0
+
+
+def test_paused_ended_and_opted_out_plans_send_nothing(cast):
+    plan = start_plan(cast.episode)
+    plan_pause(plan=plan)
+    assert checkins_sweep()["created"] == 0
+    plan_resume(plan=plan)
+    client_opt_out(client=cast.client)
+    assert checkins_sweep()["created"] == 0
+    cast.client.__class__.objects.filter(pk=cast.client.pk).update(opted_out_at=None)
+    plan_end_for_episode(episode=cast.episode)
+    assert checkins_sweep()["created"] == 0
+
+
+def test_ending_the_episode_closes_its_open_checkin(cast):
+    checkin, key = open_checkin(cast.episode)
+    plan_end_for_episode(episode=cast.episode)
+    checkin.refresh_from_db()
+    assert checkin.status == CheckInStatus.CANCELLED
+    assert checkins.checkin_link_state(checkin) == LinkState.CLOSED
+
+
+def test_an_attended_session_brings_a_session_rating_checkin(cast):
+    start_plan(cast.episode)
+    session = TreatmentSession.objects.create(
+        episode=cast.episode, starts_at=timezone.now() - timedelta(hours=2), attended=True
+    )
+    checkins_sweep()
+    rating = CheckIn.objects.get(episode=cast.episode, kind=CheckInKind.SESSION_RATING)
+    assert rating.instruments == ["session_rating"]
+    assert rating.treatment_session == session
+    assert rating.sent_at is not None
+
+
+def test_a_before_session_plan_sends_the_day_before_the_session(cast):
+    start_plan(cast.episode, schedule="before_session")
+    later = TreatmentSession.objects.create(
+        episode=cast.episode, starts_at=timezone.now() + timedelta(days=3)
+    )
+    soon = TreatmentSession.objects.create(
+        episode=cast.episode, starts_at=timezone.now() + timedelta(hours=20)
+    )
+    checkins_sweep()
+    checkin = CheckIn.objects.get(episode=cast.episode, kind=CheckInKind.SCHEDULED)
+    assert checkin.treatment_session == soon != later
+    assert checkin.expires_at == soon.starts_at
+
+
+# --- The e-mail and the key ---------------------------------------------------------------------
+
+
+def test_the_email_names_the_clinic_and_carries_the_link_and_nothing_about_the_client(cast):
+    cast.client.name = "Ada Example"
+    cast.client.save()
+    checkin, key = open_checkin(cast.episode)
+    mail = OutboundEmail.objects.get(purpose="checkin")
+    assert cast.clinic.name in mail.body_text and cast.clinic.name in mail.subject
+    assert f"/c/{key}/" in mail.body_text and f"/c/{key}/" in mail.body_html
+    assert "/c/opt-out/" in mail.body_text and "/c/opt-out/" in mail.body_html
+    everything = " ".join([mail.subject, mail.body_text, mail.body_html]).lower()
+    for secret in [
+        cast.client.label,
+        "Ada",
+        "Example",
+        "phq",
+        "gad",
+        "patient health",
+        "anxiety",
+        "depress",
+        "score",
+        "session rating",
+    ]:
+        assert secret.lower() not in everything, secret
+    assert "<html" in mail.body_html and "<" not in mail.body_text
+
+
+def test_only_the_sha256_of_the_key_is_stored(cast):
+    checkin, key = open_checkin(cast.episode)
+    assert len(key) >= 32  # 24 random bytes, base64url: 192 bits
+    assert checkin.key_hash == key_hash(key) != key
+    stored = str(list(CheckIn.objects.values_list()))
+    assert key not in stored
+    assert checkin_by_key(key=key) == checkin
+
+
+def test_a_tampered_key_opens_nothing(cast):
+    checkin, key = open_checkin(cast.episode)
+    flipped = key[:-1] + ("A" if key[-1] != "A" else "B")
+    assert checkin_by_key(key=flipped) is None
+    assert checkin_by_key(key=key[:-1]) is None
+    assert checkin_by_key(key=checkin.key_hash) is None  # the stored hash is not a key
+    assert checkin_by_key(key="../../etc/passwd") is None
+
+
+# --- Reminders and expiry -----------------------------------------------------------------------
+
+
+def test_one_reminder_after_two_days_with_a_working_link_and_the_first_still_working(cast):
+    checkin, first_key = open_checkin(cast.episode)
+    assert checkins_sweep()["reminded"] == 0
+    with time_machine.travel(checkin.sent_at + timedelta(days=2, minutes=1)):
+        assert checkins_sweep()["reminded"] == 1
+        assert checkins_sweep()["reminded"] == 0
+        reminder = OutboundEmail.objects.get(purpose="reminder")
+        assert "reminder" in reminder.subject.lower()
+        second_key = key_from(reminder)
+        assert second_key != first_key
+        assert checkin_by_key(key=first_key) == checkin == checkin_by_key(key=second_key)
+
+
+def test_a_checkin_not_completed_within_four_days_expires_and_counts_as_missed(cast):
+    checkin, key = open_checkin(cast.episode)
+    with time_machine.travel(checkin.expires_at + timedelta(seconds=1)):
+        assert checkins.checkin_link_state(checkin) == LinkState.EXPIRED
+        assert checkins_sweep()["expired"] == 1
+    checkin.refresh_from_db()
+    assert checkin.status == CheckInStatus.EXPIRED
+    assert checkin.get_status_display() == "Missed"
+
+
+def test_reminder_and_expiry_follow_the_clinic_settings(cast):
+    cast.clinic.reminder_after_days = 1
+    cast.clinic.expire_after_days = 2
+    cast.clinic.save()
+    checkin, _ = open_checkin(cast.episode)
+    assert checkin.expires_at == checkin.due_at + timedelta(days=2)
+    with time_machine.travel(checkin.sent_at + timedelta(days=1, minutes=1)):
+        assert checkins_sweep()["reminded"] == 1
+
+
+# --- Submission ---------------------------------------------------------------------------------
+
+
+def test_a_submission_stores_each_instrument_once_and_completes_the_checkin(cast):
+    checkin, _ = open_checkin(cast.episode)
+    outcome = checkin_submit(checkin_id=checkin.pk, answers={"phq9": PHQ9_CALM, "gad7": GAD7_CALM})
+    assert outcome.stored and not outcome.risk_endorsed
+    again = checkin_submit(checkin_id=checkin.pk, answers={"phq9": PHQ9_CALM, "gad7": GAD7_CALM})
+    assert not again.stored and again.state == LinkState.COMPLETED
+    stored = Administration.objects.filter(checkin=checkin)
+    assert sorted(stored.values_list("instrument", flat=True)) == ["gad7", "phq9"]
+    assert set(stored.values_list("source", flat=True)) == {ResponseSource.LINK}
+    checkin.refresh_from_db()
+    assert checkin.status == CheckInStatus.COMPLETED and checkin.completed_at is not None
+
+
+def test_invalid_answers_store_nothing_at_all(cast):
+    checkin, _ = open_checkin(cast.episode)
+    with pytest.raises(AnswersInvalid):
+        checkin_submit(checkin_id=checkin.pk, answers={"phq9": PHQ9_CALM, "gad7": [9] * 7})
+    assert not Administration.objects.filter(checkin=checkin).exists()
+    checkin.refresh_from_db()
+    assert checkin.status == CheckInStatus.PENDING
+
+
+def test_a_contact_request_raises_one_alert_for_the_therapist(cast):
+    checkin, _ = open_checkin(cast.episode)
+    checkin_submit(
+        checkin_id=checkin.pk,
+        answers={"phq9": PHQ9_CALM, "gad7": GAD7_CALM},
+        contact_request=True,
+    )
+    alert = Alert.objects.get(episode=cast.episode, rule=AlertRule.CONTACT_REQUEST)
+    assert alert.trigger == f"checkin:{checkin.pk}"
+
+
+def test_an_endorsed_risk_item_raises_the_urgent_alert_at_once(cast):
+    checkin, _ = open_checkin(cast.episode)
+    risky = PHQ9_CALM[:8] + [1, 0]
+    outcome = checkin_submit(checkin_id=checkin.pk, answers={"phq9": risky, "gad7": GAD7_CALM})
+    assert outcome.risk_endorsed
+    assert Alert.objects.filter(episode=cast.episode, rule=AlertRule.RISK_ITEM).count() == 1
+
+
+def test_an_expired_checkin_takes_no_answers(cast):
+    checkin, _ = open_checkin(cast.episode)
+    with time_machine.travel(checkin.expires_at + timedelta(minutes=1)):
+        outcome = checkin_submit(
+            checkin_id=checkin.pk, answers={"phq9": PHQ9_CALM, "gad7": GAD7_CALM}
+        )
+    assert outcome.state == LinkState.EXPIRED and not outcome.stored
+    assert not Administration.objects.exists()
+
+
+# --- Opt-out ------------------------------------------------------------------------------------
+
+
+def test_opting_out_cancels_open_checkins_and_tells_the_therapist(cast):
+    checkin, _ = open_checkin(cast.episode)
+    assert client_opt_out(client=cast.client) is True
+    assert client_opt_out(client=cast.client) is False
+    checkin.refresh_from_db()
+    assert checkin.status == CheckInStatus.CANCELLED
+    event = TimelineEvent.objects.get(episode=cast.episode)
+    assert "opted out" in event.note
+    assert checkins.checkin_link_state(checkin) == LinkState.OPTED_OUT
+
+
+def test_the_opt_out_token_is_signed(cast):
+    token = checkins.opt_out_token(cast.client)
+    assert checkins.client_for_opt_out_token(token) == cast.client
+    assert checkins.client_for_opt_out_token(token[:-2] + "xx") is None
+    forged = checkins.opt_out_token(cast.other_client).split(":")[0] + ":" + token.split(":", 1)[1]
+    assert checkins.client_for_opt_out_token(forged) is None
+
+
+# --- Staff entry --------------------------------------------------------------------------------
+
+
+def test_a_paper_form_is_recorded_as_paper_with_who_entered_it(cast):
+    recorded = response_enter(
+        episode=cast.episode,
+        instrument_code="phq9",
+        answers=PHQ9_CALM,
+        source=ResponseSource.PAPER,
+        entered_by=cast.therapist,
+    )
+    administration = recorded.administration
+    assert administration.source == ResponseSource.PAPER
+    assert administration.entered_by == cast.therapist
+    assert administration.checkin is None
+
+
+def test_staff_entry_cannot_pretend_to_be_the_client(cast):
+    with pytest.raises(AnswersInvalid):
+        response_enter(
+            episode=cast.episode,
+            instrument_code="phq9",
+            answers=PHQ9_CALM,
+            source=ResponseSource.LINK,
+            entered_by=cast.therapist,
+        )

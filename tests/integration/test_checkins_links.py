@@ -1,0 +1,293 @@
+"""The client's link pages over HTTP: headers, GET changes nothing, one friendly page per failure,
+the form keeps answers, double submits store one response, the rate limit, broker down, and the
+staff entry page's scope."""
+
+import re
+import socket
+from datetime import timedelta
+
+import pytest
+import time_machine
+from django.core.cache import cache
+from django.test import override_settings
+from django.urls import reverse
+
+from clients import checkins
+from clients.models import CheckIn, CheckInStatus
+from outcomes.models import Administration, Alert, AlertRule, ResponseSource
+from tests.checkin_support import form_post, open_checkin
+
+pytestmark = pytest.mark.django_db
+
+
+@pytest.fixture(autouse=True)
+def fast_passwords_and_fresh_rate_limit(settings):
+    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+    cache.clear()
+
+
+def form_url(key):
+    return reverse("checkin:form", kwargs={"key": key})
+
+
+def done_url(key):
+    return reverse("checkin:done", kwargs={"key": key})
+
+
+def snapshot(checkin):
+    checkin.refresh_from_db()
+    return (
+        checkin.status,
+        checkin.completed_at,
+        checkin.key_hash,
+        checkin.reminded_at,
+        Administration.objects.count(),
+    )
+
+
+def test_opening_the_link_shows_the_form_and_changes_nothing(client, cast):
+    checkin, key = open_checkin(cast.episode)
+    before = snapshot(checkin)
+    response = client.get(form_url(key))
+    assert response.status_code == 200
+    page = response.content.decode()
+    assert "Part 1 of 2" in page and "Part 2 of 2" in page
+    assert (
+        "Over the last 2 weeks, how often have you been bothered by any of the following problems?"
+        in page
+    )
+    assert cast.client.label not in page
+    assert snapshot(checkin) == before
+
+
+def test_link_pages_are_not_cached_not_indexed_and_send_no_referrer(client, cast):
+    checkin, key = open_checkin(cast.episode)
+    for url in [form_url(key), form_url("x" * 40), checkins.opt_out_url(cast.client)]:
+        response = client.get(url.replace("http://127.0.0.1:8000", ""))
+        assert "no-store" in response["Cache-Control"], url
+        assert response["Referrer-Policy"] == "no-referrer"
+        assert "noindex" in response["X-Robots-Tag"]
+        assert '<meta name="robots" content="noindex' in response.content.decode()
+
+
+def test_a_valid_submission_redirects_to_a_warm_thank_you_page(client, cast):
+    checkin, key = open_checkin(cast.episode)
+    response = client.post(form_url(key), form_post())
+    assert response.status_code == 302 and response["Location"] == done_url(key)
+    page = client.get(done_url(key)).content.decode()
+    assert "Thank you for your answers" in page
+    assert "Feeling worse for a while during therapy is common" in page
+    assert "two or three days" in page
+    assert "Please look after yourself right now" not in page
+    assert Administration.objects.filter(checkin=checkin).count() == 2
+
+
+def test_an_endorsed_risk_item_shows_the_clinics_crisis_contacts_prominently(client, cast):
+    cast.clinic.crisis_contacts = "Riverside duty line: 0100 000 0000"
+    cast.clinic.save()
+    checkin, key = open_checkin(cast.episode)
+    phq9 = [0, 0, 0, 0, 0, 0, 0, 0, 2, 0]
+    client.post(form_url(key), form_post(phq9=phq9))
+    page = client.get(done_url(key)).content.decode()
+    crisis = page.index('class="crisis"')
+    assert page.index("Riverside duty line: 0100 000 0000") > crisis
+    assert crisis < page.index("Thank you for your answers")
+    assert Alert.objects.filter(episode=cast.episode, rule=AlertRule.RISK_ITEM).exists()
+
+
+def test_asking_to_be_contacted_reaches_the_therapist_as_an_alert(client, cast):
+    checkin, key = open_checkin(cast.episode)
+    client.post(form_url(key), form_post(contact=True))
+    alert = Alert.objects.get(rule=AlertRule.CONTACT_REQUEST)
+    assert alert.trigger == f"checkin:{checkin.pk}" and alert.episode == cast.episode
+    assert "let your therapist know" in client.get(done_url(key)).content.decode()
+
+
+def test_a_missing_answer_keeps_the_others_and_shows_the_error_next_to_the_item(client, cast):
+    checkin, key = open_checkin(cast.episode)
+    phq9 = [3, 2, 1, None, 0, 1, 2, 0, 0, None]
+    response = client.post(form_url(key), form_post(phq9=phq9, contact=True))
+    assert response.status_code == 200
+    page = response.content.decode()
+    assert "Some answers are missing" in page
+    question = page[page.index('id="q-phq9-4"') : page.index('id="q-phq9-5"')]
+    assert "Please choose an answer to this question." in question
+    assert 'aria-describedby="err-phq9-4' in page[page.index('id="q-phq9-4"') - 200 :]
+    for number, value in [(1, 3), (2, 2), (3, 1), (7, 2)]:
+        assert re.search(rf'name="phq9-{number}" value="{value}"[^>]*checked', page), number
+    assert re.search(r'name="contact_request"[^>]*checked', page)
+    # Item 10 is not scored: it may be left empty.
+    assert "err-phq9-10" not in page
+    assert not Administration.objects.exists()
+
+
+def test_a_double_submit_stores_one_response_and_says_already_received(client, cast):
+    checkin, key = open_checkin(cast.episode)
+    first = client.post(form_url(key), form_post())
+    second = client.post(form_url(key), form_post(phq9=[3] * 10))  # back button, new answers
+    assert first.status_code == 302
+    assert second.status_code == 200
+    assert "already received your answers" in second.content.decode()
+    assert Administration.objects.filter(checkin=checkin).count() == 2
+    assert set(Administration.objects.values_list("total", flat=True)) != {27}
+
+
+def test_each_failure_has_its_own_page_and_leaks_nothing(client, cast):
+    checkin, key = open_checkin(cast.episode)
+    pages = {}
+    pages["unknown"] = client.get(form_url(key[:-3] + "abc"))
+    with time_machine.travel(checkin.expires_at + timedelta(minutes=1)):
+        pages["expired"] = client.get(form_url(key))
+    client.post(form_url(key), form_post())
+    pages["used"] = client.get(form_url(key))
+
+    expected = {
+        "unknown": (404, "We don't recognise this link"),
+        "expired": (410, "This check-in has closed"),
+        "used": (200, "We have already received your answers"),
+    }
+    for name, (status, heading) in expected.items():
+        response = pages[name]
+        page = response.content.decode()
+        assert response.status_code == status, name
+        assert heading in page, name
+        assert cast.client.label not in page and cast.client.email not in page
+        assert "phq" not in page.lower() and 'name="phq9-1"' not in page
+    assert cast.clinic.name not in pages["unknown"].content.decode()
+
+
+def test_an_opted_out_clients_link_says_so(client, cast):
+    checkin, key = open_checkin(cast.episode)
+    checkins.client_opt_out(client=cast.client)
+    response = client.get(form_url(key))
+    assert "You have switched off check-in e-mails" in response.content.decode()
+    response = client.post(form_url(key), form_post())
+    assert not Administration.objects.exists()
+
+
+def test_a_closed_checkin_says_it_is_no_longer_needed(client, cast):
+    checkin, key = open_checkin(cast.episode)
+    checkins.plan_end_for_episode(episode=cast.episode)
+    response = client.get(form_url(key))
+    assert response.status_code == 410
+    assert "no longer needed" in response.content.decode()
+
+
+def test_the_thank_you_page_is_not_shown_long_after(client, cast):
+    checkin, key = open_checkin(cast.episode)
+    client.post(form_url(key), form_post(phq9=[0, 0, 0, 0, 0, 0, 0, 0, 1, 0]))
+    with time_machine.travel(checkin.expires_at):
+        page = client.get(done_url(key)).content.decode()
+    assert "already received" in page and 'class="crisis"' not in page
+
+
+def test_the_opt_out_link_asks_on_get_and_acts_only_on_post(client, cast):
+    checkin, key = open_checkin(cast.episode)
+    url = checkins.opt_out_url(cast.client).replace("http://127.0.0.1:8000", "")
+    confirm = client.get(url)
+    assert "Stop check-in e-mails?" in confirm.content.decode()
+    cast.client.refresh_from_db()
+    assert cast.client.opted_out_at is None
+    done = client.post(url)
+    assert "You will not receive more check-in e-mails" in done.content.decode()
+    cast.client.refresh_from_db()
+    assert cast.client.opted_out_at is not None
+    tampered = client.get(url[:-3] + "zz/")
+    assert tampered.status_code == 404
+    assert "We don't recognise this link" in tampered.content.decode()
+
+
+@override_settings(CHECKIN_RATE_LIMIT_REQUESTS=3, CHECKIN_RATE_LIMIT_WINDOW=600)
+def test_link_pages_are_rate_limited_per_ip(client, cast):
+    statuses = [client.get(form_url("y" * 40)).status_code for _ in range(4)]
+    assert statuses == [404, 404, 404, 429]
+    other_ip = client.get(form_url("y" * 40), REMOTE_ADDR="10.9.8.7")
+    assert other_ip.status_code == 404
+
+
+def closed_port() -> int:
+    with socket.socket() as listener:
+        listener.bind(("127.0.0.1", 0))
+        return listener.getsockname()[1]
+
+
+@pytest.fixture
+def broker_down():
+    """Point Celery at a port where nothing listens, as when Redis is down."""
+    from config.celery_app import app
+
+    previous = app.conf.broker_url
+    app.conf.broker_url = f"redis://127.0.0.1:{closed_port()}/0"
+    app._pool = None
+    app.amqp._producer_pool = None
+    yield
+    app.conf.broker_url = previous
+    app._pool = None
+    app.amqp._producer_pool = None
+
+
+def test_with_the_broker_down_the_answers_are_saved_and_the_client_is_thanked(
+    client, cast, broker_down, django_capture_on_commit_callbacks, caplog
+):
+    checkin, key = open_checkin(cast.episode)
+    phq9 = [2, 2, 2, 2, 2, 2, 2, 2, 1, 0]
+    with django_capture_on_commit_callbacks(execute=True) as callbacks:
+        response = client.post(form_url(key), form_post(phq9=phq9), follow=True)
+    assert callbacks, "the evaluation task was attempted after commit"
+    assert "could not queue outcomes.tasks.evaluate_episode (OperationalError)" in caplog.text
+    assert response.status_code == 200
+    assert "Thank you for your answers" in response.content.decode()
+    stored = Administration.objects.filter(checkin=checkin)
+    assert stored.count() == 2
+    # The risk alert never waits for the broker; the rest is computed by the next sweep.
+    assert Alert.objects.filter(rule=AlertRule.RISK_ITEM, episode=cast.episode).exists()
+    assert set(stored.values_list("alerts_evaluated_at", flat=True)) == {None}
+    from outcomes.tasks import evaluate_episode
+
+    evaluate_episode.run(cast.episode.pk)
+    assert None not in set(stored.values_list("alerts_evaluated_at", flat=True))
+
+
+# --- Staff entry page ---------------------------------------------------------------------------
+
+
+def enter_url(episode):
+    return reverse("clients:episode_enter", kwargs={"episode_id": episode.pk})
+
+
+def test_a_therapist_enters_a_paper_phq9_from_their_clients_page(client, cast):
+    client.force_login(cast.therapist)
+    page = client.get(enter_url(cast.episode) + "?instrument=phq9")
+    assert page.status_code == 200 and "Over the last 2 weeks" in page.content.decode()
+    data = form_post(phq9=[1] * 9 + [None], gad7=None)
+    data.update({"instrument": "phq9", "source": "paper", "administered_on": "2026-01-05"})
+    response = client.post(enter_url(cast.episode), data, follow=True)
+    assert "saved (total 9)" in response.content.decode()
+    administration = Administration.objects.get(episode=cast.episode)
+    assert administration.source == ResponseSource.PAPER
+    assert administration.entered_by == cast.therapist
+    assert administration.administered_at.date().isoformat() == "2026-01-05"
+
+
+def test_staff_entry_shows_why_a_form_with_too_many_gaps_cannot_be_scored(client, cast):
+    client.force_login(cast.therapist)
+    data = form_post(phq9=[1] * 7 + [None, None, None], gad7=None)
+    data.update({"instrument": "phq9", "source": "in_session", "administered_on": "2026-01-05"})
+    response = client.post(enter_url(cast.episode), data)
+    assert "2 of 9 scored items are unanswered" in response.content.decode()
+    assert not Administration.objects.exists()
+
+
+def test_staff_entry_is_scoped_like_every_client_page(client, cast):
+    for user, status in [
+        (cast.therapist, 200),
+        (cast.supervisor, 200),
+        (cast.admin, 200),
+        (cast.other_therapist, 404),
+        (cast.outsider, 404),
+    ]:
+        client.force_login(user)
+        assert client.get(enter_url(cast.episode)).status_code == status, user
+    client.logout()
+    assert client.get(enter_url(cast.episode)).status_code == 302
+    assert CheckIn.objects.filter(status=CheckInStatus.COMPLETED).count() == 0
