@@ -85,13 +85,18 @@ def rci_categories(rci, direction: str, critical: float = Z_TWO_TAILED_5) -> np.
     """Vectorised :func:`rci_category`; NaN gives None."""
     rci = np.asarray(rci, dtype=float)
     healthier = direction_sign(direction) * rci
-    labels = np.where(
-        healthier > critical,
-        "improved",
-        np.where(healthier < -critical, "deteriorated", "unchanged"),
-    ).astype(object)
-    labels[np.isnan(rci)] = None
-    return labels
+    return _reliable_labels(healthier > critical, healthier < -critical, np.isnan(rci))
+
+
+# Labels are taken from these small arrays by code, so a million rows share a few str objects.
+_RELIABLE_LABELS = np.array(["improved", "unchanged", "deteriorated", None], dtype=object)
+_CATEGORY_LABELS = np.array([*CATEGORIES, None], dtype=object)
+
+
+def _reliable_labels(improved, deteriorated, undefined) -> np.ndarray:
+    codes = np.where(improved, 0, np.where(deteriorated, 2, 1))
+    codes[undefined] = 3
+    return _RELIABLE_LABELS[codes]
 
 
 def fixed_point_category(
@@ -114,13 +119,11 @@ def fixed_point_categories(pre, post, *, reliable_change: float, direction: str)
     pre = np.asarray(pre, dtype=float)
     post = np.asarray(post, dtype=float)
     healthier_change = direction_sign(direction) * (post - pre)
-    labels = np.where(
+    return _reliable_labels(
         healthier_change >= reliable_change,
-        "improved",
-        np.where(healthier_change <= -reliable_change, "deteriorated", "unchanged"),
-    ).astype(object)
-    labels[np.isnan(healthier_change)] = None
-    return labels
+        healthier_change <= -reliable_change,
+        np.isnan(healthier_change),
+    )
 
 
 @dataclass(frozen=True)
@@ -180,21 +183,24 @@ def change_categories(reliable, clinical_at_pre, functional_at_post) -> np.ndarr
     functional_at_post = np.asarray(functional_at_post, dtype=bool)
     improved = reliable == "improved"
     deteriorated = reliable == "deteriorated"
-    categories = np.where(
-        improved & clinical_at_pre & functional_at_post,
-        "recovered",
-        np.where(
-            improved,
-            "improved",
-            np.where(
-                deteriorated & ~clinical_at_pre & ~functional_at_post,
-                "harmed",
-                np.where(deteriorated, "deteriorated", "unchanged"),
-            ),
-        ),
-    ).astype(object)
-    categories[pd.isna(reliable)] = None
-    return categories
+    return _category_labels(
+        recovered=improved & clinical_at_pre & functional_at_post,
+        improved=improved,
+        harmed=deteriorated & ~clinical_at_pre & ~functional_at_post,
+        deteriorated=deteriorated,
+        undefined=pd.isna(reliable),
+    )
+
+
+def _category_labels(*, recovered, improved, harmed, deteriorated, undefined) -> np.ndarray:
+    # Codes follow CATEGORIES: recovered, improved, unchanged, deteriorated, harmed; then None.
+    codes = np.where(
+        recovered,
+        0,
+        np.where(improved, 1, np.where(harmed, 4, np.where(deteriorated, 3, 2))),
+    )
+    codes[undefined] = 5
+    return _CATEGORY_LABELS[codes]
 
 
 def classify_instrument_change(instrument: Instrument, pre_total, post_total) -> dict:
@@ -411,9 +417,7 @@ def clinical_significance_frame(
         )
         functional_post = clinical_pre & (sign * crossing > critical)
         crossed_into_clinical = ~clinical_pre & (sign * crossing < -critical)
-        category = _hageman_arrindell_categories(
-            reliable, clinical_pre, functional_post, crossed_into_clinical
-        )
+        category = _hageman_arrindell_categories(reliable, functional_post, crossed_into_clinical)
         attrs["reliability_post_ha"] = reliability_post_ha
     else:
         functional_post = sign * post_scores > sign * cutoff_value
@@ -474,27 +478,20 @@ def _true_cutoffs(m1, sd1, m0, sd0, sem, reliability, direction) -> Cutoffs:
     return Cutoffs(a=a, b=b, c=c)
 
 
-def _hageman_arrindell_categories(reliable, clinical_pre, functional_post, crossed_into_clinical):
+def _hageman_arrindell_categories(reliable, functional_post, crossed_into_clinical):
+    # functional_post already requires clinical status at pre (see the crossing test).
     # clinicalsignificance 2.0.0 never reports "harmed" for HA; we apply the same crossing test in
     # the other direction so that the five categories mean the same for every method.
     reliable = np.asarray(reliable, dtype=object)
     improved = reliable == "improved"
     deteriorated = reliable == "deteriorated"
-    categories = np.where(
-        improved & functional_post,
-        "recovered",
-        np.where(
-            improved,
-            "improved",
-            np.where(
-                deteriorated & crossed_into_clinical,
-                "harmed",
-                np.where(deteriorated, "deteriorated", "unchanged"),
-            ),
-        ),
-    ).astype(object)
-    categories[pd.isna(reliable)] = None
-    return categories
+    return _category_labels(
+        recovered=improved & functional_post,
+        improved=improved,
+        harmed=deteriorated & crossed_into_clinical,
+        deteriorated=deteriorated,
+        undefined=pd.isna(reliable),
+    )
 
 
 # --- effect size ----------------------------------------------------------------------------------

@@ -314,40 +314,39 @@ def score_frame(
     """
     columns = _item_columns(instrument, frame, item_columns)
     n_rows = len(frame)
-    items = instrument.items[: len(columns)]
 
     invalid_row = np.zeros(n_rows, dtype=bool)
     n_unreadable_scored = np.zeros(n_rows, dtype=np.int64)
-    keyed_by_item: list[np.ndarray] = []
-    for item, column in zip(items, columns, strict=True):
-        values, not_numeric = _column_values(frame[column])
+    n_answered = np.zeros(n_rows, dtype=np.int64)
+    answered_sum = np.zeros(n_rows, dtype=np.int64)
+    risk_endorsed = np.zeros(n_rows, dtype=bool)
+    risk_unknown = np.zeros(n_rows, dtype=bool)
+    for position, item in enumerate(instrument.items):
+        if position >= len(columns):
+            # A trailing unscored item left off (PHQ-9 difficulty): unanswered.
+            risk_unknown |= item.critical_above is not None
+            continue
+        values, not_numeric = _column_values(frame[columns[position]])
         missing = np.isnan(values)
         allowed = np.isin(values, np.asarray(item.values, dtype=float))
         unreadable = (~missing & ~allowed) | not_numeric
         invalid_row |= unreadable
+        answered = ~missing & ~unreadable
+        keyed = values
         if item.scored:
+            if item.reverse:
+                keyed = item.min_value + item.max_value - values
             n_unreadable_scored += unreadable
-        # Unreadable cells become NaN: they count neither as answers nor as a risk "no".
-        values = np.where(unreadable, np.nan, values)
-        if item.scored and item.reverse:
-            values = item.min_value + item.max_value - values
-        keyed_by_item.append(values)
-    for _ in instrument.items[len(columns) :]:
-        keyed_by_item.append(np.full(n_rows, np.nan))
+            n_answered += answered
+            answered_sum += np.where(answered, keyed, 0).astype(np.int64)
+        if item.critical_above is not None:
+            # Unreadable counts as unanswered: risk is never read from a value off the form.
+            risk_unknown |= ~answered
+            risk_endorsed |= answered & (keyed > item.critical_above)
 
-    scored_matrix = np.column_stack(
-        [
-            values
-            for item, values in zip(instrument.items, keyed_by_item, strict=True)
-            if item.scored
-        ]
-    )
-    answered_mask = ~np.isnan(scored_matrix)
-    n_answered = answered_mask.sum(axis=1)
-    n_scored = scored_matrix.shape[1]
+    n_scored = len(instrument.scored_items)
     # As in the scalar path, an unreadable answer makes the form invalid but is not "missing".
     n_missing = n_scored - n_answered - n_unreadable_scored
-    answered_sum = np.where(answered_mask, scored_matrix, 0).sum(axis=1).astype(np.int64)
 
     valid = ~invalid_row & (n_missing <= instrument.max_missing)
     safe_answered = np.maximum(n_answered, 1)
@@ -358,12 +357,15 @@ def score_frame(
     total = pd.array(total_values, dtype="Int64")
     total[~valid] = pd.NA
 
-    band = np.full(n_rows, None, dtype=object)
-    for instrument_band in instrument.bands:
-        inside = (
-            valid & (total_values >= instrument_band.low) & (total_values <= instrument_band.high)
-        )
-        band[inside] = instrument_band.label
+    # Labels are picked from a small object array by code, so 1,000,000 rows share a handful
+    # of str objects instead of creating one per row.
+    band_codes = np.full(n_rows, len(instrument.bands), dtype=np.int64)
+    for code, instrument_band in enumerate(instrument.bands):
+        inside = (total_values >= instrument_band.low) & (total_values <= instrument_band.high)
+        band_codes[valid & inside] = code
+    band = np.array([b.label for b in instrument.bands] + [None], dtype=object)[band_codes]
+    risk_codes = np.where(risk_endorsed, 0, np.where(risk_unknown, 2, 1))
+    risk = np.array(["yes", "no", "unknown"], dtype=object)[risk_codes]
 
     if instrument.caseness_cutoff is None:
         caseness = pd.array([pd.NA] * n_rows, dtype="boolean")
@@ -380,24 +382,10 @@ def score_frame(
             "total": total,
             "band": pd.Series(band, index=frame.index, dtype=object),
             "caseness": caseness,
-            "risk": _risk_vector(instrument, keyed_by_item, n_rows),
+            "risk": pd.Series(risk, index=frame.index, dtype=object),
             "valid": valid,
             "n_missing": n_missing.astype(np.int64),
             "prorated": valid & (n_missing > 0),
         },
         index=frame.index,
     )
-
-
-def _risk_vector(
-    instrument: Instrument, keyed_by_item: list[np.ndarray], n_rows: int
-) -> np.ndarray:
-    endorsed = np.zeros(n_rows, dtype=bool)
-    unknown = np.zeros(n_rows, dtype=bool)
-    for item, values in zip(instrument.items, keyed_by_item, strict=True):
-        if item.critical_above is None:
-            continue
-        missing = np.isnan(values)
-        unknown |= missing
-        endorsed |= ~missing & (values > item.critical_above)
-    return np.where(endorsed, "yes", np.where(unknown, "unknown", "no")).astype(object)

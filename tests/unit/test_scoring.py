@@ -295,7 +295,7 @@ def _same(left, right):
     return left == right
 
 
-@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(administrations())
 def test_vectorised_and_scalar_scoring_agree_exactly(case):
     instrument, rows = case
