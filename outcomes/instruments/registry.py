@@ -404,14 +404,18 @@ def _unknown_message(code: str) -> str:
 
 
 @cache
-def builtin_instruments() -> dict[str, Instrument]:
-    """Every built-in instrument by code (loaded once; instruments are immutable)."""
+def _loaded_builtins() -> dict[str, Instrument]:
     return {code: instrument_from_dict(load_definition_file(code)) for code in BUILTIN_CODES}
+
+
+def builtin_instruments() -> dict[str, Instrument]:
+    """Every built-in instrument by code (files are read once; instruments are immutable)."""
+    return dict(_loaded_builtins())
 
 
 def get_instrument(code: str) -> Instrument:
     """The built-in instrument with this code; KeyError naming the known codes otherwise."""
-    instruments = builtin_instruments()
+    instruments = _loaded_builtins()
     if code not in instruments:
         raise KeyError(_unknown_message(code))
     return instruments[code]
