@@ -202,7 +202,7 @@ CELERY_TASK_ALWAYS_EAGER = env.bool("CELERY_TASK_ALWAYS_EAGER", default=False)
 CELERY_BEAT_SCHEDULER = "django_celery_beat.schedulers:DatabaseScheduler"
 CELERY_WORKER_HIJACK_ROOT_LOGGER = False
 CELERY_BEAT_SCHEDULE: dict = {}
-# Check-ins: create due ones, send links, remind, expire; all derived from rows (clients/checkins.py).
+# Check-ins: create due ones, send links, remind, expire; all derived from rows (clients/checkins).
 CELERY_BEAT_SCHEDULE["clients.sweep_checkins"] = {
     "task": "clients.tasks.sweep_checkins",
     "schedule": 300.0,
