@@ -1,0 +1,233 @@
+"""The client's path end to end: a real SMTP server receives the e-mail, the link is opened in
+headless Chromium at a phone-sized viewport, the form is filled by touch and keyboard, and
+exactly one response is stored."""
+
+import email
+import re
+import socket
+from datetime import timedelta
+from email import policy
+
+import pytest
+from aiosmtpd.controller import Controller
+from django.test import override_settings
+from django.utils import timezone
+from playwright.sync_api import expect
+
+from clients.checkins import checkins_sweep
+from clients.models import CheckIn, CheckInKind, CheckInStatus, TreatmentSession
+from messaging.services import mail_due_ids, mail_send
+from outcomes.models import Administration
+from tests.checkin_support import start_plan
+
+pytestmark = pytest.mark.django_db(transaction=True)
+
+LINK = re.compile(r"(https?://\S+/c/[A-Za-z0-9_-]{20,}/)")
+
+
+class Inbox:
+    """An aiosmtpd handler that keeps every message it is given."""
+
+    def __init__(self):
+        self.messages = []
+
+    async def handle_DATA(self, server, session, envelope):
+        self.messages.append(email.message_from_bytes(envelope.content, policy=policy.default))
+        return "250 Message accepted"
+
+
+def free_port() -> int:
+    with socket.socket() as listener:
+        listener.bind(("127.0.0.1", 0))
+        return listener.getsockname()[1]
+
+
+@pytest.fixture
+def smtp_inbox(live_server):
+    inbox = Inbox()
+    port = free_port()
+    controller = Controller(inbox, hostname="127.0.0.1", port=port)
+    controller.start()
+    with override_settings(
+        EMAIL_BACKEND="django.core.mail.backends.smtp.EmailBackend",
+        EMAIL_HOST="127.0.0.1",
+        EMAIL_PORT=port,
+        EMAIL_HOST_USER="",
+        EMAIL_HOST_PASSWORD="",
+        EMAIL_USE_TLS=False,
+        EMAIL_USE_SSL=False,
+        SITE_URL=live_server.url,
+        PASSWORD_HASHERS=["django.contrib.auth.hashers.MD5PasswordHasher"],
+    ):
+        yield inbox
+    controller.stop()
+
+
+def send_outbox() -> int:
+    return sum(mail_send(mail_id=mail_id) for mail_id in mail_due_ids())
+
+
+def link_in(message) -> str:
+    text = message.get_body(preferencelist=("plain",)).get_content()
+    return LINK.search(text).group(1)
+
+
+@pytest.fixture
+def episode(db):
+    from tests.factories import make_client, make_clinic, make_episode, make_staff
+
+    clinic = make_clinic("Riverside Therapies")
+    therapist = make_staff(clinic, username="dr_lee")
+    client = make_client(clinic, label="C-0042", name="Ada Example", email="ada@example.org")
+    return make_episode(client, therapist)
+
+
+def answer(page, name: str, label: str) -> None:
+    page.locator(f"#q-{name}").get_by_text(label, exact=True).tap()
+
+
+def test_a_client_opens_the_emailed_link_on_a_phone_and_submits_once(
+    episode, smtp_inbox, phone_page, screenshot
+):
+    start_plan(episode)
+    assert checkins_sweep()["sent"] == 1
+    assert send_outbox() == 1
+
+    assert len(smtp_inbox.messages) == 1
+    message = smtp_inbox.messages[0]
+    assert message["To"] == "ada@example.org"
+    assert "Riverside Therapies" in message["Subject"]
+    assert message.get_body(preferencelist=("html",)) is not None
+    link = link_in(message)
+
+    page = phone_page
+    page.goto(link)
+    # A second tab with the same link, opened before the first is sent.
+    second_tab = page.context.new_page()
+    second_tab.goto(link)
+    assert page.get_by_role("heading", name="Your check-in").is_visible()
+    assert page.get_by_text("Part 1 of 2").is_visible()
+    assert page.locator("#progress-count").inner_text() == "0"
+    for number in range(1, 10):
+        answer(page, f"phq9-{number}", "Not at all" if number != 2 else "Several days")
+    answer(page, "phq9-10", "Somewhat difficult")
+    for number in range(1, 8):
+        answer(page, f"gad7-{number}", "More than half the days")
+    assert page.locator("#progress-count").inner_text() == "17"
+    screenshot(page, "checkin-form-phone")
+
+    page.get_by_role("button", name="Send my answers").tap()
+    page.wait_for_url(re.compile(r".*/done/$"))
+    assert page.get_by_role("heading", name="Thank you for your answers").is_visible()
+    screenshot(page, "checkin-thank-you-phone")
+
+    # The back button: the form is never cached (no-store), so the link answers afresh.
+    page.go_back()
+    expect(page.get_by_text("We have already received your answers")).to_be_visible()
+    # The second tab submits other answers: nothing more is stored.
+    for number in range(1, 10):
+        answer(second_tab, f"phq9-{number}", "Nearly every day")
+    for number in range(1, 8):
+        answer(second_tab, f"gad7-{number}", "Nearly every day")
+    second_tab.get_by_role("button", name="Send my answers").tap()
+    expect(second_tab.get_by_text("We have already received your answers")).to_be_visible()
+
+    checkin = CheckIn.objects.get(episode=episode)
+    assert checkin.status == CheckInStatus.COMPLETED
+    stored = Administration.objects.filter(episode=episode)
+    assert stored.count() == 2
+    totals = dict(stored.values_list("instrument", "total"))
+    assert totals == {"phq9": 1, "gad7": 14}
+
+
+def test_the_0_to_10_scale_works_by_keyboard_and_by_touch(
+    episode, smtp_inbox, phone_page, screenshot
+):
+    start_plan(episode, instruments=["phq9"])
+    TreatmentSession.objects.create(
+        episode=episode, starts_at=timezone.now() - timedelta(hours=1), attended=True
+    )
+    checkins_sweep()
+    send_outbox()
+    assert len(smtp_inbox.messages) == 2  # this week's check-in and the session rating
+    rating = CheckIn.objects.get(episode=episode, kind=CheckInKind.SESSION_RATING)
+    links = [link_in(m) for m in smtp_inbox.messages]
+    page = phone_page
+    # The session rating is whichever link opens a form with a 0-10 scale.
+    for link in links:
+        page.goto(link)
+        if page.locator(".scale").count():
+            break
+    assert page.locator(".scale").count() == 4
+
+    # Keyboard: focus the first segment, arrow along the scale to 7.
+    page.locator("#q-session_rating-1 input[value='0']").focus()
+    page.keyboard.press("Space")
+    for _ in range(7):
+        page.keyboard.press("ArrowRight")
+    assert page.locator("#q-session_rating-1 input[value='7']").is_checked()
+    outline = page.evaluate(
+        "getComputedStyle(document.activeElement.closest('label')).outlineStyle"
+    )
+    assert outline != "none", "the focused segment shows a focus ring"
+    # Touch: tap segments; each is at least 44 px square.
+    for number, value in [(2, "8"), (3, "9"), (4, "10")]:
+        segment = page.locator(f"#q-session_rating-{number} label").filter(
+            has_text=re.compile(rf"^{value}$")
+        )
+        box = segment.bounding_box()
+        assert box["width"] >= 44 and box["height"] >= 44
+        segment.tap()
+    screenshot(page, "checkin-scale-phone")
+    page.get_by_role("button", name="Send my answers").tap()
+    page.wait_for_url(re.compile(r".*/done/$"))
+    administration = Administration.objects.get(checkin=rating)
+    assert administration.answers == [7, 8, 9, 10]
+
+
+def test_at_320px_nothing_scrolls_sideways_and_a_missed_answer_is_shown_next_to_it(
+    episode, smtp_inbox, browser, screenshot
+):
+    start_plan(episode)
+    checkins_sweep()
+    send_outbox()
+    link = link_in(smtp_inbox.messages[0])
+    context = browser.new_context(viewport={"width": 320, "height": 640}, has_touch=True)
+    page = context.new_page()
+    try:
+        page.goto(link)
+        assert page.evaluate("document.documentElement.scrollWidth") <= 320
+        for number in range(1, 10):
+            if number != 5:
+                answer(page, f"phq9-{number}", "Several days")
+        page.get_by_role("button", name="Send my answers").tap()
+        expect(page.get_by_role("heading", name="Some answers are missing")).to_be_visible()
+        # Focus moves to the summary; its links lead to the item, whose error sits beside it.
+        assert page.evaluate("document.activeElement.id") == "error-summary"
+        item = page.locator("#q-phq9-5")
+        assert "Please choose an answer" in item.inner_text()
+        assert page.locator("#q-phq9-4").get_by_label("Several days").is_checked()
+        assert page.evaluate("document.documentElement.scrollWidth") <= 320
+        screenshot(page, "checkin-errors-320")
+    finally:
+        context.close()
+    assert not Administration.objects.exists()
+
+
+def test_the_form_works_without_javascript(episode, smtp_inbox, browser):
+    start_plan(episode, instruments=["gad7"])
+    checkins_sweep()
+    send_outbox()
+    link = link_in(smtp_inbox.messages[0])
+    context = browser.new_context(java_script_enabled=False, viewport={"width": 360, "height": 740})
+    page = context.new_page()
+    try:
+        page.goto(link)
+        for number in range(1, 8):
+            page.locator(f"#q-gad7-{number}").get_by_text("Not at all", exact=True).click()
+        page.get_by_role("button", name="Send my answers").click()
+        page.wait_for_url(re.compile(r".*/done/$"))
+        assert page.get_by_role("heading", name="Thank you for your answers").is_visible()
+    finally:
+        context.close()
+    assert Administration.objects.filter(instrument="gad7", total=0).count() == 1
