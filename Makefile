@@ -24,6 +24,7 @@ test: $(STAMP)
 	$(BIN)/ruff format --check .
 	$(BIN)/python manage.py check
 	$(BIN)/python manage.py makemigrations --check --dry-run
+	DJANGO_SETTINGS_MODULE=config.settings_production $(BIN)/python manage.py check --deploy --fail-level WARNING
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
 
 lint: $(STAMP)

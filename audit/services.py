@@ -25,3 +25,19 @@ def audit_record(
         ip_address=request.META.get("REMOTE_ADDR") if request is not None else None,
         details=details or {},
     )
+
+
+def audit_client_view(request, client, *, what: str = "client") -> AuditEvent:
+    """Record that the signed-in user viewed ``client``'s data on a page or API call.
+
+    ``what`` names the surface (``"client"``, ``"trajectory"``, ``"api.client"``...), never data.
+    """
+    return audit_record(
+        actor=request.user,
+        action="client.view",
+        obj=client,
+        clinic=client.clinic,
+        client=client,
+        request=request,
+        details={"view": what},
+    )

@@ -43,12 +43,18 @@ INSTALLED_APPS = [
     "django.contrib.staticfiles",
     "rest_framework",
     "drf_spectacular",
+    "drf_spectacular_sidecar",
     "django_celery_beat",
+    "django_otp",
+    "django_otp.plugins.otp_totp",
+    "django_otp.plugins.otp_static",
+    "accounts",
     "audit",
     "clients",
     "outcomes",
     "messaging",
     "dashboards",
+    "api",
 ]
 
 MIDDLEWARE = [
@@ -58,8 +64,11 @@ MIDDLEWARE = [
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "django_otp.middleware.OTPMiddleware",
+    "accounts.middleware.MFARequiredMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    "config.csp.ContentSecurityPolicyMiddleware",
 ]
 
 ROOT_URLCONF = "config.urls"
@@ -75,6 +84,7 @@ TEMPLATES = [
                 "django.template.context_processors.request",
                 "django.contrib.auth.context_processors.auth",
                 "django.contrib.messages.context_processors.messages",
+                "dashboards.context_processors.alert_badge",
             ],
         },
     },
@@ -109,6 +119,15 @@ AUTH_PASSWORD_VALIDATORS = [
 LOGIN_URL = "login"
 LOGIN_REDIRECT_URL = "dashboards:caseload"
 LOGOUT_REDIRECT_URL = "login"
+# Second factor (accounts/): required for supervisors, clinic admins and admin-site users.
+MFA_REQUIRED = env.bool("MFA_REQUIRED", default=True)
+OTP_TOTP_ISSUER = env("OTP_TOTP_ISSUER", default="Outcome tracker")
+# Lockout after this many failed sign-ins (password or code) for one username from one address
+# within the window; keyed on both so one address (a clinic's NAT) never locks out everyone.
+LOGIN_LOCKOUT_THRESHOLD = env.int("LOGIN_LOCKOUT_THRESHOLD", default=5)
+LOGIN_LOCKOUT_WINDOW_SECONDS = env.int("LOGIN_LOCKOUT_WINDOW_SECONDS", default=15 * 60)
+# Reverse proxies in front of the app whose X-Forwarded-For entries are trusted (0: none).
+TRUSTED_PROXY_COUNT = env.int("TRUSTED_PROXY_COUNT", default=0)
 
 LANGUAGE_CODE = "en-gb"
 TIME_ZONE = "UTC"
@@ -119,6 +138,12 @@ STATIC_URL = "static/"
 STATIC_ROOT = VAR_DIR / "static"
 STATIC_ROOT.mkdir(exist_ok=True)
 STATICFILES_DIRS = [BASE_DIR / "static"]
+STATICFILES_FINDERS = [
+    "django.contrib.staticfiles.finders.FileSystemFinder",
+    "django.contrib.staticfiles.finders.AppDirectoriesFinder",
+    # vendor/plotly.min.js from the installed plotly package (offline, no CDN).
+    "dashboards.staticfinders.PlotlyFinder",
+]
 STORAGES = {
     "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
     "staticfiles": {"BACKEND": "whitenoise.storage.CompressedStaticFilesStorage"},
@@ -210,19 +235,39 @@ CELERY_BEAT_SCHEDULE["clients.sweep_checkins"] = {
 
 # --- REST framework ---------------------------------------------------------------------------
 REST_FRAMEWORK = {
+    # Bearer first: its WWW-Authenticate header makes a request without credentials a 401.
     "DEFAULT_AUTHENTICATION_CLASSES": [
+        "api.authentication.BearerTokenAuthentication",
         "rest_framework.authentication.SessionAuthentication",
     ],
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
-    "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
-    "DEFAULT_PAGINATION_CLASS": "rest_framework.pagination.PageNumberPagination",
+    "DEFAULT_SCHEMA_CLASS": "api.schema.ApiAutoSchema",
+    "DEFAULT_PAGINATION_CLASS": "api.pagination.ApiPagination",
     "PAGE_SIZE": 50,
+    "DEFAULT_THROTTLE_CLASSES": [
+        "api.throttling.ApiUserRateThrottle",
+        "api.throttling.ApiAnonRateThrottle",
+    ],
+}
+# Per signed-in user (session or token) and per anonymous address; counted in the default cache
+# (set CACHE_URL to a shared Redis when several web processes serve the API).
+API_THROTTLE_RATES = {
+    "user": env("API_THROTTLE_USER", default="600/minute"),
+    "anon": env("API_THROTTLE_ANON", default="60/minute"),
 }
 SPECTACULAR_SETTINGS = {
     "TITLE": "Outcome tracker API",
-    "DESCRIPTION": "Measurement-based care: clients, episodes, responses, alerts and reports.",
+    "DESCRIPTION": "Measurement-based care: clients, episodes, responses, alerts and reports. "
+    "Authenticate with `Authorization: Bearer <key>` (a per-user token from an administrator) "
+    "or a signed-in session. See docs/api.md.",
     "VERSION": "1.0.0",
     "SERVE_INCLUDE_SCHEMA": False,
+    "SCHEMA_PATH_PREFIX": "/api/v1",
+    "COMPONENT_SPLIT_REQUEST": True,
+    # Swagger UI from the drf-spectacular-sidecar package: no CDN, works offline and under CSP.
+    "SWAGGER_UI_DIST": "SIDECAR",
+    "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
+    "REDOC_DIST": "SIDECAR",
 }
 
 # --- Logging: no health data and no client names, ever (see README, "Privacy") ----------------

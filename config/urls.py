@@ -1,7 +1,9 @@
 from django.contrib import admin
 from django.contrib.auth import views as auth_views
 from django.urls import include, path
+from django.views.generic import RedirectView
 
+from accounts.views import StaffLoginView
 from clients.urls import staff_urlpatterns as clients_staff_urlpatterns
 from config.health import healthz
 
@@ -9,10 +11,16 @@ admin.site.site_header = "Outcome tracker administration"
 
 urlpatterns = [
     path("healthz", healthz, name="healthz"),
-    path("login/", auth_views.LoginView.as_view(), name="login"),
+    path("login/", StaffLoginView.as_view(), name="login"),
     path("logout/", auth_views.LogoutView.as_view(), name="logout"),
+    path("accounts/", include("accounts.urls")),
+    path("audit/", include("audit.urls")),
+    path("api/v1/", include("api.urls")),
+    # The admin signs in through the same page as everyone else: lockout and second factor.
+    path("admin/login/", RedirectView.as_view(pattern_name="login", query_string=True)),
     path("admin/", admin.site.urls),
     path("c/", include("clients.urls")),
     path("", include((clients_staff_urlpatterns, "clients"))),
+    path("reports/", include("dashboards.report_urls")),
     path("", include("dashboards.urls")),
 ]

@@ -36,6 +36,32 @@ def chromium_path() -> str | None:
     return shutil.which("chromium") or shutil.which("chromium-browser")
 
 
+@pytest.fixture(autouse=True)
+def _fast_password_hashing(request, settings):
+    """Argon2 is slow on purpose (~0.1-0.5 s a hash on a busy 2-core machine) and every cast
+    creates six accounts. Tests marked ``argon2`` keep the real hashers."""
+    if request.node.get_closest_marker("argon2") is None:
+        settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+
+
+@pytest.fixture(autouse=True)
+def _mfa_enforced_only_where_tested(request, settings):
+    """The second-factor middleware is on in every deployment; tests that are not about it sign
+    in with ``force_login`` as supervisors and admins without enrolling a phone. Tests marked
+    ``mfa`` (the MFA tests, the access matrix) run with it on."""
+    if request.node.get_closest_marker("mfa") is None:
+        settings.MFA_REQUIRED = False
+
+
+@pytest.fixture(autouse=True)
+def _fresh_cache_per_test():
+    """Rate limits (API throttling, check-in links, sign-in lockout) count in the cache, and test
+    users reuse ids and addresses: each test starts with nothing counted."""
+    from django.core.cache import cache
+
+    cache.clear()
+
+
 def pytest_collection_modifyitems(config, items):
     is_postgres = settings.DATABASES["default"]["ENGINE"].endswith("postgresql")
     redis = redis_url()

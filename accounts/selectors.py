@@ -1,0 +1,63 @@
+"""Reads for sign-in security: who must use a second factor, and whether a login is locked out."""
+
+from datetime import timedelta
+
+from django.conf import settings
+from django.utils import timezone
+from django_otp import user_has_device
+
+from accounts.models import LoginFailure
+from clients.models import Role
+from clients.selectors import memberships_of
+
+# Roles that see many clients' data at once: a stolen password alone must not be enough.
+MFA_REQUIRED_ROLES = (Role.SUPERVISOR, Role.ADMIN)
+
+
+def client_ip(request) -> str | None:
+    """The caller's address. Behind ``TRUSTED_PROXY_COUNT`` proxies, the address the nearest
+    trusted proxy saw (the rightmost untrusted X-Forwarded-For entry): anything further left is
+    whatever the client chose to send."""
+    hops = settings.TRUSTED_PROXY_COUNT
+    if hops > 0:
+        forwarded = [
+            part.strip() for part in request.META.get("HTTP_X_FORWARDED_FOR", "").split(",")
+        ]
+        forwarded = [part for part in forwarded if part]
+        if len(forwarded) >= hops:
+            return forwarded[-hops]
+    return request.META.get("REMOTE_ADDR") or None
+
+
+def normalised_username(username: str) -> str:
+    return (username or "").strip().lower()[:150]
+
+
+def login_failures_recent(*, username: str, ip: str | None) -> int:
+    since = timezone.now() - timedelta(seconds=settings.LOGIN_LOCKOUT_WINDOW_SECONDS)
+    return LoginFailure.objects.filter(
+        username=normalised_username(username), ip_address=ip, at__gte=since
+    ).count()
+
+
+def login_is_locked_out(*, username: str, ip: str | None) -> bool:
+    return login_failures_recent(username=username, ip=ip) >= settings.LOGIN_LOCKOUT_THRESHOLD
+
+
+def mfa_required_for(user) -> bool:
+    """Supervisors, clinic admins and Django admin-site users must use a second factor."""
+    if not settings.MFA_REQUIRED or not user.is_authenticated:
+        return False
+    if user.is_staff or user.is_superuser:
+        return True
+    return memberships_of(user).filter(role__in=MFA_REQUIRED_ROLES).exists()
+
+
+def user_has_mfa(user) -> bool:
+    return user.is_authenticated and user_has_device(user, confirmed=True)
+
+
+def user_audit_clinic(user):
+    """The clinic a staff member's own sign-in events are filed under (their first membership)."""
+    membership = memberships_of(user).order_by("pk").first()
+    return membership.clinic if membership else None

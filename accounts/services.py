@@ -1,0 +1,78 @@
+"""Writes for sign-in security: failed attempts, TOTP enrolment and recovery codes."""
+
+from datetime import timedelta
+
+from django.conf import settings
+from django.db import transaction
+from django.utils import timezone
+from django_otp.plugins.otp_static.models import StaticDevice, StaticToken
+from django_otp.plugins.otp_totp.models import TOTPDevice
+
+from accounts.models import LoginFailure
+from accounts.selectors import normalised_username, user_audit_clinic
+from audit.services import audit_record
+
+RECOVERY_CODE_COUNT = 10
+TOTP_DEVICE_NAME = "Authenticator app"
+RECOVERY_DEVICE_NAME = "Recovery codes"
+
+
+def login_failure_record(*, username: str, ip: str | None) -> None:
+    LoginFailure.objects.create(username=normalised_username(username), ip_address=ip)
+    # Old rows say nothing about the current window; drop them as we go instead of in a job.
+    keep_for = timedelta(seconds=max(settings.LOGIN_LOCKOUT_WINDOW_SECONDS, 86400))
+    LoginFailure.objects.filter(at__lt=timezone.now() - keep_for).delete()
+
+
+def login_failures_clear(*, username: str, ip: str | None) -> None:
+    LoginFailure.objects.filter(username=normalised_username(username), ip_address=ip).delete()
+
+
+def totp_device_start(*, user) -> TOTPDevice:
+    """An unconfirmed TOTP device to show as a QR code; the same one until it is confirmed, so
+    reloading the page does not invalidate a code the user has already scanned."""
+    device = TOTPDevice.objects.filter(user=user, confirmed=False).order_by("pk").first()
+    if device is None:
+        device = TOTPDevice.objects.create(user=user, name=TOTP_DEVICE_NAME, confirmed=False)
+    return device
+
+
+def totp_device_confirm(*, device: TOTPDevice, token: str, request=None) -> list[str] | None:
+    """Confirm ``device`` with a code from the app. Returns fresh recovery codes (shown once), or
+    None when the code is wrong. Earlier TOTP devices of the user are replaced."""
+    if not device.verify_token(token):
+        return None
+    with transaction.atomic():
+        TOTPDevice.objects.filter(user=device.user).exclude(pk=device.pk).delete()
+        TOTPDevice.objects.filter(pk=device.pk).update(confirmed=True)
+        device.confirmed = True
+        codes = _recovery_codes_replace(user=device.user)
+        audit_record(
+            actor=device.user,
+            action="auth.mfa_enrolled",
+            obj=device.user,
+            clinic=user_audit_clinic(device.user),
+            request=request,
+        )
+    return codes
+
+
+def recovery_codes_regenerate(*, user, request=None) -> list[str]:
+    with transaction.atomic():
+        codes = _recovery_codes_replace(user=user)
+        audit_record(
+            actor=user,
+            action="auth.recovery_codes_regenerated",
+            obj=user,
+            clinic=user_audit_clinic(user),
+            request=request,
+        )
+    return codes
+
+
+def _recovery_codes_replace(*, user) -> list[str]:
+    StaticDevice.objects.filter(user=user).delete()
+    device = StaticDevice.objects.create(user=user, name=RECOVERY_DEVICE_NAME, confirmed=True)
+    codes = [StaticToken.random_token() for _ in range(RECOVERY_CODE_COUNT)]
+    StaticToken.objects.bulk_create(StaticToken(device=device, token=code) for code in codes)
+    return codes

@@ -1,0 +1,198 @@
+"""Sign-in, the second factor (verify, enrol, recovery codes) and password change.
+
+The flow: password (``StaffLoginView``, with lockout) → Django cycles the session key → the MFA
+middleware sends the user to ``mfa_verify`` if they have a device, or to ``mfa_enrol`` if their
+role requires one → the verified device is stored in the session (django-otp) and the session
+key cycled again, so a session id seen before verification is worth nothing after it.
+
+Every view here is ``never_cache`` (``Cache-Control: no-store``): TOTP secrets and recovery codes
+must not linger in a shared computer's browser cache.
+"""
+
+from base64 import b32encode
+
+import django_otp
+from django.contrib import messages
+from django.contrib.auth import views as auth_views
+from django.contrib.auth.decorators import login_required
+from django.shortcuts import redirect, render
+from django.urls import reverse, reverse_lazy
+from django.utils.http import url_has_allowed_host_and_scheme, urlencode
+from django.views.decorators.cache import never_cache
+from django.views.decorators.http import require_POST
+from django_otp import devices_for_user
+from django_otp.plugins.otp_static.models import StaticDevice, StaticToken
+
+from accounts.forms import LockoutAuthenticationForm, TokenForm, lockout_message
+from accounts.qr import qr_svg
+from accounts.selectors import (
+    client_ip,
+    login_is_locked_out,
+    mfa_required_for,
+    user_audit_clinic,
+    user_has_mfa,
+)
+from accounts.services import (
+    login_failure_record,
+    login_failures_clear,
+    recovery_codes_regenerate,
+    totp_device_confirm,
+    totp_device_start,
+)
+from audit.services import audit_record
+
+
+class StaffLoginView(auth_views.LoginView):
+    form_class = LockoutAuthenticationForm
+
+    def form_valid(self, form):
+        user = form.get_user()
+        login_failures_clear(username=user.get_username(), ip=client_ip(self.request))
+        response = super().form_valid(form)
+        audit_record(
+            actor=user, action="auth.login", clinic=user_audit_clinic(user), request=self.request
+        )
+        return response
+
+
+class StaffPasswordChangeView(auth_views.PasswordChangeView):
+    """Django re-hashes the session of this browser only (``update_session_auth_hash``): every
+    other session of the user carries the old password's hash and is logged out on its next
+    request."""
+
+    success_url = reverse_lazy("accounts:password_change_done")
+
+    def form_valid(self, form):
+        response = super().form_valid(form)
+        audit_record(
+            actor=self.request.user,
+            action="auth.password_changed",
+            obj=self.request.user,
+            clinic=user_audit_clinic(self.request.user),
+            request=self.request,
+        )
+        return response
+
+
+def _next_url(request) -> str:
+    candidate = request.POST.get("next") or request.GET.get("next") or ""
+    if candidate and url_has_allowed_host_and_scheme(
+        candidate, allowed_hosts={request.get_host()}, require_https=request.is_secure()
+    ):
+        return candidate
+    return reverse("dashboards:caseload")
+
+
+@never_cache
+@login_required
+def mfa_verify(request):
+    user = request.user
+    if user.is_verified():
+        return redirect(_next_url(request))
+    if not user_has_mfa(user):
+        return redirect(
+            f"{reverse('accounts:mfa_enrol')}?{urlencode({'next': _next_url(request)})}"
+        )
+    form = TokenForm(request.POST or None)
+    ip = client_ip(request)
+    if request.method == "POST":
+        if login_is_locked_out(username=user.get_username(), ip=ip):
+            form.add_error(None, lockout_message())
+        elif form.is_valid():
+            device = _device_accepting(user=user, token=form.cleaned_data["token"])
+            if device is not None:
+                django_otp.login(request, device)
+                request.session.cycle_key()
+                login_failures_clear(username=user.get_username(), ip=ip)
+                if isinstance(device, StaticDevice):
+                    _recovery_code_used(request=request, device=device)
+                return redirect(_next_url(request))
+            login_failure_record(username=user.get_username(), ip=ip)
+            form.add_error("token", "That code is not right, or it has expired. Try again.")
+    return render(request, "accounts/mfa_verify.html", {"form": form, "next": _next_url(request)})
+
+
+def _device_accepting(*, user, token: str):
+    for device in devices_for_user(user):
+        verified = django_otp.verify_token(user, device.persistent_id, token)
+        if verified is not None:
+            return verified
+    return None
+
+
+def _recovery_code_used(*, request, device) -> None:
+    left = StaticToken.objects.filter(device=device).count()
+    audit_record(
+        actor=request.user,
+        action="auth.recovery_code_used",
+        obj=request.user,
+        clinic=user_audit_clinic(request.user),
+        request=request,
+        details={"codes_left": left},
+    )
+    messages.warning(
+        request,
+        f"You signed in with a recovery code; {left} left. If your phone is lost, set up the "
+        "authenticator again from Account security.",
+    )
+
+
+@never_cache
+@login_required
+def mfa_enrol(request):
+    user = request.user
+    # Replacing a second factor needs the current one: otherwise a stolen password would do.
+    if user_has_mfa(user) and not user.is_verified():
+        verify = reverse("accounts:mfa_verify")
+        return redirect(f"{verify}?{urlencode({'next': reverse('accounts:mfa_enrol')})}")
+    device = totp_device_start(user=user)
+    form = TokenForm(request.POST or None)
+    if request.method == "POST" and form.is_valid():
+        codes = totp_device_confirm(
+            device=device, token=form.cleaned_data["token"], request=request
+        )
+        if codes is not None:
+            django_otp.login(request, device)
+            request.session.cycle_key()
+            return render(
+                request,
+                "accounts/recovery_codes.html",
+                {"codes": codes, "next": _next_url(request), "first_time": True},
+            )
+        form.add_error("token", "That code does not match. Check the clock on your phone.")
+    secret = b32encode(device.bin_key).decode()
+    context = {
+        "form": form,
+        "qr_svg": qr_svg(device.config_url),
+        "secret_groups": [secret[i : i + 4] for i in range(0, len(secret), 4)],
+        "required": mfa_required_for(user),
+        "next": _next_url(request),
+    }
+    return render(request, "accounts/mfa_enrol.html", context)
+
+
+@never_cache
+@login_required
+@require_POST
+def recovery_codes_new(request):
+    if not user_has_mfa(request.user):
+        return redirect("accounts:mfa_enrol")
+    codes = recovery_codes_regenerate(user=request.user, request=request)
+    return render(
+        request,
+        "accounts/recovery_codes.html",
+        {"codes": codes, "next": reverse("accounts:security"), "first_time": False},
+    )
+
+
+@never_cache
+@login_required
+def security(request):
+    user = request.user
+    recovery = StaticDevice.objects.filter(user=user, confirmed=True).first()
+    context = {
+        "has_mfa": user_has_mfa(user),
+        "required": mfa_required_for(user),
+        "recovery_codes_left": recovery.token_set.count() if recovery else 0,
+    }
+    return render(request, "accounts/security.html", context)

@@ -1,0 +1,229 @@
+"""Staff sign-in: second factor, lockout, idle timeout, session renewal and password change."""
+
+from datetime import timedelta
+
+import pytest
+import time_machine
+from django.contrib.auth import SESSION_KEY
+from django.contrib.sessions.backends.db import SessionStore
+from django.test import Client
+from django.utils import timezone
+from django_otp.oath import totp
+from django_otp.plugins.otp_static.models import StaticToken
+from django_otp.plugins.otp_totp.models import TOTPDevice
+
+from accounts.models import LoginFailure
+from audit.models import AuditEvent
+from tests.auth import totp_device_for
+
+PASSWORD = "pw-Test-12345"  # tests.factories.make_staff's default
+
+
+@pytest.fixture(autouse=True)
+def _no_device_throttling(settings):
+    # django-otp also delays the next try after a wrong code (1 s, 2 s, 4 s...); these tests
+    # enter a wrong code and then the right one at once. The lockout is tested on its own.
+    settings.OTP_TOTP_THROTTLE_FACTOR = 0
+    settings.OTP_STATIC_THROTTLE_FACTOR = 0
+
+
+def code_for(device: TOTPDevice) -> str:
+    device.refresh_from_db()
+    return f"{totp(device.bin_key, step=device.step, t0=device.t0, digits=device.digits):06d}"
+
+
+def log_in(client, username, password=PASSWORD, ip="10.0.0.1"):
+    return client.post("/login/", {"username": username, "password": password}, REMOTE_ADDR=ip)
+
+
+@pytest.mark.mfa
+def test_a_supervisor_without_a_second_factor_is_sent_to_enrol_before_anything_else(cast, client):
+    client.force_login(cast.supervisor)
+    for path in ("/", "/admin/", "/accounts/security/"):
+        response = client.get(path)
+        assert response.status_code == 302, path
+        assert response["Location"].startswith("/accounts/mfa/enrol/?next="), path
+
+
+@pytest.mark.mfa
+def test_a_clinic_admin_calling_the_api_unverified_gets_403_not_a_redirect(cast, client):
+    client.force_login(cast.admin)
+    response = client.get("/api/v1/clients/")
+    assert response.status_code == 403
+    assert "Two-factor" in response.json()["detail"]
+
+
+@pytest.mark.mfa
+def test_a_therapist_may_work_without_a_second_factor(cast, client):
+    client.force_login(cast.therapist)
+    assert client.get("/").status_code == 200
+
+
+@pytest.mark.mfa
+def test_enrolment_shows_an_inline_qr_code_and_recovery_codes_once(cast, client):
+    client.force_login(cast.supervisor)
+    page = client.get("/accounts/mfa/enrol/?next=/")
+    assert page.status_code == 200
+    html = page.content.decode()
+    assert "<svg" in html and "<img" not in html  # drawn here, no third-party QR service
+    assert "no-store" in page["Cache-Control"]
+    device = TOTPDevice.objects.get(user=cast.supervisor, confirmed=False)
+    assert client.post("/accounts/mfa/enrol/", {"token": "000000"}).status_code == 200
+    assert not TOTPDevice.objects.filter(user=cast.supervisor, confirmed=True).exists()
+
+    shown = client.post("/accounts/mfa/enrol/", {"token": code_for(device), "next": "/"})
+
+    codes = shown.context["codes"]
+    assert len(codes) == 10 and all(code in shown.content.decode() for code in codes)
+    assert TOTPDevice.objects.get(pk=device.pk).confirmed
+    assert client.get("/").status_code == 200  # verified in this session
+    security = client.get("/accounts/security/").content.decode()
+    assert "10 recovery codes left" in security
+    assert not any(code in security for code in codes)
+    assert AuditEvent.objects.filter(action="auth.mfa_enrolled", actor=cast.supervisor).exists()
+
+
+@pytest.mark.mfa
+def test_after_the_password_a_user_with_a_device_must_enter_a_code(cast, client):
+    device = totp_device_for(cast.therapist)
+    log_in(client, "therapist")
+    before_code = client.cookies["sessionid"].value
+    response = client.get("/")
+    assert response.status_code == 302
+    assert response["Location"] == "/accounts/mfa/verify/?next=%2F"
+
+    wrong = client.post("/accounts/mfa/verify/", {"token": "123456", "next": "/"})
+    assert wrong.status_code == 200 and "not right" in wrong.content.decode()
+    right = client.post("/accounts/mfa/verify/", {"token": code_for(device), "next": "/"})
+
+    assert right.status_code == 302 and right["Location"] == "/"
+    assert client.get("/").status_code == 200
+    # Verification is a privilege change: the session id is replaced.
+    assert client.cookies["sessionid"].value != before_code
+
+
+@pytest.mark.mfa
+def test_a_recovery_code_works_once(cast, client):
+    totp_device_for(cast.supervisor)
+    client.force_login(cast.supervisor)
+    from accounts.services import recovery_codes_regenerate
+
+    code = recovery_codes_regenerate(user=cast.supervisor)[0]
+    assert client.post("/accounts/mfa/verify/", {"token": code.upper()}).status_code == 302
+    assert not StaticToken.objects.filter(token=code).exists()
+    client.logout()
+    client.force_login(cast.supervisor)
+    assert client.post("/accounts/mfa/verify/", {"token": code}).status_code == 200
+
+
+@pytest.mark.mfa
+def test_an_unverified_user_cannot_replace_their_device(cast, client):
+    totp_device_for(cast.therapist)
+    client.force_login(cast.therapist)
+    response = client.get("/accounts/mfa/enrol/")
+    assert response.status_code == 302
+    assert response["Location"].startswith("/accounts/mfa/verify/")
+
+
+def test_the_admin_signs_in_through_the_staff_login_page(client):
+    response = client.get("/admin/login/?next=/admin/")
+    assert response.status_code == 302 and response["Location"] == "/login/?next=/admin/"
+
+
+def test_repeated_failures_lock_out_that_username_from_that_address_only(cast, settings):
+    settings.LOGIN_LOCKOUT_THRESHOLD = 3
+    browser = Client()
+    for _ in range(3):
+        assert "Please enter a correct" in log_in(browser, "therapist", "wrong").content.decode()
+
+    locked = log_in(browser, "therapist")  # the right password no longer helps
+
+    assert locked.status_code == 200 and "Too many failed attempts" in locked.content.decode()
+    assert SESSION_KEY not in browser.session
+    # A colleague behind the same address, and the same user elsewhere, are not locked out.
+    assert log_in(Client(), "other_therapist").status_code == 302
+    assert log_in(Client(), "therapist", ip="10.0.0.2").status_code == 302
+
+
+def test_the_lockout_ends_when_the_window_has_passed(cast, settings):
+    settings.LOGIN_LOCKOUT_THRESHOLD = 2
+    with time_machine.travel(timezone.now(), tick=False) as traveller:
+        for _ in range(2):
+            log_in(Client(), "therapist", "wrong")
+        assert log_in(Client(), "therapist").status_code == 200
+        traveller.shift(timedelta(seconds=settings.LOGIN_LOCKOUT_WINDOW_SECONDS + 1))
+        assert log_in(Client(), "therapist").status_code == 302
+
+
+def test_a_successful_login_clears_the_failure_count(cast, settings):
+    settings.LOGIN_LOCKOUT_THRESHOLD = 3
+    log_in(Client(), "therapist", "wrong")
+    log_in(Client(), "therapist", "wrong")
+    assert log_in(Client(), "therapist").status_code == 302
+    assert not LoginFailure.objects.filter(username="therapist").exists()
+
+
+@pytest.mark.mfa
+def test_wrong_codes_count_towards_the_lockout(cast, client, settings):
+    settings.LOGIN_LOCKOUT_THRESHOLD = 2
+    device = totp_device_for(cast.therapist)
+    log_in(client, "therapist")
+    for _ in range(2):
+        client.post("/accounts/mfa/verify/", {"token": "000000"}, REMOTE_ADDR="10.0.0.1")
+    locked = client.post(
+        "/accounts/mfa/verify/", {"token": code_for(device)}, REMOTE_ADDR="10.0.0.1"
+    )
+    assert locked.status_code == 200 and "Too many failed attempts" in locked.content.decode()
+
+
+def test_login_starts_a_new_session(cast, client):
+    planted = SessionStore()
+    planted["planted"] = True
+    planted.create()
+    client.cookies["sessionid"] = planted.session_key
+
+    assert log_in(client, "therapist").status_code == 302
+
+    assert client.cookies["sessionid"].value != planted.session_key
+    assert not SessionStore().exists(planted.session_key)  # a fixated id is worth nothing
+
+
+def test_an_idle_session_ends_after_thirty_minutes_but_activity_keeps_it(cast, client, settings):
+    assert settings.SESSION_COOKIE_AGE == 30 * 60 and settings.SESSION_SAVE_EVERY_REQUEST
+    with time_machine.travel(timezone.now(), tick=False) as traveller:
+        client.force_login(cast.therapist)
+        for _ in range(3):  # an hour and a half of use, never idle for 30 minutes
+            traveller.shift(timedelta(minutes=29))
+            assert client.get("/").status_code == 200
+        traveller.shift(timedelta(minutes=31))
+        response = client.get("/")
+    assert response.status_code == 302 and response["Location"].startswith("/login/")
+
+
+def test_a_password_change_ends_the_other_sessions_and_keeps_this_one(cast):
+    here, elsewhere = Client(), Client()
+    log_in(here, "therapist")
+    log_in(elsewhere, "therapist", ip="10.0.0.9")
+    assert here.get("/accounts/password/").status_code == 200
+
+    changed = here.post(
+        "/accounts/password/",
+        {
+            "old_password": PASSWORD,
+            "new_password1": "a-Fresh-passphrase-2026",
+            "new_password2": "a-Fresh-passphrase-2026",
+        },
+    )
+
+    assert changed.status_code == 302 and changed["Location"] == "/accounts/password/done/"
+    assert here.get("/").status_code == 200
+    assert elsewhere.get("/").status_code == 302
+    assert AuditEvent.objects.filter(action="auth.password_changed").count() == 1
+
+
+@pytest.mark.argon2
+def test_staff_passwords_are_hashed_with_argon2(cast):
+    from tests.factories import make_staff
+
+    user = make_staff(cast.clinic, username="newcomer")
+    assert user.password.startswith("argon2$")

@@ -1,0 +1,138 @@
+"""The audit log: append-only (in the ORM and in PostgreSQL), the clinic admin's page and CSV."""
+
+import csv
+import io
+from datetime import timedelta
+
+import pytest
+from django.db import connection, transaction
+from django.db.utils import DatabaseError
+from django.test import RequestFactory
+from django.utils import timezone
+
+from audit.models import AuditEvent
+from audit.services import audit_client_view
+
+
+def add_event(cast, *, action="client.view", actor=None, client=None, clinic=None, **fields):
+    actor = actor or cast.therapist
+    client = client or cast.client
+    return AuditEvent.objects.create(
+        actor=actor,
+        actor_label=actor.username,
+        action=action,
+        object_type="clients.client",
+        object_id=str(client.pk),
+        clinic=clinic or cast.clinic,
+        client=client,
+        **fields,
+    )
+
+
+def csv_rows(response) -> list[list[str]]:
+    body = b"".join(response.streaming_content).decode()
+    return list(csv.reader(io.StringIO(body)))
+
+
+def test_audit_client_view_records_who_saw_which_client(cast):
+    request = RequestFactory().get("/clients/1/", REMOTE_ADDR="10.1.2.3")
+    request.user = cast.therapist
+    event = audit_client_view(request, cast.client, what="trajectory")
+    assert (event.action, event.actor, event.client, event.clinic) == (
+        "client.view",
+        cast.therapist,
+        cast.client,
+        cast.clinic,
+    )
+    assert event.ip_address == "10.1.2.3" and event.details == {"view": "trajectory"}
+
+
+def test_an_audit_event_cannot_be_changed_or_deleted_through_the_orm(cast):
+    event = add_event(cast)
+    event.action = "something.else"
+    with pytest.raises(ValueError):
+        event.save()
+    with pytest.raises(ValueError):
+        event.delete()
+
+
+def test_the_clinic_admin_sees_their_clinic_only_and_can_filter(cast, client):
+    add_event(cast, actor=cast.therapist, client=cast.client)
+    add_event(cast, actor=cast.other_therapist, client=cast.other_client, action="alert.create")
+    old = add_event(cast, at=timezone.now() - timedelta(days=40))
+    add_event(cast, actor=cast.outsider, clinic=cast.other_clinic)
+    client.force_login(cast.admin)
+
+    everything = client.get("/audit/")
+    assert everything.status_code == 200
+    assert everything.context["page"].paginator.count == 3  # not the other clinic's event
+
+    by_actor = client.get("/audit/", {"actor": "other_therapist"}).context["page"]
+    assert [e.action for e in by_actor] == ["alert.create"]
+    by_client = client.get("/audit/", {"client_label": cast.client.label.lower()}).context["page"]
+    assert by_client.paginator.count == 2
+    by_action = client.get("/audit/", {"action": "alert.create"}).context["page"]
+    assert by_action.paginator.count == 1
+    since = (timezone.now() - timedelta(days=7)).date().isoformat()
+    recent = client.get("/audit/", {"date_from": since}).context["page"]
+    assert old.pk not in {e.pk for e in recent} and recent.paginator.count == 2
+    until = (timezone.now() - timedelta(days=30)).date().isoformat()
+    assert [e.pk for e in client.get("/audit/", {"date_to": until}).context["page"]] == [old.pk]
+
+
+@pytest.mark.parametrize("who", ["therapist", "supervisor", "outsider"])
+def test_only_clinic_admins_read_the_audit_log(cast, client, who):
+    client.force_login(getattr(cast, who))
+    assert client.get("/audit/").status_code == 404
+    assert client.get("/audit/export.csv").status_code == 404
+
+
+def test_the_csv_export_neutralises_formulas_and_is_itself_audited(cast, client):
+    add_event(cast, details={"note": '=HYPERLINK("http://evil")'})
+    client.force_login(cast.admin)
+
+    response = client.get("/audit/export.csv", {"action": "client.view"})
+
+    assert response["Content-Type"].startswith("text/csv")
+    rows = csv_rows(response)
+    assert rows[0][:3] == ["time (UTC)", "staff", "action"]
+    assert len(rows) == 2 and rows[1][2] == "client.view" and rows[1][5] == cast.client.label
+    evil = add_event(cast, actor=cast.admin, action="=cmd|' /C calc'!A0")
+    rows = csv_rows(client.get("/audit/export.csv", {"actor": "clinicadmin"}))
+    actions = [row[2] for row in rows[1:]]
+    assert "'=cmd|' /C calc'!A0" in actions and evil.action not in actions
+    exports = AuditEvent.objects.filter(action="audit.export", actor=cast.admin)
+    assert exports.count() == 2
+    assert exports.first().details == {"filters": {"actor": "clinicadmin"}}
+
+
+@pytest.mark.postgres
+def test_postgresql_itself_refuses_to_change_or_delete_an_audit_event(cast):
+    event = add_event(cast)
+    with pytest.raises(DatabaseError, match="append-only"), transaction.atomic():
+        AuditEvent.objects.filter(pk=event.pk).update(action="tampered")
+    with pytest.raises(DatabaseError, match="append-only"), transaction.atomic():
+        AuditEvent.objects.filter(pk=event.pk).delete()
+    with pytest.raises(DatabaseError, match="append-only"), transaction.atomic():
+        AuditEvent.objects.filter(pk=event.pk).update(client=cast.other_client)
+    with (
+        pytest.raises(DatabaseError, match="append-only"),
+        transaction.atomic(),
+        connection.cursor() as cursor,
+    ):
+        cursor.execute("DELETE FROM audit_auditevent")
+    assert AuditEvent.objects.get(pk=event.pk).action == "client.view"
+
+
+@pytest.mark.postgres
+def test_postgresql_lets_a_deleted_client_or_account_be_unlinked_from_the_trail(cast):
+    from tests.factories import make_client
+
+    client = make_client(cast.clinic)
+    client_id = client.pk
+    event = add_event(cast, client=client, actor=cast.outsider)
+    client.delete()  # Django's SET_NULL: the one UPDATE the trigger allows
+    cast.outsider.delete()
+    event = AuditEvent.objects.get(pk=event.pk)
+    assert event.client is None and event.object_id == str(client_id)
+    assert event.actor is None and event.actor_label == "outsider"

@@ -1,0 +1,66 @@
+"""Security headers on every response, and the production deploy check."""
+
+import os
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from config.csp import DEFAULT_POLICY
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def test_every_page_carries_a_strict_content_security_policy(client, cast):
+    client.force_login(cast.therapist)
+    for path in ("/login/", "/", "/healthz"):
+        policy = client.get(path).headers["Content-Security-Policy"]
+        directives = dict(part.strip().split(" ", 1) for part in policy.split(";"))
+        assert directives["script-src"] == "'self'", path
+        assert directives["object-src"] == "'none'" and directives["base-uri"] == "'none'"
+        assert directives["frame-ancestors"] == "'none'"
+        assert "unsafe-eval" not in policy and "unsafe-inline" not in directives["script-src"]
+
+
+def test_pages_have_no_inline_script_for_the_policy_to_block(client, cast):
+    client.force_login(cast.admin)
+    pages = ["/login/", "/", "/accounts/security/", "/accounts/mfa/enrol/", "/audit/"]
+    pages += [
+        "/admin/",
+        "/admin/clients/client/",
+        f"/admin/clients/client/{cast.client.pk}/change/",
+    ]
+    for path in pages:
+        html = client.get(path).content.decode()
+        # A <script> without src, or an on*="..." handler, would be blocked in the browser.
+        assert not re.search(r"<script(?![^>]*\bsrc=)[^>]*>\s*\S", html), path
+        assert not re.search(r"\son[a-z]+\s*=\s*[\"']", html), path
+
+
+def test_clickjacking_sniffing_and_referrer_headers(client):
+    response = client.get("/login/")
+    assert response.headers["X-Frame-Options"] == "DENY"
+    assert response.headers["X-Content-Type-Options"] == "nosniff"
+    assert response.headers["Referrer-Policy"] == "same-origin"
+
+
+def test_the_style_policy_is_the_only_unsafe_inline_and_it_is_for_styles():
+    assert "'unsafe-inline'" in DEFAULT_POLICY["style-src"]
+    others = {k: v for k, v in DEFAULT_POLICY.items() if k != "style-src"}
+    assert not any("unsafe" in sources for sources in others.values())
+
+
+@pytest.mark.slow
+def test_the_production_settings_pass_the_deploy_check():
+    env = {**os.environ, "DJANGO_SETTINGS_MODULE": "config.settings_production"}
+    result = subprocess.run(
+        [sys.executable, "manage.py", "check", "--deploy", "--fail-level", "WARNING"],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
