@@ -262,6 +262,7 @@ SPECTACULAR_SETTINGS = {
     "or a signed-in session. See docs/api.md.",
     "VERSION": "1.0.0",
     "SERVE_INCLUDE_SCHEMA": False,
+    "SERVE_PERMISSIONS": ["rest_framework.permissions.IsAuthenticated"],
     "SCHEMA_PATH_PREFIX": "/api/v1",
     "COMPONENT_SPLIT_REQUEST": True,
     # Swagger UI from the drf-spectacular-sidecar package: no CDN, works offline and under CSP.

@@ -1,0 +1,92 @@
+"""Writes for API tokens: create (the key is returned once), revoke, and use.
+
+Keys follow the check-in links (zulip's confirmation keys are the model): 256 random bits from the
+OS's CSPRNG, only the SHA-256 stored, looked up by that hash and re-compared in constant time.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import re
+import secrets
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from django.db import transaction
+from django.utils import timezone
+
+from api.models import ApiToken
+from audit.services import audit_record
+
+KEY_PREFIX = "otk_"  # "outcome tracker key": recognisable in a leaked config file or a log scan
+KEY_BYTES = 32
+PREFIX_LENGTH = 12
+KEY_PATTERN = re.compile(r"^otk_[A-Za-z0-9_-]{40,64}$")
+# last_used_at is a convenience for spotting unused tokens, not an audit trail: writing it at most
+# once a minute keeps a busy integration from turning every read into a write.
+LAST_USED_RESOLUTION = timedelta(minutes=1)
+
+
+@dataclass(frozen=True)
+class IssuedToken:
+    """A new token and its key; the key exists only here and must be shown to the user once."""
+
+    token: ApiToken
+    key: str
+
+
+def api_key_hash(key: str) -> str:
+    return hashlib.sha256(key.encode()).hexdigest()
+
+
+def api_token_create(*, user, name: str, actor=None) -> IssuedToken:
+    key = KEY_PREFIX + secrets.token_urlsafe(KEY_BYTES)
+    with transaction.atomic():
+        token = ApiToken.objects.create(
+            user=user, name=name, key_prefix=key[:PREFIX_LENGTH], key_hash=api_key_hash(key)
+        )
+        audit_record(
+            actor=actor,
+            action="api_token.create",
+            obj=token,
+            details={"user_id": user.pk, "key_prefix": token.key_prefix},
+        )
+    return IssuedToken(token=token, key=key)
+
+
+def api_token_revoke(*, token: ApiToken, actor=None) -> bool:
+    """Revoke at once; False if it was already revoked."""
+    with transaction.atomic():
+        revoked = ApiToken.objects.filter(pk=token.pk, revoked_at__isnull=True).update(
+            revoked_at=timezone.now()
+        )
+        if revoked:
+            audit_record(
+                actor=actor,
+                action="api_token.revoke",
+                obj=token,
+                details={"user_id": token.user_id, "key_prefix": token.key_prefix},
+            )
+    token.refresh_from_db(fields=["revoked_at"])
+    return bool(revoked)
+
+
+def api_token_use(*, key: str, now: datetime | None = None) -> ApiToken | None:
+    """The active token whose key this is (with its active user), or None; notes its use."""
+    if not KEY_PATTERN.match(key or ""):
+        return None
+    digest = api_key_hash(key)
+    token = (
+        ApiToken.objects.select_related("user")
+        .filter(key_hash=digest, revoked_at__isnull=True, user__is_active=True)
+        .first()
+    )
+    # The lookup is by hash, so its timing says nothing about the key; re-check all the same.
+    if token is None or not hmac.compare_digest(token.key_hash, digest):
+        return None
+    now = now or timezone.now()
+    if token.last_used_at is None or token.last_used_at < now - LAST_USED_RESOLUTION:
+        ApiToken.objects.filter(pk=token.pk).update(last_used_at=now)
+        token.last_used_at = now
+    return token

@@ -1,0 +1,342 @@
+"""The REST API: tokens, scope (another clinic's or therapist's objects answer 404), clients and
+episodes, answers through the one door, alerts, trajectories, reports, and the schema."""
+
+import hashlib
+from datetime import timedelta
+from io import StringIO
+
+import pytest
+from django.core.management import call_command
+from django.utils import timezone
+from rest_framework.test import APIClient
+
+from api.models import ApiToken
+from api.services import api_token_create, api_token_revoke
+from audit.models import AuditEvent
+from clients.models import CheckIn, CheckInKind, CheckInStatus, Client, Episode, MeasurementPlan
+from outcomes.models import Administration, Alert, AlertRule, AlertState
+from outcomes.services import administration_record
+from tests.auth import login_verified
+
+PHQ9_WITH_RISK = [2, 2, 2, 2, 2, 2, 2, 2, 1]
+PHQ9_CALM = [1, 1, 1, 1, 1, 1, 1, 1, 0]
+
+
+def api_as(user) -> APIClient:
+    client = APIClient()
+    client.credentials(HTTP_AUTHORIZATION=f"Bearer {api_token_create(user=user, name='t').key}")
+    return client
+
+
+# --- Authentication -----------------------------------------------------------------------------
+
+
+def test_a_token_is_stored_only_as_its_hash_and_opens_the_api(cast):
+    issued = api_token_create(user=cast.therapist, name="EHR sync")
+    stored = ApiToken.objects.get(pk=issued.token.pk)
+    assert stored.key_hash == hashlib.sha256(issued.key.encode()).hexdigest()
+    assert issued.key not in {stored.key_prefix, stored.key_hash, stored.name}
+    assert issued.key.startswith(stored.key_prefix)
+
+    client = APIClient()
+    client.credentials(HTTP_AUTHORIZATION=f"Bearer {issued.key}")
+    assert client.get("/api/v1/episodes/").status_code == 200
+    stored.refresh_from_db()
+    assert stored.last_used_at is not None
+
+
+def test_a_revoked_or_wrong_token_and_no_credentials_answer_401(cast):
+    issued = api_token_create(user=cast.therapist, name="kiosk")
+    api_token_revoke(token=issued.token, actor=cast.admin)
+    for header in (f"Bearer {issued.key}", "Bearer otk_" + "x" * 43, "Bearer", None):
+        client = APIClient()
+        if header:
+            client.credentials(HTTP_AUTHORIZATION=header)
+        response = client.get("/api/v1/episodes/")
+        assert response.status_code == 401, header
+        assert response["WWW-Authenticate"].startswith("Bearer")
+
+
+def test_a_token_of_a_deactivated_user_stops_working(cast):
+    client = api_as(cast.therapist)
+    cast.therapist.is_active = False
+    cast.therapist.save()
+    assert client.get("/api/v1/episodes/").status_code == 401
+
+
+def test_the_command_prints_a_new_key_once(cast):
+    out, err = StringIO(), StringIO()
+    call_command("create_api_token", "therapist", "EHR sync", stdout=out, stderr=err)
+    key = out.getvalue().strip()
+    token = ApiToken.objects.get(user=cast.therapist, name="EHR sync")
+    assert token.key_hash == hashlib.sha256(key.encode()).hexdigest()
+    assert AuditEvent.objects.filter(action="api_token.create", object_id=str(token.pk)).exists()
+
+
+def test_the_browser_session_works_and_needs_csrf_for_changes(cast):
+    client = APIClient(enforce_csrf_checks=True)
+    login_verified(client, cast.therapist)
+    assert client.get(f"/api/v1/episodes/{cast.episode.pk}/").status_code == 200
+    response = client.post(f"/api/v1/episodes/{cast.episode.pk}/close/", {"end_reason": "planned"})
+    assert response.status_code == 403
+    cast.episode.refresh_from_db()
+    assert cast.episode.ended_on is None
+
+
+def test_requests_beyond_the_rate_answer_429(cast, settings):
+    settings.API_THROTTLE_RATES = {"user": "3/minute", "anon": "3/minute"}
+    client = api_as(cast.therapist)
+    codes = [client.get("/api/v1/instruments/").status_code for _ in range(4)]
+    assert codes == [200, 200, 200, 429]
+
+
+# --- Scope --------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "path",
+    [
+        "/api/v1/clients/{client}/",
+        "/api/v1/episodes/{episode}/",
+        "/api/v1/episodes/{episode}/responses/",
+        "/api/v1/episodes/{episode}/trajectory/",
+        "/api/v1/episodes/{episode}/plan/",
+    ],
+)
+def test_another_therapists_and_another_clinics_objects_answer_404(cast, path):
+    MeasurementPlan.objects.create(episode=cast.other_episode)
+    url = path.format(client=cast.other_client.pk, episode=cast.other_episode.pk)
+    assert api_as(cast.therapist).get(url).status_code == 404
+    assert api_as(cast.outsider).get(url).status_code == 404
+    assert api_as(cast.admin).get(url).status_code == 200
+
+
+def test_lists_hold_only_what_the_user_may_see(cast):
+    def labels(user):
+        return {c["label"] for c in api_as(user).get("/api/v1/clients/").json()["results"]}
+
+    assert labels(cast.therapist) == {cast.client.label}
+    assert labels(cast.supervisor) == {cast.client.label}
+    assert labels(cast.admin) == {cast.client.label, cast.other_client.label}
+    assert labels(cast.outsider) == set()
+
+
+def test_changes_to_out_of_scope_objects_answer_404_and_change_nothing(cast):
+    client = api_as(cast.therapist)
+    closing = client.post(
+        f"/api/v1/episodes/{cast.other_episode.pk}/close/", {"end_reason": "planned"}
+    )
+    renaming = client.patch(f"/api/v1/clients/{cast.other_client.pk}/", {"label": "X"})
+    answering = client.post(
+        f"/api/v1/episodes/{cast.other_episode.pk}/responses/",
+        {"instrument": "phq9", "answers": PHQ9_CALM},
+        format="json",
+    )
+    assert [closing.status_code, renaming.status_code, answering.status_code] == [404, 404, 404]
+    assert Episode.objects.get(pk=cast.other_episode.pk).ended_on is None
+    assert not Administration.objects.filter(episode=cast.other_episode).exists()
+
+
+# --- Clients and episodes -----------------------------------------------------------------------
+
+
+def test_creating_a_client_opens_their_first_episode_with_the_default_plan(cast):
+    response = api_as(cast.supervisor).post(
+        "/api/v1/clients/",
+        {"label": "C-9001", "email": "c9001@example.org", "therapist": "therapist"},
+        format="json",
+    )
+    assert response.status_code == 201, response.json()
+    body = response.json()
+    assert body["label"] == "C-9001"
+    assert [e["therapist"] for e in body["episodes"]] == ["therapist"]
+    episode = Episode.objects.get(pk=body["episodes"][0]["id"])
+    assert MeasurementPlan.objects.get(episode=episode).instruments == ["phq9", "gad7"]
+    assert AuditEvent.objects.filter(action="client.create", client_id=body["id"]).exists()
+
+
+def test_a_therapist_cannot_give_a_new_client_to_someone_else(cast):
+    response = api_as(cast.therapist).post(
+        "/api/v1/clients/", {"label": "C-9002", "therapist": "other_therapist"}, format="json"
+    )
+    assert response.status_code == 400
+    assert "therapist" in response.json()
+    assert not Client.objects.filter(label="C-9002").exists()
+
+
+def test_a_label_already_in_the_clinic_is_refused(cast):
+    response = api_as(cast.admin).post("/api/v1/clients/", {"label": cast.client.label})
+    assert response.status_code == 400
+    assert "label" in response.json()
+
+
+def test_bulk_creation_is_all_or_nothing_with_errors_per_row(cast):
+    client = api_as(cast.admin)
+    rows = [
+        {"label": "B-1", "therapist": "therapist"},
+        {"label": "B-2", "therapist": "nobody", "timezone": "Mars/Olympus"},
+        {"label": "B-1", "therapist": "other_therapist"},
+    ]
+    response = client.post("/api/v1/clients/bulk/", {"clients": rows}, format="json")
+    assert response.status_code == 400
+    errors = response.json()["clients"]
+    assert errors[0] == {}
+    assert set(errors[1]) == {"therapist", "timezone"}
+    assert set(errors[2]) == {"label"}
+    assert not Client.objects.filter(label__startswith="B-").exists()
+
+    rows[1], rows[2]["label"] = {"label": "B-2", "therapist": "therapist"}, "B-3"
+    dry = client.post("/api/v1/clients/bulk/", {"clients": rows, "dry_run": True}, format="json")
+    assert dry.status_code == 200 and dry.json()["count"] == 3
+    assert not Client.objects.filter(label__startswith="B-").exists()
+    done = client.post("/api/v1/clients/bulk/", {"clients": rows}, format="json")
+    assert done.status_code == 201, done.json()
+    assert Client.objects.filter(label__startswith="B-").count() == 3
+
+
+def test_closing_an_episode_ends_its_plan_and_cancels_open_checkins(cast):
+    MeasurementPlan.objects.create(episode=cast.episode)
+    checkin = CheckIn.objects.create(
+        episode=cast.episode,
+        kind=CheckInKind.SCHEDULED,
+        due_at=timezone.now(),
+        expires_at=timezone.now() + timedelta(days=4),
+        instruments=["phq9"],
+    )
+    client = api_as(cast.therapist)
+    url = f"/api/v1/episodes/{cast.episode.pk}/close/"
+    response = client.post(url, {"end_reason": "planned"})
+    assert response.status_code == 200, response.json()
+    assert response.json()["is_active"] is False
+    assert MeasurementPlan.objects.get(episode=cast.episode).ended_at is not None
+    assert CheckIn.objects.get(pk=checkin.pk).status == CheckInStatus.CANCELLED
+    assert AuditEvent.objects.filter(action="episode.close", object_id=str(cast.episode.pk))
+    again = client.post(url, {"end_reason": "planned"})
+    assert again.status_code == 400
+
+
+def test_a_returning_client_gets_a_new_episode_only_after_the_last_one_closed(cast):
+    client = api_as(cast.therapist)
+    first = client.post("/api/v1/episodes/", {"client": cast.client.pk})
+    assert first.status_code == 400
+    client.post(f"/api/v1/episodes/{cast.episode.pk}/close/", {"end_reason": "planned"})
+    second = client.post("/api/v1/episodes/", {"client": cast.client.pk})
+    assert second.status_code == 201, second.json()
+    assert second.json()["is_active"] is True
+
+
+def test_the_plan_can_be_changed_and_paused(cast):
+    client = api_as(cast.therapist)
+    url = f"/api/v1/episodes/{cast.episode.pk}/plan/"
+    assert client.get(url).status_code == 404
+    changed = client.put(url, {"instruments": ["phq9"], "weekday": 3}, format="json")
+    assert changed.status_code == 200, changed.json()
+    assert changed.json()["weekday"] == 3
+    paused = client.post(url + "pause/")
+    assert paused.json()["is_running"] is False
+    assert client.put(url, {"instruments": ["nonsense"]}, format="json").status_code == 400
+
+
+# --- Answers, alerts, trajectory --------------------------------------------------------------
+
+
+def test_answers_go_through_the_same_door_and_a_risk_answer_raises_the_urgent_alert(cast):
+    client = api_as(cast.therapist)
+    url = f"/api/v1/episodes/{cast.episode.pk}/responses/"
+    response = client.post(url, {"instrument": "phq9", "answers": PHQ9_WITH_RISK}, format="json")
+    assert response.status_code == 201, response.json()
+    body = response.json()
+    assert body["administration"]["total"] == 17
+    assert body["administration"]["source"] == "api"
+    alert = Alert.objects.get(pk=body["risk_alert"])
+    assert alert.rule == AlertRule.RISK_ITEM and alert.state == AlertState.OPEN
+    listed = client.get(url).json()["results"]
+    assert [a["id"] for a in listed] == [body["administration"]["id"]]
+
+
+def test_invalid_answers_are_refused_per_item_and_nothing_is_stored(cast):
+    client = api_as(cast.therapist)
+    url = f"/api/v1/episodes/{cast.episode.pk}/responses/"
+    response = client.post(
+        url, {"instrument": "phq9", "answers": [9, 1, 1, 1, 1, 1, 1, 1, 1]}, format="json"
+    )
+    assert response.status_code == 400
+    assert any("1" in message for message in response.json()["answers"])
+    unknown = client.post(url, {"instrument": "nope", "answers": [1]}, format="json")
+    assert unknown.status_code == 400
+    assert not Administration.objects.filter(episode=cast.episode).exists()
+
+
+def test_alerts_filter_by_state_and_rule(cast):
+    administration_record(
+        episode=cast.episode, instrument_code="phq9", answers=PHQ9_WITH_RISK, source="in_session"
+    )
+    client = api_as(cast.therapist)
+    open_risk = client.get("/api/v1/alerts/", {"state": "open", "rule": "risk_item"}).json()
+    assert [a["episode"] for a in open_risk["results"]] == [cast.episode.pk]
+    assert client.get("/api/v1/alerts/", {"state": "resolved"}).json()["results"] == []
+    assert client.get("/api/v1/alerts/", {"state": "bogus"}).status_code == 400
+    assert api_as(cast.other_therapist).get("/api/v1/alerts/").json()["results"] == []
+
+
+def test_the_trajectory_has_scores_weeks_statuses_and_the_expected_course(cast):
+    start = timezone.now() - timedelta(weeks=4)
+    for week, answers in enumerate(([3] * 9, [3, 3, 3, 3, 3, 3, 3, 2, 0], [2] * 8 + [0])):
+        administration_record(
+            episode=cast.episode,
+            instrument_code="phq9",
+            answers=answers,
+            source="paper",
+            administered_at=start + timedelta(weeks=week),
+        )
+    body = api_as(cast.therapist).get(f"/api/v1/episodes/{cast.episode.pk}/trajectory/").json()
+    (phq9,) = body["instruments"]
+    assert [point["week"] for point in phq9["scores"]] == [1, 2, 3]
+    assert [point["total"] for point in phq9["scores"]] == [27, 23, 16]
+    assert all(point["status"] in {"white", "green", "yellow", "red"} for point in phq9["scores"])
+    assert phq9["curve_source"] == "default"
+    assert phq9["expected"][0]["week"] == 1
+    assert len(phq9["expected"]) >= len(phq9["scores"])
+    assert AuditEvent.objects.filter(
+        action="client.view", client=cast.client, details__view="api.trajectory"
+    ).exists()
+
+
+def test_instruments_show_items_and_options(cast):
+    body = api_as(cast.therapist).get("/api/v1/instruments/phq9/").json()
+    assert body["code"] == "phq9"
+    assert len([item for item in body["items"] if item["scored"]]) == 9
+    assert [option["value"] for option in body["items"][0]["options"]] == [0, 1, 2, 3]
+    assert api_as(cast.therapist).get("/api/v1/instruments/nope/").status_code == 404
+
+
+def test_reports_are_for_supervisors_and_admins_only(cast):
+    assert api_as(cast.therapist).get("/api/v1/reports/outcomes/").status_code == 404
+    response = api_as(cast.admin).get("/api/v1/reports/outcomes/")
+    assert response.status_code == 200, response.content
+    assert response.json()["total"]["caseload"] == 2
+    assert response.json()["total"]["recovery"]["suppressed"] is True
+
+
+# --- Schema and docs ----------------------------------------------------------------------------
+
+
+def test_the_schema_and_docs_are_behind_login(cast, client):
+    assert APIClient().get("/api/v1/schema/").status_code == 401
+    docs = client.get("/api/v1/docs/")
+    assert docs.status_code == 302 and "/login/" in docs["Location"]
+    login_verified(client, cast.therapist)
+    assert client.get("/api/v1/docs/").status_code == 200
+    schema = client.get("/api/v1/schema/", HTTP_ACCEPT="application/vnd.oai.openapi+json")
+    assert schema.status_code == 200
+    assert "/api/v1/episodes/{episode_id}/responses/" in schema.json()["paths"]
+
+
+def test_reading_client_data_is_audited(cast):
+    api_as(cast.admin).get("/api/v1/clients/")
+    viewed = set(
+        AuditEvent.objects.filter(action="client.view", actor=cast.admin).values_list(
+            "client_id", flat=True
+        )
+    )
+    assert viewed == {cast.client.pk, cast.other_client.pk}
