@@ -43,7 +43,6 @@ INSTALLED_APPS = [
     "django.contrib.staticfiles",
     "rest_framework",
     "drf_spectacular",
-    "drf_spectacular_sidecar",
     "django_celery_beat",
     "django_otp",
     "django_otp.plugins.otp_totp",
@@ -54,7 +53,6 @@ INSTALLED_APPS = [
     "outcomes",
     "messaging",
     "dashboards",
-    "api",
 ]
 
 MIDDLEWARE = [
@@ -84,7 +82,6 @@ TEMPLATES = [
                 "django.template.context_processors.request",
                 "django.contrib.auth.context_processors.auth",
                 "django.contrib.messages.context_processors.messages",
-                "dashboards.context_processors.alert_badge",
             ],
         },
     },
@@ -138,12 +135,6 @@ STATIC_URL = "static/"
 STATIC_ROOT = VAR_DIR / "static"
 STATIC_ROOT.mkdir(exist_ok=True)
 STATICFILES_DIRS = [BASE_DIR / "static"]
-STATICFILES_FINDERS = [
-    "django.contrib.staticfiles.finders.FileSystemFinder",
-    "django.contrib.staticfiles.finders.AppDirectoriesFinder",
-    # vendor/plotly.min.js from the installed plotly package (offline, no CDN).
-    "dashboards.staticfinders.PlotlyFinder",
-]
 STORAGES = {
     "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
     "staticfiles": {"BACKEND": "whitenoise.storage.CompressedStaticFilesStorage"},
@@ -235,40 +226,19 @@ CELERY_BEAT_SCHEDULE["clients.sweep_checkins"] = {
 
 # --- REST framework ---------------------------------------------------------------------------
 REST_FRAMEWORK = {
-    # Bearer first: its WWW-Authenticate header makes a request without credentials a 401.
     "DEFAULT_AUTHENTICATION_CLASSES": [
-        "api.authentication.BearerTokenAuthentication",
         "rest_framework.authentication.SessionAuthentication",
     ],
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
-    "DEFAULT_SCHEMA_CLASS": "api.schema.ApiAutoSchema",
-    "DEFAULT_PAGINATION_CLASS": "api.pagination.ApiPagination",
+    "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
+    "DEFAULT_PAGINATION_CLASS": "rest_framework.pagination.PageNumberPagination",
     "PAGE_SIZE": 50,
-    "DEFAULT_THROTTLE_CLASSES": [
-        "api.throttling.ApiUserRateThrottle",
-        "api.throttling.ApiAnonRateThrottle",
-    ],
-}
-# Per signed-in user (session or token) and per anonymous address; counted in the default cache
-# (set CACHE_URL to a shared Redis when several web processes serve the API).
-API_THROTTLE_RATES = {
-    "user": env("API_THROTTLE_USER", default="600/minute"),
-    "anon": env("API_THROTTLE_ANON", default="60/minute"),
 }
 SPECTACULAR_SETTINGS = {
     "TITLE": "Outcome tracker API",
-    "DESCRIPTION": "Measurement-based care: clients, episodes, responses, alerts and reports. "
-    "Authenticate with `Authorization: Bearer <key>` (a per-user token from an administrator) "
-    "or a signed-in session. See docs/api.md.",
+    "DESCRIPTION": "Measurement-based care: clients, episodes, responses, alerts and reports.",
     "VERSION": "1.0.0",
     "SERVE_INCLUDE_SCHEMA": False,
-    "SERVE_PERMISSIONS": ["rest_framework.permissions.IsAuthenticated"],
-    "SCHEMA_PATH_PREFIX": "/api/v1",
-    "COMPONENT_SPLIT_REQUEST": True,
-    # Swagger UI from the drf-spectacular-sidecar package: no CDN, works offline and under CSP.
-    "SWAGGER_UI_DIST": "SIDECAR",
-    "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
-    "REDOC_DIST": "SIDECAR",
 }
 
 # --- Logging: no health data and no client names, ever (see README, "Privacy") ----------------
