@@ -92,8 +92,8 @@ class AlertAcknowledgeApi(APIView):
     def post(self, request, alert_id: int):
         alert = alert_for(request.user, alert_id)
         try:
-            outcome_services.alert_acknowledge(alert=alert, user=request.user)
-        except ValueError as error:
+            outcome_services.alert_acknowledge(alert=alert, user=request.user, request=request)
+        except outcome_services.AlertTransitionInvalid as error:
             raise ValidationError({"non_field_errors": [str(error)]}) from error
         return Response(AlertOutput(_reloaded(request.user, alert.pk)).data)
 
@@ -114,7 +114,8 @@ class AlertResolveApi(APIView):
                 user=request.user,
                 action=payload.validated_data["action"],
                 note=payload.validated_data["note"],
+                request=request,
             )
-        except ValueError as error:
+        except outcome_services.AlertTransitionInvalid as error:
             raise ValidationError({"non_field_errors": [str(error)]}) from error
         return Response(AlertOutput(_reloaded(request.user, alert.pk)).data)

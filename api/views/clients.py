@@ -277,7 +277,10 @@ class ClientImportApi(APIView):
                 request=request,
             )
         except ImportInvalid as error:
-            raise ValidationError(error.as_dict()) from error
+            # Not a ValidationError: that would turn the line numbers into strings.
+            return Response(
+                ImportErrorOutput(error.as_dict()).data, status=status.HTTP_400_BAD_REQUEST
+            )
         return Response(
             ImportOutput({"dry_run": dry_run, "count": result.count}).data,
             status=status.HTTP_200_OK if dry_run else status.HTTP_201_CREATED,

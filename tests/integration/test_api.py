@@ -340,3 +340,26 @@ def test_reading_client_data_is_audited(cast):
         )
     )
     assert viewed == {cast.client.pk, cast.other_client.pk}
+
+
+def test_an_alert_is_acknowledged_then_resolved_once(cast):
+    recorded = administration_record(
+        episode=cast.episode, instrument_code="phq9", answers=PHQ9_WITH_RISK, source="in_session"
+    )
+    alert = recorded.risk_alert
+    client = api_as(cast.therapist)
+    acknowledged = client.post(f"/api/v1/alerts/{alert.pk}/acknowledge/")
+    assert acknowledged.status_code == 200, acknowledged.json()
+    assert acknowledged.json()["state"] == "acknowledged"
+    assert acknowledged.json()["acknowledged_by"] == "therapist"
+    assert client.post(f"/api/v1/alerts/{alert.pk}/acknowledge/").status_code == 400
+
+    url = f"/api/v1/alerts/{alert.pk}/resolve/"
+    assert client.post(url, {"action": "phoned"}).status_code == 400
+    resolved = client.post(url, {"action": "contacted_client", "note": "Safe; seen tomorrow."})
+    assert resolved.status_code == 200, resolved.json()
+    assert resolved.json()["state"] == "resolved"
+    assert client.post(url, {"action": "contacted_client"}).status_code == 400
+    assert api_as(cast.other_therapist).post(url, {"action": "no_action"}).status_code == 404
+    actions = AuditEvent.objects.filter(object_id=str(alert.pk)).values_list("action", flat=True)
+    assert {"alert.acknowledge", "alert.resolve"} <= set(actions)
