@@ -1,16 +1,360 @@
-"""Run the alert rules over an episode's administrations and store alerts and status."""
+"""Run the alert rules over episodes and store what they find: alerts, statuses, "evaluated".
 
+The rules are pure (``outcomes.rules``); this module only loads, calls and saves, for one
+episode (the task queued after each submission) or a chunk of thousands (the periodic sweeps),
+with the same code path and a fixed number of queries per chunk, whatever its size:
+
+1. lock the chunk's episode rows (``SELECT ... FOR UPDATE`` in id order, so two sweeps or a
+   sweep and a submission task take turns instead of interleaving; SQLite serialises writers
+   anyway);
+2. read, in this order, the ids of administrations not yet evaluated, every administration and
+   check-in of the episodes as DataFrames, then the alerts that already exist. The order matters:
+   a risk alert is committed together with its administration (``administration_record``), so
+   every administration read here has its alert visible to the later read, and the sweep never
+   mistakes the submission's alert for its own;
+3. per clinic, build ``RuleSettings`` from the Clinic row and its fitted curves, and call
+   ``rules.evaluate``;
+4. insert the alerts that did not exist with ``bulk_create(ignore_conflicts=True)`` on the unique
+   (episode, rule, trigger), audit and notify exactly those (the lock makes "did not exist when
+   read" mean "created by this run"), update the statuses that changed, and stamp the
+   administrations read in step 2 as evaluated.
+
+Running it twice, or concurrently, creates nothing new: the trigger names the administration or
+check-in that began the alert, so a new worsening after a resolved alert has a new trigger and
+raises a new alert, while the same worsening never raises a second one.
+"""
+
+from collections.abc import Iterable
+from dataclasses import dataclass
+from datetime import timedelta
+
+import pandas as pd
+from django.db import transaction
 from django.utils import timezone
 
-from outcomes.models import Administration
+from audit.models import AuditEvent
+from clients.models import CheckIn, CheckInKind, CheckInStatus, Clinic, Episode, EpisodeStatus
+from outcomes import rules
+from outcomes.curves import clinics_curve_overrides
+from outcomes.instruments import get_instrument
+from outcomes.models import Administration, Alert
+
+# Episodes per sweep task: ~40,000 administrations, a fraction of a second of rule time and a
+# few MB of memory, small enough that many workers share a sweep evenly.
+CHUNK_SIZE = 2000
+# Ids per "IN (...)" list: SQLite allows 32,766 bound variables; PostgreSQL has no such limit,
+# but very long lists only slow the planner down.
+IN_LIST_SIZE = 5000
+# New alerts are e-mailed when their event is at most this old: one weekly check-in cycle.
+NOTIFY_EVENTS_WITHIN = timedelta(days=7)
+STATUS_REASON_LENGTH = Episode._meta.get_field("status_reason").max_length
+MESSAGE_LENGTH = Alert._meta.get_field("message").max_length
+
+ADMINISTRATION_COLUMNS = [
+    "episode_id",
+    "administration_id",
+    "instrument",
+    "administered_at",
+    "total",
+    "risk",
+]
+CHECKIN_COLUMNS = ["episode_id", "checkin_id", "due_at", "status"]
+# The rules speak of "missed"; a check-in that expired without answers is exactly that.
+CHECKIN_STATUS_FOR_RULES = {
+    CheckInStatus.COMPLETED: "completed",
+    CheckInStatus.EXPIRED: "missed",
+    CheckInStatus.PENDING: "pending",
+}
+# Disengagement is about the weekly symptom check-ins (issue 5): a session rating left unanswered
+# after a session the client attended is not a sign of dropping out, and a cancelled check-in
+# (plan paused, client opted out) was never the client's to miss.
+DISENGAGEMENT_KINDS = (CheckInKind.SCHEDULED, CheckInKind.ONE_OFF)
 
 
-def episode_evaluate(*, episode_id: int) -> None:
-    Administration.objects.filter(episode_id=episode_id, alerts_evaluated_at__isnull=True).update(
-        alerts_evaluated_at=timezone.now()
+@dataclass(frozen=True)
+class EvaluationSummary:
+    episodes: int = 0
+    administrations: int = 0
+    alerts_created: int = 0
+    statuses_changed: int = 0
+
+    def __add__(self, other: "EvaluationSummary") -> "EvaluationSummary":
+        return EvaluationSummary(
+            episodes=self.episodes + other.episodes,
+            administrations=self.administrations + other.administrations,
+            alerts_created=self.alerts_created + other.alerts_created,
+            statuses_changed=self.statuses_changed + other.statuses_changed,
+        )
+
+
+def episode_evaluate(*, episode_id: int) -> EvaluationSummary:
+    """Evaluate one episode: what the task queued after each submission runs."""
+    return episodes_evaluate(episode_ids=[episode_id])
+
+
+def episodes_evaluate(*, episode_ids: Iterable[int], now=None) -> EvaluationSummary:
+    """Evaluate episodes in chunks of ``CHUNK_SIZE``, each chunk in its own transaction."""
+    ids = sorted({int(episode_id) for episode_id in episode_ids})
+    summary = EvaluationSummary()
+    for start in range(0, len(ids), CHUNK_SIZE):
+        summary += _chunk_evaluate(ids[start : start + CHUNK_SIZE], now=now or timezone.now())
+    return summary
+
+
+def _chunk_evaluate(episode_ids: list[int], *, now) -> EvaluationSummary:
+    with transaction.atomic():
+        episodes = pd.DataFrame(
+            list(
+                Episode.objects.select_for_update()
+                .filter(pk__in=episode_ids)
+                .order_by("pk")
+                .values_list("pk", "clinic_id", "client_id", "ended_on", "status", "status_reason")
+            ),
+            columns=["episode_id", "clinic_id", "client_id", "ended_on", "status", "reason"],
+        )
+        if episodes.empty:
+            return EvaluationSummary()
+        ids = episodes["episode_id"].tolist()
+        unevaluated = list(
+            Administration.objects.filter(
+                episode_id__in=ids, alerts_evaluated_at__isnull=True
+            ).values_list("pk", flat=True)
+        )
+        administrations = administrations_frame(episode_ids=ids)
+        checkins = checkins_frame(episode_ids=ids)
+        existing = set(
+            Alert.objects.filter(episode_id__in=ids).values_list("episode_id", "rule", "trigger")
+        )
+
+        clinics = Clinic.objects.in_bulk(episodes["clinic_id"].unique().tolist())
+        curves = clinics_curve_overrides(clinics=clinics.values())
+        alerts, statuses = [], []
+        for clinic_id, clinic_episodes in episodes.groupby("clinic_id", sort=True):
+            clinic = clinics[clinic_id]
+            in_clinic = clinic_episodes["episode_id"]
+            clinic_administrations = administrations[administrations["episode_id"].isin(in_clinic)]
+            result = rules.evaluate(
+                clinic_administrations,
+                checkins[checkins["episode_id"].isin(in_clinic)],
+                instrument_params(codes=clinic_administrations["instrument"].unique()),
+                settings=rule_settings(clinic=clinic, curves=curves[clinic_id]),
+            )
+            alerts.append(result.alerts)
+            statuses.append(result.status)
+
+        created = _alerts_create(
+            pd.concat(alerts, ignore_index=True),
+            episodes=episodes,
+            existing=existing,
+            event_times=_EventTimes(administrations, checkins),
+            now=now,
+        )
+        changed = _statuses_save(pd.concat(statuses, ignore_index=True), episodes, now=now)
+        for start in range(0, len(unevaluated), IN_LIST_SIZE):
+            Administration.objects.filter(pk__in=unevaluated[start : start + IN_LIST_SIZE]).update(
+                alerts_evaluated_at=now
+            )
+    return EvaluationSummary(
+        episodes=len(episodes),
+        administrations=len(administrations),
+        alerts_created=created,
+        statuses_changed=changed,
     )
 
 
-def episodes_evaluate(*, episode_ids) -> None:
-    for episode_id in episode_ids:
-        episode_evaluate(episode_id=episode_id)
+def administrations_frame(*, episode_ids: list[int]) -> pd.DataFrame:
+    """Every administration of the episodes (the rules need each episode's full history)."""
+    rows = Administration.objects.filter(episode_id__in=episode_ids).values_list(
+        "episode_id", "pk", "instrument", "administered_at", "total", "risk"
+    )
+    frame = pd.DataFrame(list(rows), columns=ADMINISTRATION_COLUMNS)
+    return frame.astype(
+        {
+            "episode_id": "int64",
+            "administration_id": "int64",
+            "instrument": object,
+            "total": float,
+            "risk": object,
+        }
+    ).assign(administered_at=pd.to_datetime(frame["administered_at"], utc=True))
+
+
+def checkins_frame(*, episode_ids: list[int]) -> pd.DataFrame:
+    """The symptom check-ins that the disengagement rule reads, with the rules' status names."""
+    rows = CheckIn.objects.filter(
+        episode_id__in=episode_ids,
+        kind__in=DISENGAGEMENT_KINDS,
+        status__in=list(CHECKIN_STATUS_FOR_RULES),
+    ).values_list("episode_id", "pk", "due_at", "status")
+    frame = pd.DataFrame(list(rows), columns=CHECKIN_COLUMNS)
+    return frame.astype({"episode_id": "int64", "checkin_id": "int64"}).assign(
+        due_at=pd.to_datetime(frame["due_at"], utc=True),
+        status=frame["status"].map(CHECKIN_STATUS_FOR_RULES).astype(object),
+    )
+
+
+def rule_settings(*, clinic: Clinic, curves=()) -> rules.RuleSettings:
+    """The clinic's own settings for the rules (edited in the admin; defaults in CLINICAL.md)."""
+    return rules.RuleSettings(
+        z_yellow=clinic.z_yellow,
+        z_red=clinic.z_red,
+        missed_checkins_for_disengagement=clinic.missed_checkins_for_alert,
+        curve_overrides=tuple(curves),
+    )
+
+
+def instrument_params(*, codes: Iterable[str]) -> dict[str, rules.InstrumentParams]:
+    """The rules' parameters for the built-in instruments, plus any other registered instrument
+    found in the data that publishes a reliable-change value (its direction and caseness cutoff
+    come from its definition, CLINICAL.md §1)."""
+    params = dict(rules.DEFAULT_PARAMS)
+    for code in codes:
+        if code in params:
+            continue
+        try:
+            instrument = get_instrument(code)
+        except KeyError:
+            continue
+        if instrument.reliable_change is None:
+            continue
+        params[code] = rules.InstrumentParams(
+            reliable_change=instrument.reliable_change,
+            direction=instrument.direction,
+            functional_cutoff=instrument.caseness_cutoff,
+            label=instrument.name,
+        )
+    return params
+
+
+def _alerts_create(
+    alerts: pd.DataFrame, *, episodes: pd.DataFrame, existing, event_times, now
+) -> int:
+    if alerts.empty:
+        return 0
+    keys = list(zip(alerts["episode_id"], alerts["rule"], alerts["trigger"], strict=True))
+    new = alerts[[key not in existing for key in keys]]
+    if new.empty:
+        return 0
+    clinic_of = dict(zip(episodes["episode_id"], episodes["clinic_id"], strict=True))
+    Alert.objects.bulk_create(
+        [
+            Alert(
+                episode_id=int(episode_id),
+                clinic_id=int(clinic_of[episode_id]),
+                rule=rule,
+                trigger=trigger,
+                severity=severity,
+                instrument=instrument if isinstance(instrument, str) else "",
+                administration_id=None if pd.isna(administration_id) else int(administration_id),
+                message=message[:MESSAGE_LENGTH],
+                created_at=now,
+            )
+            for episode_id, rule, trigger, severity, instrument, administration_id, message in zip(
+                new["episode_id"],
+                new["rule"],
+                new["trigger"],
+                new["severity"],
+                new["instrument"],
+                new["administration_id"],
+                new["message"],
+                strict=True,
+            )
+        ],
+        batch_size=1000,
+        ignore_conflicts=True,
+    )
+    # Under the episode lock nobody else inserts these keys; the timestamp also tells our rows
+    # from another run's where locks do not exist (SQLite).
+    new_keys = set(zip(new["episode_id"], new["rule"], new["trigger"], strict=True))
+    created = [
+        alert
+        for alert in Alert.objects.filter(
+            episode_id__in=new["episode_id"].unique().tolist(), created_at=now
+        ).only("pk", "episode_id", "clinic_id", "rule", "trigger", "severity")
+        if (alert.episode_id, alert.rule, alert.trigger) in new_keys
+    ]
+    _alerts_audit(created, episodes=episodes, now=now)
+    from outcomes.notifications import alerts_notify_new
+
+    # Tell the therapist about what just happened. Alerts on older events (history imported or
+    # seeded, a changed clinic setting or a refitted curve moving where a worsening "began") and on
+    # ended episodes are listed in the app without a mail storm about the past.
+    active = set(episodes.loc[episodes["ended_on"].isna(), "episode_id"])
+    recent = event_times.since(now - NOTIFY_EVENTS_WITHIN, triggers=[a.trigger for a in created])
+    alerts_notify_new(alerts=[a for a in created if a.episode_id in active and a.trigger in recent])
+    return len(created)
+
+
+class _EventTimes:
+    """When the event behind a trigger happened: the administration's time for "adm:<id>", the
+    check-in's due time for "checkin:<id>"."""
+
+    def __init__(self, administrations: pd.DataFrame, checkins: pd.DataFrame):
+        self.administrations = administrations
+        self.checkins = checkins
+
+    def since(self, cutoff, *, triggers) -> set[str]:
+        kinds = {"adm": set(), "checkin": set()}
+        for trigger in triggers:
+            kind, _, number = trigger.partition(":")
+            if kind in kinds and number.isdigit():
+                kinds[kind].add(int(number))
+        administrations = self.administrations[
+            self.administrations["administration_id"].isin(kinds["adm"])
+            & (self.administrations["administered_at"] >= cutoff)
+        ]
+        checkins = self.checkins[
+            self.checkins["checkin_id"].isin(kinds["checkin"]) & (self.checkins["due_at"] >= cutoff)
+        ]
+        return {f"adm:{pk}" for pk in administrations["administration_id"]} | {
+            f"checkin:{pk}" for pk in checkins["checkin_id"]
+        }
+
+
+def _alerts_audit(created, *, episodes: pd.DataFrame, now) -> None:
+    """One "alert.create" audit event per new alert, as ``audit_record`` writes them for
+    ``alert_raise``, but in one insert: a first sweep over a clinic creates thousands."""
+    client_of = dict(zip(episodes["episode_id"], episodes["client_id"], strict=True))
+    AuditEvent.objects.bulk_create(
+        [
+            AuditEvent(
+                at=now,
+                actor=None,
+                actor_label="system",
+                action="alert.create",
+                object_type=Alert._meta.label_lower,
+                object_id=str(alert.pk),
+                clinic_id=alert.clinic_id,
+                client_id=int(client_of[alert.episode_id]),
+                details={"rule": alert.rule, "severity": alert.severity},
+            )
+            for alert in created
+        ],
+        batch_size=1000,
+    )
+
+
+def _statuses_save(status: pd.DataFrame, episodes: pd.DataFrame, *, now) -> int:
+    """Store the status of the episodes whose status or reason changed; ``status_updated_at``
+    says when it last changed, so an unchanged status costs no write."""
+    computed = (
+        episodes[["episode_id", "status", "reason"]]
+        .merge(status, on="episode_id", how="left", suffixes=("_stored", ""))
+        .fillna({"status": EpisodeStatus.NONE, "reason": "No valid scores yet"})
+    )
+    computed["reason"] = computed["reason"].astype(object).str.slice(0, STATUS_REASON_LENGTH)
+    changed = computed[
+        (computed["status"] != computed["status_stored"])
+        | (computed["reason"] != computed["reason_stored"])
+    ]
+    Episode.objects.bulk_update(
+        [
+            Episode(pk=int(episode_id), status=status, status_reason=reason, status_updated_at=now)
+            for episode_id, status, reason in zip(
+                changed["episode_id"], changed["status"], changed["reason"], strict=True
+            )
+        ],
+        ["status", "status_reason", "status_updated_at"],
+        batch_size=500,
+    )
+    return len(changed)

@@ -1,54 +1,318 @@
-"""Alert notifications: a row per (alert, recipient, channel, kind), sent by tasks.
+"""Alert notifications, escalation and the weekly digest: rows first, sent by tasks.
 
-The e-mail carries a link and the clinic's name only: no client label, no scores, no rule name
-that would reveal health data to whoever reads the therapist's mailbox.
+A notification is a row per (alert, recipient, channel, kind). The in-app row is the badge's
+record that the person was told (escalated alerts appear on the supervisor's alerts page through
+it); the e-mail row is created "pending" in the same transaction as the alert and handed to the
+outbox by a task that claims it first, so a dead worker or broker delays a notice but never loses
+or doubles it (a beat task retries whatever stayed pending).
+
+The e-mails carry a link and the clinic's name only: no client label, no scores, no rule name,
+nothing that would reveal health data to whoever reads the recipient's mailbox.
 """
+
+import logging
+from datetime import timedelta
 
 from django.conf import settings
 from django.db import transaction
+from django.db.models import Q
 from django.utils import timezone
 
+from audit.services import audit_record
+from clients.models import CheckIn, CheckInStatus, Episode, EpisodeStatus, Membership, Role
+from config.queue import enqueue_on_commit
+from messaging.models import OutboundEmail
 from messaging.services import mail_queue
-from outcomes.models import AlertNotification, NotificationChannel
+from outcomes.models import (
+    Alert,
+    AlertNotification,
+    AlertSeverity,
+    AlertState,
+    NotificationChannel,
+)
+
+logger = logging.getLogger(__name__)
+
+Kind = AlertNotification.Kind
+Status = AlertNotification.Status
+
+# 0: the therapist only; 1: the supervisors of the therapist's teams; 2: the clinic admins.
+LEVEL_SUPERVISOR, LEVEL_ADMIN = 1, 2
+# A pending e-mail notification this old was not handed to the outbox by its own task (lost
+# message, broker down): the retry task sends it.
+PENDING_GRACE = timedelta(minutes=2)
+DIGEST_PERIOD = timedelta(days=7)
+UNRESOLVED = (AlertState.OPEN, AlertState.ACKNOWLEDGED)
 
 
-def alert_notify(*, alert, recipients=None, kind=AlertNotification.Kind.NEW) -> None:
-    """Create in-app and e-mail notification rows for ``recipients`` (default: the therapist)."""
-    recipients = recipients or [alert.episode.therapist]
-    for recipient in recipients:
-        for channel in (NotificationChannel.IN_APP, NotificationChannel.EMAIL):
-            notification, created = AlertNotification.objects.get_or_create(
-                alert=alert, recipient=recipient, channel=channel, kind=kind
-            )
-            if created and channel == NotificationChannel.EMAIL:
-                notification_email_queue(notification=notification)
-            elif created:
-                # The in-app badge counts open alerts; the row only records that it was shown.
-                AlertNotification.objects.filter(pk=notification.pk).update(
-                    status=AlertNotification.Status.SENT, sent_at=timezone.now()
-                )
+# --- New alerts -----------------------------------------------------------------------------------
 
 
-def notification_email_queue(*, notification) -> None:
-    recipient = notification.recipient
-    if not recipient.email:
-        AlertNotification.objects.filter(pk=notification.pk).update(
-            status=AlertNotification.Status.FAILED, last_error="Recipient has no e-mail address."
+def alert_notify(*, alert, recipients=None, kind=Kind.NEW) -> list[int]:
+    """Notify ``recipients`` (default: the episode's therapist) of one alert, in the app and by
+    e-mail; returns the ids of the e-mail notifications created. Idempotent per recipient."""
+    recipients = list(recipients or [alert.episode.therapist])
+    return _notifications_create([(alert.pk, user.pk) for user in recipients], kind=kind)
+
+
+def alerts_notify_new(*, alerts) -> list[int]:
+    """Notify each alert's therapist: the sweep's bulk version of ``alert_notify``."""
+    alerts = list(alerts)
+    therapist_of = dict(
+        Episode.objects.filter(pk__in={alert.episode_id for alert in alerts}).values_list(
+            "pk", "therapist_id"
         )
-        return
-    clinic_name = notification.alert.clinic.name
-    urgent = notification.alert.severity == "urgent"
-    subject = f"{'Urgent: ' if urgent else ''}new alert at {clinic_name}"
-    if notification.kind == AlertNotification.Kind.ESCALATION:
-        subject = f"Escalated: an urgent alert at {clinic_name} is waiting"
+    )
+    return _notifications_create(
+        [(alert.pk, therapist_of[alert.episode_id]) for alert in alerts], kind=Kind.NEW
+    )
+
+
+def _notifications_create(pairs, *, kind) -> list[int]:
+    """Create the in-app and e-mail rows for (alert id, recipient id) pairs; queue the e-mails
+    after commit. Existing rows are left alone (the unique constraint decides)."""
+    if not pairs:
+        return []
+    now = timezone.now()
+    rows = []
+    for alert_id, recipient_id in pairs:
+        rows.append(
+            AlertNotification(
+                alert_id=alert_id,
+                recipient_id=recipient_id,
+                channel=NotificationChannel.IN_APP,
+                kind=kind,
+                # The in-app badge counts unresolved alerts: the row only records that it shows.
+                status=Status.SENT,
+                sent_at=now,
+                created_at=now,
+            )
+        )
+        rows.append(
+            AlertNotification(
+                alert_id=alert_id,
+                recipient_id=recipient_id,
+                channel=NotificationChannel.EMAIL,
+                kind=kind,
+                created_at=now,
+            )
+        )
+    AlertNotification.objects.bulk_create(rows, batch_size=1000, ignore_conflicts=True)
+    email_ids = list(
+        AlertNotification.objects.filter(
+            alert_id__in={alert_id for alert_id, _ in pairs},
+            recipient_id__in={recipient_id for _, recipient_id in pairs},
+            channel=NotificationChannel.EMAIL,
+            kind=kind,
+            status=Status.PENDING,
+        ).values_list("pk", flat=True)
+    )
+    if email_ids:
+        from outcomes.tasks import send_alert_notifications
+
+        enqueue_on_commit(send_alert_notifications, email_ids)
+    return email_ids
+
+
+def notification_send(*, notification_id: int) -> bool:
+    """Hand one pending e-mail notification to the outbox, exactly once.
+
+    The row is claimed (pending → sent, a conditional UPDATE that must touch one row) in the same
+    transaction as the outbox row is written, so a second worker or a re-delivered task finds
+    nothing to claim, and a failure leaves it pending for the retry task.
+    """
+    with transaction.atomic():
+        claimed = AlertNotification.objects.filter(
+            pk=notification_id, status=Status.PENDING, channel=NotificationChannel.EMAIL
+        ).update(status=Status.SENT, sent_at=timezone.now())
+        if claimed != 1:
+            return False
+        notification = AlertNotification.objects.select_related("alert__clinic", "recipient").get(
+            pk=notification_id
+        )
+        notification.attempts += 1
+        if not notification.recipient.email:
+            AlertNotification.objects.filter(pk=notification_id).update(
+                status=Status.FAILED,
+                attempts=notification.attempts,
+                sent_at=None,
+                last_error="Recipient has no e-mail address.",
+            )
+            return False
+        subject, body = alert_email(notification=notification)
+        mail_queue(
+            to=notification.recipient.email, subject=subject, body_text=body, purpose="alert"
+        )
+        AlertNotification.objects.filter(pk=notification_id).update(
+            attempts=notification.attempts, last_error=""
+        )
+    return True
+
+
+def alert_email(*, notification) -> tuple[str, str]:
+    """Subject and body: the clinic's name and a link, deliberately nothing about the client."""
+    alert = notification.alert
+    clinic_name = alert.clinic.name
+    urgent = alert.severity == AlertSeverity.URGENT
     link = f"{settings.SITE_URL}/alerts/"
+    if notification.kind == Kind.ESCALATION:
+        subject = f"Escalated: an urgent alert at {clinic_name} is waiting"
+        opening = (
+            f"An urgent alert at {clinic_name} has not been acknowledged in time and has been "
+            "escalated to you."
+        )
+    else:
+        subject = f"{'Urgent: ' if urgent else ''}new alert at {clinic_name}"
+        opening = (
+            f"There is {'an urgent' if urgent else 'a new'} alert for a client at {clinic_name}."
+        )
     body = (
-        f"There is {'an urgent' if urgent else 'a new'} alert for a client at {clinic_name}.\n\n"
-        f"Please log in to review it: {link}\n\n"
+        f"{opening}\n\nPlease log in to review it: {link}\n\n"
         "This message deliberately contains no client details."
     )
-    with transaction.atomic():
-        mail_queue(to=recipient.email, subject=subject, body_text=body, purpose="alert")
-        AlertNotification.objects.filter(pk=notification.pk).update(
-            status=AlertNotification.Status.SENT, attempts=1, sent_at=timezone.now()
+    return subject, body
+
+
+def notifications_send_pending(*, now=None) -> int:
+    """Retry e-mail notifications left pending past the grace period (the beat task)."""
+    now = now or timezone.now()
+    pending = AlertNotification.objects.filter(
+        channel=NotificationChannel.EMAIL,
+        status=Status.PENDING,
+        created_at__lte=now - PENDING_GRACE,
+    ).values_list("pk", flat=True)
+    return sum(notification_send(notification_id=pk) for pk in list(pending[:1000]))
+
+
+# --- Escalation of urgent alerts -----------------------------------------------------------------
+
+
+def alerts_escalate(*, now=None) -> int:
+    """Escalate urgent alerts nobody acknowledged within ``clinic.urgent_escalation_hours``:
+    first to the supervisors of the therapist's teams, one period later to the clinic admins.
+
+    Each step claims the alert with a conditional UPDATE on its current level, so two beat runs
+    never escalate (or notify) twice. A therapist whose teams have no supervisor escalates straight
+    to the admins: the alert must reach someone who can act.
+    """
+    now = now or timezone.now()
+    escalated = 0
+    candidates = (
+        Alert.objects.filter(
+            severity=AlertSeverity.URGENT,
+            state=AlertState.OPEN,
+            escalation_level__lt=LEVEL_ADMIN,
         )
+        .select_related("clinic", "episode__client")
+        .order_by("pk")
+    )
+    for alert in candidates:
+        period = timedelta(hours=alert.clinic.urgent_escalation_hours)
+        since = alert.escalated_at if alert.escalation_level else alert.created_at
+        if since > now - period:
+            continue
+        escalated += _alert_escalate(alert=alert, now=now)
+    return escalated
+
+
+def _alert_escalate(*, alert, now) -> bool:
+    level = alert.escalation_level + 1
+    recipients = (
+        escalation_recipients(alert=alert, level=level) if level == LEVEL_SUPERVISOR else []
+    )
+    if not recipients:
+        level = LEVEL_ADMIN
+        recipients = escalation_recipients(alert=alert, level=LEVEL_ADMIN)
+    with transaction.atomic():
+        claimed = Alert.objects.filter(
+            pk=alert.pk, state=AlertState.OPEN, escalation_level=alert.escalation_level
+        ).update(escalation_level=level, escalated_at=now)
+        if claimed != 1:
+            return False
+        _notifications_create([(alert.pk, user_id) for user_id in recipients], kind=Kind.ESCALATION)
+        audit_record(
+            actor=None,
+            action="alert.escalate",
+            obj=alert,
+            clinic=alert.clinic,
+            client=alert.episode.client,
+            details={"level": level, "recipient_ids": recipients},
+        )
+    if not recipients:
+        logger.warning("urgent alert %s escalated with nobody to notify", alert.pk)
+    return True
+
+
+def escalation_recipients(*, alert, level: int) -> list[int]:
+    """User ids to tell at ``level``: supervisors sharing a team with the therapist (1) or the
+    clinic's admins (2); never the therapist, who was told already."""
+    therapist_id = alert.episode.therapist_id
+    if level == LEVEL_SUPERVISOR:
+        therapist_teams = Membership.objects.filter(
+            user_id=therapist_id, clinic_id=alert.clinic_id
+        ).values("teams")
+        members = Membership.objects.filter(
+            clinic_id=alert.clinic_id, role=Role.SUPERVISOR, teams__in=therapist_teams
+        )
+    else:
+        members = Membership.objects.filter(clinic_id=alert.clinic_id, role=Role.ADMIN)
+    return sorted(set(members.exclude(user_id=therapist_id).values_list("user_id", flat=True)))
+
+
+# --- Weekly digest --------------------------------------------------------------------------------
+
+
+def therapists_with_items(*, now=None) -> list[int]:
+    """Therapists with something to review: an unresolved alert, an active client off track, or a
+    check-in missed in the past week."""
+    now = now or timezone.now()
+    active = Episode.objects.filter(ended_on__isnull=True)
+    with_alerts = active.filter(alerts__state__in=UNRESOLVED)
+    off_track = active.filter(status__in=[EpisodeStatus.RED, EpisodeStatus.YELLOW])
+    missed = active.filter(
+        pk__in=CheckIn.objects.filter(
+            status=CheckInStatus.EXPIRED, expires_at__gte=now - DIGEST_PERIOD
+        ).values("episode_id")
+    )
+    therapist_ids = set()
+    for episodes in (with_alerts, off_track, missed):
+        therapist_ids |= set(episodes.values_list("therapist_id", flat=True).distinct())
+    return sorted(therapist_ids)
+
+
+def digests_send(*, now=None) -> int:
+    """One "you have items to review" e-mail per therapist with items, at most once a week.
+
+    No counts and no client labels: how many clients are off track is itself health-adjacent, and
+    the mailbox is not the place for it. A digest already written to the outbox in the past six
+    days is not repeated, so a re-run (or a beat that fires twice) sends nothing new.
+    """
+    from django.contrib.auth import get_user_model
+
+    now = now or timezone.now()
+    recently = set(
+        OutboundEmail.objects.filter(
+            purpose="digest", created_at__gt=now - DIGEST_PERIOD + timedelta(days=1)
+        ).values_list("to", flat=True)
+    )
+    users = (
+        get_user_model()
+        .objects.filter(pk__in=therapists_with_items(now=now), is_active=True)
+        .exclude(Q(email="") | Q(email__in=recently))
+    )
+    link = f"{settings.SITE_URL}/alerts/"
+    sent = 0
+    for user in users.order_by("pk"):
+        with transaction.atomic():
+            mail_queue(
+                to=user.email,
+                subject="Your weekly review: items are waiting",
+                body_text=(
+                    "You have items to review in the outcome tracker this week.\n\n"
+                    f"Please log in to see them: {link}\n\n"
+                    "This message deliberately contains no client details."
+                ),
+                purpose="digest",
+            )
+        sent += 1
+    return sent

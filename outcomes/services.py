@@ -8,16 +8,20 @@ batch or depend on the broker) and queues the episode's rule evaluation after co
 
 from dataclasses import dataclass
 
+from django.core.exceptions import PermissionDenied
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
 from audit.services import audit_record
+from clients.selectors import episodes_visible_to
 from config.queue import enqueue_on_commit
 from outcomes.models import (
     Administration,
     Alert,
+    AlertAction,
     AlertRule,
     AlertSeverity,
+    AlertState,
     ResponseSource,
     RiskState,
 )
@@ -143,3 +147,97 @@ def alert_raise(
 
     alert_notify(alert=alert)
     return alert, True
+
+
+# --- Alert lifecycle: open → acknowledged (who, when) → resolved (who, when, action, note) ------
+
+
+class AlertTransitionInvalid(ValueError):
+    """The alert cannot make this transition (already acknowledged or resolved, unknown action)."""
+
+
+def alert_acknowledge(*, alert: Alert, user, request=None) -> Alert:
+    """Record that ``user`` has seen the alert and is dealing with it; stops its escalation.
+
+    Claimed with a conditional UPDATE on the state, so two clicks (or two colleagues) cannot both
+    acknowledge it; the loser gets a clear error naming the current state.
+    """
+    _alert_check_scope(alert=alert, user=user)
+    now = timezone.now()
+    with transaction.atomic():
+        claimed = Alert.objects.filter(pk=alert.pk, state=AlertState.OPEN).update(
+            state=AlertState.ACKNOWLEDGED, acknowledged_at=now, acknowledged_by=user
+        )
+        if claimed != 1:
+            raise AlertTransitionInvalid(
+                f"Only an open alert can be acknowledged; this one is {_state_of(alert)}."
+            )
+        _alert_audit(alert=alert, user=user, action="alert.acknowledge", request=request)
+    alert.refresh_from_db()
+    return alert
+
+
+def alert_resolve(*, alert: Alert, user, action: str, note: str = "", request=None) -> Alert:
+    """Close the alert with the action taken (``AlertAction``) and a free-text note.
+
+    An open alert may be resolved directly (the therapist phoned the client first and records it
+    afterwards): that counts as acknowledging it too, recorded and audited as such. The note stays
+    with the alert and out of the audit log, since it may describe the client's health.
+    """
+    if action not in AlertAction.values:
+        raise AlertTransitionInvalid(
+            "Choose the action taken: "
+            + ", ".join(str(label) for label in AlertAction.labels)
+            + "."
+        )
+    _alert_check_scope(alert=alert, user=user)
+    now = timezone.now()
+    with transaction.atomic():
+        acknowledged_now = Alert.objects.filter(pk=alert.pk, state=AlertState.OPEN).update(
+            state=AlertState.ACKNOWLEDGED, acknowledged_at=now, acknowledged_by=user
+        )
+        if acknowledged_now:
+            _alert_audit(alert=alert, user=user, action="alert.acknowledge", request=request)
+        claimed = Alert.objects.filter(pk=alert.pk, state=AlertState.ACKNOWLEDGED).update(
+            state=AlertState.RESOLVED,
+            resolved_at=now,
+            resolved_by=user,
+            action=action,
+            resolution_note=note.strip(),
+        )
+        if claimed != 1:
+            raise AlertTransitionInvalid(f"This alert is {_state_of(alert)} already.")
+        _alert_audit(
+            alert=alert,
+            user=user,
+            action="alert.resolve",
+            request=request,
+            extra={"action": action},
+        )
+    alert.refresh_from_db()
+    return alert
+
+
+def _alert_check_scope(*, alert: Alert, user) -> None:
+    # Views fetch alerts through scoped selectors already; this is the service's own guard, so no
+    # other caller (API, shell, a future view) can act on an alert outside the user's scope.
+    if not episodes_visible_to(user).filter(pk=alert.episode_id).exists():
+        raise PermissionDenied("This alert is outside your caseload.")
+
+
+def _state_of(alert: Alert) -> str:
+    state = Alert.objects.filter(pk=alert.pk).values_list("state", flat=True).first()
+    return str(AlertState(state).label).lower() if state else "gone"
+
+
+def _alert_audit(*, alert: Alert, user, action: str, request=None, extra=None) -> None:
+    episode = alert.episode
+    audit_record(
+        actor=user,
+        action=action,
+        obj=alert,
+        clinic=episode.clinic,
+        client=episode.client,
+        request=request,
+        details={"rule": alert.rule, "severity": alert.severity, **(extra or {})},
+    )

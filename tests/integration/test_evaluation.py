@@ -1,0 +1,242 @@
+"""The alert rules end to end: stored forms in, alerts, statuses and notifications out."""
+
+from datetime import timedelta
+
+import pytest
+from django.core.management import call_command
+from django.utils import timezone
+
+from audit.models import AuditEvent
+from clients import demo_data
+from clients.models import CheckInStatus, Episode, EpisodeStatus
+from outcomes.evaluation import episode_evaluate, episodes_evaluate
+from outcomes.models import (
+    Administration,
+    Alert,
+    AlertAction,
+    AlertNotification,
+    AlertRule,
+    AlertSeverity,
+    TrajectoryCurve,
+)
+from outcomes.services import alert_acknowledge, alert_resolve
+from tests.integration.evaluation_support import checkin, phq9, phq9_course, record
+
+
+def alerts_of(episode, rule):
+    return Alert.objects.filter(episode=episode, rule=rule)
+
+
+# --- Each rule, from stored forms to a stored alert ----------------------------------------------
+
+
+def test_a_reliable_worsening_from_intake_raises_one_high_alert_at_its_onset(cast):
+    forms = phq9_course(cast.episode, [12, 14, 18, 19, 19])
+    episode_evaluate(episode_id=cast.episode.pk)
+    alert = alerts_of(cast.episode, AlertRule.RELIABLE_DETERIORATION).get()
+    assert alert.severity == AlertSeverity.HIGH
+    assert alert.administration == forms[2]
+    assert alert.trigger == f"adm:{forms[2].pk}"
+    assert alert.clinic == cast.clinic
+
+
+def test_a_week_on_week_rise_of_six_points_is_a_sudden_loss(cast):
+    forms = phq9_course(cast.episode, [14, 10, 16])
+    episode_evaluate(episode_id=cast.episode.pk)
+    assert alerts_of(cast.episode, AlertRule.SUDDEN_LOSS).get().administration == forms[2]
+    assert not alerts_of(cast.episode, AlertRule.RELIABLE_DETERIORATION).exists()
+
+
+def test_a_client_who_does_not_improve_is_not_on_track(cast):
+    phq9_course(cast.episode, [20, 20, 20, 20, 21, 22])
+    episode_evaluate(episode_id=cast.episode.pk)
+    assert alerts_of(cast.episode, AlertRule.NOT_ON_TRACK).exists()
+    cast.episode.refresh_from_db()
+    assert cast.episode.status in (EpisodeStatus.YELLOW, EpisodeStatus.RED)
+    assert "provisional default curve" in cast.episode.status_reason
+    assert cast.episode.status_updated_at is not None
+
+
+def test_a_session_rating_below_36_is_an_alliance_concern(cast):
+    record(cast.episode, "session_rating", [10, 10, 10, 10], weeks_ago=2)
+    low = record(cast.episode, "session_rating", [8, 8, 9, 8], weeks_ago=1)
+    episode_evaluate(episode_id=cast.episode.pk)
+    alert = alerts_of(cast.episode, AlertRule.ALLIANCE_CONCERN).get()
+    assert alert.administration == low and alert.severity == AlertSeverity.WARNING
+
+
+def test_two_expired_checkins_in_a_row_are_disengagement(cast):
+    checkin(cast.episode, status=CheckInStatus.COMPLETED, weeks_ago=3)
+    checkin(cast.episode, status=CheckInStatus.EXPIRED, weeks_ago=2)
+    second = checkin(cast.episode, status=CheckInStatus.EXPIRED, weeks_ago=1)
+    checkin(cast.other_episode, status=CheckInStatus.EXPIRED, weeks_ago=2)
+    checkin(cast.other_episode, status=CheckInStatus.CANCELLED, weeks_ago=1)
+    episodes_evaluate(episode_ids=[cast.episode.pk, cast.other_episode.pk])
+    alert = alerts_of(cast.episode, AlertRule.DISENGAGEMENT).get()
+    assert alert.trigger == f"checkin:{second.pk}" and alert.administration is None
+    # A cancelled check-in (plan paused) was never the client's to miss.
+    assert not alerts_of(cast.other_episode, AlertRule.DISENGAGEMENT).exists()
+
+
+def test_the_sweep_keeps_the_one_risk_alert_raised_at_submission(cast):
+    risky = record(cast.episode, "phq9", phq9(15, item9=1), weeks_ago=0)
+    assert alerts_of(cast.episode, AlertRule.RISK_ITEM).count() == 1
+    episode_evaluate(episode_id=cast.episode.pk)
+    alert = alerts_of(cast.episode, AlertRule.RISK_ITEM).get()
+    assert alert.trigger == f"adm:{risky.pk}" and alert.severity == AlertSeverity.URGENT
+    assert AuditEvent.objects.filter(action="alert.create", object_id=str(alert.pk)).count() == 1
+
+
+def test_an_unanswered_risk_item_asks_the_therapist_to_ask_directly(cast):
+    skipped = record(cast.episode, "phq9", phq9(12, item9=None), weeks_ago=0)
+    assert skipped.risk == "unknown"
+    episode_evaluate(episode_id=cast.episode.pk)
+    alert = alerts_of(cast.episode, AlertRule.RISK_ITEM).get()
+    assert alert.severity == AlertSeverity.WARNING and alert.trigger == f"adm:{skipped.pk}"
+
+
+# --- Stored state, idempotency ------------------------------------------------------------------
+
+
+def test_evaluation_stamps_every_form_it_read(cast):
+    phq9_course(cast.episode, [12, 13])
+    episode_evaluate(episode_id=cast.episode.pk)
+    assert not Administration.objects.filter(alerts_evaluated_at__isnull=True).exists()
+
+
+def test_an_episode_without_scores_has_status_none(cast):
+    episode_evaluate(episode_id=cast.episode.pk)
+    cast.episode.refresh_from_db()
+    assert cast.episode.status == EpisodeStatus.NONE
+
+
+def test_evaluating_twice_creates_nothing_new(cast):
+    cast.therapist.email = "therapist@example.org"
+    cast.therapist.save()
+    phq9_course(cast.episode, [12, 14, 18, 12, 19])
+    first = episode_evaluate(episode_id=cast.episode.pk)
+    counts = (Alert.objects.count(), AlertNotification.objects.count(), AuditEvent.objects.count())
+    cast.episode.refresh_from_db()
+    updated_at = cast.episode.status_updated_at
+    again = episodes_evaluate(episode_ids=[cast.episode.pk, cast.episode.pk])
+    assert first.alerts_created > 0 and again.alerts_created == 0
+    assert again.statuses_changed == 0
+    assert (
+        Alert.objects.count(),
+        AlertNotification.objects.count(),
+        AuditEvent.objects.count(),
+    ) == counts
+    cast.episode.refresh_from_db()
+    assert cast.episode.status_updated_at == updated_at
+
+
+def test_each_new_alert_is_notified_once_in_the_app_and_by_mail(cast):
+    phq9_course(cast.episode, [12, 14, 18])
+    episode_evaluate(episode_id=cast.episode.pk)
+    episode_evaluate(episode_id=cast.episode.pk)
+    alert = alerts_of(cast.episode, AlertRule.RELIABLE_DETERIORATION).get()
+    channels = sorted(alert.notifications.values_list("channel", "recipient_id"))
+    assert channels == [("email", cast.therapist.pk), ("in_app", cast.therapist.pk)]
+
+
+def test_alerts_on_events_weeks_old_are_listed_but_not_mailed(cast):
+    phq9_course(cast.episode, [12, 18, 12, 12, 12])  # the worsening was three weeks ago
+    episode_evaluate(episode_id=cast.episode.pk)
+    assert alerts_of(cast.episode, AlertRule.RELIABLE_DETERIORATION).exists()
+    assert not AlertNotification.objects.exists()
+
+
+def test_a_new_worsening_after_resolution_raises_a_new_alert(cast):
+    phq9_course(cast.episode, [12, 18])
+    episode_evaluate(episode_id=cast.episode.pk)
+    first = alerts_of(cast.episode, AlertRule.RELIABLE_DETERIORATION).get()
+    alert_acknowledge(alert=first, user=cast.therapist)
+    alert_resolve(alert=first, user=cast.therapist, action=AlertAction.EXTRA_SESSION, note="")
+    record(cast.episode, "phq9", phq9(11), weeks_ago=0)
+    episode_evaluate(episode_id=cast.episode.pk)
+    assert alerts_of(cast.episode, AlertRule.RELIABLE_DETERIORATION).count() == 1
+    again = record(cast.episode, "phq9", phq9(19), weeks_ago=0)
+    episode_evaluate(episode_id=cast.episode.pk)
+    newest = alerts_of(cast.episode, AlertRule.RELIABLE_DETERIORATION).latest("pk")
+    assert newest != first and newest.administration == again and newest.state == "open"
+
+
+def test_a_clinic_setting_is_used_by_the_next_evaluation(cast):
+    checkin(cast.episode, status=CheckInStatus.EXPIRED, weeks_ago=2)
+    checkin(cast.episode, status=CheckInStatus.EXPIRED, weeks_ago=1)
+    cast.clinic.missed_checkins_for_alert = 3
+    cast.clinic.save()
+    episode_evaluate(episode_id=cast.episode.pk)
+    assert not alerts_of(cast.episode, AlertRule.DISENGAGEMENT).exists()
+    cast.clinic.missed_checkins_for_alert = 2
+    cast.clinic.save()
+    episode_evaluate(episode_id=cast.episode.pk)
+    assert alerts_of(cast.episode, AlertRule.DISENGAGEMENT).exists()
+
+
+def test_a_fitted_curve_replaces_the_default_once_the_band_has_enough_episodes(cast):
+    phq9_course(cast.episode, [20, 20, 20, 20, 20])
+    curve = TrajectoryCurve.objects.create(
+        clinic=cast.clinic,
+        instrument="phq9",
+        band_low=20,
+        band_high=27,
+        b0=21,
+        b1=0,
+        sigma=3,
+        n_episodes=cast.clinic.trajectory_min_episodes - 1,
+        source=TrajectoryCurve.Source.FITTED,
+    )
+    episode_evaluate(episode_id=cast.episode.pk)
+    cast.episode.refresh_from_db()
+    assert "provisional default curve" in cast.episode.status_reason
+    TrajectoryCurve.objects.filter(pk=curve.pk).update(
+        n_episodes=cast.clinic.trajectory_min_episodes
+    )
+    episode_evaluate(episode_id=cast.episode.pk)
+    cast.episode.refresh_from_db()
+    # A flat fitted curve at 21 expects no recovery: 20 is on track against it.
+    assert cast.episode.status == EpisodeStatus.GREEN
+    assert "provisional" not in cast.episode.status_reason
+
+
+# --- The demo clinic ----------------------------------------------------------------------------
+
+
+@pytest.mark.slow
+def test_the_demo_flags_every_deteriorator_before_their_last_score_and_the_risk_client(db):
+    call_command("seed_demo", clients=60)
+    demo = demo_data.generate_clinic(clients=60)
+    labels = {
+        archetype: {c.label for c in demo.clients if c.archetype == archetype}
+        for archetype in (demo_data.DETERIORATOR, demo_data.RISK)
+    }
+    assert labels[demo_data.DETERIORATOR] and labels[demo_data.RISK]
+    worsening = (
+        AlertRule.RELIABLE_DETERIORATION,
+        AlertRule.NOT_ON_TRACK,
+        AlertRule.SUDDEN_LOSS,
+    )
+    for episode in Episode.objects.filter(client__label__in=labels[demo_data.DETERIORATOR]):
+        last = episode.administrations.filter(instrument="phq9").latest("administered_at")
+        flagged = Alert.objects.filter(
+            episode=episode,
+            rule__in=worsening,
+            administration__administered_at__lt=last.administered_at,
+        )
+        assert flagged.exists(), f"{episode.client.label} was not flagged before the last score"
+        assert episode.status == EpisodeStatus.RED
+    for episode in Episode.objects.filter(client__label__in=labels[demo_data.RISK]):
+        assert Alert.objects.filter(
+            episode=episode, rule=AlertRule.RISK_ITEM, severity=AlertSeverity.URGENT
+        ).exists()
+    assert not Administration.objects.filter(alerts_evaluated_at__isnull=True).exists()
+    assert Episode.objects.exclude(status=EpisodeStatus.NONE).exists()
+
+
+def test_alerts_are_dated_when_they_were_raised(cast):
+    phq9_course(cast.episode, [12, 18])
+    before = timezone.now()
+    episode_evaluate(episode_id=cast.episode.pk)
+    alert = alerts_of(cast.episode, AlertRule.RELIABLE_DETERIORATION).get()
+    assert before <= alert.created_at <= timezone.now() + timedelta(seconds=1)
