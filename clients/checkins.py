@@ -47,6 +47,7 @@ from clients.models import (
     TreatmentSession,
 )
 from config.queue import enqueue_on_commit
+from messaging.models import OutboundEmail
 from messaging.services import mail_queue
 from outcomes.models import AlertRule, AlertSeverity, ResponseSource, RiskState
 from outcomes.selectors import instrument_for
@@ -589,6 +590,34 @@ def checkin_expire_overdue(*, now: datetime | None = None) -> int:
     return expired
 
 
+KEY_IN_MAIL = re.compile(r"/c/[A-Za-z0-9_-]{32,64}/")
+LINK_REMOVED = "/c/link-removed-after-sending/"
+CHECKIN_MAIL_PURPOSES = ("checkin", "reminder")
+
+
+def checkin_mails_redact() -> int:
+    """Take the key out of check-in mails the outbox has finished with (sent, or given up).
+
+    The outbox must hold the key until the mail is out; after that, the stored copy is the only
+    place besides the client's mailbox where it exists, and the database should keep the hash
+    only. (A mail that failed for good is healed by the reminder, which carries a fresh key.)
+    """
+    finished = OutboundEmail.objects.filter(
+        purpose__in=CHECKIN_MAIL_PURPOSES,
+        status__in=[OutboundEmail.Status.SENT, OutboundEmail.Status.FAILED],
+        body_text__regex=KEY_IN_MAIL.pattern,
+    )
+    redacted = 0
+    for mail in finished.only("pk", "body_text", "body_html"):
+        redacted += OutboundEmail.objects.filter(
+            pk=mail.pk, status__in=[OutboundEmail.Status.SENT, OutboundEmail.Status.FAILED]
+        ).update(
+            body_text=KEY_IN_MAIL.sub(LINK_REMOVED, mail.body_text),
+            body_html=KEY_IN_MAIL.sub(LINK_REMOVED, mail.body_html),
+        )
+    return redacted
+
+
 def checkins_sweep(*, now: datetime | None = None) -> dict[str, int]:
     """One pass of everything time-driven; what the five-minute beat task runs."""
     now = now or timezone.now()
@@ -596,7 +625,14 @@ def checkins_sweep(*, now: datetime | None = None) -> dict[str, int]:
     created = checkin_create_due(now=now)
     sent = sum(checkin_issue_link(checkin_id=pk, now=now) for pk in checkin_unsent_ids(now=now))
     reminded = checkin_send_reminders(now=now)
-    return {"expired": expired, "created": len(created), "sent": sent, "reminded": reminded}
+    redacted = checkin_mails_redact()
+    return {
+        "expired": expired,
+        "created": len(created),
+        "sent": sent,
+        "reminded": reminded,
+        "redacted": redacted,
+    }
 
 
 # --- The client's submission --------------------------------------------------------------------

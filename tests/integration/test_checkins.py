@@ -75,7 +75,7 @@ def test_the_sweep_creates_one_checkin_per_due_time_however_often_it_runs(cast):
         first = checkins_sweep()
         second = checkins_sweep()
     assert first["created"] == 1 and first["sent"] == 1
-    assert second == {"expired": 0, "created": 0, "sent": 0, "reminded": 0}
+    assert second == {"expired": 0, "created": 0, "sent": 0, "reminded": 0, "redacted": 0}
     checkin = CheckIn.objects.get(episode=cast.episode)
     assert checkin.due_at == utc(2026, 3, 2, 9)
     assert checkin.expires_at == utc(2026, 3, 6, 9)  # 4 days, the clinic default
@@ -193,6 +193,20 @@ def test_only_the_sha256_of_the_key_is_stored(cast):
     stored = str(list(CheckIn.objects.values_list()))
     assert key not in stored
     assert checkin_by_key(key=key) == checkin
+
+
+def test_once_the_mail_is_sent_the_outbox_keeps_no_copy_of_the_key(cast):
+    from messaging.services import mail_send
+
+    checkin, key = open_checkin(cast.episode)
+    mail = OutboundEmail.objects.get(purpose="checkin")
+    assert checkins.checkin_mails_redact() == 0  # not sent yet: the outbox still needs the key
+    assert mail_send(mail_id=mail.pk)
+    assert checkins_sweep()["redacted"] == 1
+    mail.refresh_from_db()
+    assert key not in mail.body_text and key not in mail.body_html
+    assert "/c/opt-out/" in mail.body_text
+    assert checkin_by_key(key=key) == checkin  # the client's copy still works
 
 
 def test_a_tampered_key_opens_nothing(cast):
