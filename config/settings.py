@@ -223,6 +223,16 @@ CELERY_BEAT_SCHEDULE["clients.sweep_checkins"] = {
     "task": "clients.tasks.sweep_checkins",
     "schedule": 300.0,
 }
+# Reports: hourly, delete expired export files and queue again exports whose message was lost;
+# every 6 hours, e-mail monthly report links (each subscription claims its month: sent once).
+CELERY_BEAT_SCHEDULE["dashboards.sweep_exports"] = {
+    "task": "dashboards.tasks.sweep_exports",
+    "schedule": 3600.0,
+}
+CELERY_BEAT_SCHEDULE["dashboards.send_monthly_reports"] = {
+    "task": "dashboards.tasks.send_monthly_reports",
+    "schedule": 6 * 3600.0,
+}
 
 # --- REST framework ---------------------------------------------------------------------------
 REST_FRAMEWORK = {

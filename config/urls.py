@@ -20,5 +20,6 @@ urlpatterns = [
     path("admin/", admin.site.urls),
     path("c/", include("clients.urls")),
     path("", include((clients_staff_urlpatterns, "clients"))),
+    path("reports/", include("dashboards.report_urls")),
     path("", include("dashboards.urls")),
 ]

@@ -1,0 +1,151 @@
+"""Charts of a report: plotly figures (for the page, drawn by static/js/report_charts.js) and the
+same charts as plain SVG (for the PDF: WeasyPrint runs no JavaScript, and plotly's static image
+export needs a headless Chrome that a server should not need)."""
+
+from __future__ import annotations
+
+import json
+from xml.sax.saxutils import escape
+
+import plotly.graph_objects as go
+
+from dashboards.reports import Report
+
+RATES = (
+    ("recovery", "Recovery", "#1f6feb"),
+    ("reliable_improvement", "Reliable improvement", "#2da44e"),
+)
+
+
+def _shown_clinicians(report: Report, rate: str):
+    return [row for row in report.clinicians if getattr(row, rate).value is not None]
+
+
+def rates_figure(report: Report) -> dict:
+    """Recovery and reliable improvement by clinician, with 95 % Wilson intervals; clinicians
+    whose rates rest on fewer than 10 episodes are left out (suppressed)."""
+    figure = go.Figure()
+    for rate, title, colour in RATES:
+        rows = _shown_clinicians(report, rate)
+        values = [getattr(row, rate).value for row in rows]
+        intervals = [getattr(row, rate).interval for row in rows]
+        figure.add_trace(
+            go.Bar(
+                name=title,
+                x=[row.label for row in rows],
+                y=[value * 100 for value in values],
+                marker_color=colour,
+                error_y={
+                    "type": "data",
+                    "symmetric": False,
+                    "array": [
+                        (high - value) * 100
+                        for value, (_, high) in zip(values, intervals, strict=True)
+                    ],
+                    "arrayminus": [
+                        (value - low) * 100
+                        for value, (low, _) in zip(values, intervals, strict=True)
+                    ],
+                },
+            )
+        )
+    figure.add_hline(
+        y=report.national_recovery_rate * 100,
+        line_dash="dash",
+        annotation_text="National recovery ~50 %",
+    )
+    figure.update_layout(
+        barmode="group",
+        yaxis={"title": "% of finished episodes", "range": [0, 100]},
+        margin={"l": 50, "r": 20, "t": 30, "b": 80},
+        height=380,
+        legend={"orientation": "h"},
+    )
+    return json.loads(figure.to_json())
+
+
+def funnel_figure(report: Report) -> dict:
+    figure = go.Figure(
+        go.Funnel(
+            y=[label for label, _ in report.funnel],
+            x=[count for _, count in report.funnel],
+            textinfo="value+percent initial",
+        )
+    )
+    figure.update_layout(margin={"l": 200, "r": 20, "t": 20, "b": 20}, height=320)
+    return json.loads(figure.to_json())
+
+
+# --- static SVG (PDF) -----------------------------------------------------------------------------
+
+
+def rates_svg(report: Report) -> str:
+    """Horizontal bars per clinician with interval whiskers, and the national reference line."""
+    rows = [
+        (row.label, getattr(row, rate), colour)
+        for row in report.clinicians
+        for rate, _title, colour in RATES
+        if getattr(row, rate).value is not None
+    ]
+    label_width, bar_width, row_height = 190, 360, 16
+    height = 40 + len(rows) * (row_height + 4)
+    width = label_width + bar_width + 60
+    parts = [
+        f'<svg xmlns="http://www.w3.org/2000/svg" width="{width}" height="{height}" '
+        f'viewBox="0 0 {width} {height}" font-family="sans-serif" font-size="10">',
+        '<text x="0" y="12" font-weight="bold">Recovery (blue) and reliable improvement '
+        "(green) by clinician, 95 % Wilson intervals</text>",
+    ]
+    y = 24
+    previous_label = None
+    for label, rate, colour in rows:
+        low, high = rate.interval
+        if label != previous_label:
+            parts.append(f'<text x="0" y="{y + 12}">{escape(label[:32])}</text>')
+            previous_label = label
+        parts.append(
+            f'<rect x="{label_width}" y="{y}" width="{rate.value * bar_width:.1f}" '
+            f'height="{row_height}" fill="{colour}"/>'
+        )
+        middle = y + row_height / 2
+        parts.append(
+            f'<line x1="{label_width + low * bar_width:.1f}" y1="{middle}" '
+            f'x2="{label_width + high * bar_width:.1f}" y2="{middle}" stroke="#222"/>'
+        )
+        parts.append(
+            f'<text x="{label_width + bar_width + 6}" y="{y + 12}">{rate.value * 100:.0f} %</text>'
+        )
+        y += row_height + 4
+    reference = label_width + report.national_recovery_rate * bar_width
+    parts.append(
+        f'<line x1="{reference}" y1="20" x2="{reference}" y2="{height}" stroke="#555" '
+        f'stroke-dasharray="4 3"/>'
+    )
+    if not rows:
+        parts.append('<text x="0" y="36">No clinician has 10 or more finished episodes.</text>')
+    parts.append("</svg>")
+    return "".join(parts)
+
+
+def funnel_svg(report: Report) -> str:
+    label_width, bar_width, row_height = 200, 360, 20
+    top = max([count for _, count in report.funnel] + [1])
+    height = 10 + len(report.funnel) * (row_height + 6)
+    width = label_width + bar_width + 80
+    parts = [
+        f'<svg xmlns="http://www.w3.org/2000/svg" width="{width}" height="{height}" '
+        f'viewBox="0 0 {width} {height}" font-family="sans-serif" font-size="10">'
+    ]
+    y = 4
+    for label, count in report.funnel:
+        length = count / top * bar_width
+        offset = label_width + (bar_width - length) / 2
+        parts.append(f'<text x="0" y="{y + 14}">{escape(label)}</text>')
+        parts.append(
+            f'<rect x="{offset:.1f}" y="{y}" width="{length:.1f}" height="{row_height}" '
+            f'fill="#1f6feb"/>'
+        )
+        parts.append(f'<text x="{label_width + bar_width + 6}" y="{y + 14}">{count}</text>')
+        y += row_height + 6
+    parts.append("</svg>")
+    return "".join(parts)

@@ -1,0 +1,325 @@
+"""Supervisors' outcome reports, computed from DataFrames (no ORM: the loaders are in
+``dashboards.report_selectors``).
+
+Definitions (CLINICAL.md §3 and §5):
+
+* Active caseload: episodes open at the end of the period.
+* Form completion rate: check-ins completed / check-ins sent in the period.
+* Ended: episodes that ended in the period. Finished: ended with at least 2 attended treatment
+  sessions (NHS Talking Therapies Manual: a finished course of treatment).
+* Recovery, reliable improvement, reliable deterioration and reliable recovery: NHS Talking
+  Therapies paired outcomes on the first and last paired PHQ-9 and GAD-7 of finished episodes,
+  computed by ``outcomes.change.talking_therapies_frame``. Recovery and reliable recovery are
+  defined for cases at the start only (PHQ-9 >= 10 or GAD-7 >= 8).
+* Pre-post effect size d = (mean_pre - mean_post) / SD_pre on finished episodes with paired
+  scores (``outcomes.change.pre_post_effect_size``), with a 95 % interval from Becker's (1988)
+  large-sample variance of the standardised mean change.
+* Dropout: an ended episode with fewer than 2 attended sessions, or ended unplanned (end reason
+  "unplanned" or "dropout").
+* Any rate on fewer than 10 episodes is suppressed (shown as "n < 10"), for privacy and because
+  such rates are mostly noise.
+* Proportions carry Wilson score intervals (Wilson 1927), which keep their coverage for small n
+  and rates near 0 or 1 where the Wald interval does not (Brown, Cai & DasGupta 2001, Statistical
+  Science 16:101-133; Newcombe 1998, Statistics in Medicine 17:857-872).
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from datetime import date
+
+import numpy as np
+import pandas as pd
+
+from outcomes.change import pre_post_effect_size, talking_therapies_frame
+
+#: Rates on fewer episodes than this are not shown (CLINICAL.md §5).
+SUPPRESS_BELOW = 10
+#: qnorm(0.975), the two-sided 95 % normal quantile.
+Z_95 = 1.959964
+#: National reference, England (NHS Digital, Psychological Therapies annual reports 2017-18 to
+#: 2019-20): recovery about 50 %, reliable improvement about two thirds (66.4 % in 2017-18).
+NATIONAL_RECOVERY_RATE = 0.50
+NATIONAL_RELIABLE_IMPROVEMENT_RATE = 0.664
+UNPLANNED_END_REASONS = ("unplanned", "dropout")
+
+
+# --- intervals ------------------------------------------------------------------------------------
+
+
+def wilson_interval(successes, trials, *, z: float = Z_95):
+    """Wilson score interval for a proportion (Wilson 1927, JASA 22:209-212).
+
+    centre = (p + z²/2n) / (1 + z²/n); half-width = z·√(p(1-p)/n + z²/4n²) / (1 + z²/n).
+    Works on numbers and numpy arrays; n = 0 gives NaN.
+    """
+    successes = np.asarray(successes, dtype=float)
+    trials = np.asarray(trials, dtype=float)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        p = successes / trials
+        denominator = 1 + z**2 / trials
+        centre = (p + z**2 / (2 * trials)) / denominator
+        half = z * np.sqrt(p * (1 - p) / trials + z**2 / (4 * trials**2)) / denominator
+    low, high = np.clip(centre - half, 0, 1), np.clip(centre + half, 0, 1)
+    if low.ndim == 0:
+        return float(low), float(high)
+    return low, high
+
+
+def effect_size_interval(pre, post, *, direction: str = "lower_is_better", z: float = Z_95):
+    """Pre-post effect size d (CLINICAL.md §5) with its normal-theory interval.
+
+    Var(d) ≈ 2(1 - r)/n + d²/(2n), with r the pre-post correlation: Becker (1988), "Synthesizing
+    standardized mean-change measures", Br J Math Stat Psychol 41:257-278 (the variance of the
+    standardised mean change with the pre-test SD as the standardiser; Morris & DeShon 2002,
+    Psychol Methods 7:105-125, eq. 13). Returns (d, low, high); NaN where d is undefined (fewer
+    than two pairs or no spread in the pre scores).
+    """
+    pre = np.asarray(pre, dtype=float)
+    post = np.asarray(post, dtype=float)
+    complete = ~np.isnan(pre) & ~np.isnan(post)
+    pre, post = pre[complete], post[complete]
+    try:
+        d = pre_post_effect_size(pre, post, direction=direction)
+    except ValueError:
+        return math.nan, math.nan, math.nan
+    n = len(pre)
+    r = float(np.corrcoef(pre, post)[0, 1]) if post.std() > 0 else 0.0
+    standard_error = math.sqrt(2 * (1 - r) / n + d**2 / (2 * n))
+    return d, d - z * standard_error, d + z * standard_error
+
+
+# --- results --------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Rate:
+    """A proportion of episodes (or forms) with its Wilson interval; ``suppressed`` when it rests
+    on fewer than ``SUPPRESS_BELOW`` episodes."""
+
+    numerator: int
+    denominator: int
+    episodes: int
+
+    @property
+    def suppressed(self) -> bool:
+        return self.episodes < SUPPRESS_BELOW
+
+    @property
+    def value(self) -> float | None:
+        if self.suppressed or self.denominator == 0:
+            return None
+        return self.numerator / self.denominator
+
+    @property
+    def interval(self) -> tuple[float, float] | None:
+        if self.value is None:
+            return None
+        return wilson_interval(self.numerator, self.denominator)
+
+    def as_dict(self) -> dict:
+        interval = self.interval
+        return {
+            "numerator": self.numerator,
+            "denominator": self.denominator,
+            "value": self.value,
+            "low": interval[0] if interval else None,
+            "high": interval[1] if interval else None,
+            "suppressed": self.suppressed,
+        }
+
+
+def episode_rate(numerator, denominator) -> Rate:
+    return Rate(numerator=int(numerator), denominator=int(denominator), episodes=int(denominator))
+
+
+@dataclass(frozen=True)
+class EffectSize:
+    n: int
+    d: float
+    low: float
+    high: float
+
+    @property
+    def suppressed(self) -> bool:
+        return self.n < SUPPRESS_BELOW
+
+    @property
+    def shown(self) -> bool:
+        return not self.suppressed and not math.isnan(self.d)
+
+
+@dataclass
+class OutcomeRow:
+    """The figures of one clinician, one team, or the whole scope."""
+
+    key: str
+    label: str
+    kind: str  # "clinician", "team" or "total"
+    caseload: int = 0
+    checkins_sent: int = 0
+    checkins_completed: int = 0
+    completion: Rate = field(default_factory=lambda: Rate(0, 0, 0))
+    ended: int = 0
+    finished: int = 0
+    dropouts: int = 0
+    dropout: Rate = field(default_factory=lambda: Rate(0, 0, 0))
+    paired: int = 0
+    cases: int = 0
+    recovered: int = 0
+    recovery: Rate = field(default_factory=lambda: Rate(0, 0, 0))
+    reliable_improvement: Rate = field(default_factory=lambda: Rate(0, 0, 0))
+    reliable_deterioration: Rate = field(default_factory=lambda: Rate(0, 0, 0))
+    reliable_recovery: Rate = field(default_factory=lambda: Rate(0, 0, 0))
+    effect_phq9: EffectSize = field(
+        default_factory=lambda: EffectSize(0, math.nan, *(math.nan,) * 2)
+    )
+    effect_gad7: EffectSize = field(
+        default_factory=lambda: EffectSize(0, math.nan, *(math.nan,) * 2)
+    )
+    alerts: int = 0
+    urgent_alerts: int = 0
+    urgent_acknowledged: int = 0
+    median_hours_to_acknowledge: float | None = None
+
+
+@dataclass
+class Report:
+    start: date
+    end: date
+    total: OutcomeRow
+    teams: list[OutcomeRow]
+    clinicians: list[OutcomeRow]
+    funnel: list[tuple[str, int]]
+    national_recovery_rate: float = NATIONAL_RECOVERY_RATE
+    national_reliable_improvement_rate: float = NATIONAL_RELIABLE_IMPROVEMENT_RATE
+
+
+# --- computation ----------------------------------------------------------------------------------
+
+
+def episode_outcomes(episodes: pd.DataFrame, *, start: date, end: date) -> pd.DataFrame:
+    """Per-episode flags for the period: active, ended, finished, dropout, paired outcomes."""
+    ended_on = pd.to_datetime(episodes["ended_on"])
+    start_ts, end_ts = pd.Timestamp(start), pd.Timestamp(end)
+    attended = episodes["attended_sessions"].to_numpy(dtype=float)
+    ended = (ended_on >= start_ts) & (ended_on <= end_ts)
+    finished = ended.to_numpy() & (attended >= 2)
+    outcome = talking_therapies_frame(episodes)
+    flags = pd.DataFrame(
+        {
+            "therapist_id": episodes["therapist_id"].to_numpy(),
+            "active": (ended_on.isna() | (ended_on > end_ts)).to_numpy(),
+            "ended": ended.to_numpy(),
+            "entered_treatment": ended.to_numpy() & (attended >= 1),
+            "finished": finished,
+            "dropout": ended.to_numpy()
+            & ((attended < 2) | episodes["end_reason"].isin(UNPLANNED_END_REASONS).to_numpy()),
+        },
+        index=episodes.index,
+    )
+    # Outcomes count for finished episodes only; a missing pair leaves them undefined (NA).
+    defined = finished & outcome["reliable_improvement"].notna().to_numpy()
+    flags["paired"] = defined
+    for name in ("reliable_improvement", "reliable_deterioration"):
+        flags[name] = defined & outcome[name].fillna(False).to_numpy(dtype=bool)
+    cases = defined & outcome["case_at_start"].fillna(False).to_numpy(dtype=bool)
+    flags["case"] = cases
+    flags["recovered"] = cases & outcome["recovery"].fillna(False).to_numpy(dtype=bool)
+    flags["reliably_recovered"] = cases & outcome["reliable_recovery"].fillna(False).to_numpy(
+        dtype=bool
+    )
+    for column in ("phq9_first", "phq9_last", "gad7_first", "gad7_last"):
+        flags[column] = np.where(defined, episodes[column].to_numpy(dtype=float), np.nan)
+    return flags
+
+
+def clinic_report(frames, *, start: date, end: date) -> Report:
+    """Compute the report for ``frames`` (a ``report_selectors.ReportFrames``)."""
+    flags = episode_outcomes(frames.episodes, start=start, end=end)
+    checkins, alerts = frames.checkins, frames.alerts
+
+    total = _row(flags, checkins, alerts, key="total", label="All in scope", kind="total")
+
+    clinicians = []
+    names = dict(zip(frames.staff["therapist_id"], frames.staff["name"], strict=True))
+    by_therapist = dict(tuple(flags.groupby("therapist_id", sort=False)))
+    for therapist_id, name in names.items():
+        clinicians.append(
+            _row(
+                by_therapist.get(therapist_id, flags.iloc[0:0]),
+                checkins[checkins["therapist_id"] == therapist_id],
+                alerts[alerts["therapist_id"] == therapist_id],
+                key=f"clinician-{therapist_id}",
+                label=name,
+                kind="clinician",
+            )
+        )
+
+    teams = []
+    members = frames.team_members
+    for (team_id, team_name), team in members.groupby(["team_id", "team_name"], sort=True):
+        ids = set(team["therapist_id"])
+        teams.append(
+            _row(
+                flags[flags["therapist_id"].isin(ids)],
+                checkins[checkins["therapist_id"].isin(ids)],
+                alerts[alerts["therapist_id"].isin(ids)],
+                key=f"team-{team_id}",
+                label=team_name,
+                kind="team",
+            )
+        )
+
+    funnel = [
+        ("Referrals ended", int(flags["ended"].sum())),
+        ("Entered treatment (1+ session)", int(flags["entered_treatment"].sum())),
+        ("Finished (2+ sessions)", int(flags["finished"].sum())),
+        ("Case at start, paired scores", int(flags["case"].sum())),
+        ("Recovered", int(flags["recovered"].sum())),
+    ]
+    return Report(
+        start=start, end=end, total=total, teams=teams, clinicians=clinicians, funnel=funnel
+    )
+
+
+def _row(flags, checkins, alerts, *, key: str, label: str, kind: str) -> OutcomeRow:
+    ended, finished, paired = int(flags["ended"].sum()), int(flags["finished"].sum()), 0
+    paired = int(flags["paired"].sum())
+    cases = int(flags["case"].sum())
+    recovered = int(flags["recovered"].sum())
+    sent, completed = int(checkins["sent"].sum()), int(checkins["completed"].sum())
+    urgent = alerts[alerts["urgent"]]
+    hours = urgent["hours_to_acknowledge"].dropna()
+    with_pairs = flags[flags["paired"]]
+    return OutcomeRow(
+        key=key,
+        label=label,
+        kind=kind,
+        caseload=int(flags["active"].sum()),
+        checkins_sent=sent,
+        checkins_completed=completed,
+        completion=Rate(completed, sent, int(checkins["episodes"].sum())),
+        ended=ended,
+        finished=finished,
+        dropouts=int(flags["dropout"].sum()),
+        dropout=episode_rate(flags["dropout"].sum(), ended),
+        paired=paired,
+        cases=cases,
+        recovered=recovered,
+        recovery=episode_rate(recovered, cases),
+        reliable_improvement=episode_rate(flags["reliable_improvement"].sum(), paired),
+        reliable_deterioration=episode_rate(flags["reliable_deterioration"].sum(), paired),
+        reliable_recovery=episode_rate(flags["reliably_recovered"].sum(), cases),
+        effect_phq9=EffectSize(
+            paired, *effect_size_interval(with_pairs["phq9_first"], with_pairs["phq9_last"])
+        ),
+        effect_gad7=EffectSize(
+            paired, *effect_size_interval(with_pairs["gad7_first"], with_pairs["gad7_last"])
+        ),
+        alerts=len(alerts),
+        urgent_alerts=len(urgent),
+        urgent_acknowledged=len(hours),
+        median_hours_to_acknowledge=float(hours.median()) if len(hours) else None,
+    )
