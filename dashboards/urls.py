@@ -6,5 +6,17 @@ app_name = "dashboards"
 
 urlpatterns = [
     path("", views.caseload, name="caseload"),
+    path("episodes/<int:episode_id>/", views.episode_detail, name="episode"),
+    path("episodes/<int:episode_id>/review/", views.episode_review, name="episode_review"),
+    path("episodes/<int:episode_id>/events/", views.episode_event_add, name="episode_event_add"),
+    path(
+        "episodes/<int:episode_id>/plan/<str:action>/",
+        views.episode_plan_change,
+        name="episode_plan_change",
+    ),
+    path("episodes/<int:episode_id>/close/", views.episode_close_view, name="episode_close"),
+    path("alerts/", views.alerts, name="alerts"),
+    path("alerts/<int:alert_id>/acknowledge/", views.alert_acknowledge, name="alert_acknowledge"),
+    path("alerts/<int:alert_id>/resolve/", views.alert_resolve, name="alert_resolve"),
     path("outbox/", views.local_outbox, name="local_outbox"),
 ]

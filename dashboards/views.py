@@ -1,18 +1,252 @@
+"""The therapist's pages: caseload, client trajectory, "review together", alerts needing action.
+
+Thin views: parse input, call one selector or service, render or redirect. Every read is scoped
+through ``clients.selectors`` (an episode out of scope answers 404), every view of a client's data
+is audited, and every change is a POST with CSRF that redirects back (GET never changes state).
+"""
+
 from email import message_from_bytes, policy
 from pathlib import Path
 
 from django.conf import settings
+from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.http import Http404
-from django.shortcuts import render
+from django.shortcuts import redirect, render
+from django.urls import reverse
+from django.utils.http import url_has_allowed_host_and_scheme
+from django.views.decorators.http import require_POST
 
-from clients.selectors import caseload_episodes
+from audit.services import audit_record
+from clients import checkins
+from clients.models import MeasurementPlan, Role
+from clients.selectors import memberships_of
+from clients.services import ClientDataInvalid, episode_close
+from dashboards import selectors
+from dashboards.forms import (
+    AlertResolveForm,
+    CaseloadFilterForm,
+    EpisodeCloseForm,
+    TimelineEventForm,
+)
+from dashboards.services import TimelineEventInvalid, timeline_event_create
+from outcomes import services as outcome_services
+
+
+def _audit_client_view(request, episode, surface: str) -> None:
+    audit_record(
+        actor=request.user,
+        action="client.view",
+        obj=episode.client,
+        clinic=episode.clinic,
+        client=episode.client,
+        request=request,
+        details={"view": surface, "episode": episode.pk},
+    )
+
+
+def _back(request, default: str):
+    """Redirect to the page the form was on (``next``), if it is on this site."""
+    target = request.POST.get("next", "")
+    if target and url_has_allowed_host_and_scheme(
+        target, allowed_hosts={request.get_host()}, require_https=request.is_secure()
+    ):
+        return redirect(target)
+    return redirect(default)
+
+
+def _form_errors(form) -> str:
+    return " ".join(str(message) for errors in form.errors.values() for message in errors)
+
+
+def _sees_team(user) -> bool:
+    return any(m.role in (Role.SUPERVISOR, Role.ADMIN) for m in memberships_of(user))
+
+
+# --- Caseload ---------------------------------------------------------------------------------
 
 
 @login_required
 def caseload(request):
-    episodes = caseload_episodes(request.user).select_related("client").order_by("client__label")
-    return render(request, "dashboards/caseload.html", {"episodes": episodes})
+    sees_team = _sees_team(request.user)
+    team = request.GET.get("view") == "team" and sees_team
+    measures = [
+        (code, selectors.instrument_short_name(code)) for code in selectors.INSTRUMENT_ORDER
+    ]
+    form = CaseloadFilterForm(request.GET or None, instruments=measures)
+    form.is_valid()  # an invalid value is dropped from cleaned_data: a filter never errors
+    data = form.cleaned_data if form.is_bound else {}
+    filters = selectors.CaseloadFilters(
+        status=data.get("status") or "",
+        instrument=data.get("instrument") or "",
+        has_open_alerts=bool(data.get("alerts")),
+        search=(data.get("q") or "").strip(),
+    )
+    rows = selectors.caseload_rows(user=request.user, filters=filters, team=team)
+    return render(
+        request,
+        "dashboards/caseload.html",
+        {
+            "rows": rows,
+            "form": form,
+            "filtered": any(vars(filters).values()),
+            "filters": filters,
+            "team": team,
+            "sees_team": sees_team,
+            "urgent_count": sum(1 for row in rows if row.urgent_alerts),
+        },
+    )
+
+
+# --- One client -------------------------------------------------------------------------------
+
+
+@login_required
+def episode_detail(request, episode_id):
+    episode = selectors.episode_for(user=request.user, episode_id=episode_id)
+    page = selectors.episode_page(episode=episode)
+    _audit_client_view(request, episode, "trajectory")
+    plan = MeasurementPlan.objects.filter(episode=episode).first()
+    return render(
+        request,
+        "dashboards/episode_detail.html",
+        {
+            "episode": episode,
+            "page": page,
+            "plan": plan,
+            "weeks_in_care": selectors.days_ago(episode.started_on) // 7,
+            "status_label": selectors.status_label(
+                episode, has_scores=bool(page.panels or page.session_ratings)
+            ),
+            "resolve_form": AlertResolveForm(),
+            "event_form": TimelineEventForm(),
+            "close_form": EpisodeCloseForm(),
+            "open_alerts": [a for a in page.alerts if a.state != "resolved"],
+            "past_alerts": [a for a in page.alerts if a.state == "resolved"],
+        },
+    )
+
+
+@login_required
+def episode_review(request, episode_id):
+    episode = selectors.episode_for(user=request.user, episode_id=episode_id)
+    panels = selectors.review_panels(episode=episode)
+    _audit_client_view(request, episode, "review_together")
+    return render(request, "dashboards/episode_review.html", {"episode": episode, "panels": panels})
+
+
+@login_required
+@require_POST
+def episode_event_add(request, episode_id):
+    episode = selectors.episode_for(user=request.user, episode_id=episode_id)
+    form = TimelineEventForm(request.POST)
+    if form.is_valid():
+        try:
+            timeline_event_create(episode=episode, user=request.user, request=request,
+                                  **form.cleaned_data)  # fmt: skip
+        except TimelineEventInvalid as error:
+            messages.error(request, str(error))
+        else:
+            messages.success(request, "Event added to the timeline.")
+    else:
+        messages.error(request, _form_errors(form))
+    return redirect(reverse("dashboards:episode", args=[episode.pk]) + "#timeline")
+
+
+PLAN_ACTIONS = {
+    "pause": (checkins.plan_pause, "Check-ins paused: no new links will be sent."),
+    "resume": (checkins.plan_resume, "Check-ins resumed from the next due week."),
+    "end": (checkins.plan_end, "Measurement plan ended: no more check-ins will be sent."),
+}
+
+
+@login_required
+@require_POST
+def episode_plan_change(request, episode_id, action):
+    episode = selectors.episode_for(user=request.user, episode_id=episode_id)
+    if action not in PLAN_ACTIONS:
+        raise Http404
+    plan = MeasurementPlan.objects.filter(episode=episode).first()
+    if plan is None or plan.ended_at is not None:
+        messages.error(request, "This episode has no running measurement plan.")
+    else:
+        service, done = PLAN_ACTIONS[action]
+        service(plan=plan, actor=request.user)
+        messages.success(request, done)
+    return redirect(reverse("dashboards:episode", args=[episode.pk]) + "#plan")
+
+
+@login_required
+@require_POST
+def episode_close_view(request, episode_id):
+    episode = selectors.episode_for(user=request.user, episode_id=episode_id)
+    form = EpisodeCloseForm(request.POST)
+    if not form.is_valid():
+        messages.error(request, _form_errors(form))
+        return redirect(reverse("dashboards:episode", args=[episode.pk]) + "#close")
+    try:
+        episode_close(episode=episode, user=request.user, request=request, **form.cleaned_data)
+    except ClientDataInvalid as error:
+        messages.error(request, " ".join(m for msgs in error.errors.values() for m in msgs))
+        return redirect(reverse("dashboards:episode", args=[episode.pk]) + "#close")
+    messages.success(request, f"Episode of {episode.client.label} closed; check-ins stopped.")
+    return redirect("dashboards:episode", episode_id=episode.pk)
+
+
+# --- Alerts -------------------------------------------------------------------------------------
+
+
+@login_required
+def alerts(request):
+    open_alerts = list(selectors.alerts_for_attention(user=request.user))
+    return render(
+        request,
+        "dashboards/alerts.html",
+        {
+            "new_alerts": [a for a in open_alerts if a.state == "open"],
+            "acknowledged_alerts": [a for a in open_alerts if a.state == "acknowledged"],
+            "resolve_form": AlertResolveForm(),
+        },
+    )
+
+
+@login_required
+@require_POST
+def alert_acknowledge(request, alert_id):
+    alert = selectors.alert_for(user=request.user, alert_id=alert_id)
+    try:
+        outcome_services.alert_acknowledge(alert=alert, user=request.user, request=request)
+    except outcome_services.AlertTransitionInvalid as error:
+        messages.error(request, str(error))
+    else:
+        messages.success(request, f"Alert for {alert.episode.client.label} acknowledged.")
+    return _back(request, reverse("dashboards:episode", args=[alert.episode_id]))
+
+
+@login_required
+@require_POST
+def alert_resolve(request, alert_id):
+    alert = selectors.alert_for(user=request.user, alert_id=alert_id)
+    form = AlertResolveForm(request.POST)
+    if form.is_valid():
+        try:
+            outcome_services.alert_resolve(
+                alert=alert,
+                user=request.user,
+                action=form.cleaned_data["action"],
+                note=form.cleaned_data["note"],
+                request=request,
+            )
+        except outcome_services.AlertTransitionInvalid as error:
+            messages.error(request, str(error))
+        else:
+            messages.success(request, f"Alert for {alert.episode.client.label} resolved.")
+    else:
+        messages.error(request, _form_errors(form))
+    return _back(request, reverse("dashboards:episode", args=[alert.episode_id]))
+
+
+# --- Demo mailbox -----------------------------------------------------------------------------
 
 
 @login_required

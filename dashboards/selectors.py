@@ -1,0 +1,586 @@
+"""Reads for the therapist's pages: the caseload, one client's trajectory, alerts needing action.
+
+Scope comes from ``clients.selectors`` only. The caseload reads a constant number of queries
+whatever its size (episodes; their scores; their open alerts; their check-ins, each in one query)
+and does the per-client arithmetic in pandas, so 300 clients cost what 5 do.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import date, datetime
+
+import pandas as pd
+from django.db.models import Case, Count, IntegerField, Max, Q, QuerySet, Value, When
+from django.shortcuts import get_object_or_404
+from django.utils import timezone
+
+from clients.models import CheckIn, CheckInStatus, Episode, EpisodeStatus, TimelineEvent
+from clients.selectors import caseload_episodes, episode_scope_q, episodes_visible_to
+from dashboards import charts
+from outcomes import api
+from outcomes.instruments import Instrument, get_instrument
+from outcomes.models import (
+    Administration,
+    Alert,
+    AlertNotification,
+    AlertSeverity,
+    AlertState,
+    NotificationChannel,
+    TrajectoryCurve,
+)
+from outcomes.trajectories import BandCurve
+
+SESSION_RATING = "session_rating"
+# Most urgent first: CLINICAL.md §4 step 4 (red worst); "none" (no scores yet) last.
+STATUS_ORDER = {
+    EpisodeStatus.RED: 0,
+    EpisodeStatus.YELLOW: 1,
+    EpisodeStatus.GREEN: 2,
+    EpisodeStatus.WHITE: 3,
+    EpisodeStatus.NONE: 4,
+}
+UNRESOLVED = (AlertState.OPEN, AlertState.ACKNOWLEDGED)
+# Instruments shown first in a row, in this order; others follow alphabetically.
+INSTRUMENT_ORDER = {"phq9": 0, "gad7": 1, "who5": 2, "core10": 3, "k10": 4, "ors": 5, "oq45": 6}
+
+
+def instrument_or_none(code: str) -> Instrument | None:
+    try:
+        return get_instrument(code)
+    except KeyError:
+        return None
+
+
+def instrument_short_name(code: str) -> str:
+    instrument = instrument_or_none(code)
+    return charts.short_name(instrument) if instrument else code
+
+
+# --- Caseload -------------------------------------------------------------------------------
+
+
+@dataclass
+class InstrumentSummary:
+    code: str
+    name: str
+    latest: float
+    band: str
+    intake: float
+    change: float
+    reliable: str | None  # improved / unchanged / deteriorated; None without a published value
+    category: str | None  # recovered / improved / unchanged / deteriorated / harmed
+    n_scores: int
+    sparkline: str
+
+
+@dataclass
+class CaseloadRow:
+    episode: Episode
+    label: str
+    therapist: str
+    weeks_in_care: int
+    status: str
+    status_label: str
+    status_reason: str
+    instruments: list[InstrumentSummary] = field(default_factory=list)
+    alliance: float | None = None
+    alliance_at: datetime | None = None
+    last_checkin_at: datetime | None = None
+    last_checkin_missed: bool = False
+    checkins_completed: int = 0
+    checkins_missed: int = 0
+    open_alerts: int = 0
+    urgent_alerts: int = 0
+
+    @property
+    def completion_rate(self) -> float | None:
+        """Forms completed / forms sent (CLINICAL.md §5), over check-ins that have closed."""
+        closed = self.checkins_completed + self.checkins_missed
+        return self.checkins_completed / closed if closed else None
+
+    @property
+    def alliance_concern(self) -> bool:
+        return self.alliance is not None and self.alliance < charts.SESSION_RATING_CONCERN
+
+    @property
+    def sort_key(self):
+        return (
+            0 if self.urgent_alerts else 1,
+            STATUS_ORDER.get(self.status, len(STATUS_ORDER)),
+            -self.open_alerts,
+            self.label,
+        )
+
+
+@dataclass(frozen=True)
+class CaseloadFilters:
+    status: str = ""
+    instrument: str = ""
+    has_open_alerts: bool = False
+    search: str = ""
+
+
+def status_label(episode: Episode, *, has_scores: bool) -> str:
+    """The status in words. "No scores yet" would mislead for an episode whose first scores have
+    arrived but whose status the alert evaluation has not stored yet (it runs after each form)."""
+    if episode.status == EpisodeStatus.NONE and has_scores:
+        return "Awaiting evaluation"
+    return episode.get_status_display()
+
+
+def caseload_rows(
+    *, user, filters: CaseloadFilters = CaseloadFilters(), team: bool = False
+) -> list[CaseloadRow]:
+    """One row per active episode, most urgent first (open urgent alerts, then red, yellow,
+    green, white, no scores). ``team``: the active episodes ``user`` may see beyond their own
+    (supervisors and clinic admins), else the episodes they carry themselves."""
+    if team:
+        episodes = episodes_visible_to(user).filter(ended_on__isnull=True).exclude(therapist=user)
+    else:
+        episodes = caseload_episodes(user)
+    if filters.search:
+        episodes = episodes.filter(client__label__icontains=filters.search)
+    if filters.status in STATUS_ORDER:
+        episodes = episodes.filter(status=filters.status)
+    episode_list = list(episodes.select_related("client", "therapist"))
+    if not episode_list:
+        return []
+    # A subquery, not a list of ids: no parameter limit and one round trip per read.
+    episode_ids = episodes.values("pk")
+
+    scores = _scores_frame(episode_ids)
+    alerts = _open_alert_counts(episode_ids)
+    checkins = _checkin_counts(episode_ids)
+    today = timezone.localdate()
+
+    summaries = _instrument_summaries(scores)
+    alliance = _latest_alliance(scores)
+    rows = []
+    for episode in episode_list:
+        open_alerts, urgent = alerts.get(episode.pk, (0, 0))
+        counts = checkins.get(episode.pk, {})
+        last_completed, last_missed = counts.get("last_completed"), counts.get("last_missed")
+        row = CaseloadRow(
+            episode=episode,
+            label=episode.client.label,
+            therapist=episode.therapist.get_full_name() or episode.therapist.get_username(),
+            weeks_in_care=max((today - episode.started_on).days // 7, 0),
+            status=episode.status,
+            status_label=status_label(episode, has_scores=episode.pk in summaries),
+            status_reason=episode.status_reason,
+            instruments=summaries.get(episode.pk, []),
+            open_alerts=open_alerts,
+            urgent_alerts=urgent,
+            checkins_completed=counts.get("completed", 0),
+            checkins_missed=counts.get("missed", 0),
+            last_checkin_missed=bool(
+                last_missed and (last_completed is None or last_missed > last_completed)
+            ),
+            last_checkin_at=max(filter(None, (last_completed, last_missed)), default=None),
+        )
+        row.alliance, row.alliance_at = alliance.get(episode.pk, (None, None))
+        rows.append(row)
+
+    if filters.has_open_alerts:
+        rows = [row for row in rows if row.open_alerts]
+    if filters.instrument:
+        rows = [row for row in rows if any(s.code == filters.instrument for s in row.instruments)]
+    rows.sort(key=lambda row: row.sort_key)
+    return rows
+
+
+def _scores_frame(episode_ids) -> pd.DataFrame:
+    rows = (
+        Administration.objects.filter(episode_id__in=episode_ids, valid=True, total__isnull=False)
+        .order_by("episode_id", "instrument", "administered_at", "pk")
+        .values_list("episode_id", "instrument", "administered_at", "total", "band")
+    )
+    return pd.DataFrame.from_records(
+        list(rows), columns=["episode_id", "instrument", "administered_at", "total", "band"]
+    )
+
+
+def _instrument_summaries(scores: pd.DataFrame) -> dict[int, list[InstrumentSummary]]:
+    outcome = scores[scores["instrument"] != SESSION_RATING]
+    if outcome.empty:
+        return {}
+    grouped = outcome.groupby(["episode_id", "instrument"], sort=False)
+    per_pair = grouped.agg(
+        intake=("total", "first"),
+        latest=("total", "last"),
+        band=("band", "last"),
+        n_scores=("total", "size"),
+        series=("total", list),
+    ).reset_index()
+    summaries: dict[int, list[InstrumentSummary]] = {}
+    for row in per_pair.itertuples(index=False):
+        instrument = instrument_or_none(row.instrument)
+        name = charts.short_name(instrument) if instrument else row.instrument
+        reliable = category = None
+        if instrument is not None and row.n_scores > 1:
+            changed = api.classify_change(row.instrument, row.intake, row.latest)
+            reliable, category = changed["reliable"], changed["category"]
+        low = instrument.min_total if instrument else min(row.series)
+        high = instrument.max_total if instrument else max(row.series)
+        summaries.setdefault(row.episode_id, []).append(
+            InstrumentSummary(
+                code=row.instrument,
+                name=name,
+                latest=row.latest,
+                band=row.band,
+                intake=row.intake,
+                change=row.latest - row.intake,
+                reliable=reliable,
+                category=category,
+                n_scores=row.n_scores,
+                sparkline=charts.sparkline_svg(row.series[-12:], low=low, high=high, label=name),
+            )
+        )
+    for items in summaries.values():
+        items.sort(key=lambda s: (INSTRUMENT_ORDER.get(s.code, 99), s.code))
+    return summaries
+
+
+def _latest_alliance(scores: pd.DataFrame) -> dict[int, tuple[float, datetime]]:
+    ratings = scores[scores["instrument"] == SESSION_RATING]
+    if ratings.empty:
+        return {}
+    last = ratings.groupby("episode_id", sort=False).tail(1)
+    return {
+        int(row.episode_id): (float(row.total), row.administered_at)
+        for row in last.itertuples(index=False)
+    }
+
+
+def _open_alert_counts(episode_ids) -> dict[int, tuple[int, int]]:
+    counts = (
+        Alert.objects.filter(episode_id__in=episode_ids, state__in=UNRESOLVED)
+        .values("episode_id")
+        .annotate(total=Count("pk"), urgent=Count("pk", filter=Q(severity=AlertSeverity.URGENT)))
+    )
+    return {row["episode_id"]: (row["total"], row["urgent"]) for row in counts}
+
+
+def _checkin_counts(episode_ids) -> dict[int, dict]:
+    counts = (
+        CheckIn.objects.filter(
+            episode_id__in=episode_ids,
+            status__in=(CheckInStatus.COMPLETED, CheckInStatus.EXPIRED),
+        )
+        .values("episode_id")
+        .annotate(
+            completed=Count("pk", filter=Q(status=CheckInStatus.COMPLETED)),
+            missed=Count("pk", filter=Q(status=CheckInStatus.EXPIRED)),
+            last_completed=Max("completed_at", filter=Q(status=CheckInStatus.COMPLETED)),
+            last_missed=Max("due_at", filter=Q(status=CheckInStatus.EXPIRED)),
+        )
+    )
+    return {row["episode_id"]: row for row in counts}
+
+
+def instruments_in_use(rows: list[CaseloadRow]) -> list[tuple[str, str]]:
+    codes = {summary.code: summary.name for row in rows for summary in row.instruments}
+    return sorted(codes.items(), key=lambda item: (INSTRUMENT_ORDER.get(item[0], 99), item[0]))
+
+
+# --- One client -------------------------------------------------------------------------------
+
+
+def episode_for(*, user, episode_id: int) -> Episode:
+    """The episode if ``user`` may see it, else 404 (never 403: existence is not disclosed)."""
+    return get_object_or_404(
+        episodes_visible_to(user).select_related("client", "clinic", "therapist", "plan"),
+        pk=episode_id,
+    )
+
+
+def clinic_curves(clinic) -> tuple[BandCurve, ...]:
+    """The clinic's fitted recovery curves, newest fit per (instrument, band). Bands without a
+    fit fall back to the provisional defaults inside ``outcomes.trajectories``."""
+    latest: dict[tuple, TrajectoryCurve] = {}
+    fitted = TrajectoryCurve.objects.filter(
+        clinic=clinic, source=TrajectoryCurve.Source.FITTED
+    ).order_by("fitted_at", "pk")
+    for curve in fitted:
+        latest[(curve.instrument, curve.band_low, curve.band_high)] = curve
+    return tuple(
+        BandCurve(
+            instrument=curve.instrument,
+            band_low=curve.band_low,
+            band_high=curve.band_high,
+            b0=curve.b0,
+            b1=curve.b1,
+            sigma=curve.sigma,
+            sigma_by_week=_sigma_by_week(curve.calibration),
+            n_episodes=curve.n_episodes,
+            source="fitted",
+        )
+        for curve in latest.values()
+    )
+
+
+def _sigma_by_week(calibration) -> tuple[tuple[int, float], ...]:
+    by_week = (calibration or {}).get("sigma_by_week") or {}
+    try:
+        return tuple(sorted((int(week), float(sigma)) for week, sigma in by_week.items()))
+    except (AttributeError, TypeError, ValueError):
+        return ()
+
+
+@dataclass
+class InstrumentPanel:
+    code: str
+    name: str
+    instrument: Instrument | None
+    figure: dict
+    heatmap: dict | None
+    latest: InstrumentSummary | None
+
+
+@dataclass
+class EpisodePage:
+    episode: Episode
+    administrations: list[Administration]
+    panels: list[InstrumentPanel]
+    session_ratings: dict | None
+    alerts: list[Alert]
+    events: list[TimelineEvent]
+    checkins_completed: int
+    checkins_missed: int
+    last_checkin_missed: bool
+    missed_streak: int
+    curve_sources: set[str]
+
+
+def episode_page(*, episode: Episode) -> EpisodePage:
+    """Everything the client page shows, with the figures already built."""
+    administrations = list(
+        Administration.objects.filter(episode=episode).order_by("administered_at", "pk")
+    )
+    alerts = list(
+        Alert.objects.filter(episode=episode)
+        .select_related("administration", "acknowledged_by", "resolved_by")
+        .order_by("-created_at", "-pk")
+    )
+    events = list(TimelineEvent.objects.filter(episode=episode).order_by("occurred_on", "pk"))
+    curves = clinic_curves(episode.clinic)
+    frame = pd.DataFrame.from_records(
+        [
+            {
+                "administration_id": a.pk,
+                "instrument": a.instrument,
+                "administered_at": a.administered_at,
+                "total": a.total,
+                "band": a.band,
+                "answers": a.answers,
+            }
+            for a in administrations
+            if a.valid and a.total is not None
+        ],
+        columns=["administration_id", "instrument", "administered_at", "total", "band", "answers"],
+    )
+    event_marks = [
+        charts.EventMark(on=event.occurred_on, label=event.get_kind_display()) for event in events
+    ]
+    summaries = {
+        summary.code: summary
+        for summary in _instrument_summaries(
+            frame.assign(episode_id=episode.pk)[
+                ["episode_id", "instrument", "administered_at", "total", "band"]
+            ]
+        ).get(episode.pk, [])
+    }
+
+    panels = []
+    curve_sources: set[str] = set()
+    codes = [code for code in frame["instrument"].unique() if code != SESSION_RATING]
+    plan_codes = [c for c in _plan_instruments(episode) if c not in codes and c != SESSION_RATING]
+    for code in sorted(codes, key=lambda c: (INSTRUMENT_ORDER.get(c, 99), c)) + plan_codes:
+        instrument = instrument_or_none(code)
+        scores = frame[frame["instrument"] == code]
+        if instrument is None:
+            panels.append(InstrumentPanel(code, code, None, {}, None, summaries.get(code)))
+            continue
+        marks = [
+            charts.AlertMark(
+                at=alert.administration.administered_at,
+                total=alert.administration.total,
+                label=alert.get_rule_display(),
+                severity=alert.severity,
+            )
+            for alert in alerts
+            if alert.administration is not None
+            and alert.administration.instrument == code
+            and alert.administration.total is not None
+        ]
+        figure = charts.trajectory_figure(
+            instrument,
+            scores,
+            curves=curves,
+            z_yellow=episode.clinic.z_yellow,
+            z_red=episode.clinic.z_red,
+            alerts=marks,
+            events=event_marks,
+        )
+        if figure["layout"]["meta"].get("curve"):
+            curve_sources.add(figure["layout"]["meta"]["curve"])
+        heatmap = (
+            charts.item_heatmap_figure(instrument, scores)
+            if len(scores) and len(instrument.scored_items) > 1
+            else None
+        )
+        panels.append(
+            InstrumentPanel(
+                code, charts.short_name(instrument), instrument, figure, heatmap,
+                summaries.get(code),
+            )
+        )  # fmt: skip
+
+    ratings = frame[frame["instrument"] == SESSION_RATING]
+    session_ratings = None
+    if len(ratings):
+        rating_instrument = instrument_or_none(SESSION_RATING)
+        item_names = (
+            [item.label.split(":")[0] for item in rating_instrument.scored_items]
+            if rating_instrument
+            else []
+        )
+        session_ratings = charts.session_rating_figure(ratings, items=item_names)
+
+    checkin_rows = list(
+        CheckIn.objects.filter(
+            episode=episode, status__in=(CheckInStatus.COMPLETED, CheckInStatus.EXPIRED)
+        )
+        .order_by("-due_at")
+        .values_list("status", flat=True)
+    )
+    streak = 0
+    for status in checkin_rows:
+        if status != CheckInStatus.EXPIRED:
+            break
+        streak += 1
+    return EpisodePage(
+        episode=episode,
+        administrations=administrations,
+        panels=panels,
+        session_ratings=session_ratings,
+        alerts=alerts,
+        events=events,
+        checkins_completed=checkin_rows.count(CheckInStatus.COMPLETED),
+        checkins_missed=checkin_rows.count(CheckInStatus.EXPIRED),
+        last_checkin_missed=bool(checkin_rows) and checkin_rows[0] == CheckInStatus.EXPIRED,
+        missed_streak=streak,
+        curve_sources=curve_sources,
+    )
+
+
+def _plan_instruments(episode: Episode) -> list[str]:
+    plan = getattr(episode, "plan", None)
+    return list(plan.instruments) if plan is not None and plan.instruments else []
+
+
+@dataclass
+class ReviewPanel:
+    code: str
+    name: str
+    figure: dict
+    n_scores: int
+    first: float | None
+    latest: float | None
+    higher_is_better: bool
+
+
+def review_panels(*, episode: Episode) -> list[ReviewPanel]:
+    """The client-facing charts: this episode's outcome scores only (no alerts, no other client)."""
+    rows = (
+        Administration.objects.filter(episode=episode, valid=True, total__isnull=False)
+        .exclude(instrument=SESSION_RATING)
+        .order_by("administered_at", "pk")
+        .values_list("instrument", "administered_at", "total")
+    )
+    frame = pd.DataFrame.from_records(
+        list(rows), columns=["instrument", "administered_at", "total"]
+    )
+    curves = clinic_curves(episode.clinic)
+    panels = []
+    codes = sorted(frame["instrument"].unique(), key=lambda c: (INSTRUMENT_ORDER.get(c, 99), c))
+    for code in codes:
+        instrument = instrument_or_none(code)
+        if instrument is None:
+            continue
+        scores = frame[frame["instrument"] == code]
+        panels.append(
+            ReviewPanel(
+                code=code,
+                name=charts.short_name(instrument),
+                figure=charts.review_figure(instrument, scores, curves=curves),
+                n_scores=len(scores),
+                first=float(scores["total"].iloc[0]),
+                latest=float(scores["total"].iloc[-1]),
+                higher_is_better=instrument.higher_is_better,
+            )
+        )
+    return panels
+
+
+# --- Alerts needing attention (notifications page and badge) ----------------------------------
+
+
+def _attention_q(user) -> Q:
+    """Alerts on the episodes a user carries, and alerts they were notified of in the app
+    (escalations to a supervisor or clinic admin), always within what they may see."""
+    notified = AlertNotification.objects.filter(
+        recipient=user, channel=NotificationChannel.IN_APP
+    ).values("alert_id")
+    return Q(episode__therapist=user) | Q(pk__in=notified)
+
+
+def alerts_for_attention(*, user) -> QuerySet[Alert]:
+    """Unresolved alerts for ``user``: urgent first, then newest first."""
+    if not user.is_authenticated:
+        return Alert.objects.none()
+    scoped = Episode.objects.filter(episode_scope_q(user)).values("pk")
+    return (
+        Alert.objects.filter(_attention_q(user), state__in=UNRESOLVED, episode_id__in=scoped)
+        .select_related("episode__client", "episode__therapist", "administration")
+        .order_by(_severity_rank(), "-created_at", "-pk")
+    )
+
+
+def _severity_rank():
+    return Case(
+        When(severity=AlertSeverity.URGENT, then=Value(0)),
+        When(severity=AlertSeverity.HIGH, then=Value(1)),
+        default=Value(2),
+        output_field=IntegerField(),
+    )
+
+
+def open_alert_badge_count(*, user) -> int:
+    """How many alerts wait for ``user`` to acknowledge them: one COUNT query on every page.
+
+    Only a number, so it skips the membership lookups of the full scope; the list behind it
+    (``alerts_for_attention``) applies the scope before showing anything.
+    """
+    if not user.is_authenticated:
+        return 0
+    return Alert.objects.filter(_attention_q(user), state=AlertState.OPEN).count()
+
+
+def alert_for(*, user, alert_id: int) -> Alert:
+    """An alert on an episode ``user`` may see, else 404."""
+    scoped = Episode.objects.filter(episode_scope_q(user)).values("pk")
+    return get_object_or_404(
+        Alert.objects.select_related("episode__client", "episode__clinic").filter(
+            episode_id__in=scoped
+        ),
+        pk=alert_id,
+    )
+
+
+def days_ago(moment: datetime | date | None) -> int | None:
+    if moment is None:
+        return None
+    day = timezone.localdate(moment) if isinstance(moment, datetime) else moment
+    return (timezone.localdate() - day).days

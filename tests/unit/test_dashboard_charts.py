@@ -1,0 +1,165 @@
+"""The staff charts are pure functions of data: built and checked here without a database."""
+
+import json
+from datetime import UTC, date, datetime, timedelta
+
+import pandas as pd
+import pytest
+
+from dashboards import charts
+from outcomes import trajectories
+from outcomes.instruments import get_instrument
+
+START = datetime(2026, 1, 5, 9, 0, tzinfo=UTC)
+
+
+def scores(*totals, instrument="phq9", answers=None):
+    frame = pd.DataFrame(
+        {
+            "instrument": instrument,
+            "administered_at": [START + timedelta(weeks=week) for week in range(len(totals))],
+            "total": [float(total) for total in totals],
+            "band": "",
+        }
+    )
+    if answers is not None:
+        frame["answers"] = answers
+    return frame
+
+
+def trace(figure, name_start):
+    return next(t for t in figure["data"] if t.get("name", "").startswith(name_start))
+
+
+def test_the_trajectory_figure_is_plain_json_with_scores_curve_and_limits():
+    figure = charts.trajectory_figure(get_instrument("phq9"), scores(18, 16, 15, 17, 19))
+    json.dumps(figure)  # what json_script will embed
+    assert trace(figure, "PHQ-9 score")["y"] == [18, 16, 15, 17, 19]
+    expected = trace(figure, "Expected recovery (provisional default)")
+    yellow = trace(figure, "Tolerance band")
+    red = trace(figure, "Off-track limit")
+    # The curve starts at the client's own intake and falls (continuous default, CLINICAL.md §4).
+    assert expected["y"][0] == pytest.approx(18)
+    assert expected["y"][4] < 18
+    # Limits sit above the expected score for a lower-is-better measure, red beyond yellow.
+    assert all(r >= y >= e for e, y, r in zip(expected["y"], yellow["y"], red["y"], strict=True))
+    assert figure["layout"]["meta"]["curve"] == "default"
+    assert "provisional" in figure["layout"]["meta"]["curve_words"]
+
+
+def test_the_expected_curve_matches_outcomes_trajectories_at_each_week():
+    course = charts.expected_course(
+        get_instrument("phq9"), intake=18, baseline_at=START, last_week=5
+    )
+    for week in (1, 3, 6):
+        reference = trajectories.expected_score("phq9", 18, week)
+        row = course[course["week"] == week].iloc[0]
+        assert row["expected"] == pytest.approx(reference.expected)
+        yellow, red = trajectories.tolerance_limits(reference.expected, reference.sigma)
+        assert row["yellow_limit"] == pytest.approx(yellow)
+        assert row["red_limit"] == pytest.approx(red)
+        assert row["at"] == START + timedelta(weeks=week - 1)
+
+
+def test_a_fitted_clinic_curve_replaces_the_default_and_is_labelled_fitted():
+    fitted = trajectories.BandCurve("phq9", 15, 19, b0=17.0, b1=-2.0, sigma=3.0, source="fitted")
+    figure = charts.trajectory_figure(get_instrument("phq9"), scores(17, 15), curves=[fitted])
+    expected = trace(figure, "Expected recovery (fitted)")
+    assert expected["y"][0] == pytest.approx(17.0)
+    assert figure["layout"]["meta"]["curve"] == "fitted"
+
+
+def test_severity_bands_caseness_and_reliable_change_lines_are_drawn():
+    figure = charts.trajectory_figure(get_instrument("phq9"), scores(14, 12))
+    shapes = figure["layout"]["shapes"]
+    bands = [shape for shape in shapes if shape["type"] == "rect"]
+    assert len(bands) == 5  # minimal, mild, moderate, moderately severe, severe
+    labels = [a["text"] for a in figure["layout"]["annotations"]]
+    assert "moderately severe" in labels
+    lines = {
+        shape["y0"] for shape in shapes if shape["type"] == "line" and shape["xref"] == "paper"
+    }
+    assert 10 in lines  # caseness
+    assert {20.0, 8.0} <= lines  # intake 14 ± 6 (reliable change, NHS Talking Therapies)
+
+
+def test_alerts_and_timeline_events_are_marked():
+    alert = charts.AlertMark(at=START + timedelta(weeks=1), total=22, label="Risk", severity="u")
+    event = charts.EventMark(on=date(2026, 1, 8), label="Medication <change>")
+    figure = charts.trajectory_figure(
+        get_instrument("phq9"), scores(16, 22), alerts=[alert], events=[event]
+    )
+    marker = trace(figure, "Alert")
+    assert marker["y"] == [22] and marker["marker"]["symbol"] == "triangle-up"
+    texts = [a["text"] for a in figure["layout"]["annotations"]]
+    assert "Medication &lt;change&gt;" in texts  # escaped: plotly renders annotation HTML
+
+
+def test_one_score_still_draws_the_point_and_the_expected_course():
+    figure = charts.trajectory_figure(get_instrument("phq9"), scores(17))
+    assert trace(figure, "PHQ-9 score")["y"] == [17]
+    assert len(trace(figure, "Expected recovery")["x"]) == 1 + charts.FORECAST_WEEKS
+
+
+def test_an_instrument_without_a_curve_says_so_and_still_charts_the_scores():
+    figure = charts.trajectory_figure(get_instrument("who5"), scores(40, 48, 60, instrument="who5"))
+    assert figure["layout"]["meta"]["curve"] is None
+    assert (
+        "No expected recovery curve exists for WHO-5" in figure["layout"]["meta"]["no_curve_reason"]
+    )
+    assert trace(figure, "WHO-5 score")["y"] == [40, 48, 60]
+    assert "higher is better" in figure["layout"]["yaxis"]["title"]["text"]
+    assert not [t for t in figure["data"] if t.get("name", "").startswith("Expected")]
+
+
+def test_an_intake_below_caseness_has_no_curve_and_the_reason_says_why():
+    figure = charts.trajectory_figure(get_instrument("phq9"), scores(6, 7))
+    assert figure["layout"]["meta"]["curve"] is None
+    assert "below caseness" in figure["layout"]["meta"]["no_curve_reason"]
+
+
+def test_no_scores_gives_an_empty_chart_not_an_error():
+    figure = charts.trajectory_figure(get_instrument("gad7"), scores(instrument="gad7"))
+    assert figure["layout"]["meta"]["no_curve_reason"] == "No scores yet."
+
+
+def test_the_sparkline_is_svg_on_the_instrument_scale_with_the_scores_in_its_title():
+    svg = charts.sparkline_svg([20, 10, 0], low=0, high=27, label="PHQ-9")
+    assert svg.startswith("<svg") and 'role="img"' in svg
+    assert "<title>PHQ-9: 20, 10, 0</title>" in svg
+    assert "<script" not in svg
+    # 0 sits at the bottom edge (y = height - padding), 20 near the top.
+    assert 'cy="25.0"' in svg
+
+
+def test_a_sparkline_of_one_score_is_a_dot_and_of_none_is_empty():
+    assert "<polyline" not in charts.sparkline_svg([12], low=0, high=27, label="PHQ-9")
+    assert "<circle" in charts.sparkline_svg([12], low=0, high=27, label="PHQ-9")
+    assert charts.sparkline_svg([], low=0, high=27, label="PHQ-9") == ""
+
+
+def test_session_ratings_mark_concerns_with_shape_as_well_as_colour():
+    ratings = pd.DataFrame(
+        {"administered_at": [START, START + timedelta(weeks=1)], "total": [38.0, 31.0]}
+    )
+    figure = charts.session_rating_figure(ratings)
+    marker = figure["data"][0]["marker"]
+    assert marker["symbol"] == ["circle", "diamond-open"]
+    assert figure["layout"]["shapes"][0]["y0"] == 36
+
+
+def test_the_item_heatmap_has_a_row_per_scored_item_and_a_column_per_form():
+    answers = [[0, 1, 2, 3, 0, 1, 2, 3, 1, 2], [3, 3, 3, 3, 3, 3, 3, 3, 0, None]]
+    figure = charts.item_heatmap_figure(get_instrument("phq9"), scores(15, 24, answers=answers))
+    heatmap = figure["data"][0]
+    assert len(heatmap["y"]) == 9  # item 10 (difficulty) is asked, never scored
+    assert heatmap["z"][8] == [1, 0]  # item 9 across the two forms
+    assert heatmap["y"][0].startswith("1. Little interest")
+
+
+def test_the_review_figure_uses_plain_words_and_shows_no_alerts_or_limits():
+    figure = charts.review_figure(get_instrument("phq9"), scores(18, 15, 12))
+    names = [t["name"] for t in figure["data"]]
+    assert names == ["Where people starting where you did often are", "Your answers"]
+    assert figure["layout"]["yaxis"]["title"]["text"] == "Lower means feeling better"
+    assert "Moderately severe" in [a["text"] for a in figure["layout"]["annotations"]]
