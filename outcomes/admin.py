@@ -1,5 +1,6 @@
 from django.contrib import admin
 
+from outcomes.instrument_admin import InstrumentDefinitionAdmin
 from outcomes.models import (
     Administration,
     Alert,
@@ -8,11 +9,7 @@ from outcomes.models import (
     TrajectoryCurve,
 )
 
-
-@admin.register(InstrumentDefinition)
-class InstrumentDefinitionAdmin(admin.ModelAdmin):
-    list_display = ("code", "version", "source", "clinic", "active", "created_at")
-    list_filter = ("source", "active")
+admin.site.register(InstrumentDefinition, InstrumentDefinitionAdmin)
 
 
 @admin.register(Administration)
