@@ -10,6 +10,7 @@ import secrets
 from pathlib import Path
 
 import environ
+from celery.schedules import crontab
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 
@@ -229,6 +230,33 @@ CELERY_BEAT_SCHEDULE: dict = {}
 CELERY_BEAT_SCHEDULE["clients.sweep_checkins"] = {
     "task": "clients.tasks.sweep_checkins",
     "schedule": 300.0,
+}
+# Alerts (outcomes/tasks.py): every active episode hourly in chunks; every five minutes the
+# episodes a lost task never reached, urgent alerts past their acknowledgement window, and
+# notifications still pending; a weekly digest (Monday 07:00 UTC); curves refitted monthly.
+CELERY_BEAT_SCHEDULE["outcomes.sweep_active_episodes"] = {
+    "task": "outcomes.tasks.sweep_active_episodes",
+    "schedule": 3600.0,
+}
+CELERY_BEAT_SCHEDULE["outcomes.sweep_unevaluated"] = {
+    "task": "outcomes.tasks.sweep_unevaluated",
+    "schedule": 300.0,
+}
+CELERY_BEAT_SCHEDULE["outcomes.escalate_alerts"] = {
+    "task": "outcomes.tasks.escalate_alerts",
+    "schedule": 300.0,
+}
+CELERY_BEAT_SCHEDULE["outcomes.retry_pending_notifications"] = {
+    "task": "outcomes.tasks.retry_pending_notifications",
+    "schedule": 300.0,
+}
+CELERY_BEAT_SCHEDULE["outcomes.send_weekly_digests"] = {
+    "task": "outcomes.tasks.send_weekly_digests",
+    "schedule": crontab(minute=0, hour=7, day_of_week=1),
+}
+CELERY_BEAT_SCHEDULE["outcomes.fit_trajectories"] = {
+    "task": "outcomes.tasks.fit_trajectories",
+    "schedule": crontab(minute=30, hour=2, day_of_month=1),
 }
 # Reports: hourly, delete expired export files and queue again exports whose message was lost;
 # every 6 hours, e-mail monthly report links (each subscription claims its month: sent once).

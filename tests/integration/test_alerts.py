@@ -1,0 +1,351 @@
+"""Alert lifecycle, audit, notification mails, escalation of urgent alerts and the weekly digest."""
+
+from datetime import timedelta
+
+import pytest
+import time_machine
+from django.core.exceptions import PermissionDenied
+from django.core.management import call_command
+from django.utils import timezone
+
+from audit.models import AuditEvent
+from clients.models import CheckInStatus, EpisodeStatus
+from messaging.models import OutboundEmail
+from outcomes import notifications
+from outcomes.evaluation import episode_evaluate
+from outcomes.models import (
+    Alert,
+    AlertAction,
+    AlertNotification,
+    AlertRule,
+    AlertSeverity,
+    AlertState,
+    TrajectoryCurve,
+)
+from outcomes.services import (
+    AlertTransitionInvalid,
+    alert_acknowledge,
+    alert_raise,
+    alert_resolve,
+)
+from tests.factories import make_client, make_episode
+from tests.integration.evaluation_support import checkin, phq9, phq9_course, record
+
+START = timezone.now().replace(microsecond=0)
+
+
+@pytest.fixture
+def mailable(cast):
+    """Staff with e-mail addresses (the factories create them without)."""
+    for user in (cast.therapist, cast.other_therapist, cast.supervisor, cast.admin):
+        user.email = f"{user.username}@clinic.example.org"
+        user.save()
+    return cast
+
+
+def raise_alert(episode, *, severity=AlertSeverity.HIGH, trigger="adm:1"):
+    alert, _ = alert_raise(
+        episode=episode,
+        rule=AlertRule.RISK_ITEM if severity == AlertSeverity.URGENT else AlertRule.SUDDEN_LOSS,
+        trigger=trigger,
+        severity=severity,
+        message="PHQ-9 rose from 9 at week 2 to 17 at week 3",
+    )
+    return alert
+
+
+def audit_actions(alert):
+    return list(
+        AuditEvent.objects.filter(object_id=str(alert.pk), object_type="outcomes.alert")
+        .order_by("pk")
+        .values_list("action", "actor_label")
+    )
+
+
+# --- Lifecycle ------------------------------------------------------------------------------------
+
+
+def test_acknowledging_records_who_and_when_and_is_audited(cast):
+    alert = raise_alert(cast.episode)
+    alert_acknowledge(alert=alert, user=cast.therapist)
+    assert alert.state == AlertState.ACKNOWLEDGED
+    assert alert.acknowledged_by == cast.therapist and alert.acknowledged_at is not None
+    assert audit_actions(alert) == [("alert.create", "system"), ("alert.acknowledge", "therapist")]
+
+
+def test_an_alert_cannot_be_acknowledged_twice(cast):
+    alert = raise_alert(cast.episode)
+    alert_acknowledge(alert=alert, user=cast.therapist)
+    with pytest.raises(AlertTransitionInvalid, match="acknowledged"):
+        alert_acknowledge(alert=alert, user=cast.supervisor)
+    alert.refresh_from_db()
+    assert alert.acknowledged_by == cast.therapist
+
+
+def test_resolving_records_the_action_and_keeps_the_note_out_of_the_audit_log(cast):
+    alert = raise_alert(cast.episode)
+    alert_acknowledge(alert=alert, user=cast.therapist)
+    alert_resolve(
+        alert=alert, user=cast.therapist, action=AlertAction.CONTACTED_CLIENT, note=" Phoned. "
+    )
+    assert alert.state == AlertState.RESOLVED
+    assert (alert.resolved_by, alert.action, alert.resolution_note) == (
+        cast.therapist,
+        AlertAction.CONTACTED_CLIENT,
+        "Phoned.",
+    )
+    resolved = AuditEvent.objects.get(action="alert.resolve", object_id=str(alert.pk))
+    assert resolved.details == {
+        "rule": AlertRule.SUDDEN_LOSS,
+        "severity": AlertSeverity.HIGH,
+        "action": AlertAction.CONTACTED_CLIENT,
+    }
+    assert resolved.client == cast.client
+
+
+def test_resolving_an_open_alert_acknowledges_it_on_the_way(cast):
+    alert = raise_alert(cast.episode)
+    alert_resolve(alert=alert, user=cast.supervisor, action=AlertAction.SUPERVISION, note="")
+    assert alert.acknowledged_by == cast.supervisor and alert.resolved_by == cast.supervisor
+    assert [action for action, _ in audit_actions(alert)] == [
+        "alert.create",
+        "alert.acknowledge",
+        "alert.resolve",
+    ]
+
+
+def test_a_resolved_alert_cannot_be_resolved_or_acknowledged_again(cast):
+    alert = raise_alert(cast.episode)
+    alert_resolve(alert=alert, user=cast.therapist, action=AlertAction.NO_ACTION, note="")
+    with pytest.raises(AlertTransitionInvalid, match="resolved"):
+        alert_resolve(alert=alert, user=cast.therapist, action=AlertAction.NO_ACTION, note="")
+    with pytest.raises(AlertTransitionInvalid, match="resolved"):
+        alert_acknowledge(alert=alert, user=cast.therapist)
+    assert len(audit_actions(alert)) == 3
+
+
+def test_an_unknown_action_is_refused_and_changes_nothing(cast):
+    alert = raise_alert(cast.episode)
+    with pytest.raises(AlertTransitionInvalid, match="Choose the action taken"):
+        alert_resolve(alert=alert, user=cast.therapist, action="prayed", note="")
+    alert.refresh_from_db()
+    assert alert.state == AlertState.OPEN and len(audit_actions(alert)) == 1
+
+
+def test_staff_outside_the_episode_scope_cannot_touch_the_alert(cast):
+    alert = raise_alert(cast.episode)
+    for stranger in (cast.outsider, cast.other_therapist):
+        with pytest.raises(PermissionDenied):
+            alert_acknowledge(alert=alert, user=stranger)
+    alert.refresh_from_db()
+    assert alert.state == AlertState.OPEN
+
+
+# --- Notification mails -----------------------------------------------------------------------
+
+
+def test_the_alert_mail_has_a_link_and_no_client_details(mailable, settings):
+    settings.SITE_URL = "https://tracker.example.org"
+    record(mailable.episode, "phq9", phq9(23, item9=2), weeks_ago=0)
+    phq9_course(mailable.other_episode, [10, 17])
+    episode_evaluate(episode_id=mailable.other_episode.pk)
+    pending = AlertNotification.objects.filter(channel="email", status="pending")
+    # The urgent risk alert; the worsening raises several (reliable, sudden, off the curve).
+    assert pending.count() >= 2
+    for notification in pending:
+        assert notifications.notification_send(notification_id=notification.pk)
+    mails = list(OutboundEmail.objects.filter(purpose="alert"))
+    assert {mail.to for mail in mails} == {
+        mailable.therapist.email,
+        mailable.other_therapist.email,
+    }
+    assert any(mail.subject.startswith("Urgent:") for mail in mails)
+    for mail in mails:
+        text = mail.subject + mail.body_text
+        assert "https://tracker.example.org/alerts/" in mail.body_text
+        for secret in (mailable.client.label, mailable.other_client.label, "PHQ", "17", "23"):
+            assert secret not in text
+        for rule in AlertRule:
+            assert rule.label.lower() not in text.lower()
+
+
+def test_a_notification_is_handed_to_the_outbox_exactly_once(mailable):
+    alert = raise_alert(mailable.episode)
+    notification = alert.notifications.get(channel="email")
+    assert notifications.notification_send(notification_id=notification.pk)
+    assert not notifications.notification_send(notification_id=notification.pk)
+    notification.refresh_from_db()
+    assert notification.status == "sent" and notification.attempts == 1
+    assert OutboundEmail.objects.filter(purpose="alert").count() == 1
+
+
+def test_a_notification_left_pending_by_a_lost_task_is_sent_by_the_retry(mailable):
+    raise_alert(mailable.episode)
+    assert notifications.notifications_send_pending() == 0  # within the grace period
+    with time_machine.travel(timezone.now() + timedelta(minutes=3)):
+        assert notifications.notifications_send_pending() == 1
+    assert OutboundEmail.objects.filter(purpose="alert").count() == 1
+
+
+def test_a_recipient_without_an_address_is_recorded_as_failed(cast):
+    alert = raise_alert(cast.episode)
+    notification = alert.notifications.get(channel="email")
+    assert not notifications.notification_send(notification_id=notification.pk)
+    notification.refresh_from_db()
+    assert notification.status == "failed" and "no e-mail" in notification.last_error
+
+
+# --- Escalation ----------------------------------------------------------------------------------
+
+
+def escalation_rows(alert):
+    return sorted(
+        alert.notifications.filter(kind="escalation").values_list("recipient__username", "channel")
+    )
+
+
+def test_an_unacknowledged_urgent_alert_goes_to_the_supervisor_then_the_admin(mailable):
+    with time_machine.travel(START, tick=False):
+        alert = raise_alert(mailable.episode, severity=AlertSeverity.URGENT)
+    with time_machine.travel(START + timedelta(hours=3, minutes=59), tick=False):
+        assert notifications.alerts_escalate() == 0
+    with time_machine.travel(START + timedelta(hours=4), tick=False):
+        assert notifications.alerts_escalate() == 1
+        assert notifications.alerts_escalate() == 0
+    alert.refresh_from_db()
+    assert alert.escalation_level == 1
+    assert alert.escalated_at == START + timedelta(hours=4)
+    assert escalation_rows(alert) == [("supervisor", "email"), ("supervisor", "in_app")]
+    with time_machine.travel(START + timedelta(hours=7, minutes=59), tick=False):
+        assert notifications.alerts_escalate() == 0
+    with time_machine.travel(START + timedelta(hours=8), tick=False):
+        assert notifications.alerts_escalate() == 1
+    alert.refresh_from_db()
+    assert alert.escalation_level == 2
+    assert escalation_rows(alert) == [
+        ("clinicadmin", "email"),
+        ("clinicadmin", "in_app"),
+        ("supervisor", "email"),
+        ("supervisor", "in_app"),
+    ]
+    levels = AuditEvent.objects.filter(action="alert.escalate", object_id=str(alert.pk))
+    assert sorted(event.details["level"] for event in levels) == [1, 2]
+    with time_machine.travel(START + timedelta(days=2), tick=False):
+        assert notifications.alerts_escalate() == 0
+
+
+def test_the_escalation_window_is_the_clinics_setting(mailable):
+    mailable.clinic.urgent_escalation_hours = 1
+    mailable.clinic.save()
+    with time_machine.travel(START, tick=False):
+        alert = raise_alert(mailable.episode, severity=AlertSeverity.URGENT)
+    with time_machine.travel(START + timedelta(hours=1), tick=False):
+        assert notifications.alerts_escalate() == 1
+    alert.refresh_from_db()
+    assert alert.escalation_level == 1
+
+
+def test_an_acknowledged_or_non_urgent_alert_does_not_escalate(mailable):
+    with time_machine.travel(START, tick=False):
+        urgent = raise_alert(mailable.episode, severity=AlertSeverity.URGENT)
+        raise_alert(mailable.episode, severity=AlertSeverity.HIGH, trigger="adm:2")
+    with time_machine.travel(START + timedelta(hours=1), tick=False):
+        alert_acknowledge(alert=urgent, user=mailable.therapist)
+    with time_machine.travel(START + timedelta(hours=9), tick=False):
+        assert notifications.alerts_escalate() == 0
+    assert not Alert.objects.filter(escalation_level__gt=0).exists()
+
+
+def test_without_a_team_supervisor_the_admin_is_told_at_the_first_step(mailable):
+    # Team B has no supervisor.
+    with time_machine.travel(START, tick=False):
+        alert = raise_alert(mailable.other_episode, severity=AlertSeverity.URGENT)
+    with time_machine.travel(START + timedelta(hours=4), tick=False):
+        assert notifications.alerts_escalate() == 1
+    alert.refresh_from_db()
+    assert alert.escalation_level == 2
+    assert escalation_rows(alert) == [("clinicadmin", "email"), ("clinicadmin", "in_app")]
+
+
+def test_the_escalation_mail_says_escalated_and_nothing_about_the_client(mailable):
+    with time_machine.travel(START, tick=False):
+        alert = raise_alert(mailable.episode, severity=AlertSeverity.URGENT)
+    with time_machine.travel(START + timedelta(hours=4), tick=False):
+        notifications.alerts_escalate()
+    escalation = alert.notifications.get(kind="escalation", channel="email")
+    notifications.notification_send(notification_id=escalation.pk)
+    mail = OutboundEmail.objects.get(to=mailable.supervisor.email)
+    assert mail.subject.startswith("Escalated:")
+    assert mailable.client.label not in mail.subject + mail.body_text
+
+
+# --- Weekly digest ------------------------------------------------------------------------------
+
+
+def test_the_weekly_digest_goes_once_to_therapists_with_items_and_names_no_one(mailable):
+    raise_alert(mailable.episode)
+    quiet = make_episode(make_client(mailable.clinic), mailable.other_therapist)
+    assert notifications.digests_send() == 1
+    assert notifications.digests_send() == 0
+    mail = OutboundEmail.objects.get(purpose="digest")
+    assert mail.to == mailable.therapist.email
+    assert "items to review" in mail.body_text and "/alerts/" in mail.body_text
+    assert mailable.client.label not in mail.subject + mail.body_text
+    assert not any(character.isdigit() for character in mail.subject)
+    with time_machine.travel(timezone.now() + timedelta(days=7)):
+        assert notifications.digests_send() == 1
+    assert quiet.therapist.email not in set(OutboundEmail.objects.values_list("to", flat=True))
+
+
+def test_an_off_track_client_or_missed_checkins_are_items_too(mailable):
+    mailable.other_episode.status = EpisodeStatus.RED
+    mailable.other_episode.save()
+    checkin(mailable.episode, status=CheckInStatus.EXPIRED, weeks_ago=0.5)
+    assert notifications.therapists_with_items() == sorted(
+        [mailable.therapist.pk, mailable.other_therapist.pk]
+    )
+
+
+# --- Curves -------------------------------------------------------------------------------------
+
+
+def test_fit_trajectories_stores_provisional_bands_with_their_n_and_calibration(cast):
+    for _ in range(3):
+        episode = make_episode(make_client(cast.clinic), cast.therapist)
+        phq9_course(episode, [16, 14, 12, 10, 8])
+        episode.ended_on = timezone.localdate()
+        episode.save()
+    call_command("fit_trajectories", clinic=cast.clinic.slug)
+    curves = TrajectoryCurve.objects.filter(clinic=cast.clinic, instrument="phq9")
+    assert curves.count() == 3
+    assert set(curves.values_list("source", flat=True)) == {TrajectoryCurve.Source.DEFAULT}
+    middle = curves.get(band_low=15)
+    assert middle.n_episodes == 3 and middle.b0 == pytest.approx(16.98)
+    assert middle.calibration["n_episodes"] == 3
+    assert middle.calibration["sensitivity"] is None  # fewer than 10 episodes: suppressed
+    assert AuditEvent.objects.filter(action="trajectory.fit", clinic=cast.clinic).exists()
+
+
+def test_a_band_with_enough_episodes_is_fitted_and_used(cast):
+    cast.clinic.trajectory_min_episodes = 3
+    cast.clinic.save()
+    for start in (16, 17, 18):
+        episode = make_episode(make_client(cast.clinic), cast.therapist)
+        phq9_course(episode, [start, start - 2, start - 4, start - 6, start - 8])
+        episode.ended_on = timezone.localdate()
+        episode.save()
+    call_command("fit_trajectories")
+    fitted = TrajectoryCurve.objects.get(clinic=cast.clinic, instrument="phq9", band_low=15)
+    assert fitted.source == TrajectoryCurve.Source.FITTED and fitted.n_episodes == 3
+    assert fitted.b1 < 0
+    phq9_course(cast.episode, [17, 17])
+    episode_evaluate(episode_id=cast.episode.pk)
+    cast.episode.refresh_from_db()
+    assert "provisional" not in cast.episode.status_reason
+
+
+def test_fit_trajectories_refuses_an_unknown_clinic(db):
+    from django.core.management import CommandError
+
+    with pytest.raises(CommandError, match="No clinic"):
+        call_command("fit_trajectories", clinic="nowhere")
