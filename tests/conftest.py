@@ -36,20 +36,34 @@ def chromium_path() -> str | None:
     return shutil.which("chromium") or shutil.which("chromium-browser")
 
 
+def _django_plugin_active(config) -> bool:
+    """False under ``-p no:django``: the pure unit tests then run without Django at all."""
+    return config.pluginmanager.hasplugin("django")
+
+
+def _django_settings(request):
+    """pytest-django's ``settings`` fixture, or None when the plugin is off."""
+    if not _django_plugin_active(request.config):
+        return None
+    return request.getfixturevalue("settings")
+
+
 @pytest.fixture(autouse=True)
-def _fast_password_hashing(request, settings):
+def _fast_password_hashing(request):
     """Argon2 is slow on purpose (~0.1-0.5 s a hash on a busy 2-core machine) and every cast
     creates six accounts. Tests marked ``argon2`` keep the real hashers."""
-    if request.node.get_closest_marker("argon2") is None:
+    settings = _django_settings(request)
+    if settings is not None and request.node.get_closest_marker("argon2") is None:
         settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
 
 
 @pytest.fixture(autouse=True)
-def _mfa_enforced_only_where_tested(request, settings):
+def _mfa_enforced_only_where_tested(request):
     """The second-factor middleware is on in every deployment; tests that are not about it sign
     in with ``force_login`` as supervisors and admins without enrolling a phone. Tests marked
     ``mfa`` (the MFA tests, the access matrix) run with it on."""
-    if request.node.get_closest_marker("mfa") is None:
+    settings = _django_settings(request)
+    if settings is not None and request.node.get_closest_marker("mfa") is None:
         settings.MFA_REQUIRED = False
 
 
@@ -57,12 +71,17 @@ def _mfa_enforced_only_where_tested(request, settings):
 def _fresh_cache_per_test():
     """Rate limits (API throttling, check-in links, sign-in lockout) count in the cache, and test
     users reuse ids and addresses: each test starts with nothing counted."""
+    if not settings.configured:  # -p no:django: pure tests, no cache
+        return
     from django.core.cache import cache
 
     cache.clear()
 
 
 def pytest_collection_modifyitems(config, items):
+    if not (_django_plugin_active(config) or settings.configured):
+        # Without Django (-p no:django) only pure tests can run; the services are not checked.
+        return
     is_postgres = settings.DATABASES["default"]["ENGINE"].endswith("postgresql")
     redis = redis_url()
     redis_ok = bool(redis) and _tcp_reachable(redis, 6379)
