@@ -40,6 +40,9 @@ ERRORS = {
         "No such object within your scope (another clinic's or therapist's objects answer 404, "
         "as do pages past the end of a list).",
     ),
+    "415": OpenApiResponse(
+        ErrorSerializer, "The body's Content-Type is not one this operation accepts."
+    ),
     "429": OpenApiResponse(ErrorSerializer, "Too many requests; retry after Retry-After seconds."),
 }
 
@@ -52,6 +55,8 @@ class ApiAutoSchema(AutoSchema):
         codes = ["401", "403", "429"]
         if self.method in UNSAFE_METHODS or getattr(self.view, "query_serializer_class", None):
             codes.append("400")
+        if self.method in UNSAFE_METHODS:
+            codes.append("415")
         paginated = self.method == "GET" and self._is_list_view() and self._get_paginator()
         if "{" in self.path or paginated:
             codes.append("404")

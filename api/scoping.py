@@ -40,10 +40,14 @@ def administrations_visible_to(user):
 
 def clinic_for(user, slug: str | None) -> Clinic:
     """The clinic named by ``slug`` among the user's own, or their only clinic when none is
-    named. 404 for a clinic that is not theirs; 400 when they must choose."""
+    named. A 400 (it is input, like any other field) when the slug is not one of theirs, without
+    saying whether such a clinic exists, or when they must choose."""
     clinics = clinics_of(user)
     if slug:
-        return get_object_or_404(clinics, slug=slug)
+        clinic = clinics.filter(slug=slug).first()
+        if clinic is None:
+            raise ValidationError({"clinic": ["You are not a member of a clinic with this slug."]})
+        return clinic
     mine = list(clinics[:2])
     if len(mine) == 1:
         return mine[0]

@@ -1,12 +1,22 @@
 """/api/v1/: the REST API for integrations (see docs/api.md)."""
 
 from django.contrib.auth.decorators import login_required
-from django.urls import path
+from django.http import JsonResponse
+from django.urls import path, re_path
+from django.views.decorators.csrf import csrf_exempt
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerSplitView
 
 from api.views import alerts, checkins, clients, episodes, instruments, reports, responses
 
 app_name = "api"
+
+
+@csrf_exempt  # it changes nothing, whatever the method: a 404 must not turn into a CSRF 403
+def api_not_found(request, *args, **kwargs):
+    """Any other address under /api/v1/ (a negative id, a typo) answers 404 in JSON like the
+    API's own 404s, not with the HTML page meant for browsers."""
+    return JsonResponse({"detail": "Not found."}, status=404)
+
 
 urlpatterns = [
     path("instruments/", instruments.InstrumentListApi.as_view(), name="instruments"),
@@ -60,4 +70,5 @@ urlpatterns = [
         login_required(SpectacularSwaggerSplitView.as_view(url_name="api:schema")),
         name="docs",
     ),
+    re_path(r"^", api_not_found),
 ]

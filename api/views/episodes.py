@@ -1,6 +1,9 @@
 """Episodes of care: list, open, read, update, close; their measurement plan and trajectory."""
 
-from drf_spectacular.utils import extend_schema
+import re
+from datetime import time
+
+from drf_spectacular.utils import extend_schema, extend_schema_field
 from rest_framework import serializers, status
 from rest_framework.exceptions import NotFound, ValidationError
 from rest_framework.generics import GenericAPIView
@@ -21,6 +24,8 @@ from clients.services import (
     episode_update,
     staff_member_named,
 )
+
+LOCAL_TIME = re.compile(r"^([01][0-9]|2[0-3]):[0-5][0-9]$")
 
 
 class EpisodeOutput(serializers.Serializer):
@@ -175,12 +180,29 @@ class EpisodeCloseApi(APIView):
 # --- Measurement plan ---------------------------------------------------------------------------
 
 
+@extend_schema_field({"type": "string", "pattern": r"^([01][0-9]|2[0-3]):[0-5][0-9]$"})
+class LocalTimeField(serializers.Field):
+    """A wall-clock time "HH:MM" in the client's own time zone. Not OpenAPI's ``time`` format,
+    which requires an offset: the offset changes with daylight saving, the wall-clock time
+    does not."""
+
+    default_error_messages = {"invalid": "Use the form HH:MM (24-hour)."}
+
+    def to_internal_value(self, data):
+        if not isinstance(data, str) or not LOCAL_TIME.match(data):
+            self.fail("invalid")
+        return time(int(data[:2]), int(data[3:5]))
+
+    def to_representation(self, value):
+        return value.strftime("%H:%M") if isinstance(value, time) else str(value)[:5]
+
+
 class PlanOutput(serializers.Serializer):
     episode = serializers.IntegerField(source="episode_id")
     instruments = serializers.ListField(child=serializers.CharField())
     schedule = serializers.ChoiceField(choices=Schedule.choices)
     weekday = serializers.IntegerField(help_text="0 = Monday … 6 = Sunday")
-    local_time = serializers.TimeField(help_text="In the client's time zone.")
+    local_time = LocalTimeField(help_text="In the client's time zone.")
     session_rating_after_sessions = serializers.BooleanField()
     is_running = serializers.BooleanField()
     paused_at = serializers.DateTimeField(allow_null=True)
@@ -201,7 +223,7 @@ class EpisodePlanApi(APIView):
         )
         schedule = serializers.ChoiceField(choices=Schedule.choices, default=Schedule.WEEKLY)
         weekday = serializers.IntegerField(min_value=0, max_value=6, default=0)
-        local_time = serializers.TimeField(required=False)
+        local_time = LocalTimeField(required=False, help_text="In the client's time zone.")
         session_rating_after_sessions = serializers.BooleanField(default=True)
 
     @extend_schema(responses=PlanOutput)

@@ -5,11 +5,12 @@ import math
 
 from django.http import Http404
 from django.utils import timezone
-from drf_spectacular.utils import extend_schema
+from drf_spectacular.utils import OpenApiResponse, extend_schema
 from rest_framework import serializers
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from api.schema import ErrorSerializer
 from audit.services import audit_record
 from dashboards.report_selectors import ReportPeriod, report_frames, report_scope
 from dashboards.reports import clinic_report
@@ -115,7 +116,13 @@ class OutcomeReportApi(APIView):
 
     query_serializer_class = ReportQuery
 
-    @extend_schema(parameters=[ReportQuery], responses=ReportOutput)
+    @extend_schema(
+        parameters=[ReportQuery],
+        responses={
+            200: ReportOutput,
+            404: OpenApiResponse(ErrorSerializer, "You do not report on this clinic or team."),
+        },
+    )
     def get(self, request):
         query = ReportQuery(data=request.query_params)
         query.is_valid(raise_exception=True)
