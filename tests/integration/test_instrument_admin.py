@@ -597,3 +597,10 @@ def test_a_text_pack_is_withdrawn_by_deactivating_it_in_the_admin(cast, admin_cl
     assert not row.active
     assert not instrument_for(cast.clinic, "core10").can_be_sent
     assert AuditEvent.objects.filter(action="instrument.deactivate").count() == 1
+
+
+def test_a_new_definition_can_start_from_a_copy_of_a_built_in(admin_client):
+    page = admin_client.get(reverse("admin:outcomes_instrumentdefinition_add") + "?copy=oq45")
+    assert page.status_code == 200
+    initial = page.context["adminform"].form.initial["definition"]
+    assert initial["code"] == "oq45" and len(initial["items"]) == 45
