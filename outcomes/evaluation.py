@@ -28,6 +28,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import timedelta
 
+import numpy as np
 import pandas as pd
 from django.db import transaction
 from django.utils import timezone
@@ -103,18 +104,16 @@ def episodes_evaluate(*, episode_ids: Iterable[int], now=None) -> EvaluationSumm
 
 def _chunk_evaluate(episode_ids: list[int], *, now) -> EvaluationSummary:
     with transaction.atomic():
-        episodes = pd.DataFrame(
-            list(
-                Episode.objects.select_for_update()
-                .filter(pk__in=episode_ids)
-                .order_by("pk")
-                .values_list("pk", "clinic_id", "client_id", "ended_on", "status", "status_reason")
-            ),
-            columns=["episode_id", "clinic_id", "client_id", "ended_on", "status", "reason"],
-        )
-        if episodes.empty:
+        episodes = {
+            row[0]: _StoredEpisode(*row)
+            for row in Episode.objects.select_for_update()
+            .filter(pk__in=episode_ids)
+            .order_by("pk")
+            .values_list("pk", "clinic_id", "client_id", "ended_on", "status", "status_reason")
+        }
+        if not episodes:
             return EvaluationSummary()
-        ids = episodes["episode_id"].tolist()
+        ids = list(episodes)
         unevaluated = list(
             Administration.objects.filter(
                 episode_id__in=ids, alerts_evaluated_at__isnull=True
@@ -126,16 +125,22 @@ def _chunk_evaluate(episode_ids: list[int], *, now) -> EvaluationSummary:
             Alert.objects.filter(episode_id__in=ids).values_list("episode_id", "rule", "trigger")
         )
 
-        clinics = Clinic.objects.in_bulk(episodes["clinic_id"].unique().tolist())
+        clinics = Clinic.objects.in_bulk({episode.clinic_id for episode in episodes.values()})
         curves = clinics_curve_overrides(clinics=clinics.values())
         alerts, statuses = [], []
-        for clinic_id, clinic_episodes in episodes.groupby("clinic_id", sort=True):
-            clinic = clinics[clinic_id]
-            in_clinic = clinic_episodes["episode_id"]
-            clinic_administrations = administrations[administrations["episode_id"].isin(in_clinic)]
+        for clinic_id, clinic in clinics.items():
+            clinic_administrations, clinic_checkins = administrations, checkins
+            if len(clinics) > 1:
+                in_clinic = [
+                    pk for pk, episode in episodes.items() if episode.clinic_id == clinic_id
+                ]
+                clinic_administrations = administrations[
+                    administrations["episode_id"].isin(in_clinic)
+                ]
+                clinic_checkins = checkins[checkins["episode_id"].isin(in_clinic)]
             result = rules.evaluate(
                 clinic_administrations,
-                checkins[checkins["episode_id"].isin(in_clinic)],
+                clinic_checkins,
                 instrument_params(codes=clinic_administrations["instrument"].unique()),
                 settings=rule_settings(clinic=clinic, curves=curves[clinic_id]),
             )
@@ -143,13 +148,13 @@ def _chunk_evaluate(episode_ids: list[int], *, now) -> EvaluationSummary:
             statuses.append(result.status)
 
         created = _alerts_create(
-            pd.concat(alerts, ignore_index=True),
+            alerts[0] if len(alerts) == 1 else pd.concat(alerts, ignore_index=True),
             episodes=episodes,
             existing=existing,
             event_times=_EventTimes(administrations, checkins),
             now=now,
         )
-        changed = _statuses_save(pd.concat(statuses, ignore_index=True), episodes, now=now)
+        changed = _statuses_save(statuses, episodes=episodes, now=now)
         for start in range(0, len(unevaluated), IN_LIST_SIZE):
             Administration.objects.filter(pk__in=unevaluated[start : start + IN_LIST_SIZE]).update(
                 alerts_evaluated_at=now
@@ -162,34 +167,60 @@ def _chunk_evaluate(episode_ids: list[int], *, now) -> EvaluationSummary:
     )
 
 
+@dataclass(frozen=True)
+class _StoredEpisode:
+    pk: int
+    clinic_id: int
+    client_id: int
+    ended_on: object
+    status: str
+    status_reason: str
+
+
+def _columns(rows: list[tuple], count: int) -> list:
+    # Column-wise, without a DataFrame per row: a chunk has tens of thousands of rows.
+    return [list(column) for column in zip(*rows, strict=True)] if rows else [[]] * count
+
+
 def administrations_frame(*, episode_ids: list[int]) -> pd.DataFrame:
     """Every administration of the episodes (the rules need each episode's full history)."""
-    rows = Administration.objects.filter(episode_id__in=episode_ids).values_list(
-        "episode_id", "pk", "instrument", "administered_at", "total", "risk"
+    rows = list(
+        Administration.objects.filter(episode_id__in=episode_ids).values_list(
+            "episode_id", "pk", "instrument", "administered_at", "total", "risk"
+        )
     )
-    frame = pd.DataFrame(list(rows), columns=ADMINISTRATION_COLUMNS)
-    return frame.astype(
+    episode, pk, instrument, administered_at, total, risk = _columns(rows, 6)
+    return pd.DataFrame(
         {
-            "episode_id": "int64",
-            "administration_id": "int64",
-            "instrument": object,
-            "total": float,
-            "risk": object,
-        }
-    ).assign(administered_at=pd.to_datetime(frame["administered_at"], utc=True))
+            "episode_id": np.array(episode, dtype="int64"),
+            "administration_id": np.array(pk, dtype="int64"),
+            "instrument": np.array(instrument, dtype=object),
+            "administered_at": pd.to_datetime(administered_at, utc=True),
+            "total": np.array(total, dtype=float),
+            "risk": np.array(risk, dtype=object),
+        },
+        columns=ADMINISTRATION_COLUMNS,
+    )
 
 
 def checkins_frame(*, episode_ids: list[int]) -> pd.DataFrame:
     """The symptom check-ins that the disengagement rule reads, with the rules' status names."""
-    rows = CheckIn.objects.filter(
-        episode_id__in=episode_ids,
-        kind__in=DISENGAGEMENT_KINDS,
-        status__in=list(CHECKIN_STATUS_FOR_RULES),
-    ).values_list("episode_id", "pk", "due_at", "status")
-    frame = pd.DataFrame(list(rows), columns=CHECKIN_COLUMNS)
-    return frame.astype({"episode_id": "int64", "checkin_id": "int64"}).assign(
-        due_at=pd.to_datetime(frame["due_at"], utc=True),
-        status=frame["status"].map(CHECKIN_STATUS_FOR_RULES).astype(object),
+    rows = list(
+        CheckIn.objects.filter(
+            episode_id__in=episode_ids,
+            kind__in=DISENGAGEMENT_KINDS,
+            status__in=list(CHECKIN_STATUS_FOR_RULES),
+        ).values_list("episode_id", "pk", "due_at", "status")
+    )
+    episode, pk, due_at, status = _columns(rows, 4)
+    return pd.DataFrame(
+        {
+            "episode_id": np.array(episode, dtype="int64"),
+            "checkin_id": np.array(pk, dtype="int64"),
+            "due_at": pd.to_datetime(due_at, utc=True),
+            "status": np.array([CHECKIN_STATUS_FOR_RULES[value] for value in status], dtype=object),
+        },
+        columns=CHECKIN_COLUMNS,
     )
 
 
@@ -226,21 +257,23 @@ def instrument_params(*, codes: Iterable[str]) -> dict[str, rules.InstrumentPara
     return params
 
 
-def _alerts_create(
-    alerts: pd.DataFrame, *, episodes: pd.DataFrame, existing, event_times, now
-) -> int:
+def _alerts_create(alerts: pd.DataFrame, *, episodes: dict, existing, event_times, now) -> int:
     if alerts.empty:
         return 0
-    keys = list(zip(alerts["episode_id"], alerts["rule"], alerts["trigger"], strict=True))
+    keys = zip(
+        alerts["episode_id"].tolist(),
+        alerts["rule"].tolist(),
+        alerts["trigger"].tolist(),
+        strict=True,
+    )
     new = alerts[[key not in existing for key in keys]]
     if new.empty:
         return 0
-    clinic_of = dict(zip(episodes["episode_id"], episodes["clinic_id"], strict=True))
     Alert.objects.bulk_create(
         [
             Alert(
                 episode_id=int(episode_id),
-                clinic_id=int(clinic_of[episode_id]),
+                clinic_id=episodes[episode_id].clinic_id,
                 rule=rule,
                 trigger=trigger,
                 severity=severity,
@@ -265,7 +298,9 @@ def _alerts_create(
     )
     # Under the episode lock nobody else inserts these keys; the timestamp also tells our rows
     # from another run's where locks do not exist (SQLite).
-    new_keys = set(zip(new["episode_id"], new["rule"], new["trigger"], strict=True))
+    new_keys = set(
+        zip(new["episode_id"].tolist(), new["rule"].tolist(), new["trigger"].tolist(), strict=True)
+    )
     created = [
         alert
         for alert in Alert.objects.filter(
@@ -279,7 +314,7 @@ def _alerts_create(
     # Tell the therapist about what just happened. Alerts on older events (history imported or
     # seeded, a changed clinic setting or a refitted curve moving where a worsening "began") and on
     # ended episodes are listed in the app without a mail storm about the past.
-    active = set(episodes.loc[episodes["ended_on"].isna(), "episode_id"])
+    active = {pk for pk, episode in episodes.items() if episode.ended_on is None}
     recent = event_times.since(now - NOTIFY_EVENTS_WITHIN, triggers=[a.trigger for a in created])
     alerts_notify_new(alerts=[a for a in created if a.episode_id in active and a.trigger in recent])
     return len(created)
@@ -311,10 +346,9 @@ class _EventTimes:
         }
 
 
-def _alerts_audit(created, *, episodes: pd.DataFrame, now) -> None:
+def _alerts_audit(created, *, episodes: dict, now) -> None:
     """One "alert.create" audit event per new alert, as ``audit_record`` writes them for
     ``alert_raise``, but in one insert: a first sweep over a clinic creates thousands."""
-    client_of = dict(zip(episodes["episode_id"], episodes["client_id"], strict=True))
     AuditEvent.objects.bulk_create(
         [
             AuditEvent(
@@ -325,7 +359,7 @@ def _alerts_audit(created, *, episodes: pd.DataFrame, now) -> None:
                 object_type=Alert._meta.label_lower,
                 object_id=str(alert.pk),
                 clinic_id=alert.clinic_id,
-                client_id=int(client_of[alert.episode_id]),
+                client_id=episodes[alert.episode_id].client_id,
                 details={"rule": alert.rule, "severity": alert.severity},
             )
             for alert in created
@@ -334,27 +368,27 @@ def _alerts_audit(created, *, episodes: pd.DataFrame, now) -> None:
     )
 
 
-def _statuses_save(status: pd.DataFrame, episodes: pd.DataFrame, *, now) -> int:
+def _statuses_save(statuses: list[pd.DataFrame], *, episodes: dict, now) -> int:
     """Store the status of the episodes whose status or reason changed; ``status_updated_at``
     says when it last changed, so an unchanged status costs no write."""
-    computed = (
-        episodes[["episode_id", "status", "reason"]]
-        .merge(status, on="episode_id", how="left", suffixes=("_stored", ""))
-        .fillna({"status": EpisodeStatus.NONE, "reason": "No valid scores yet"})
-    )
-    computed["reason"] = computed["reason"].astype(object).str.slice(0, STATUS_REASON_LENGTH)
-    changed = computed[
-        (computed["status"] != computed["status_stored"])
-        | (computed["reason"] != computed["reason_stored"])
-    ]
-    Episode.objects.bulk_update(
-        [
-            Episode(pk=int(episode_id), status=status, status_reason=reason, status_updated_at=now)
-            for episode_id, status, reason in zip(
-                changed["episode_id"], changed["status"], changed["reason"], strict=True
+    computed = {}
+    for status in statuses:
+        computed.update(
+            zip(
+                status["episode_id"].tolist(),
+                zip(status["status"].tolist(), status["reason"].tolist(), strict=True),
+                strict=True,
             )
-        ],
-        ["status", "status_reason", "status_updated_at"],
-        batch_size=500,
+        )
+    changed = []
+    for pk, episode in episodes.items():
+        status, reason = computed.get(pk, (EpisodeStatus.NONE, "No valid scores yet"))
+        reason = str(reason)[:STATUS_REASON_LENGTH]
+        if (status, reason) != (episode.status, episode.status_reason):
+            changed.append(
+                Episode(pk=pk, status=status, status_reason=reason, status_updated_at=now)
+            )
+    Episode.objects.bulk_update(
+        changed, ["status", "status_reason", "status_updated_at"], batch_size=500
     )
     return len(changed)

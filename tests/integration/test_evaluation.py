@@ -3,6 +3,7 @@
 from datetime import timedelta
 
 import pytest
+import time_machine
 from django.core.management import call_command
 from django.utils import timezone
 
@@ -20,6 +21,7 @@ from outcomes.models import (
     TrajectoryCurve,
 )
 from outcomes.services import alert_acknowledge, alert_resolve
+from tests.factories import make_client, make_episode
 from tests.integration.evaluation_support import checkin, phq9, phq9_course, record
 
 
@@ -240,3 +242,47 @@ def test_alerts_are_dated_when_they_were_raised(cast):
     episode_evaluate(episode_id=cast.episode.pk)
     alert = alerts_of(cast.episode, AlertRule.RELIABLE_DETERIORATION).get()
     assert before <= alert.created_at <= timezone.now() + timedelta(seconds=1)
+
+
+# --- The periodic sweeps -------------------------------------------------------------------------
+
+
+@pytest.fixture
+def queued(monkeypatch):
+    """Chunks the sweeps send to the broker, run here instead."""
+    from outcomes import tasks
+
+    chunks = []
+
+    def apply_async(*, args):
+        chunks.append(args[0])
+        tasks.evaluate_episodes.run(*args)
+
+    monkeypatch.setattr(tasks.evaluate_episodes, "apply_async", apply_async)
+    return chunks
+
+
+def test_the_hourly_sweep_covers_active_episodes_in_chunks(cast, queued, monkeypatch):
+    from outcomes import evaluation, tasks
+
+    monkeypatch.setattr(evaluation, "CHUNK_SIZE", 2)
+    extra = make_episode(make_client(cast.clinic), cast.therapist)
+    ended = make_episode(make_client(cast.clinic), cast.therapist, ended_on=timezone.localdate())
+    for episode in (cast.episode, cast.other_episode, extra, ended):
+        phq9_course(episode, [12, 18])
+    assert tasks.sweep_active_episodes() == 3
+    assert sorted(len(chunk) for chunk in queued) == [1, 2]
+    assert Alert.objects.filter(rule=AlertRule.RELIABLE_DETERIORATION).count() == 3
+    assert not Alert.objects.filter(episode=ended).exists()
+
+
+def test_the_five_minute_sweep_heals_a_submission_whose_task_was_lost(cast, queued):
+    from outcomes import tasks
+
+    phq9_course(cast.episode, [12, 18])
+    assert tasks.sweep_unevaluated() == 0  # its own task may still be on its way
+    with time_machine.travel(timezone.now() + timedelta(minutes=3)):
+        assert tasks.sweep_unevaluated() == 1
+    assert queued == [[cast.episode.pk]]
+    assert alerts_of(cast.episode, AlertRule.RELIABLE_DETERIORATION).exists()
+    assert tasks.sweep_unevaluated() == 0
