@@ -363,3 +363,29 @@ def test_an_alert_is_acknowledged_then_resolved_once(cast):
     assert api_as(cast.other_therapist).post(url, {"action": "no_action"}).status_code == 404
     actions = AuditEvent.objects.filter(object_id=str(alert.pk)).values_list("action", flat=True)
     assert {"alert.acknowledge", "alert.resolve"} <= set(actions)
+
+
+def test_an_admin_creates_a_token_in_the_admin_and_sees_its_key_once(cast, client):
+    from django.contrib.auth import get_user_model
+
+    site_admin = get_user_model().objects.create_superuser("root", password="pw-Root-12345")
+    login_verified(client, site_admin)
+    response = client.post(
+        "/admin/api/apitoken/add/", {"user": cast.therapist.pk, "name": "kiosk"}, follow=True
+    )
+    assert response.status_code == 200
+    token = ApiToken.objects.get(user=cast.therapist, name="kiosk")
+    shown = [str(m) for m in response.context["messages"]]
+    (key,) = [word for message in shown for word in message.split() if word.startswith("otk_")]
+    assert hashlib.sha256(key.encode()).hexdigest() == token.key_hash
+    listing = client.get("/admin/api/apitoken/").content.decode()
+    assert key not in listing and token.key_prefix in listing
+
+    bearer = APIClient()
+    bearer.credentials(HTTP_AUTHORIZATION=f"Bearer {key}")
+    assert bearer.get("/api/v1/episodes/").status_code == 200
+    client.post(
+        "/admin/api/apitoken/",
+        {"action": "revoke_selected", "_selected_action": [token.pk]},
+    )
+    assert bearer.get("/api/v1/episodes/").status_code == 401
