@@ -44,6 +44,7 @@ INSTALLED_APPS = [
     "django.contrib.staticfiles",
     "rest_framework",
     "drf_spectacular",
+    "drf_spectacular_sidecar",
     "django_celery_beat",
     "django_otp",
     "django_otp.plugins.otp_totp",
@@ -54,6 +55,7 @@ INSTALLED_APPS = [
     "outcomes",
     "messaging",
     "dashboards",
+    "api",
 ]
 
 MIDDLEWARE = [
@@ -271,19 +273,40 @@ CELERY_BEAT_SCHEDULE["dashboards.send_monthly_reports"] = {
 
 # --- REST framework ---------------------------------------------------------------------------
 REST_FRAMEWORK = {
+    # Bearer first: its WWW-Authenticate header makes a request without credentials a 401.
     "DEFAULT_AUTHENTICATION_CLASSES": [
+        "api.authentication.BearerTokenAuthentication",
         "rest_framework.authentication.SessionAuthentication",
     ],
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
-    "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
-    "DEFAULT_PAGINATION_CLASS": "rest_framework.pagination.PageNumberPagination",
+    "DEFAULT_SCHEMA_CLASS": "api.schema.ApiAutoSchema",
+    "DEFAULT_PAGINATION_CLASS": "api.pagination.ApiPagination",
     "PAGE_SIZE": 50,
+    "DEFAULT_THROTTLE_CLASSES": [
+        "api.throttling.ApiUserRateThrottle",
+        "api.throttling.ApiAnonRateThrottle",
+    ],
+}
+# Per signed-in user (session or token) and per anonymous address; counted in the default cache
+# (set CACHE_URL to a shared Redis when several web processes serve the API).
+API_THROTTLE_RATES = {
+    "user": env("API_THROTTLE_USER", default="600/minute"),
+    "anon": env("API_THROTTLE_ANON", default="60/minute"),
 }
 SPECTACULAR_SETTINGS = {
     "TITLE": "Outcome tracker API",
-    "DESCRIPTION": "Measurement-based care: clients, episodes, responses, alerts and reports.",
+    "DESCRIPTION": "Measurement-based care: clients, episodes, responses, alerts and reports. "
+    "Authenticate with `Authorization: Bearer <key>` (a per-user token from an administrator) "
+    "or a signed-in session. See docs/api.md.",
     "VERSION": "1.0.0",
     "SERVE_INCLUDE_SCHEMA": False,
+    "SERVE_PERMISSIONS": ["rest_framework.permissions.IsAuthenticated"],
+    "SCHEMA_PATH_PREFIX": "/api/v1",
+    "COMPONENT_SPLIT_REQUEST": True,
+    # Swagger UI from the drf-spectacular-sidecar package: no CDN, works offline and under CSP.
+    "SWAGGER_UI_DIST": "SIDECAR",
+    "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
+    "REDOC_DIST": "SIDECAR",
 }
 
 # --- Logging: no health data and no client names, ever (see README, "Privacy") ----------------
