@@ -1,4 +1,5 @@
-from django.contrib import admin
+from django.contrib import admin, messages
+from django.shortcuts import redirect
 
 from clients.models import (
     CheckIn,
@@ -71,6 +72,15 @@ class ClientAdmin(admin.ModelAdmin):
     list_filter = ("clinic",)
     search_fields = ("label",)
     inlines = [EpisodeInline]
+    actions = ["open_privacy_page"]
+
+    @admin.action(description="Export or erase the client's data (GDPR)")
+    def open_privacy_page(self, request, queryset):
+        # Erasure cannot be undone: it happens on the privacy page, after typing the label.
+        if queryset.count() != 1:
+            self.message_user(request, "Choose exactly one client.", level=messages.WARNING)
+            return None
+        return redirect("privacy:client", client_id=queryset.get().pk)
 
 
 class SessionInline(admin.TabularInline):

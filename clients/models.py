@@ -8,6 +8,8 @@ from django.conf import settings
 from django.db import models
 from django.utils.timezone import localdate, now
 
+from clients.fields import EncryptedEmailField, EncryptedTextField
+
 DEFAULT_CRISIS_CONTACTS = (
     "If you are in immediate danger, call 999 or go to your nearest A&E.\n"
     "Samaritans (24 hours, free): 116 123\n"
@@ -107,8 +109,11 @@ class Client(models.Model):
     label = models.CharField(
         max_length=40, help_text="Pseudonymous label that staff see, e.g. C-0042."
     )
-    email = models.EmailField(blank=True, help_text="Where check-in links are sent.")
-    name = models.CharField(max_length=200, blank=True, help_text="Optional; never e-mailed.")
+    # Encrypted at rest (clients/fields.py): who the clients are is the most sensitive fact here.
+    email = EncryptedEmailField(
+        max_length=254, blank=True, help_text="Where check-in links are sent."
+    )
+    name = EncryptedTextField(max_length=200, blank=True, help_text="Optional; never e-mailed.")
     timezone = models.CharField(max_length=64, default="Europe/London")
     language = models.CharField(max_length=10, default="en")
     opted_out_at = models.DateTimeField(

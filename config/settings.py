@@ -29,6 +29,9 @@ def _secret_key_from_var() -> str:
 
 
 SECRET_KEY = env("SECRET_KEY", default=None) or _secret_key_from_var()
+# Key(s) for clients' contact details at rest (clients/fields.py); comma-separated to rotate:
+# the first encrypts, all decrypt. Derived from SECRET_KEY when unset.
+FIELD_ENCRYPTION_KEY = env("FIELD_ENCRYPTION_KEY", default="") or SECRET_KEY
 DEBUG = env.bool("DEBUG", default=False)
 ALLOWED_HOSTS = env.list("ALLOWED_HOSTS", default=["localhost", "127.0.0.1", "[::1]", "testserver"])
 CSRF_TRUSTED_ORIGINS = env.list("CSRF_TRUSTED_ORIGINS", default=[])
@@ -56,6 +59,7 @@ INSTALLED_APPS = [
     "messaging",
     "dashboards",
     "api",
+    "privacy",
 ]
 
 MIDDLEWARE = [
@@ -228,6 +232,11 @@ CELERY_TASK_ALWAYS_EAGER = env.bool("CELERY_TASK_ALWAYS_EAGER", default=False)
 CELERY_BEAT_SCHEDULER = "django_celery_beat.schedulers:DatabaseScheduler"
 CELERY_WORKER_HIJACK_ROOT_LOGGER = False
 CELERY_BEAT_SCHEDULE: dict = {}
+# Privacy: erase episodes closed longer ago than each clinic's retention_days (privacy/).
+CELERY_BEAT_SCHEDULE["privacy.erase_expired_episodes"] = {
+    "task": "privacy.tasks.erase_expired_episodes",
+    "schedule": crontab(minute=30, hour=3),
+}
 # Check-ins: create due ones, send links, remind, expire; all derived from rows (clients/checkins).
 CELERY_BEAT_SCHEDULE["clients.sweep_checkins"] = {
     "task": "clients.tasks.sweep_checkins",
@@ -315,7 +324,14 @@ LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
     "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"}},
-    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
+    "filters": {"redact_emails": {"()": "config.log_redaction.RedactEmailAddresses"}},
+    "handlers": {
+        "console": {
+            "class": "logging.StreamHandler",
+            "formatter": "plain",
+            "filters": ["redact_emails"],
+        }
+    },
     "root": {"handlers": ["console"], "level": LOG_LEVEL},
     "loggers": {"django.db.backends": {"level": "WARNING"}},
 }

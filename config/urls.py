@@ -15,6 +15,7 @@ urlpatterns = [
     path("logout/", auth_views.LogoutView.as_view(), name="logout"),
     path("accounts/", include("accounts.urls")),
     path("audit/", include("audit.urls")),
+    path("privacy/", include("privacy.urls")),
     path("api/v1/", include("api.urls")),
     # The admin signs in through the same page as everyone else: lockout and second factor.
     path("admin/login/", RedirectView.as_view(pattern_name="login", query_string=True)),
