@@ -32,6 +32,7 @@ SCORE = "#0b5cad"
 EXPECTED = "#5b6b7d"
 YELLOW_LIMIT = "#8a6100"
 RED_LIMIT = "#b3261e"
+GREEN = "#1d6b32"
 EVENT = "#6b4fa0"
 # Band shading from healthiest to most severe: a single hue growing stronger, so the order reads
 # without relying on red/green.
@@ -290,18 +291,13 @@ def trajectory_figure(
         if instrument.reliable_change:
             worse = 1 if instrument.direction == trajectories.LOWER_IS_BETTER else -1
             rc = float(instrument.reliable_change)
-            for y, words in (
-                (intake + worse * rc, "Reliable worsening from intake"),
-                (intake - worse * rc, "Reliable improvement from intake"),
+            for y, words, color in (
+                (intake + worse * rc, "Reliable worsening from intake", RED_LIMIT),
+                (intake - worse * rc, "Reliable improvement from intake", GREEN),
             ):
                 if y_low <= y <= y_high:
-                    shapes.append(_hline(y, color=RED_LIMIT if "worse" in words else SCORE,
-                                         dash="dot", width=1))  # fmt: skip
-            data.append(
-                _legend_only(
-                    f"Reliable change from intake (±{_score_text(rc)})", RED_LIMIT, dash="dot"
-                )
-            )
+                    shapes.append(_hline(y, color=color, dash="dot", width=1.2))
+                    data.append(_legend_only(f"{words} ({_score_text(y)})", color, dash="dot"))
             meta["reliable_change"] = rc
 
         data.append(
@@ -406,7 +402,7 @@ def _course_traces(course: pd.DataFrame, source: str) -> list[dict]:
             "x": x,
             "y": _rounded(course["red_limit"]),
             "name": "Off-track limit",
-            "line": {"color": RED_LIMIT, "width": 1.2, "dash": "dot"},
+            "line": {"color": RED_LIMIT, "width": 1.4},
             "hovertemplate": "Off-track limit %{y:.1f}<extra></extra>",
         },
     ]

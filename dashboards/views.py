@@ -32,6 +32,10 @@ from dashboards.forms import (
 from dashboards.services import TimelineEventInvalid, timeline_event_create
 from outcomes import services as outcome_services
 
+# The first few open alerts in full at the top of the client page; the rest one click away.
+ALERTS_SHOWN = 3
+SEVERITY_RANK = {"urgent": 0, "high": 1, "warning": 2}
+
 
 def _audit_client_view(request, episode, surface: str) -> None:
     audit_record(
@@ -107,6 +111,10 @@ def episode_detail(request, episode_id):
     page = selectors.episode_page(episode=episode)
     _audit_client_view(request, episode, "trajectory")
     plan = MeasurementPlan.objects.filter(episode=episode).first()
+    open_alerts = sorted(
+        (alert for alert in page.alerts if alert.state != "resolved"),
+        key=lambda alert: (SEVERITY_RANK.get(alert.severity, 9), -alert.created_at.timestamp()),
+    )
     return render(
         request,
         "dashboards/episode_detail.html",
@@ -121,7 +129,9 @@ def episode_detail(request, episode_id):
             "resolve_form": AlertResolveForm(),
             "event_form": TimelineEventForm(),
             "close_form": EpisodeCloseForm(),
-            "open_alerts": [a for a in page.alerts if a.state != "resolved"],
+            "open_alerts": open_alerts[:ALERTS_SHOWN],
+            "more_open_alerts": open_alerts[ALERTS_SHOWN:],
+            "open_alert_count": len(open_alerts),
             "past_alerts": [a for a in page.alerts if a.state == "resolved"],
         },
     )

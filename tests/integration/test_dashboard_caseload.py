@@ -229,3 +229,11 @@ def test_the_caseload_reads_a_constant_number_of_queries_for_5_or_50_clients(
     assert len(rows) == 50
     assert all(len(row.instruments) == 2 for row in rows if row.label.startswith("C-Q"))
     assert large == small
+
+
+def test_row_links_match_the_client_page_url(client, cast):
+    from django.urls import reverse
+
+    client.force_login(cast.therapist)
+    row = client.get("/").context["rows"][0]
+    assert row.url == reverse("dashboards:episode", args=[cast.episode.pk])
