@@ -100,10 +100,14 @@ def test_an_unanswered_risk_item_asks_the_therapist_to_ask_directly(cast):
 # --- Stored state, idempotency ------------------------------------------------------------------
 
 
-def test_evaluation_stamps_every_form_it_read(cast):
-    phq9_course(cast.episode, [12, 13])
+def test_evaluation_stamps_exactly_the_forms_it_read(cast):
+    for weeks_ago in (3, 2, 1):  # interleaved ids: mine, theirs, mine, theirs...
+        record(cast.episode, "phq9", phq9(12), weeks_ago=weeks_ago)
+        record(cast.other_episode, "phq9", phq9(12), weeks_ago=weeks_ago)
     episode_evaluate(episode_id=cast.episode.pk)
-    assert not Administration.objects.filter(alerts_evaluated_at__isnull=True).exists()
+    unevaluated = Administration.objects.filter(alerts_evaluated_at__isnull=True)
+    assert set(unevaluated.values_list("episode_id", flat=True)) == {cast.other_episode.pk}
+    assert unevaluated.count() == 3
 
 
 def test_an_episode_without_scores_has_status_none(cast):
