@@ -9,7 +9,9 @@ generated bodies reach the services (creates, closes, answers, alert transitions
 
 import pytest
 import schemathesis
+from django.core.signals import request_finished, request_started
 from django.core.wsgi import get_wsgi_application
+from django.db import close_old_connections
 from hypothesis import HealthCheck, Phase, given, settings
 from schemathesis.checks import not_a_server_error
 from schemathesis.generation import GenerationMode
@@ -33,7 +35,21 @@ CHECKS = [
 
 
 @pytest.fixture
-def fuzz_world(cast, settings):
+def wsgi_app_on_the_test_transaction():
+    """The WSGI app as schemathesis calls it, but keeping the test's database connection open:
+    Django closes connections at the end of each request, which would end the test's transaction
+    (Django's own test client disconnects the same signal handler)."""
+    request_started.disconnect(close_old_connections)
+    request_finished.disconnect(close_old_connections)
+    try:
+        yield get_wsgi_application()
+    finally:
+        request_started.connect(close_old_connections)
+        request_finished.connect(close_old_connections)
+
+
+@pytest.fixture
+def fuzz_world(cast, settings, wsgi_app_on_the_test_transaction):
     # The fuzzer sends hundreds of requests a minute as one user: not what throttling is for.
     settings.API_THROTTLE_RATES = {"user": "100000/minute", "anon": "100000/minute"}
     MeasurementPlan.objects.create(episode=cast.episode)
@@ -44,6 +60,7 @@ def fuzz_world(cast, settings):
         source="in_session",
     )
     cast.key = api_token_create(user=cast.admin, name="fuzz").key
+    cast.app = wsgi_app_on_the_test_transaction
     cast.ids = {
         "client_id": cast.client.pk,
         "episode_id": cast.episode.pk,
@@ -78,7 +95,7 @@ def _fuzz_operation(operation, *, mode, world) -> None:
 def test_no_generated_request_breaks_the_api_or_its_schema(fuzz_world, mode):
     schema = schemathesis.openapi.from_wsgi(
         "/api/v1/schema/?format=json",
-        get_wsgi_application(),
+        fuzz_world.app,
         headers={"Authorization": f"Bearer {fuzz_world.key}"},
     )
     operations = [result.ok() for result in schema.get_all_operations()]
