@@ -534,12 +534,12 @@ def review_panels(*, episode: Episode) -> list[ReviewPanel]:
 
 
 def _attention_q(user) -> Q:
-    """Alerts on the episodes a user carries, and alerts they were notified of in the app
-    (escalations to a supervisor or clinic admin), always within what they may see."""
+    """Alerts on the active episodes a user carries (their caseload), and alerts they were
+    notified of in the app (escalations to a supervisor or clinic admin)."""
     notified = AlertNotification.objects.filter(
         recipient=user, channel=NotificationChannel.IN_APP
     ).values("alert_id")
-    return Q(episode__therapist=user) | Q(pk__in=notified)
+    return Q(episode__therapist=user, episode__ended_on__isnull=True) | Q(pk__in=notified)
 
 
 def alerts_for_attention(*, user) -> QuerySet[Alert]:

@@ -34,6 +34,7 @@ from outcomes import services as outcome_services
 
 # The first few open alerts in full at the top of the client page; the rest one click away.
 ALERTS_SHOWN = 3
+ALERTS_SHOWN_PER_CLIENT = 2
 SEVERITY_RANK = {"urgent": 0, "high": 1, "warning": 2}
 
 
@@ -206,15 +207,33 @@ def episode_close_view(request, episode_id):
 # --- Alerts -------------------------------------------------------------------------------------
 
 
+def _by_client(alerts: list) -> list[dict]:
+    """Alerts grouped per episode, groups in the order of their most pressing alert: a client
+    with many prompts is one block to read, not a page of them."""
+    groups: dict[int, dict] = {}
+    for alert in alerts:
+        group = groups.setdefault(alert.episode_id, {"episode": alert.episode, "alerts": []})
+        group["alerts"].append(alert)
+    for group in groups.values():
+        group["shown"] = group["alerts"][:ALERTS_SHOWN_PER_CLIENT]
+        group["more"] = group["alerts"][ALERTS_SHOWN_PER_CLIENT:]
+        group["urgent"] = sum(1 for alert in group["alerts"] if alert.severity == "urgent")
+    return list(groups.values())
+
+
 @login_required
 def alerts(request):
     open_alerts = list(selectors.alerts_for_attention(user=request.user))
+    new_alerts = [alert for alert in open_alerts if alert.state == "open"]
+    acknowledged = [alert for alert in open_alerts if alert.state == "acknowledged"]
     return render(
         request,
         "dashboards/alerts.html",
         {
-            "new_alerts": [a for a in open_alerts if a.state == "open"],
-            "acknowledged_alerts": [a for a in open_alerts if a.state == "acknowledged"],
+            "new_alerts": new_alerts,
+            "acknowledged_alerts": acknowledged,
+            "new_groups": _by_client(new_alerts),
+            "acknowledged_groups": _by_client(acknowledged),
             "resolve_form": AlertResolveForm(),
         },
     )

@@ -268,3 +268,14 @@ def test_an_offsite_next_is_ignored(client, cast):
     client.force_login(cast.therapist)
     response = client.post(f"/alerts/{alert.pk}/acknowledge/", {"next": "https://evil.example/"})
     assert response.url == f"/episodes/{cast.episode.pk}/"
+
+
+def test_alerts_of_a_closed_episode_leave_the_notifications_and_the_badge(client, cast):
+    alert = add_alert(cast.episode)
+    client.force_login(cast.therapist)
+    assert client.get("/alerts/").context["new_alerts"] == [alert]
+    cast.episode.ended_on = timezone.localdate()
+    cast.episode.save()
+    response = client.get("/alerts/")
+    assert response.context["new_alerts"] == []
+    assert 'class="badge"' not in response.content.decode()
