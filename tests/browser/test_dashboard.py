@@ -105,7 +105,8 @@ def test_the_therapist_sees_the_client_at_risk_first_opens_the_chart_and_resolve
     assert page.locator(".js-plotly-plot .scatterlayer .trace").count() > 0
     screenshot(page, "client-desktop")
     page.set_viewport_size(TABLET)
-    page.wait_for_timeout(300)  # plotly redraws responsive plots on resize
+    page.reload()  # lay the page out at tablet width from the start, as a tablet would
+    _wait_for_plots(page, 2)
     screenshot(page, "client-tablet")
     page.set_viewport_size({"width": 1366, "height": 900})
 
