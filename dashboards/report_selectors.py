@@ -9,14 +9,16 @@ code in ``dashboards.reports`` turns into figures.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterator
 from dataclasses import dataclass, field
-from datetime import date, timedelta
+from datetime import date, datetime, time, timedelta
+from zoneinfo import ZoneInfo
 
 import numpy as np
 import pandas as pd
 from django.contrib.auth import get_user_model
-from django.db.models import Count, Q, QuerySet
+from django.db import connections
+from django.db.models import Count, OuterRef, Q, QuerySet, Subquery
 
 from clients.models import CheckIn, CheckInStatus, Clinic, Episode, Membership, Role, Team
 from clients.selectors import episodes_visible_to, memberships_of
@@ -45,6 +47,19 @@ class ReportPeriod:
 
     def as_options(self) -> dict:
         return {"start": self.start.isoformat(), "end": self.end.isoformat()}
+
+    def bounds(self, timezone: str) -> tuple[datetime, datetime]:
+        """The period as [first instant, instant after the last day) in ``timezone``: filtering
+        timestamps by range uses their index (``__date`` lookups compute a date per row)."""
+        zone = ZoneInfo(timezone)
+        return (
+            datetime.combine(self.start, time.min, tzinfo=zone),
+            datetime.combine(self.end + timedelta(days=1), time.min, tzinfo=zone),
+        )
+
+    def timestamps_q(self, field: str, timezone: str) -> Q:
+        first, after = self.bounds(timezone)
+        return Q(**{f"{field}__gte": first, f"{field}__lt": after})
 
 
 @dataclass(frozen=True)
@@ -147,8 +162,8 @@ def report_frames(*, scope: ReportScope, period: ReportPeriod) -> ReportFrames:
     )
     return ReportFrames(
         episodes=episodes,
-        checkins=_checkin_frame(episodes=episodes_in_scope, period=period),
-        alerts=_alert_frame(episodes=episodes_in_scope, period=period),
+        checkins=_checkin_frame(episodes=episodes_in_scope, period=period, clinic=scope.clinic),
+        alerts=_alert_frame(episodes=episodes_in_scope, period=period, clinic=scope.clinic),
         staff=_staff_frame(scope=scope, therapist_ids=episodes["therapist_id"].unique()),
         team_members=_team_member_frame(scope=scope),
     )
@@ -175,57 +190,96 @@ def episode_frame(*, episodes: QuerySet[Episode], clinic: Clinic, scores_for: Q 
         .values_list(
             "pk", "therapist_id", "started_on", "ended_on", "end_reason", "attended_sessions"
         )
-    )
-    frame = pd.DataFrame.from_records(
-        list(rows.iterator(chunk_size=FETCH_CHUNK)), columns=EPISODE_COLUMNS
-    )
-    frame["started_on"] = pd.to_datetime(frame["started_on"])
-    frame["ended_on"] = pd.to_datetime(frame["ended_on"])
+    )  # fmt: skip
+    frame = fetch_frame(rows, EPISODE_COLUMNS)
+    frame["started_on"] = pd.to_datetime(frame["started_on"], format="ISO8601")
+    frame["ended_on"] = pd.to_datetime(frame["ended_on"], format="ISO8601")
     frame["attended_sessions"] = frame["attended_sessions"].astype("int64")
     scored = episodes if scores_for is None else episodes.filter(scores_for)
-    pairs = paired_scores(
-        administrations=Administration.objects.filter(episode__in=scored.values("pk")),
-        timezone=clinic.timezone,
-    )
+    pairs = paired_scores(episodes=scored, timezone=clinic.timezone)
     frame = frame.merge(pairs, how="left", left_on="episode_id", right_index=True)
     return frame.reset_index(drop=True)
 
 
-def paired_scores(*, administrations: QuerySet[Administration], timezone: str) -> pd.DataFrame:
+def paired_scores(*, episodes: QuerySet[Episode], timezone: str) -> pd.DataFrame:
     """First and last paired PHQ-9 and GAD-7 totals per episode (index: episode id).
 
     NHS Talking Therapies outcomes use paired scores: both measures taken at the same contact
     (CLINICAL.md §3). A pair here is a valid PHQ-9 and a valid GAD-7 of the episode on the same
-    calendar day in the clinic's time zone (a weekly check-in carries both; so does a session);
-    when a measure was taken twice that day, the first counts. An episode with a single paired
-    contact has no first-and-last pair and gets no scores here.
+    calendar day in the clinic's time zone (a weekly check-in carries both; so does a session).
+    The first pair takes each measure's earliest form of the first paired day, the last pair its
+    latest form of the last paired day. An episode with a single paired day has no change to
+    measure and gets no scores.
+
+    Fast path: the database gives each episode's earliest and latest form of each measure (an
+    index seek each). Where the earliest PHQ-9 and GAD-7 fall on one day, and the latest ones
+    too, those days are the first and last paired days; only the other episodes (a measure
+    missed at the first or last contact) have all their forms loaded and paired in pandas.
     """
+    annotations = {}
+    for code in PAIRED_INSTRUMENTS:
+        for edge, order in (("first", "administered_at"), ("last", "-administered_at")):
+            forms = Administration.objects.filter(
+                episode=OuterRef("pk"), instrument=code, valid=True, total__isnull=False
+            ).order_by(order, "-pk" if order.startswith("-") else "pk")
+            annotations[f"{code}_{edge}"] = Subquery(forms.values("total")[:1])
+            annotations[f"{code}_{edge}_at"] = Subquery(forms.values("administered_at")[:1])
+    rows = episodes.order_by().annotate(**annotations).values_list("pk", *annotations)
+    edges = fetch_frame(rows, ["episode_id", *annotations]).set_index("episode_id")
+    if edges.empty:
+        return pd.DataFrame(columns=SCORE_COLUMNS, dtype=float)
+    days = {
+        column: _local_days(edges[f"{column}_at"], timezone)
+        for column in ("phq9_first", "gad7_first", "phq9_last", "gad7_last")
+    }
+    complete = edges[SCORE_COLUMNS].notna().all(axis=1).to_numpy()
+    simple = (
+        complete
+        & (days["phq9_first"] == days["gad7_first"]).to_numpy()
+        & (days["phq9_last"] == days["gad7_last"]).to_numpy()
+    )
+    two_days = (days["phq9_first"] != days["phq9_last"]).to_numpy()
+    pairs = [edges.loc[simple & two_days, SCORE_COLUMNS].astype(float)]
+    others = edges.index[complete & ~simple].tolist()
+    for start in range(0, len(others), 5000):
+        administrations = Administration.objects.filter(episode_id__in=others[start : start + 5000])
+        pairs.append(_paired_scores_from_forms(administrations=administrations, timezone=timezone))
+    return pd.concat(pairs).astype(float)
+
+
+def _local_days(values: pd.Series, timezone: str) -> pd.Series:
+    stamps = pd.to_datetime(values, utc=True, format="ISO8601")
+    return stamps.dt.tz_convert(timezone).dt.tz_localize(None).dt.floor("D")
+
+
+def _paired_scores_from_forms(*, administrations, timezone: str) -> pd.DataFrame:
+    """:func:`paired_scores` from every form of the episodes (the general case)."""
     rows = (
         administrations.filter(instrument__in=PAIRED_INSTRUMENTS, valid=True, total__isnull=False)
         .order_by()
-        .values_list("episode_id", "instrument", "administered_at", "total")
+        .values_list("episode_id", "instrument", "administered_at", "pk", "total")
     )
-    chunks = [
-        pd.DataFrame.from_records(batch, columns=["episode_id", "instrument", "at", "total"])
-        for batch in _batched(rows.iterator(chunk_size=FETCH_CHUNK), FETCH_CHUNK)
-    ]
-    if not chunks:
+    scores = fetch_frame(rows, ["episode_id", "instrument", "at", "pk", "total"])
+    if scores.empty:
         return pd.DataFrame(columns=SCORE_COLUMNS, dtype=float)
-    scores = pd.concat(chunks, ignore_index=True)
-    scores["day"] = (
-        pd.to_datetime(scores["at"], utc=True).dt.tz_convert(timezone).dt.tz_localize(None)
-    ).dt.floor("D")
-    scores = scores.sort_values(["episode_id", "at"], kind="stable").drop_duplicates(
-        ["episode_id", "instrument", "day"], keep="first"
-    )
-    wide = scores.set_index(["episode_id", "day", "instrument"])["total"].unstack("instrument")
-    wide = wide.reindex(columns=list(PAIRED_INSTRUMENTS)).dropna().sort_index()
-    if wide.empty:
+    scores["day"] = _local_days(scores["at"], timezone)
+    scores["at"] = pd.to_datetime(scores["at"], utc=True, format="ISO8601")
+    scores = scores.sort_values(["episode_id", "at", "pk"], kind="stable")
+    keys = ["episode_id", "instrument", "day"]
+
+    def wide(keep: str) -> pd.DataFrame:
+        one_a_day = scores.drop_duplicates(keys, keep=keep)
+        table = one_a_day.set_index(["episode_id", "day", "instrument"])["total"]
+        table = table.unstack("instrument").reindex(columns=list(PAIRED_INSTRUMENTS))
+        return table.dropna().sort_index()
+
+    earliest, latest = wide("first"), wide("last")
+    if earliest.empty:
         return pd.DataFrame(columns=SCORE_COLUMNS, dtype=float)
     # One paired contact is no change to measure: an outcome needs a first and a last pair.
-    contacts = wide.groupby(level="episode_id")["phq9"].transform("size")
-    grouped = wide[contacts.to_numpy() >= 2].groupby(level="episode_id")
-    first, last = grouped.head(1).droplevel("day"), grouped.tail(1).droplevel("day")
+    contacts = earliest.groupby(level="episode_id")["phq9"].transform("size").to_numpy()
+    first = earliest[contacts >= 2].groupby(level="episode_id").head(1).droplevel("day")
+    last = latest[contacts >= 2].groupby(level="episode_id").tail(1).droplevel("day")
     return pd.DataFrame(
         {
             "phq9_first": first["phq9"],
@@ -236,26 +290,44 @@ def paired_scores(*, administrations: QuerySet[Administration], timezone: str) -
     ).astype(float)
 
 
-def _batched(iterable: Iterable, size: int) -> Iterator[list]:
-    batch = []
-    for item in iterable:
-        batch.append(item)
-        if len(batch) == size:
-            yield batch
-            batch = []
-    if batch:
-        yield batch
+def stream_rows(queryset: QuerySet, chunk_size: int = FETCH_CHUNK) -> Iterator[tuple]:
+    """The rows of a ``values_list`` query as the driver returns them, fetched in chunks (see
+    :func:`fetch_frame` for why the ORM's converters are skipped; callers convert)."""
+    sql, params = queryset.query.sql_with_params()
+    connection = connections[queryset.db]
+    with connection.chunked_cursor() as cursor:
+        cursor.execute(sql, params)
+        while rows := cursor.fetchmany(chunk_size):
+            yield from rows
 
 
-def _checkin_frame(*, episodes: QuerySet[Episode], period: ReportPeriod) -> pd.DataFrame:
+def fetch_frame(queryset: QuerySet, columns: list[str]) -> pd.DataFrame:
+    """Run a ``values_list`` query and return its rows as a DataFrame, in chunks.
+
+    The SQL is the ORM's; the rows skip the ORM's per-value converters, which cost more than
+    the query itself for a million timestamps (they parse each one in Python). Timestamps come
+    back as the driver gives them (ISO text on SQLite, datetimes on PostgreSQL): convert them
+    with ``pd.to_datetime(..., format="ISO8601")``.
+    """
+    sql, params = queryset.query.sql_with_params()
+    chunks = []
+    with connections[queryset.db].cursor() as cursor:
+        cursor.execute(sql, params)
+        while rows := cursor.fetchmany(FETCH_CHUNK):
+            chunks.append(pd.DataFrame.from_records(rows, columns=columns))
+    if not chunks:
+        return pd.DataFrame(columns=columns)
+    return pd.concat(chunks, ignore_index=True)
+
+
+def _checkin_frame(*, episodes: QuerySet[Episode], period: ReportPeriod, clinic) -> pd.DataFrame:
     """Per therapist: check-ins sent in the period, how many were completed, from how many
     episodes (completion rate = forms completed / forms sent, CLINICAL.md §5)."""
     rows = (
         CheckIn.objects.filter(
             episode__in=episodes.values("pk"),
-            sent_at__date__gte=period.start,
-            sent_at__date__lte=period.end,
         )
+        .filter(period.timestamps_q("sent_at", clinic.timezone))
         .values("episode__therapist_id")
         .annotate(
             sent=Count("pk"),
@@ -270,22 +342,19 @@ def _checkin_frame(*, episodes: QuerySet[Episode], period: ReportPeriod) -> pd.D
     return frame.rename(columns={"episode__therapist_id": "therapist_id"})
 
 
-def _alert_frame(*, episodes: QuerySet[Episode], period: ReportPeriod) -> pd.DataFrame:
+def _alert_frame(*, episodes: QuerySet[Episode], period: ReportPeriod, clinic) -> pd.DataFrame:
     rows = (
         Alert.objects.filter(
             episode__in=episodes.values("pk"),
-            created_at__date__gte=period.start,
-            created_at__date__lte=period.end,
         )
+        .filter(period.timestamps_q("created_at", clinic.timezone))
         .order_by()
         .values_list("episode__therapist_id", "severity", "created_at", "acknowledged_at")
     )
-    frame = pd.DataFrame.from_records(
-        list(rows), columns=["therapist_id", "severity", "created_at", "acknowledged_at"]
-    )
-    frame["urgent"] = frame["severity"] == AlertSeverity.URGENT
-    acknowledged = pd.to_datetime(frame["acknowledged_at"], utc=True)
-    created = pd.to_datetime(frame["created_at"], utc=True)
+    frame = fetch_frame(rows, ["therapist_id", "severity", "created_at", "acknowledged_at"])
+    frame["urgent"] = (frame["severity"] == AlertSeverity.URGENT).astype(bool)
+    acknowledged = pd.to_datetime(frame["acknowledged_at"], utc=True, format="ISO8601")
+    created = pd.to_datetime(frame["created_at"], utc=True, format="ISO8601")
     frame["hours_to_acknowledge"] = (acknowledged - created).dt.total_seconds() / 3600
     return frame.drop(columns=["created_at", "acknowledged_at"])
 

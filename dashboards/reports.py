@@ -238,61 +238,84 @@ def episode_outcomes(episodes: pd.DataFrame, *, start: date, end: date) -> pd.Da
 def clinic_report(frames, *, start: date, end: date) -> Report:
     """Compute the report for ``frames`` (a ``report_selectors.ReportFrames``)."""
     flags = episode_outcomes(frames.episodes, start=start, end=end)
+    # Plain arrays and index sets: a hundred clinicians' rows cost a few fancy-indexing steps
+    # each instead of a DataFrame filter per figure.
+    columns = {name: flags[name].to_numpy() for name in flags.columns}
+    therapist_of = columns["therapist_id"]
     checkins, alerts = frames.checkins, frames.alerts
+    everyone = np.arange(len(flags))
 
-    total = _row(flags, checkins, alerts, key="total", label="All in scope", kind="total")
-
-    clinicians = []
-    names = dict(zip(frames.staff["therapist_id"], frames.staff["name"], strict=True))
-    by_therapist = dict(tuple(flags.groupby("therapist_id", sort=False)))
-    for therapist_id, name in names.items():
-        clinicians.append(
-            _row(
-                by_therapist.get(therapist_id, flags.iloc[0:0]),
-                checkins[checkins["therapist_id"] == therapist_id],
-                alerts[alerts["therapist_id"] == therapist_id],
-                key=f"clinician-{therapist_id}",
-                label=name,
-                kind="clinician",
-            )
+    def row(episode_index, therapist_ids, *, key, label, kind):
+        return _row(
+            {name: values[episode_index] for name, values in columns.items()},
+            checkins[checkins["therapist_id"].isin(therapist_ids)]
+            if therapist_ids is not None
+            else checkins,
+            alerts[alerts["therapist_id"].isin(therapist_ids)]
+            if therapist_ids is not None
+            else alerts,
+            key=key,
+            label=label,
+            kind=kind,
         )
 
+    total = row(everyone, None, key="total", label="All in scope", kind="total")
+    by_therapist = flags.groupby("therapist_id", sort=False).indices
+    empty = np.array([], dtype=int)
+    clinicians = [
+        row(
+            by_therapist.get(therapist_id, empty),
+            [therapist_id],
+            key=f"clinician-{therapist_id}",
+            label=name,
+            kind="clinician",
+        )
+        for therapist_id, name in zip(
+            frames.staff["therapist_id"], frames.staff["name"], strict=True
+        )
+    ]
     teams = []
-    members = frames.team_members
-    for (team_id, team_name), team in members.groupby(["team_id", "team_name"], sort=True):
-        ids = set(team["therapist_id"])
+    for (team_id, team_name), team in frames.team_members.groupby(
+        ["team_id", "team_name"], sort=True
+    ):
+        ids = list(set(team["therapist_id"]))
         teams.append(
-            _row(
-                flags[flags["therapist_id"].isin(ids)],
-                checkins[checkins["therapist_id"].isin(ids)],
-                alerts[alerts["therapist_id"].isin(ids)],
+            row(
+                np.flatnonzero(np.isin(therapist_of, ids)),
+                ids,
                 key=f"team-{team_id}",
                 label=team_name,
                 kind="team",
             )
         )
-
     funnel = [
-        ("Referrals ended", int(flags["ended"].sum())),
-        ("Entered treatment (1+ session)", int(flags["entered_treatment"].sum())),
-        ("Finished (2+ sessions)", int(flags["finished"].sum())),
-        ("Case at start, paired scores", int(flags["case"].sum())),
-        ("Recovered", int(flags["recovered"].sum())),
+        ("Referrals ended", int(columns["ended"].sum())),
+        ("Entered treatment (1+ session)", int(columns["entered_treatment"].sum())),
+        ("Finished (2+ sessions)", int(columns["finished"].sum())),
+        ("Case at start, paired scores", int(columns["case"].sum())),
+        ("Recovered", int(columns["recovered"].sum())),
     ]
     return Report(
         start=start, end=end, total=total, teams=teams, clinicians=clinicians, funnel=funnel
     )
 
 
-def _row(flags, checkins, alerts, *, key: str, label: str, kind: str) -> OutcomeRow:
-    ended, finished, paired = int(flags["ended"].sum()), int(flags["finished"].sum()), 0
-    paired = int(flags["paired"].sum())
-    cases = int(flags["case"].sum())
+def _row(flags: dict, checkins, alerts, *, key: str, label: str, kind: str) -> OutcomeRow:
+    """One row of figures from the per-episode flag arrays of its episodes."""
+    ended, finished = int(flags["ended"].sum()), int(flags["finished"].sum())
+    paired_mask = flags["paired"].astype(bool)
+    paired, cases = int(paired_mask.sum()), int(flags["case"].sum())
     recovered = int(flags["recovered"].sum())
     sent, completed = int(checkins["sent"].sum()), int(checkins["completed"].sum())
-    urgent = alerts[alerts["urgent"]]
-    hours = urgent["hours_to_acknowledge"].dropna()
-    with_pairs = flags[flags["paired"]]
+    hours = alerts.loc[alerts["urgent"].astype(bool), "hours_to_acknowledge"]
+    acknowledged = hours.dropna()
+
+    def effect(measure):
+        values = effect_size_interval(
+            flags[f"{measure}_first"][paired_mask], flags[f"{measure}_last"][paired_mask]
+        )
+        return EffectSize(paired, *values)
+
     return OutcomeRow(
         key=key,
         label=label,
@@ -312,14 +335,10 @@ def _row(flags, checkins, alerts, *, key: str, label: str, kind: str) -> Outcome
         reliable_improvement=episode_rate(flags["reliable_improvement"].sum(), paired),
         reliable_deterioration=episode_rate(flags["reliable_deterioration"].sum(), paired),
         reliable_recovery=episode_rate(flags["reliably_recovered"].sum(), cases),
-        effect_phq9=EffectSize(
-            paired, *effect_size_interval(with_pairs["phq9_first"], with_pairs["phq9_last"])
-        ),
-        effect_gad7=EffectSize(
-            paired, *effect_size_interval(with_pairs["gad7_first"], with_pairs["gad7_last"])
-        ),
+        effect_phq9=effect("phq9"),
+        effect_gad7=effect("gad7"),
         alerts=len(alerts),
-        urgent_alerts=len(urgent),
-        urgent_acknowledged=len(hours),
-        median_hours_to_acknowledge=float(hours.median()) if len(hours) else None,
+        urgent_alerts=len(hours),
+        urgent_acknowledged=len(acknowledged),
+        median_hours_to_acknowledge=float(acknowledged.median()) if len(acknowledged) else None,
     )

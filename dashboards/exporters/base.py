@@ -21,7 +21,7 @@ from typing import ClassVar
 import xlsxwriter
 from django import forms
 
-from config.spreadsheet_cells import neutralise_formula
+from config.spreadsheet_cells import FORMULA_STARTS, neutralise_formula
 from dashboards.report_selectors import ReportPeriod, ReportScope
 
 #: How often (in rows) the progress callback is told how far the export got.
@@ -142,16 +142,28 @@ class Exporter:
 
 
 def csv_cell(value):
-    """A CSV cell: numbers as they are, text neutralised against formula injection."""
+    """A CSV cell: numbers as they are, text neutralised against formula injection.
+
+    Called once per cell of a million-row export, so the common types are checked first."""
+    kind = type(value)
+    if kind is str:
+        return neutralise_formula(value) if value[:1] in _FORMULA_FIRST else value
+    if kind is float:
+        return "" if value != value else value  # NaN is an empty cell
+    if kind is int:
+        return value
     if value is None:
         return ""
-    if isinstance(value, bool):
+    if kind is bool:
         return "true" if value else "false"
-    if isinstance(value, int | float):
-        return "" if value != value else value  # NaN is an empty cell
     if isinstance(value, date | datetime):
         return value.isoformat()
+    if isinstance(value, int | float):
+        return value
     return neutralise_formula(value)
+
+
+_FORMULA_FIRST = frozenset(FORMULA_STARTS)
 
 
 def _xlsx_write(sheet, row: int, column: int, value) -> None:

@@ -37,9 +37,8 @@ class FhirBundleExporter(Exporter):
 
     def _administrations(self):
         return Administration.objects.filter(
+            self.period.timestamps_q("administered_at", self.scope.clinic.timezone),
             episode__in=self.scope.episodes().values("pk"),
-            administered_at__date__gte=self.period.start,
-            administered_at__date__lte=self.period.end,
             valid=True,
         )
 

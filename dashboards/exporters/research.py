@@ -13,12 +13,14 @@ guidance; the HIPAA Safe Harbor list is a useful checklist of what to leave out)
 
 from __future__ import annotations
 
+import json
 import secrets
 from collections.abc import Iterator
-from datetime import timedelta
+from datetime import UTC, date, datetime, timedelta
 from zoneinfo import ZoneInfo
 
 from dashboards.exporters.base import Exporter
+from dashboards.report_selectors import stream_rows
 from outcomes.models import Administration
 
 #: Largest date shift, in days, either way.
@@ -79,9 +81,8 @@ class ResearchExporter(Exporter):
 
     def _administrations(self):
         return Administration.objects.filter(
+            self.period.timestamps_q("administered_at", self.scope.clinic.timezone),
             episode__in=self.scope.episodes().values("pk"),
-            administered_at__date__gte=self.period.start,
-            administered_at__date__lte=self.period.end,
             valid=True,
         )
 
@@ -113,6 +114,7 @@ class ResearchExporter(Exporter):
                 "source",
             )
         )
+        # Raw driver values (see report_selectors.stream_rows): converted here, once each.
         for (
             client_id,
             episode_id,
@@ -127,11 +129,13 @@ class ResearchExporter(Exporter):
             caseness,
             risk,
             source,
-        ) in rows.iterator(chunk_size=BATCH):
+        ) in stream_rows(rows, BATCH):
+            started_on = _as_date(started_on)
+            answers = json.loads(answers) if isinstance(answers, str | bytes) else answers
             shift = shifts.get(client_id)
             if shift is None:
                 shift = shifts[client_id] = random_shift()
-            administered_on = administered_at.astimezone(clinic_zone).date()
+            administered_on = _as_datetime(administered_at).astimezone(clinic_zone).date()
             yield [
                 clients[client_id],
                 episodes[episode_id],
@@ -144,7 +148,18 @@ class ResearchExporter(Exporter):
                 " ".join("NA" if value is None else str(value) for value in answers or []),
                 total,
                 band,
-                caseness,
+                None if caseness is None else bool(caseness),
                 risk,
                 source,
             ]
+
+
+def _as_date(value) -> date:
+    return date.fromisoformat(value) if isinstance(value, str) else value
+
+
+def _as_datetime(value) -> datetime:
+    """A stored timestamp: SQLite gives UTC text without an offset, PostgreSQL an aware one."""
+    if isinstance(value, str):
+        value = datetime.fromisoformat(value)
+    return value if value.tzinfo is not None else value.replace(tzinfo=UTC)
