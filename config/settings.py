@@ -242,6 +242,16 @@ CELERY_BEAT_SCHEDULE["clients.sweep_checkins"] = {
     "task": "clients.tasks.sweep_checkins",
     "schedule": 300.0,
 }
+# Reports: hourly, delete expired export files and queue again exports whose message was lost;
+# every 6 hours, e-mail monthly report links (each subscription claims its month: sent once).
+CELERY_BEAT_SCHEDULE["dashboards.sweep_exports"] = {
+    "task": "dashboards.tasks.sweep_exports",
+    "schedule": 3600.0,
+}
+CELERY_BEAT_SCHEDULE["dashboards.send_monthly_reports"] = {
+    "task": "dashboards.tasks.send_monthly_reports",
+    "schedule": 6 * 3600.0,
+}
 # Alerts (outcomes/tasks.py): every active episode hourly in chunks; every five minutes the
 # episodes a lost task never reached, urgent alerts past their acknowledgement window, and
 # notifications still pending; a weekly digest (Monday 07:00 UTC); curves refitted monthly.
@@ -268,16 +278,6 @@ CELERY_BEAT_SCHEDULE["outcomes.send_weekly_digests"] = {
 CELERY_BEAT_SCHEDULE["outcomes.fit_trajectories"] = {
     "task": "outcomes.tasks.fit_trajectories",
     "schedule": crontab(minute=30, hour=2, day_of_month=1),
-}
-# Reports: hourly, delete expired export files and queue again exports whose message was lost;
-# every 6 hours, e-mail monthly report links (each subscription claims its month: sent once).
-CELERY_BEAT_SCHEDULE["dashboards.sweep_exports"] = {
-    "task": "dashboards.tasks.sweep_exports",
-    "schedule": 3600.0,
-}
-CELERY_BEAT_SCHEDULE["dashboards.send_monthly_reports"] = {
-    "task": "dashboards.tasks.send_monthly_reports",
-    "schedule": 6 * 3600.0,
 }
 
 # --- REST framework ---------------------------------------------------------------------------
