@@ -1,3 +1,5 @@
+import socket
+
 import pytest
 
 from clients.models import Role
@@ -29,3 +31,34 @@ def cast(db):
     c.other_client = make_client(c.clinic)
     c.other_episode = make_episode(c.other_client, c.other_therapist)
     return c
+
+
+def closed_port() -> int:
+    """A loopback port nobody listens on (bound, then released)."""
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+@pytest.fixture
+def broker_down(monkeypatch):
+    """Point the Celery app at a broker that refuses connections, as when Redis is down.
+
+    Celery reads the ``CELERY_BROKER_URL`` environment variable before its own configuration
+    (CI exports it), so both are pointed at the closed port; cached connections are dropped so
+    the next publish dials it, and again afterwards so the next test dials the real broker.
+    """
+    from config.celery_app import app
+
+    def forget_connections():
+        app._pool = None
+        app.amqp._producer_pool = None
+
+    url = f"redis://127.0.0.1:{closed_port()}/0"
+    monkeypatch.setenv("CELERY_BROKER_URL", url)
+    monkeypatch.setattr(app.conf, "broker_url", url)
+    forget_connections()
+    assert app.conf.broker_url == url
+    yield
+    monkeypatch.undo()
+    forget_connections()

@@ -3,7 +3,6 @@ the form keeps answers, double submits store one response, the rate limit, broke
 staff entry page's scope."""
 
 import re
-import socket
 from datetime import timedelta
 
 import pytest
@@ -215,27 +214,6 @@ def test_link_pages_are_rate_limited_per_ip(client, cast):
     assert statuses == [404, 404, 404, 429]
     other_ip = client.get(form_url("y" * 40), REMOTE_ADDR="10.9.8.7")
     assert other_ip.status_code == 404
-
-
-def closed_port() -> int:
-    with socket.socket() as listener:
-        listener.bind(("127.0.0.1", 0))
-        return listener.getsockname()[1]
-
-
-@pytest.fixture
-def broker_down():
-    """Point Celery at a port where nothing listens, as when Redis is down."""
-    from config.celery_app import app
-
-    previous = app.conf.broker_url
-    app.conf.broker_url = f"redis://127.0.0.1:{closed_port()}/0"
-    app._pool = None
-    app.amqp._producer_pool = None
-    yield
-    app.conf.broker_url = previous
-    app._pool = None
-    app.amqp._producer_pool = None
 
 
 def test_with_the_broker_down_the_answers_are_saved_and_the_client_is_thanked(

@@ -9,7 +9,6 @@ import contextlib
 import os
 import signal
 import smtplib
-import socket
 import subprocess
 import sys
 import threading
@@ -39,32 +38,10 @@ from outcomes.tasks import sweep_unevaluated
 from tests.checkin_support import GAD7_CALM, start_plan
 from tests.conftest import redis_url
 from tests.factories import make_client, make_clinic, make_episode, make_staff
+from tests.integration.conftest import closed_port
 from tests.integration.evaluation_support import phq9, phq9_course
 
 ROOT = Path(__file__).resolve().parents[2]
-
-
-def closed_port() -> int:
-    """A loopback port nobody listens on (bound, then released)."""
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
-
-
-@pytest.fixture
-def broker_down():
-    """Point the Celery app at a broker that refuses connections, then restore it."""
-
-    def reconnect_to(url):
-        # Forget cached connections so the next publish dials ``url``.
-        celery_app.conf.broker_url = url
-        celery_app._pool = None
-        celery_app.amqp._producer_pool = None
-
-    before = celery_app.conf.broker_url
-    reconnect_to(f"redis://127.0.0.1:{closed_port()}/0")
-    yield
-    reconnect_to(before)
 
 
 # --- Broker down during a submission ----------------------------------------------------------
@@ -348,8 +325,11 @@ def _wait_for(condition, timeout: float, what: str):
 @pytest.mark.redis
 @pytest.mark.postgres
 @pytest.mark.django_db(transaction=True)
-def test_a_task_whose_worker_is_killed_runs_again_and_raises_one_alert(settings):
+def test_a_task_whose_worker_is_killed_runs_again_and_raises_one_alert(settings, monkeypatch):
     broker = os.environ.get("REDIS_URL") or redis_url()
+    # Celery prefers the CELERY_BROKER_URL environment variable (CI exports it) to the broker
+    # given in code: point it at the tests' own Redis database for the sender too.
+    monkeypatch.setenv("CELERY_BROKER_URL", broker)
     episode = make_episode(make_client(make_clinic()), make_staff(make_clinic()))
     database = connection.settings_dict
     env = {
