@@ -55,10 +55,13 @@ def broker_down(monkeypatch):
         app.amqp._producer_pool = None
 
     url = f"redis://127.0.0.1:{closed_port()}/0"
-    monkeypatch.setenv("CELERY_BROKER_URL", url)
+    # The setting first: reading it afterwards would return the environment's (patched) value,
+    # and the undo would then restore the closed port.
     monkeypatch.setattr(app.conf, "broker_url", url)
+    monkeypatch.setenv("CELERY_BROKER_URL", url)
     forget_connections()
     assert app.conf.broker_url == url
     yield
     monkeypatch.undo()
     forget_connections()
+    assert app.conf.broker_url != url
