@@ -79,9 +79,11 @@ class Command(BaseCommand):
         except KeyboardInterrupt:
             self.stdout.write("\nStopping web server, worker and beat…")
         finally:
+            # SIGTERM to each leader only: the Celery worker then stops its own pool children
+            # (a warm shutdown); the whole group is killed only if one does not stop in time.
             for process in running.values():
                 if process.poll() is None:
-                    os.killpg(process.pid, signal.SIGTERM)
+                    process.terminate()
             for process in running.values():
                 try:
                     process.wait(timeout=15)
