@@ -51,7 +51,12 @@ from messaging.models import OutboundEmail
 from messaging.services import mail_queue
 from outcomes.models import AlertRule, AlertSeverity, ResponseSource, RiskState
 from outcomes.selectors import instrument_for
-from outcomes.services import AnswersInvalid, administration_record, alert_raise
+from outcomes.services import (
+    AnswersInvalid,
+    administration_record,
+    alert_raise,
+    unfinished_form_risk_raise,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -680,13 +685,7 @@ def checkin_submit(
                 status=CheckInStatus.COMPLETED, completed_at=now
             )
             if contact_request:
-                alert_raise(
-                    episode=checkin.episode,
-                    rule=AlertRule.CONTACT_REQUEST,
-                    trigger=f"checkin:{checkin.pk}",
-                    severity=AlertSeverity.HIGH,
-                    message="The client asked to be contacted before their next session.",
-                )
+                _contact_request_raise(checkin)
     except IntegrityError:
         # Another request stored this check-in between our read and our insert.
         return SubmitOutcome(state=LinkState.COMPLETED)
@@ -696,6 +695,45 @@ def checkin_submit(
         contact_requested=contact_request,
         stored=True,
     )
+
+
+def _contact_request_raise(checkin: CheckIn) -> None:
+    alert_raise(
+        episode=checkin.episode,
+        rule=AlertRule.CONTACT_REQUEST,
+        trigger=f"checkin:{checkin.pk}",
+        severity=AlertSeverity.HIGH,
+        message="The client asked to be contacted before their next session.",
+    )
+
+
+def checkin_unfinished_alerts(
+    *, checkin_id: int, answers: dict[str, list], contact_request: bool = False
+) -> bool:
+    """What the client asked for on a form they could not send yet (a question left out), for
+    if they never come back to finish it: an endorsed risk item raises the urgent alert at
+    once, and "please contact me" its alert. Returns whether a risk item was endorsed, so the
+    page shows the crisis contacts first. No answers are stored."""
+    with transaction.atomic():
+        checkin = (
+            CheckIn.objects.select_for_update(of=("self",))
+            .select_related("episode__client", "episode__clinic")
+            .get(pk=checkin_id)
+        )
+        if checkin_link_state(checkin) != LinkState.OPEN:
+            return False
+        raised = [
+            unfinished_form_risk_raise(
+                episode=checkin.episode,
+                checkin=checkin,
+                instrument_code=code,
+                answers=answers.get(code, []),
+            )
+            for code in checkin.instruments
+        ]
+        if contact_request:
+            _contact_request_raise(checkin)
+    return any(alert is not None for alert in raised)
 
 
 def checkin_risk_endorsed(checkin: CheckIn) -> bool:

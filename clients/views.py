@@ -120,6 +120,7 @@ def checkin_form(request, key):
         return _state_page(request, state, checkin)
 
     instruments = checkins.checkin_instruments(checkin)
+    risk_endorsed = False
     if request.method == "POST":
         form = CheckInForm(request.POST, instruments=instruments)
         if form.is_valid():
@@ -135,12 +136,23 @@ def checkin_form(request, key):
                 if outcome.stored:
                     return HttpResponseRedirect(reverse("checkin:done", kwargs={"key": key}))
                 return _state_page(request, outcome.state, checkin)
+        # Sent back to finish it: a risk answer or a request for contact cannot wait for that.
+        risk_endorsed = checkins.checkin_unfinished_alerts(
+            checkin_id=checkin.pk,
+            answers=form.answers(),
+            contact_request=bool(form.cleaned_data.get("contact_request")),
+        )
     else:
         form = CheckInForm(instruments=instruments)
     return render(
         request,
         "clients/checkin_form.html",
-        {"form": form, "sections": form.sections(), "clinic": checkin.episode.clinic},
+        {
+            "form": form,
+            "sections": form.sections(),
+            "clinic": checkin.episode.clinic,
+            "risk_endorsed": risk_endorsed,
+        },
     )
 
 

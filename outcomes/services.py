@@ -79,6 +79,14 @@ def administration_record(
         )
         risk_alert = None
         if result.risk == RiskState.YES:
+            if checkin is not None:
+                # The client endorsed this risk item on an earlier attempt they had not finished:
+                # that urgent alert becomes this form's alert (one alert, not two).
+                Alert.objects.filter(
+                    episode=episode,
+                    rule=AlertRule.RISK_ITEM,
+                    trigger=unfinished_form_trigger(checkin_id=checkin.pk, code=instrument.code),
+                ).update(trigger=f"adm:{administration.pk}", administration=administration)
             risk_alert, _ = alert_raise(
                 episode=episode,
                 rule=AlertRule.RISK_ITEM,
@@ -102,6 +110,40 @@ def administration_record(
 
     enqueue_on_commit(evaluate_episode, episode.pk)
     return RecordedAdministration(administration=administration, risk_alert=risk_alert)
+
+
+def unfinished_form_trigger(*, checkin_id: int, code: str) -> str:
+    return f"checkin:{checkin_id}:{code}:unfinished"
+
+
+def unfinished_form_risk_raise(*, episode, checkin, instrument_code: str, answers: list):
+    """Raise the urgent alert for a risk answer on a form the client has not finished.
+
+    The client's form needs every item, so a form with a gap is not stored: the client is asked
+    to finish it. A risk answer on it must not wait for that (they may never come back): PHQ-9
+    item 9 above 0 is a risk signal regardless of the total (Kroenke, Spitzer & Williams 2001;
+    CLINICAL.md §1). One alert per check-in and instrument however often they retry; if they
+    finish, the stored form takes this alert over (``administration_record``). Returns the alert,
+    or None when no risk item is endorsed.
+    """
+    try:
+        instrument = instrument_for(episode.clinic, instrument_code)
+    except KeyError:
+        return None
+    if score_answers(instrument, list(answers)).risk != RiskState.YES:
+        return None
+    alert, _ = alert_raise(
+        episode=episode,
+        rule=AlertRule.RISK_ITEM,
+        trigger=unfinished_form_trigger(checkin_id=checkin.pk, code=instrument.code),
+        severity=AlertSeverity.URGENT,
+        instrument=instrument.code,
+        message=(
+            f"Risk item endorsed on {instrument.name} in a check-in the client has not "
+            "finished: contact the client today."
+        ),
+    )
+    return alert
 
 
 def alert_raise(

@@ -281,3 +281,38 @@ def test_staff_entry_is_scoped_like_every_client_page(client, cast):
     client.logout()
     assert client.get(enter_url(cast.episode)).status_code == 302
     assert CheckIn.objects.filter(status=CheckInStatus.COMPLETED).count() == 0
+
+
+def test_a_risk_answer_on_an_unfinished_form_alerts_at_once_and_shows_crisis_contacts(client, cast):
+    cast.clinic.crisis_contacts = "Riverside duty line: 0100 000 0000"
+    cast.clinic.save()
+    checkin, key = open_checkin(cast.episode)
+    phq9 = [1, None, None, 1, 1, 1, 1, 1, 3, None]
+    for _ in range(2):  # the client tries again without finishing: still one alert
+        page = client.post(form_url(key), form_post(phq9=phq9)).content.decode()
+        assert "Some answers are missing" in page
+        assert page.index('class="crisis"') < page.index("Riverside duty line: 0100 000 0000")
+    alert = Alert.objects.get(episode=cast.episode, rule=AlertRule.RISK_ITEM)
+    assert alert.severity == "urgent" and alert.administration is None
+    assert not Administration.objects.exists()
+    checkin.refresh_from_db()
+    assert checkin.status == CheckInStatus.PENDING
+
+    finished = [1, 0, 0, 1, 1, 1, 1, 1, 3, None]
+    response = client.post(form_url(key), form_post(phq9=finished))
+    assert response.status_code == 302
+    administration = Administration.objects.get(checkin=checkin, instrument="phq9")
+    alert.refresh_from_db()
+    assert Alert.objects.filter(rule=AlertRule.RISK_ITEM).count() == 1  # taken over, not doubled
+    assert alert.administration == administration
+    assert alert.trigger == f"adm:{administration.pk}"
+
+
+def test_an_unfinished_form_without_risk_raises_nothing_but_a_contact_request(client, cast):
+    checkin, key = open_checkin(cast.episode)
+    phq9 = [1, None, None, 1, 1, 1, 1, 1, 0, None]
+    page = client.post(form_url(key), form_post(phq9=phq9)).content.decode()
+    assert 'class="crisis"' not in page
+    assert not Alert.objects.exists()
+    client.post(form_url(key), form_post(phq9=phq9, contact=True))
+    assert list(Alert.objects.values_list("rule", flat=True)) == [AlertRule.CONTACT_REQUEST]
