@@ -4,6 +4,30 @@ from django.conf import settings
 from django.db import models
 from django.utils import timezone
 
+APPEND_ONLY = "Audit events are append-only."
+
+
+class AuditEventQuerySet(models.QuerySet):
+    """Refuses the bulk writes that skip ``save()`` and ``delete()``, so the log stays append-only
+    on every database, not only where the PostgreSQL trigger (migration 0002) guards it.
+
+    Unlinking a deleted staff account or an erased client (``on_delete=SET_NULL``) still works:
+    Django's deletion collector updates through ``_base_manager``, a plain manager, as the
+    trigger allows.
+    """
+
+    def update(self, **kwargs):
+        raise ValueError(APPEND_ONLY)
+
+    def delete(self):
+        raise ValueError(APPEND_ONLY)
+
+    def bulk_update(self, objs, fields, batch_size=None):
+        raise ValueError(APPEND_ONLY)
+
+    def update_or_create(self, defaults=None, create_defaults=None, **kwargs):
+        raise ValueError(APPEND_ONLY)
+
 
 class AuditEvent(models.Model):
     at = models.DateTimeField(default=timezone.now, db_index=True)
@@ -20,6 +44,8 @@ class AuditEvent(models.Model):
     ip_address = models.GenericIPAddressField(null=True, blank=True)
     details = models.JSONField(default=dict, blank=True)
 
+    objects = AuditEventQuerySet.as_manager()
+
     class Meta:
         ordering = ["-at"]
         indexes = [models.Index(fields=["clinic", "at"], name="audit_clinic_time")]
@@ -30,8 +56,8 @@ class AuditEvent(models.Model):
     def save(self, *args, **kwargs):
         # Append-only: an audit row is written once and never changed.
         if self.pk is not None:
-            raise ValueError("Audit events are append-only.")
+            raise ValueError(APPEND_ONLY)
         super().save(*args, **kwargs)
 
     def delete(self, *args, **kwargs):
-        raise ValueError("Audit events are append-only.")
+        raise ValueError(APPEND_ONLY)

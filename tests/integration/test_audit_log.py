@@ -106,15 +106,47 @@ def test_the_csv_export_neutralises_formulas_and_is_itself_audited(cast, client)
     assert exports.first().details == {"filters": {"actor": "clinicadmin"}}
 
 
+def test_bulk_writes_on_the_audit_log_are_refused_by_the_orm_on_every_database(cast):
+    event = add_event(cast)
+    events = AuditEvent.objects.filter(pk=event.pk)
+    with pytest.raises(ValueError, match="append-only"):
+        events.update(action="tampered")
+    with pytest.raises(ValueError, match="append-only"):
+        AuditEvent.objects.update(action="tampered")
+    with pytest.raises(ValueError, match="append-only"):
+        events.delete()
+    with pytest.raises(ValueError, match="append-only"):
+        AuditEvent.objects.all().delete()
+    event.action = "tampered"
+    with pytest.raises(ValueError, match="append-only"):
+        AuditEvent.objects.bulk_update([event], ["action"])
+    with pytest.raises(ValueError, match="append-only"):
+        AuditEvent.objects.update_or_create(pk=event.pk, defaults={"action": "tampered"})
+    assert AuditEvent.objects.get(pk=event.pk).action == "client.view"
+
+
+def test_a_deleted_client_or_account_is_still_unlinked_from_the_trail(cast):
+    from tests.factories import make_client
+
+    client = make_client(cast.clinic)
+    event = add_event(cast, client=client, actor=cast.outsider)
+    client.delete()  # on_delete=SET_NULL goes through the base manager, not the guarded one
+    cast.outsider.delete()
+    event = AuditEvent.objects.get(pk=event.pk)
+    assert event.client is None and event.actor is None and event.actor_label == "outsider"
+
+
 @pytest.mark.postgres
 def test_postgresql_itself_refuses_to_change_or_delete_an_audit_event(cast):
     event = add_event(cast)
+    # The base manager skips the ORM's own refusal, so the statement reaches the trigger.
+    unguarded = AuditEvent._base_manager
     with pytest.raises(DatabaseError, match="append-only"), transaction.atomic():
-        AuditEvent.objects.filter(pk=event.pk).update(action="tampered")
+        unguarded.filter(pk=event.pk).update(action="tampered")
     with pytest.raises(DatabaseError, match="append-only"), transaction.atomic():
-        AuditEvent.objects.filter(pk=event.pk).delete()
+        unguarded.filter(pk=event.pk).delete()
     with pytest.raises(DatabaseError, match="append-only"), transaction.atomic():
-        AuditEvent.objects.filter(pk=event.pk).update(client=cast.other_client)
+        unguarded.filter(pk=event.pk).update(client=cast.other_client)
     with (
         pytest.raises(DatabaseError, match="append-only"),
         transaction.atomic(),
