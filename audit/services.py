@@ -1,5 +1,6 @@
 """Write audit events. Details must carry identifiers only: no health data, no client names."""
 
+from accounts.selectors import client_ip
 from audit.models import AuditEvent
 
 
@@ -22,7 +23,8 @@ def audit_record(
         object_id=str(obj.pk) if obj is not None else "",
         clinic=clinic,
         client=client,
-        ip_address=request.META.get("REMOTE_ADDR") if request is not None else None,
+        # Behind a proxy REMOTE_ADDR is the proxy's: the same rule as the sign-in lockout.
+        ip_address=client_ip(request) if request is not None else None,
         details=details or {},
     )
 

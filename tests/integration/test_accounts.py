@@ -1,6 +1,10 @@
 """Staff sign-in: second factor, lockout, idle timeout, session renewal and password change."""
 
+import os
+import subprocess
+import sys
 from datetime import timedelta
+from pathlib import Path
 
 import pytest
 import time_machine
@@ -153,6 +157,52 @@ def test_the_lockout_ends_when_the_window_has_passed(cast, settings):
         assert log_in(Client(), "therapist").status_code == 200
         traveller.shift(timedelta(seconds=settings.LOGIN_LOCKOUT_WINDOW_SECONDS + 1))
         assert log_in(Client(), "therapist").status_code == 302
+
+
+def test_behind_a_trusted_proxy_the_lockout_and_the_audit_log_see_the_callers_address(
+    cast, settings
+):
+    settings.LOGIN_LOCKOUT_THRESHOLD = 2
+    settings.TRUSTED_PROXY_COUNT = 1
+    proxy = "10.9.9.9"  # every request arrives from the proxy
+
+    def through_proxy(username, password, caller):
+        return Client().post(
+            "/login/",
+            {"username": username, "password": password},
+            REMOTE_ADDR=proxy,
+            HTTP_X_FORWARDED_FOR=f"6.6.6.6, {caller}",  # the left entry is the caller's to forge
+        )
+
+    for _ in range(2):
+        through_proxy("therapist", "wrong", "203.0.113.7")
+    assert through_proxy("therapist", PASSWORD, "203.0.113.7").status_code == 200  # locked
+    assert through_proxy("therapist", PASSWORD, "198.51.100.4").status_code == 302
+    signed_in = AuditEvent.objects.filter(actor=cast.therapist).latest("pk")
+    assert signed_in.ip_address == "198.51.100.4"
+
+
+def test_the_production_settings_trust_one_proxy_unless_told_otherwise():
+    root = Path(__file__).resolve().parents[2]
+    env = {k: v for k, v in os.environ.items() if k != "TRUSTED_PROXY_COUNT"}
+    env["DJANGO_SETTINGS_MODULE"] = "config.settings_production"
+    script = "import django; django.setup(); from django.conf import settings; "
+    script += "print(settings.TRUSTED_PROXY_COUNT)"
+
+    def proxy_count(**extra):
+        result = subprocess.run(
+            [sys.executable, "-c", script],
+            cwd=root,
+            env={**env, **extra},
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
+        assert result.returncode == 0, result.stderr
+        return result.stdout.strip()
+
+    assert proxy_count() == "1"
+    assert proxy_count(TRUSTED_PROXY_COUNT="2") == "2"
 
 
 def test_a_successful_login_clears_the_failure_count(cast, settings):
