@@ -18,6 +18,7 @@ from django.utils import timezone
 
 from api.models import ApiToken
 from audit.services import audit_record
+from clients.selectors import clinics_of
 
 KEY_PREFIX = "otk_"  # "outcome tracker key": recognisable in a leaked config file or a log scan
 KEY_BYTES = 32
@@ -46,30 +47,31 @@ def api_token_create(*, user, name: str, actor=None) -> IssuedToken:
         token = ApiToken.objects.create(
             user=user, name=name, key_prefix=key[:PREFIX_LENGTH], key_hash=api_key_hash(key)
         )
-        audit_record(
-            actor=actor,
-            action="api_token.create",
-            obj=token,
-            details={"user_id": user.pk, "key_prefix": token.key_prefix},
-        )
+        _token_audit(token=token, actor=actor, action="api_token.create")
     return IssuedToken(token=token, key=key)
 
 
-def api_token_revoke(*, token: ApiToken, actor=None) -> bool:
+def api_token_revoke(*, token: ApiToken, actor=None, reason: str = "") -> bool:
     """Revoke at once; False if it was already revoked."""
     with transaction.atomic():
         revoked = ApiToken.objects.filter(pk=token.pk, revoked_at__isnull=True).update(
             revoked_at=timezone.now()
         )
         if revoked:
-            audit_record(
-                actor=actor,
-                action="api_token.revoke",
-                obj=token,
-                details={"user_id": token.user_id, "key_prefix": token.key_prefix},
-            )
+            _token_audit(token=token, actor=actor, action="api_token.revoke", reason=reason)
     token.refresh_from_db(fields=["revoked_at"])
     return bool(revoked)
+
+
+def _token_audit(*, token: ApiToken, actor, action: str, reason: str = "") -> None:
+    """One entry per clinic of the token's user: the token opens that user's scope in each, so
+    each clinic's admin must see it on their audit page (an account in no clinic: one entry
+    without a clinic, for the site administrators)."""
+    details = {"user_id": token.user_id, "key_prefix": token.key_prefix}
+    if reason:
+        details["reason"] = reason
+    for clinic in list(clinics_of(token.user).order_by("pk")) or [None]:
+        audit_record(actor=actor, action=action, obj=token, clinic=clinic, details=details)
 
 
 def api_token_use(*, key: str, now: datetime | None = None) -> ApiToken | None:

@@ -229,7 +229,9 @@ class EpisodePlanApi(APIView):
     @extend_schema(responses=PlanOutput)
     def get(self, request, episode_id: int):
         episode = episode_for(request.user, episode_id)
-        return Response(PlanOutput(_plan_of(episode)).data)
+        plan = _plan_of(episode)
+        audit_api_read(request, [episode.client], what="plan")
+        return Response(PlanOutput(plan).data)
 
     @extend_schema(request=PlanSetInput, responses=PlanOutput)
     def put(self, request, episode_id: int):

@@ -73,6 +73,24 @@ def test_the_command_prints_a_new_key_once(cast):
     assert AuditEvent.objects.filter(action="api_token.create", object_id=str(token.pk)).exists()
 
 
+def test_token_creation_and_revocation_are_on_each_clinic_admins_audit_page(cast, client):
+    from clients.models import Membership, Role
+
+    Membership.objects.create(user=cast.therapist, clinic=cast.other_clinic, role=Role.THERAPIST)
+    issued = api_token_create(user=cast.therapist, name="EHR sync", actor=cast.admin)
+    api_token_revoke(token=issued.token, actor=cast.admin)
+
+    for action in ("api_token.create", "api_token.revoke"):
+        events = AuditEvent.objects.filter(action=action, object_id=str(issued.token.pk))
+        assert set(events.values_list("clinic_id", flat=True)) == {
+            cast.clinic.pk,
+            cast.other_clinic.pk,
+        }
+    client.force_login(cast.admin)
+    shown = {event.action for event in client.get("/audit/").context["page"]}
+    assert {"api_token.create", "api_token.revoke"} <= shown
+
+
 def test_the_browser_session_works_and_needs_csrf_for_changes(cast):
     client = APIClient(enforce_csrf_checks=True)
     login_verified(client, cast.therapist)
@@ -235,6 +253,16 @@ def test_the_plan_can_be_changed_and_paused(cast):
     paused = client.post(url + "pause/")
     assert paused.json()["is_running"] is False
     assert client.put(url, {"instruments": ["nonsense"]}, format="json").status_code == 400
+
+
+def test_reading_the_plan_is_audited(cast):
+    MeasurementPlan.objects.create(episode=cast.episode)
+    assert (
+        api_as(cast.supervisor).get(f"/api/v1/episodes/{cast.episode.pk}/plan/").status_code == 200
+    )
+    assert AuditEvent.objects.filter(
+        action="client.view", actor=cast.supervisor, client=cast.client, details__view="api.plan"
+    ).exists()
 
 
 # --- Answers, alerts, trajectory --------------------------------------------------------------
