@@ -7,6 +7,8 @@ batch or depend on the broker) and queues the episode's rule evaluation after co
 """
 
 from dataclasses import dataclass
+from datetime import timedelta
+from zoneinfo import ZoneInfo
 
 from django.core.exceptions import PermissionDenied
 from django.db import IntegrityError, transaction
@@ -37,6 +39,27 @@ class AnswersInvalid(ValueError):
         self.errors = errors
 
 
+class AdministeredAtInvalid(AnswersInvalid):
+    """When the form was filled is impossible: in the future, or before the episode began."""
+
+
+# A kiosk's or an EHR's clock may run a little ahead of ours; beyond this it is a mistake.
+ADMINISTERED_AT_CLOCK_SKEW = timedelta(minutes=5)
+
+
+def _administered_at_errors(*, episode, administered_at) -> list[str]:
+    if administered_at > timezone.now() + ADMINISTERED_AT_CLOCK_SKEW:
+        return ["The time the form was filled cannot be in the future."]
+    # The day as the clinic counts it: started_on is a date in the clinic's calendar.
+    day = timezone.localtime(administered_at, ZoneInfo(episode.clinic.timezone)).date()
+    if day < episode.started_on:
+        return [
+            f"The form cannot have been filled before the episode began "
+            f"({episode.started_on:%Y-%m-%d})."
+        ]
+    return []
+
+
 @dataclass(frozen=True)
 class RecordedAdministration:
     administration: Administration
@@ -60,6 +83,10 @@ def administration_record(
     result = score_answers(instrument, list(answers))
     if not result.valid:
         raise AnswersInvalid(list(result.errors))
+    administered_at = administered_at or timezone.now()
+    when_errors = _administered_at_errors(episode=episode, administered_at=administered_at)
+    if when_errors:
+        raise AdministeredAtInvalid(when_errors)
 
     with transaction.atomic():
         administration = Administration.objects.create(
@@ -67,7 +94,7 @@ def administration_record(
             checkin=checkin,
             instrument=instrument.code,
             instrument_version=str(instrument.version),
-            administered_at=administered_at or timezone.now(),
+            administered_at=administered_at,
             answers=list(answers),
             total=result.total,
             band=result.band or "",
@@ -96,15 +123,15 @@ def administration_record(
                 administration=administration,
                 message=f"Risk item endorsed on {instrument.name}: contact the client today.",
             )
-        if entered_by is not None:
-            audit_record(
-                actor=entered_by,
-                action="administration.create",
-                obj=administration,
-                clinic=episode.clinic,
-                client=episode.client,
-                details={"source": source, "instrument": instrument.code},
-            )
+        # Every door, the client's own link included (actor None: "system", source "link").
+        audit_record(
+            actor=entered_by,
+            action="administration.create",
+            obj=administration,
+            clinic=episode.clinic,
+            client=episode.client,
+            details={"source": source, "instrument": instrument.code},
+        )
 
     from outcomes.tasks import evaluate_episode
 

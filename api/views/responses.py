@@ -12,7 +12,7 @@ from api.access_log import audit_api_read
 from api.pagination import ApiPagination
 from api.scoping import episode_for
 from outcomes.models import Administration, ResponseSource, RiskState
-from outcomes.services import AnswersInvalid, administration_record
+from outcomes.services import AdministeredAtInvalid, AnswersInvalid, administration_record
 
 
 class AdministrationOutput(serializers.Serializer):
@@ -54,7 +54,9 @@ class EpisodeResponsesApi(GenericAPIView):
             help_text="Option values in item order (as printed on the form); null if unanswered.",
         )
         administered_at = serializers.DateTimeField(
-            required=False, help_text="When the client filled it; now when omitted."
+            required=False,
+            help_text="When the client filled it; now when omitted. Not in the future (a few "
+            "minutes of clock skew aside), not before the episode's start.",
         )
 
     @extend_schema(parameters=[ResponseFilter], responses=AdministrationOutput(many=True))
@@ -85,6 +87,8 @@ class EpisodeResponsesApi(GenericAPIView):
                 entered_by=request.user,
                 administered_at=payload.validated_data.get("administered_at"),
             )
+        except AdministeredAtInvalid as error:
+            raise ValidationError({"administered_at": error.errors}) from error
         except AnswersInvalid as error:
             raise ValidationError({"answers": error.errors}) from error
         body = {

@@ -295,6 +295,21 @@ def test_invalid_answers_are_refused_per_item_and_nothing_is_stored(cast):
     assert not Administration.objects.filter(episode=cast.episode).exists()
 
 
+def test_answers_dated_in_the_future_or_before_the_episode_are_refused_and_not_stored(cast):
+    client = api_as(cast.therapist)
+    url = f"/api/v1/episodes/{cast.episode.pk}/responses/"
+    before_start = (cast.episode.started_on - timedelta(days=2)).isoformat() + "T12:00:00Z"
+    for administered_at in ("2099-01-01T09:00:00Z", before_start):
+        response = client.post(
+            url,
+            {"instrument": "phq9", "answers": PHQ9_CALM, "administered_at": administered_at},
+            format="json",
+        )
+        assert response.status_code == 400, administered_at
+        assert list(response.json()) == ["administered_at"]
+    assert not Administration.objects.filter(episode=cast.episode).exists()
+
+
 def test_alerts_filter_by_state_and_rule(cast):
     administration_record(
         episode=cast.episode, instrument_code="phq9", answers=PHQ9_WITH_RISK, source="in_session"

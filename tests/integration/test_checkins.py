@@ -270,6 +270,52 @@ def test_a_submission_stores_each_instrument_once_and_completes_the_checkin(cast
     assert checkin.status == CheckInStatus.COMPLETED and checkin.completed_at is not None
 
 
+def test_a_submission_through_the_link_is_audited_without_health_data(cast):
+    from audit.models import AuditEvent
+
+    checkin, _ = open_checkin(cast.episode)
+    checkin_submit(checkin_id=checkin.pk, answers={"phq9": PHQ9_CALM, "gad7": GAD7_CALM})
+
+    events = AuditEvent.objects.filter(action="administration.create", client=cast.client)
+    stored = Administration.objects.filter(checkin=checkin)
+    assert sorted(events.values_list("object_id", flat=True)) == sorted(
+        str(pk) for pk in stored.values_list("pk", flat=True)
+    )
+    for event in events:
+        assert event.actor is None and event.actor_label == "system"
+        assert event.clinic == cast.clinic
+        assert set(event.details) == {"source", "instrument"}  # no answers, total or band
+        assert event.details["source"] == ResponseSource.LINK
+
+
+def test_every_door_refuses_a_form_dated_in_the_future_or_before_the_episode(cast):
+    from outcomes.services import AdministeredAtInvalid
+
+    for administered_at in (
+        timezone.now() + timedelta(hours=1),
+        datetime.combine(cast.episode.started_on - timedelta(days=1), time(12), tzinfo=UTC),
+    ):
+        with pytest.raises(AdministeredAtInvalid):
+            response_enter(
+                episode=cast.episode,
+                instrument_code="phq9",
+                answers=PHQ9_CALM,
+                source=ResponseSource.PAPER,
+                entered_by=cast.therapist,
+                administered_at=administered_at,
+            )
+    assert not Administration.objects.filter(episode=cast.episode).exists()
+    # A kiosk whose clock runs a minute ahead is not refused.
+    response_enter(
+        episode=cast.episode,
+        instrument_code="phq9",
+        answers=PHQ9_CALM,
+        source=ResponseSource.IN_SESSION,
+        entered_by=cast.therapist,
+        administered_at=timezone.now() + timedelta(minutes=1),
+    )
+
+
 def test_invalid_answers_store_nothing_at_all(cast):
     checkin, _ = open_checkin(cast.episode)
     with pytest.raises(AnswersInvalid):

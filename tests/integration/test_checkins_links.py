@@ -249,14 +249,25 @@ def test_a_therapist_enters_a_paper_phq9_from_their_clients_page(client, cast):
     client.force_login(cast.therapist)
     page = client.get(enter_url(cast.episode) + "?instrument=phq9")
     assert page.status_code == 200 and "Over the last 2 weeks" in page.content.decode()
+    on_paper = (cast.episode.started_on + timedelta(days=3)).isoformat()
     data = form_post(phq9=[1] * 9 + [None], gad7=None)
-    data.update({"instrument": "phq9", "source": "paper", "administered_on": "2026-01-05"})
+    data.update({"instrument": "phq9", "source": "paper", "administered_on": on_paper})
     response = client.post(enter_url(cast.episode), data, follow=True)
     assert "saved (total 9)" in response.content.decode()
     administration = Administration.objects.get(episode=cast.episode)
     assert administration.source == ResponseSource.PAPER
     assert administration.entered_by == cast.therapist
-    assert administration.administered_at.date().isoformat() == "2026-01-05"
+    assert administration.administered_at.date().isoformat() == on_paper
+
+
+def test_staff_entry_refuses_a_date_before_the_episode_began_as_the_api_does(client, cast):
+    client.force_login(cast.therapist)
+    before = (cast.episode.started_on - timedelta(days=1)).isoformat()
+    data = form_post(phq9=[1] * 9 + [None], gad7=None)
+    data.update({"instrument": "phq9", "source": "paper", "administered_on": before})
+    response = client.post(enter_url(cast.episode), data)
+    assert "before the episode began" in response.content.decode()
+    assert not Administration.objects.filter(episode=cast.episode).exists()
 
 
 def test_staff_entry_shows_why_a_form_with_too_many_gaps_cannot_be_scored(client, cast):
