@@ -1,5 +1,7 @@
 """Write audit events. Details must carry identifiers only: no health data, no client names."""
 
+from django.utils import timezone
+
 from accounts.selectors import client_ip
 from audit.models import AuditEvent
 
@@ -43,3 +45,35 @@ def audit_client_view(request, client, *, what: str = "client") -> AuditEvent:
         request=request,
         details={"view": what},
     )
+
+
+def audit_clients_listed(*, actor, clients, request=None, surface: str) -> int:
+    """Record that ``actor`` saw these clients on a list page (the caseload, the alerts page): a
+    ``client.view`` entry per client, as if each had been opened, since labels, scores and
+    alerts are on the page. Written with one bulk insert, so a 300-client caseload costs one
+    query (Django splits it only past the database's parameter limit), not one per client.
+    Returns the number of entries."""
+    if actor is None or not getattr(actor, "is_authenticated", False):
+        return 0
+    unique = {client.pk: client for client in clients}
+    if not unique:
+        return 0
+    at = timezone.now()
+    ip_address = client_ip(request) if request is not None else None
+    events = [
+        AuditEvent(
+            at=at,
+            actor=actor,
+            actor_label=actor.get_username(),
+            action="client.view",
+            object_type=client._meta.label_lower,
+            object_id=str(client.pk),
+            clinic_id=client.clinic_id,
+            client_id=client.pk,
+            ip_address=ip_address,
+            details={"view": surface},
+        )
+        for client in unique.values()
+    ]
+    AuditEvent.objects.bulk_create(events)
+    return len(events)

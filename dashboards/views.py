@@ -17,7 +17,7 @@ from django.urls import reverse
 from django.utils.http import url_has_allowed_host_and_scheme
 from django.views.decorators.http import require_POST
 
-from audit.services import audit_record
+from audit.services import audit_clients_listed, audit_record
 from clients import checkins
 from clients.models import MeasurementPlan, Role
 from clients.selectors import memberships_of
@@ -88,6 +88,9 @@ def caseload(request):
         search=(data.get("q") or "").strip(),
     )
     rows = selectors.caseload_rows(user=request.user, filters=filters, team=team)
+    listed = [row.episode.client for row in rows]
+    surface = "team_caseload" if team else "caseload"
+    audit_clients_listed(actor=request.user, clients=listed, request=request, surface=surface)
     return render(
         request,
         "dashboards/caseload.html",
@@ -224,6 +227,8 @@ def _by_client(alerts: list) -> list[dict]:
 @login_required
 def alerts(request):
     open_alerts = list(selectors.alerts_for_attention(user=request.user))
+    listed = [alert.episode.client for alert in open_alerts]
+    audit_clients_listed(actor=request.user, clients=listed, request=request, surface="alerts")
     new_alerts = [alert for alert in open_alerts if alert.state == "open"]
     acknowledged = [alert for alert in open_alerts if alert.state == "acknowledged"]
     return render(

@@ -168,3 +168,58 @@ def test_postgresql_lets_a_deleted_client_or_account_be_unlinked_from_the_trail(
     event = AuditEvent.objects.get(pk=event.pk)
     assert event.client is None and event.object_id == str(client_id)
     assert event.actor is None and event.actor_label == "outsider"
+
+
+# --- List pages ---------------------------------------------------------------------------------
+
+
+def audit_inserts(queries) -> int:
+    return sum(1 for q in queries if q["sql"].startswith('INSERT INTO "audit_auditevent"'))
+
+
+def test_the_caseload_records_every_client_it_lists_in_one_insert(cast, client):
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    from tests.factories import make_client, make_episode
+
+    for _ in range(5):
+        make_episode(make_client(cast.clinic), cast.therapist)
+    client.force_login(cast.therapist)
+
+    with CaptureQueriesContext(connection) as queries:
+        assert client.get("/", REMOTE_ADDR="10.4.4.4").status_code == 200
+
+    listed = AuditEvent.objects.filter(action="client.view", details__view="caseload")
+    assert listed.count() == 6 and audit_inserts(queries) == 1
+    assert {e.actor for e in listed} == {cast.therapist}
+    assert {e.ip_address for e in listed} == {"10.4.4.4"}
+    assert not listed.filter(client=cast.other_client).exists()  # not on this caseload
+
+
+def test_the_team_caseload_and_the_alerts_page_record_the_clients_they_show(cast, client):
+    from outcomes.models import AlertRule, AlertSeverity
+    from outcomes.services import alert_raise
+
+    alert_raise(
+        episode=cast.episode,
+        rule=AlertRule.CONTACT_REQUEST,
+        trigger="t",
+        severity=AlertSeverity.HIGH,
+        message="Asked to be contacted.",
+    )
+    client.force_login(cast.admin)
+    client.get("/", {"view": "team"})
+    team = AuditEvent.objects.filter(actor=cast.admin, details__view="team_caseload")
+    assert set(team.values_list("client_id", flat=True)) == {cast.client.pk, cast.other_client.pk}
+
+    client.force_login(cast.therapist)
+    client.get("/alerts/")
+    alerts = AuditEvent.objects.filter(actor=cast.therapist, details__view="alerts")
+    assert list(alerts.values_list("client_id", flat=True)) == [cast.client.pk]
+
+
+def test_an_empty_list_writes_nothing(cast, client):
+    client.force_login(cast.outsider)
+    assert client.get("/").status_code == 200 and client.get("/alerts/").status_code == 200
+    assert not AuditEvent.objects.filter(actor=cast.outsider, action="client.view").exists()
