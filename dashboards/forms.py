@@ -4,6 +4,7 @@ from django import forms
 from django.utils import timezone
 
 from clients.models import EndReason, EpisodeStatus, EventKind
+from dashboards.report_selectors import report_period_problem
 from outcomes.models import AlertAction
 
 
@@ -48,3 +49,22 @@ class EpisodeCloseForm(forms.Form):
         initial=timezone.localdate,
     )
     end_reason = forms.ChoiceField(choices=EndReason.choices, label="Reason")
+
+
+class ReportPeriodForm(forms.Form):
+    """The period of a report or an export: both days included, within a sane range (see
+    ``report_selectors.report_period_problem``), so no date reaches the database that would
+    overflow the period's bounds."""
+
+    start = forms.DateField(widget=forms.DateInput(attrs={"type": "date"}))
+    end = forms.DateField(widget=forms.DateInput(attrs={"type": "date"}))
+
+    def clean(self):
+        cleaned = super().clean()
+        if cleaned.get("start") and cleaned.get("end"):
+            problem = report_period_problem(
+                cleaned["start"], cleaned["end"], today=timezone.localdate()
+            )
+            if problem:
+                raise forms.ValidationError(problem)
+        return cleaned

@@ -5,10 +5,14 @@ the row for permission and expiry, and the sweep deletes files whose row has exp
 """
 
 import uuid
+from datetime import timedelta
 
 from django.conf import settings
 from django.db import models
 from django.utils import timezone
+
+#: A finished export can be downloaded for this long, then its file is deleted.
+EXPORT_LIFETIME = timedelta(hours=24)
 
 
 class ExportJob(models.Model):

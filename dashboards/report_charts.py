@@ -65,15 +65,32 @@ def rates_figure(report: Report) -> dict:
 
 
 def funnel_figure(report: Report) -> dict:
+    """Referrals ended to recovered. A stage whose base is below 10 carries no count, no
+    percentage and no bar (its label says "n < 10"): plotly's own ``percent initial`` text and
+    hover would show what the table suppresses."""
+    stages = report.funnel_stages
     figure = go.Figure(
         go.Funnel(
-            y=[label for label, _ in report.funnel],
-            x=[count for _, count in report.funnel],
-            textinfo="value+percent initial",
+            y=[_stage_label(stage) for stage in stages],
+            x=[stage.shown_count for stage in stages],
+            text=[_stage_text(stage) for stage in stages],
+            textinfo="text",
+            hovertemplate="%{y}: %{text}<extra></extra>",
         )
     )
     figure.update_layout(margin={"l": 200, "r": 20, "t": 20, "b": 20}, height=320)
     return json.loads(figure.to_json())
+
+
+def _stage_label(stage) -> str:
+    return f"{stage.label} (n < 10)" if stage.suppressed else stage.label
+
+
+def _stage_text(stage) -> str:
+    if stage.suppressed:
+        return "n < 10"
+    percent = stage.percent_of_initial
+    return f"{stage.count}" if percent is None else f"{stage.count} ({percent:.0f} %)"
 
 
 # --- static SVG (PDF) -----------------------------------------------------------------------------
@@ -128,24 +145,30 @@ def rates_svg(report: Report) -> str:
 
 
 def funnel_svg(report: Report) -> str:
+    """The funnel for the PDF: suppressed stages are named, with "n < 10" and no bar."""
     label_width, bar_width, row_height = 200, 360, 20
-    top = max([count for _, count in report.funnel] + [1])
-    height = 10 + len(report.funnel) * (row_height + 6)
+    stages = report.funnel_stages
+    top = max([stage.shown_count or 0 for stage in stages] + [1])
+    height = 10 + len(stages) * (row_height + 6)
     width = label_width + bar_width + 80
     parts = [
         f'<svg xmlns="http://www.w3.org/2000/svg" width="{width}" height="{height}" '
         f'viewBox="0 0 {width} {height}" font-family="sans-serif" font-size="10">'
     ]
     y = 4
-    for label, count in report.funnel:
-        length = count / top * bar_width
-        offset = label_width + (bar_width - length) / 2
-        parts.append(f'<text x="0" y="{y + 14}">{escape(label)}</text>')
+    for stage in stages:
+        parts.append(f'<text x="0" y="{y + 14}">{escape(stage.label)}</text>')
+        if not stage.suppressed:
+            length = stage.count / top * bar_width
+            offset = label_width + (bar_width - length) / 2
+            parts.append(
+                f'<rect x="{offset:.1f}" y="{y}" width="{length:.1f}" height="{row_height}" '
+                f'fill="#1f6feb"/>'
+            )
         parts.append(
-            f'<rect x="{offset:.1f}" y="{y}" width="{length:.1f}" height="{row_height}" '
-            f'fill="#1f6feb"/>'
+            f'<text x="{label_width + bar_width + 6}" y="{y + 14}">'
+            f"{escape(_stage_text(stage))}</text>"
         )
-        parts.append(f'<text x="{label_width + bar_width + 6}" y="{y + 14}">{count}</text>')
         y += row_height + 6
     parts.append("</svg>")
     return "".join(parts)

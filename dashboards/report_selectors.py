@@ -22,11 +22,34 @@ from django.db.models import Count, OuterRef, Q, QuerySet, Subquery
 
 from clients.models import CheckIn, CheckInStatus, Clinic, Episode, Membership, Role, Team
 from clients.selectors import episodes_visible_to, memberships_of
+from dashboards.models import EXPORT_LIFETIME, ExportJob
 from outcomes.models import Administration, Alert, AlertSeverity
 
 REPORTING_ROLES = (Role.SUPERVISOR, Role.ADMIN)
 PAIRED_INSTRUMENTS = ("phq9", "gad7")
 FETCH_CHUNK = 20_000
+#: Check-ins that have had their chance: the completion rate is completed / (completed + missed)
+#: in the report and on the caseload. Pending ones are still open; cancelled ones were withdrawn.
+CLOSED_CHECKIN_STATUSES = (CheckInStatus.COMPLETED, CheckInStatus.EXPIRED)
+#: The range a report period may cover: nothing in this service predates 1990, and a year ahead
+#: is the furthest a planned period reaches. Beyond, dates are mistakes (and 9999-12-31 + 1 day
+#: overflows ``datetime``).
+EARLIEST_REPORT_DAY = date(1990, 1, 1)
+LATEST_REPORT_AHEAD = timedelta(days=365)
+
+
+def report_period_problem(start: date, end: date, *, today: date) -> str | None:
+    """Why ``start``..``end`` is not a period a report can cover, or None when it is."""
+    latest = today + LATEST_REPORT_AHEAD
+    if start < EARLIEST_REPORT_DAY or end > latest:
+        return f"Choose dates between {_day(EARLIEST_REPORT_DAY)} and {_day(latest)}."
+    if start > end:
+        return "The period must start before it ends."
+    return None
+
+
+def _day(day: date) -> str:
+    return f"{day.day} {day:%B %Y}"
 
 
 @dataclass(frozen=True)
@@ -148,6 +171,8 @@ class ReportFrames:
     alerts: pd.DataFrame  # one row per alert raised in the period
     staff: pd.DataFrame  # therapist_id, name
     team_members: pd.DataFrame  # team_id, team_name, therapist_id (a therapist may be in two)
+    # The clinic's window for acknowledging an urgent alert before it escalates (hours).
+    escalation_hours: float | None = None
 
 
 def report_frames(*, scope: ReportScope, period: ReportPeriod) -> ReportFrames:
@@ -166,6 +191,7 @@ def report_frames(*, scope: ReportScope, period: ReportPeriod) -> ReportFrames:
         alerts=_alert_frame(episodes=episodes_in_scope, period=period, clinic=scope.clinic),
         staff=_staff_frame(scope=scope, therapist_ids=episodes["therapist_id"].unique()),
         team_members=_team_member_frame(scope=scope),
+        escalation_hours=float(scope.clinic.urgent_escalation_hours),
     )
 
 
@@ -321,8 +347,10 @@ def fetch_frame(queryset: QuerySet, columns: list[str]) -> pd.DataFrame:
 
 
 def _checkin_frame(*, episodes: QuerySet[Episode], period: ReportPeriod, clinic) -> pd.DataFrame:
-    """Per therapist: check-ins sent in the period, how many were completed, from how many
-    episodes (completion rate = forms completed / forms sent, CLINICAL.md §5)."""
+    """Per therapist: check-ins sent in the period, how many were completed and missed, and from
+    how many episodes a check-in closed (completion rate = completed / (completed + missed),
+    CLINICAL.md §5's "forms completed / forms sent" over the forms that have had their chance)."""
+    closed = Q(status__in=CLOSED_CHECKIN_STATUSES)
     rows = (
         CheckIn.objects.filter(
             episode__in=episodes.values("pk"),
@@ -332,12 +360,13 @@ def _checkin_frame(*, episodes: QuerySet[Episode], period: ReportPeriod, clinic)
         .annotate(
             sent=Count("pk"),
             completed=Count("pk", filter=Q(status=CheckInStatus.COMPLETED)),
-            episodes=Count("episode_id", distinct=True),
+            missed=Count("pk", filter=Q(status=CheckInStatus.EXPIRED)),
+            episodes=Count("episode_id", filter=closed, distinct=True),
         )
         .order_by()
     )
     frame = pd.DataFrame.from_records(
-        list(rows), columns=["episode__therapist_id", "sent", "completed", "episodes"]
+        list(rows), columns=["episode__therapist_id", "sent", "completed", "missed", "episodes"]
     )
     return frame.rename(columns={"episode__therapist_id": "therapist_id"})
 
@@ -378,3 +407,19 @@ def _team_member_frame(*, scope: ReportScope) -> pd.DataFrame:
         clinic=scope.clinic, teams__in=scope.teams_filter()
     ).values_list("teams__pk", "teams__name", "user_id")
     return pd.DataFrame.from_records(list(rows), columns=["team_id", "team_name", "therapist_id"])
+
+
+def export_jobs_listed(*, user, clinic: Clinic, now: datetime, limit: int = 10):
+    """The user's exports of ``clinic`` worth listing on the report page, newest first: those
+    still being made, those whose file can still be downloaded (a file lives ``EXPORT_LIFETIME``
+    after the job *finished*, so a job asked for 30 hours ago may still be there), and those that
+    failed within that lifetime, so the user sees what became of them."""
+    return (
+        ExportJob.objects.filter(requested_by=user, clinic=clinic)
+        .filter(
+            Q(status__in=(ExportJob.Status.QUEUED, ExportJob.Status.RUNNING))
+            | Q(status=ExportJob.Status.DONE, expires_at__gt=now)
+            | Q(status=ExportJob.Status.FAILED, finished_at__gt=now - EXPORT_LIFETIME)
+        )
+        .order_by("-created_at")[:limit]
+    )

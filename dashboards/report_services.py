@@ -19,15 +19,18 @@ from django.utils.http import urlencode
 
 from audit.services import audit_record
 from config.queue import enqueue_on_commit
-from dashboards.exporters import exporter_class
-from dashboards.models import ExportJob, ReportSubscription
-from dashboards.report_selectors import ReportPeriod, ReportScope, report_scope
+from dashboards.exporters import ExportRefused, exporter_class
+from dashboards.models import EXPORT_LIFETIME, ExportJob, ReportSubscription
+from dashboards.report_selectors import (
+    ReportPeriod,
+    ReportScope,
+    report_period_problem,
+    report_scope,
+)
 from messaging.services import mail_queue
 
 logger = logging.getLogger(__name__)
 
-#: A finished export can be downloaded for this long, then its file is deleted.
-EXPORT_LIFETIME = timedelta(hours=24)
 #: A queued job whose task has not started after this long is queued again (lost message).
 REQUEUE_AFTER = timedelta(minutes=5)
 #: A running job not finished after this long died with its worker: it is failed, not retried,
@@ -43,13 +46,23 @@ class ExportNotAllowed(Exception):
 def export_job_request(
     *, user, scope: ReportScope, period: ReportPeriod, exporter: str, file_format: str, request=None
 ) -> ExportJob:
-    """Record an export request, audit it and queue the work."""
+    """Record an export request, audit it and queue the work.
+
+    ExportNotAllowed for an unknown export or format; ExportRefused (with the reason to show)
+    for a period out of range or an export too large for its format (more rows than an Excel
+    sheet holds), so no job is queued that could only fail.
+    """
     try:
         exporter_cls = exporter_class(exporter)
     except KeyError as error:
         raise ExportNotAllowed("unknown export") from error
     if file_format not in exporter_cls.formats:
         raise ExportNotAllowed("unknown format")
+    problem = report_period_problem(period.start, period.end, today=timezone.localdate())
+    if problem is None:
+        problem = exporter_cls(scope=scope, period=period).refusal(file_format)
+    if problem is not None:
+        raise ExportRefused(problem)
     job = ExportJob.objects.create(
         clinic=scope.clinic,
         requested_by=user,
@@ -104,13 +117,20 @@ def export_job_run(*, job_id) -> bool:
     path = Path(settings.MEDIA_ROOT) / relative
     path.parent.mkdir(parents=True, exist_ok=True)
     try:
-        ExportJob.objects.filter(pk=job.pk).update(total=exporter.count())
+        records = exporter.count()
+        ExportJob.objects.filter(pk=job.pk).update(total=records)
+        # Checked again here: the data may have grown since the request was accepted.
+        refusal = exporter.refusal(job.file_format, records=records)
+        if refusal is not None:
+            raise ExportRefused(refusal)
         written = exporter.write(file_format=job.file_format, path=str(path))
     except Exception as error:
-        # Log the class only: exception messages can carry values from the data.
-        logger.exception("export %s failed (%s)", job.pk, error.__class__.__name__)
+        # The class and the job id only, no traceback: a message (and the frames' values in a
+        # traceback) can carry client data. Our own refusals carry a message written for the user.
+        reason = str(error) if isinstance(error, ExportRefused) else error.__class__.__name__
+        logger.error("export %s failed (%s)", job.pk, error.__class__.__name__)
         path.unlink(missing_ok=True)
-        _export_job_fail(job, error.__class__.__name__)
+        _export_job_fail(job, reason)
         return False
     finished = timezone.now()
     ExportJob.objects.filter(pk=job.pk).update(

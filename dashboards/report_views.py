@@ -9,7 +9,6 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from django import forms
 from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
@@ -22,21 +21,16 @@ from django.views.decorators.http import require_GET, require_POST
 
 from audit.services import audit_record
 from dashboards import report_charts, report_services
-from dashboards.exporters import CONTENT_TYPES, EXPORTERS
+from dashboards.exporters import CONTENT_TYPES, EXPORTERS, ExportRefused
+from dashboards.forms import ReportPeriodForm
 from dashboards.models import ExportJob, ReportSubscription
-from dashboards.report_selectors import ReportPeriod, report_frames, report_scope
+from dashboards.report_selectors import (
+    ReportPeriod,
+    export_jobs_listed,
+    report_frames,
+    report_scope,
+)
 from dashboards.reports import clinic_report
-
-
-class ReportFilterForm(forms.Form):
-    start = forms.DateField(widget=forms.DateInput(attrs={"type": "date"}))
-    end = forms.DateField(widget=forms.DateInput(attrs={"type": "date"}))
-
-    def clean(self):
-        cleaned = super().clean()
-        if cleaned.get("start") and cleaned.get("end") and cleaned["start"] > cleaned["end"]:
-            raise forms.ValidationError("The period must start before it ends.")
-        return cleaned
 
 
 def _scope_or_404(request, source):
@@ -48,9 +42,10 @@ def _scope_or_404(request, source):
     return scope
 
 
-def _period(source) -> tuple[ReportFilterForm, ReportPeriod]:
+def _period(source) -> tuple[ReportPeriodForm, ReportPeriod]:
+    """The period asked for, or the last twelve months when none (or an invalid one) is."""
     default = ReportPeriod.last_twelve_months(timezone.localdate())
-    form = ReportFilterForm(source if "start" in source else None, initial=default.as_options())
+    form = ReportPeriodForm(source if "start" in source else None, initial=default.as_options())
     if form.is_bound and form.is_valid():
         return form, ReportPeriod(start=form.cleaned_data["start"], end=form.cleaned_data["end"])
     return form, default
@@ -78,11 +73,7 @@ def report_page(request):
         request=request,
         details={**period.as_options(), **scope.as_options()},
     )
-    jobs = ExportJob.objects.filter(
-        requested_by=request.user,
-        clinic=scope.clinic,
-        created_at__gte=timezone.now() - report_services.EXPORT_LIFETIME,
-    ).order_by("-created_at")[:10]
+    jobs = export_jobs_listed(user=request.user, clinic=scope.clinic, now=timezone.now())
     context.update(
         {
             "form": form,
@@ -113,7 +104,8 @@ def export_request(request):
     scope = _scope_or_404(request, request.POST)
     form, period = _period(request.POST)
     if form.is_bound and not form.is_valid():
-        messages.error(request, "Choose a valid period for the export.")
+        problems = " ".join(form.non_field_errors()) or "Choose a valid period."
+        messages.error(request, f"Export not started: {problems}")
     else:
         try:
             report_services.export_job_request(
@@ -126,7 +118,10 @@ def export_request(request):
             )
         except report_services.ExportNotAllowed:
             raise Http404 from None
-        messages.success(request, "Export started: it appears below when it is ready.")
+        except ExportRefused as refused:
+            messages.error(request, f"Export not started: {refused}")
+        else:
+            messages.success(request, "Export started: it appears below when it is ready.")
     query = urlencode({"clinic": scope.clinic.slug, **period.as_options(), **_team_query(scope)})
     return HttpResponseRedirect(f"{reverse('reports:report')}?{query}#exports")
 
@@ -147,12 +142,16 @@ def _job_for(request, job_id) -> ExportJob:
 def export_status(request, job_id):
     job = _job_for(request, job_id)
     ready = job.status == ExportJob.Status.DONE and not job.is_expired
+    label = "Expired" if job.is_expired else job.get_status_display()
+    if job.status == ExportJob.Status.FAILED and job.error:
+        label = f"{label}: {job.error}"
     return JsonResponse(
         {
             "status": job.status
             if not (job.status == ExportJob.Status.DONE and job.is_expired)
             else "expired",
-            "status_label": "Expired" if job.is_expired else job.get_status_display(),
+            "status_label": label,
+            "error": job.error or None,
             "progress": job.progress,
             "total": job.total,
             "percent": round(100 * job.progress / job.total)

@@ -4,7 +4,11 @@
 Definitions (CLINICAL.md §3 and §5):
 
 * Active caseload: episodes open at the end of the period.
-* Form completion rate: check-ins completed / check-ins sent in the period.
+* Form completion rate: of the check-ins sent in the period that have closed, the share completed:
+  completed / (completed + missed). CLINICAL.md §5 says "forms completed / forms sent"; a check-in
+  still open (pending, not yet expired) has not had its chance and a cancelled one (opt-out, plan
+  ended) was withdrawn, so neither counts as sent-and-not-completed. The caseload uses the same
+  definition (``completion_rate``).
 * Ended: episodes that ended in the period. Finished: ended with at least 2 attended treatment
   sessions (NHS Talking Therapies Manual: a finished course of treatment).
 * Recovery, reliable improvement, reliable deterioration and reliable recovery: NHS Talking
@@ -17,7 +21,10 @@ Definitions (CLINICAL.md §3 and §5):
 * Dropout: an ended episode with fewer than 2 attended sessions, or ended unplanned (end reason
   "unplanned" or "dropout").
 * Any rate on fewer than 10 episodes is suppressed (shown as "n < 10"), for privacy and because
-  such rates are mostly noise.
+  such rates are mostly noise. So is every funnel stage whose base (the stage before it) is below
+  10. Where exactly one row of a breakdown is suppressed and the row it adds up to is shown, the
+  next smallest row is withheld too (complementary suppression, ``complementary_suppression``),
+  or subtracting the shown rows from the total would give the suppressed one back.
 * Proportions carry Wilson score intervals (Wilson 1927), which keep their coverage for small n
   and rates near 0 or 1 where the Wald interval does not (Brown, Cai & DasGupta 2001, Statistical
   Science 16:101-133; Newcombe 1998, Statistics in Medicine 17:857-872).
@@ -26,7 +33,7 @@ Definitions (CLINICAL.md §3 and §5):
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import date
 
 import numpy as np
@@ -96,15 +103,21 @@ def effect_size_interval(pre, post, *, direction: str = "lower_is_better", z: fl
 @dataclass(frozen=True)
 class Rate:
     """A proportion of episodes (or forms) with its Wilson interval; ``suppressed`` when it rests
-    on fewer than ``SUPPRESS_BELOW`` episodes."""
+    on fewer than ``SUPPRESS_BELOW`` episodes (``too_few``) or is ``withheld`` so that another
+    suppressed rate cannot be recovered by subtraction (complementary suppression)."""
 
     numerator: int
     denominator: int
     episodes: int
+    withheld: bool = False
+
+    @property
+    def too_few(self) -> bool:
+        return self.episodes < SUPPRESS_BELOW
 
     @property
     def suppressed(self) -> bool:
-        return self.episodes < SUPPRESS_BELOW
+        return self.too_few or self.withheld
 
     @property
     def value(self) -> float | None:
@@ -127,11 +140,19 @@ class Rate:
             "low": interval[0] if interval else None,
             "high": interval[1] if interval else None,
             "suppressed": self.suppressed,
+            "withheld": self.withheld,
         }
 
 
 def episode_rate(numerator, denominator) -> Rate:
     return Rate(numerator=int(numerator), denominator=int(denominator), episodes=int(denominator))
+
+
+def completion_rate(*, completed: int, missed: int) -> float | None:
+    """Check-ins completed / check-ins that had their chance (completed + missed); None when none
+    has closed yet. Pending check-ins have not closed; cancelled ones were withdrawn."""
+    closed = completed + missed
+    return completed / closed if closed else None
 
 
 @dataclass(frozen=True)
@@ -160,6 +181,7 @@ class OutcomeRow:
     caseload: int = 0
     checkins_sent: int = 0
     checkins_completed: int = 0
+    checkins_missed: int = 0
     completion: Rate = field(default_factory=lambda: Rate(0, 0, 0))
     ended: int = 0
     finished: int = 0
@@ -182,6 +204,56 @@ class OutcomeRow:
     urgent_alerts: int = 0
     urgent_acknowledged: int = 0
     median_hours_to_acknowledge: float | None = None
+    # The median is over acknowledged alerts only; these keep it from flattering.
+    urgent_unacknowledged: int = 0
+    urgent_acknowledged_late: int | None = None  # after the escalation window (None: unknown)
+
+
+#: The rates of a row that complementary suppression considers (effect sizes and medians are not
+#: sums of their rows' parts, so a total minus the shown rows does not give a hidden one back).
+RATE_FIGURES = (
+    "completion",
+    "dropout",
+    "recovery",
+    "reliable_improvement",
+    "reliable_deterioration",
+    "reliable_recovery",
+)
+
+
+@dataclass(frozen=True)
+class FunnelStage:
+    """One stage of the funnel. Each stage is a share of the one before it (its ``base``), so it
+    is suppressed, count and percentage, when that base is below ``SUPPRESS_BELOW``: showing it
+    would show a rate on fewer than 10 episodes (the first stage has no base and is the table's
+    "ended" count)."""
+
+    label: str
+    count: int
+    base: int | None
+    initial: int
+
+    @property
+    def suppressed(self) -> bool:
+        return self.base is not None and self.base < SUPPRESS_BELOW
+
+    @property
+    def shown_count(self) -> int | None:
+        return None if self.suppressed else self.count
+
+    @property
+    def percent_of_initial(self) -> float | None:
+        if self.suppressed or self.initial < SUPPRESS_BELOW:
+            return None
+        return 100 * self.count / self.initial
+
+
+def funnel_stages(counts: list[tuple[str, int]]) -> list[FunnelStage]:
+    initial = counts[0][1] if counts else 0
+    return [
+        FunnelStage(label, count, counts[index - 1][1] if index else None, initial)
+        for index, (label, count) in enumerate(counts)
+    ]
 
 
 @dataclass
@@ -191,9 +263,21 @@ class Report:
     total: OutcomeRow
     teams: list[OutcomeRow]
     clinicians: list[OutcomeRow]
-    funnel: list[tuple[str, int]]
+    funnel_stages: list[FunnelStage]
     national_recovery_rate: float = NATIONAL_RECOVERY_RATE
     national_reliable_improvement_rate: float = NATIONAL_RELIABLE_IMPROVEMENT_RATE
+    escalation_hours: float | None = None
+
+    @property
+    def funnel(self) -> list[tuple[str, int]]:
+        """The stages that may be shown, as (label, count): suppressed stages are left out (the
+        API serves this list; the page and the PDF use ``funnel_stages`` and say "n < 10")."""
+        return [(stage.label, stage.count) for stage in self.funnel_stages if not stage.suppressed]
+
+    @property
+    def withheld_any(self) -> bool:
+        rows = [self.total, *self.teams, *self.clinicians]
+        return any(getattr(row, name).withheld for row in rows for name in RATE_FIGURES)
 
 
 # --- computation ----------------------------------------------------------------------------------
@@ -245,6 +329,8 @@ def clinic_report(frames, *, start: date, end: date) -> Report:
     checkins, alerts = frames.checkins, frames.alerts
     everyone = np.arange(len(flags))
 
+    escalation_hours = frames.escalation_hours
+
     def row(episode_index, therapist_ids, *, key, label, kind):
         return _row(
             {name: values[episode_index] for name, values in columns.items()},
@@ -257,6 +343,7 @@ def clinic_report(frames, *, start: date, end: date) -> Report:
             key=key,
             label=label,
             kind=kind,
+            escalation_hours=escalation_hours,
         )
 
     total = row(everyone, None, key="total", label="All in scope", kind="total")
@@ -275,40 +362,91 @@ def clinic_report(frames, *, start: date, end: date) -> Report:
         )
     ]
     teams = []
+    # Each team adds up from its clinicians: a breakdown of its own for complementary suppression.
+    breakdowns = [(total, clinicians)]
+    clinician_rows = {clinician.key: clinician for clinician in clinicians}
     for (team_id, team_name), team in frames.team_members.groupby(
         ["team_id", "team_name"], sort=True
     ):
         ids = list(set(team["therapist_id"]))
-        teams.append(
-            row(
-                np.flatnonzero(np.isin(therapist_of, ids)),
-                ids,
-                key=f"team-{team_id}",
-                label=team_name,
-                kind="team",
-            )
+        team_row = row(
+            np.flatnonzero(np.isin(therapist_of, ids)),
+            ids,
+            key=f"team-{team_id}",
+            label=team_name,
+            kind="team",
         )
-    funnel = [
-        ("Referrals ended", int(columns["ended"].sum())),
-        ("Entered treatment (1+ session)", int(columns["entered_treatment"].sum())),
-        ("Finished (2+ sessions)", int(columns["finished"].sum())),
-        ("Case at start, paired scores", int(columns["case"].sum())),
-        ("Recovered", int(columns["recovered"].sum())),
-    ]
+        teams.append(team_row)
+        members = [clinician_rows.get(f"clinician-{therapist_id}") for therapist_id in ids]
+        breakdowns.append((team_row, [member for member in members if member is not None]))
+    breakdowns.insert(1, (total, teams))
+    complementary_suppression(breakdowns)
+    funnel = funnel_stages(
+        [
+            ("Referrals ended", int(columns["ended"].sum())),
+            ("Entered treatment (1+ session)", int(columns["entered_treatment"].sum())),
+            ("Finished (2+ sessions)", int(columns["finished"].sum())),
+            ("Case at start, paired scores", int(columns["case"].sum())),
+            ("Recovered", int(columns["recovered"].sum())),
+        ]
+    )
     return Report(
-        start=start, end=end, total=total, teams=teams, clinicians=clinicians, funnel=funnel
+        start=start,
+        end=end,
+        total=total,
+        teams=teams,
+        clinicians=clinicians,
+        funnel_stages=funnel,
+        escalation_hours=frames.escalation_hours,
     )
 
 
-def _row(flags: dict, checkins, alerts, *, key: str, label: str, kind: str) -> OutcomeRow:
+def complementary_suppression(breakdowns: list[tuple[OutcomeRow, list[OutcomeRow]]]) -> None:
+    """Withhold rates that would give a suppressed one away by subtraction (in place).
+
+    A breakdown is a shown row and the rows it adds up from (clinicians of the scope, teams of
+    the scope, clinicians of a team). If exactly one of those rows is suppressed, the shown total
+    minus the other rows is that row's numerator and denominator. Standard statistical disclosure
+    control (secondary, or complementary, cell suppression: Hundepool et al., *Statistical
+    Disclosure Control*, Wiley 2012, §4.2 and ch. 5; the ONS and NHS Digital small-number
+    policies) then suppresses the next smallest row too, so that only the sum of two hidden rows
+    can be worked out. Withholding in one breakdown may leave another with a single hidden row
+    (a clinician in two teams), so this repeats until nothing changes. Rows with no episodes at
+    all carry nothing to give away and do not count as hidden.
+    """
+    changed = True
+    while changed:
+        changed = False
+        for name in RATE_FIGURES:
+            for parent, rows in breakdowns:
+                if getattr(parent, name).suppressed:
+                    continue
+                hidden = [
+                    row
+                    for row in rows
+                    if getattr(row, name).suppressed and getattr(row, name).episodes > 0
+                ]
+                shown = [row for row in rows if not getattr(row, name).suppressed]
+                if len(hidden) != 1 or not shown:
+                    continue
+                partner = min(shown, key=lambda row: getattr(row, name).episodes)
+                setattr(partner, name, replace(getattr(partner, name), withheld=True))
+                changed = True
+
+
+def _row(
+    flags: dict, checkins, alerts, *, key: str, label: str, kind: str, escalation_hours=None
+) -> OutcomeRow:
     """One row of figures from the per-episode flag arrays of its episodes."""
     ended, finished = int(flags["ended"].sum()), int(flags["finished"].sum())
     paired_mask = flags["paired"].astype(bool)
     paired, cases = int(paired_mask.sum()), int(flags["case"].sum())
     recovered = int(flags["recovered"].sum())
     sent, completed = int(checkins["sent"].sum()), int(checkins["completed"].sum())
+    missed = int(checkins["missed"].sum())
     hours = alerts.loc[alerts["urgent"].astype(bool), "hours_to_acknowledge"]
     acknowledged = hours.dropna()
+    late = None if escalation_hours is None else int((acknowledged > escalation_hours).sum())
 
     def effect(measure):
         values = effect_size_interval(
@@ -323,7 +461,8 @@ def _row(flags: dict, checkins, alerts, *, key: str, label: str, kind: str) -> O
         caseload=int(flags["active"].sum()),
         checkins_sent=sent,
         checkins_completed=completed,
-        completion=Rate(completed, sent, int(checkins["episodes"].sum())),
+        checkins_missed=missed,
+        completion=Rate(completed, completed + missed, int(checkins["episodes"].sum())),
         ended=ended,
         finished=finished,
         dropouts=int(flags["dropout"].sum()),
@@ -341,4 +480,6 @@ def _row(flags: dict, checkins, alerts, *, key: str, label: str, kind: str) -> O
         urgent_alerts=len(hours),
         urgent_acknowledged=len(acknowledged),
         median_hours_to_acknowledge=float(acknowledged.median()) if len(acknowledged) else None,
+        urgent_unacknowledged=len(hours) - len(acknowledged),
+        urgent_acknowledged_late=late,
     )

@@ -59,16 +59,30 @@ def finished_episode(
     return episode
 
 
-def checkin(episode, *, sent_on: date, completed: bool) -> CheckIn:
+def checkin(episode, *, sent_on: date, completed: bool = False, status=None) -> CheckIn:
+    """A check-in sent on ``sent_on``: completed, missed (expired), or ``status`` if given."""
+    status = status or (CheckInStatus.COMPLETED if completed else CheckInStatus.EXPIRED)
     return CheckIn.objects.create(
         episode=episode,
         kind=CheckInKind.SCHEDULED,
         due_at=at(sent_on),
         instruments=["phq9", "gad7"],
         sent_at=at(sent_on),
-        status=CheckInStatus.COMPLETED if completed else CheckInStatus.EXPIRED,
-        completed_at=at(sent_on, 12) if completed else None,
+        status=status,
+        completed_at=at(sent_on, 12) if status == CheckInStatus.COMPLETED else None,
     )
+
+
+def south_and_north(clinic, *, north, south) -> None:
+    """The audit's case: North (``north``'s team) 13 cases, 3 recovered; South (``south``'s) 10
+    finished episodes of which 5 were cases at the start, 3 of them recovered. Together 6 of 18
+    recovered: shown, while South's recovery (5 cases) is suppressed."""
+    for index in range(13):
+        finished_episode(clinic, north, last=(6, 5) if index < 3 else (14, 10))
+    for index in range(5):
+        finished_episode(clinic, south, last=(6, 5) if index < 3 else (14, 10))
+    for _ in range(5):
+        finished_episode(clinic, south, first=(5, 4), last=(3, 3))
 
 
 def urgent_alert(episode, *, raised: datetime, acknowledged: datetime | None, trigger="t"):

@@ -1,6 +1,6 @@
 """Export registry: ``EXPORTERS`` maps an identifier to its class (see ``base.Exporter``)."""
 
-from dashboards.exporters.base import CONTENT_TYPES, Exporter, ExportOptionsForm
+from dashboards.exporters.base import CONTENT_TYPES, Exporter, ExportOptionsForm, ExportRefused
 from dashboards.exporters.fhir_bundle import FhirBundleExporter
 from dashboards.exporters.outcome_report import OutcomeReportExporter
 from dashboards.exporters.pdf_report import PdfReportExporter
@@ -22,4 +22,11 @@ def exporter_class(identifier: str) -> type[Exporter]:
     return EXPORTERS[identifier]
 
 
-__all__ = ["CONTENT_TYPES", "EXPORTERS", "ExportOptionsForm", "Exporter", "exporter_class"]
+__all__ = [
+    "CONTENT_TYPES",
+    "EXPORTERS",
+    "ExportOptionsForm",
+    "ExportRefused",
+    "Exporter",
+    "exporter_class",
+]

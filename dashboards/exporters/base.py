@@ -6,6 +6,10 @@ written as they come, so an export of a million administrations needs the memory
 ``iterate_rows`` reads the database in batches and the writers never hold more than a row
 (XlsxWriter's ``constant_memory`` mode flushes each row to disk).
 
+An .xlsx sheet holds 1,048,576 rows: an export with more records is refused as Excel when it is
+asked for and again when it runs (use CSV), and every XlsxWriter return code is checked, so a row
+past the limit or a cut string fails the job instead of silently going missing.
+
 Spreadsheet formula injection (OWASP "CSV Injection"): CSV text cells that begin with = + - @
 (or a tab or carriage return) get a leading apostrophe (``config.spreadsheet_cells``); the Excel
 writer stores every string as a string (``strings_to_formulas`` off).
@@ -22,10 +26,14 @@ import xlsxwriter
 from django import forms
 
 from config.spreadsheet_cells import FORMULA_STARTS, neutralise_formula
+from dashboards.forms import ReportPeriodForm
 from dashboards.report_selectors import ReportPeriod, ReportScope
 
 #: How often (in rows) the progress callback is told how far the export got.
 PROGRESS_EVERY = 500
+#: An .xlsx worksheet holds at most this many rows, the header included (Microsoft, "Excel
+#: specifications and limits"); XlsxWriter refuses (returns -1 for) any row beyond it.
+XLSX_MAX_ROWS = 1_048_576
 
 CONTENT_TYPES = {
     "csv": "text/csv; charset=utf-8",
@@ -35,17 +43,23 @@ CONTENT_TYPES = {
 }
 
 
-class ExportOptionsForm(forms.Form):
+class ExportRefused(Exception):
+    """This export cannot be made as asked. The message is ours (it never quotes the data) and
+    is shown to the user as it is, on the page and on the job."""
+
+
+def xlsx_refusal(records: int) -> str | None:
+    """Why ``records`` rows cannot go into one .xlsx sheet, or None when they fit."""
+    if records > XLSX_MAX_ROWS - 1:  # the header takes a row
+        return (
+            f"Too many rows for Excel: this export has {records:,} and an Excel sheet holds "
+            f"{XLSX_MAX_ROWS - 1:,} besides its header. Use CSV."
+        )
+    return None
+
+
+class ExportOptionsForm(ReportPeriodForm):
     """The options every export shares: the period (and the team, chosen on the report page)."""
-
-    start = forms.DateField(widget=forms.DateInput(attrs={"type": "date"}))
-    end = forms.DateField(widget=forms.DateInput(attrs={"type": "date"}))
-
-    def clean(self):
-        cleaned = super().clean()
-        if cleaned.get("start") and cleaned.get("end") and cleaned["start"] > cleaned["end"]:
-            raise forms.ValidationError("The period must start before it ends.")
-        return cleaned
 
 
 class Exporter:
@@ -82,6 +96,13 @@ class Exporter:
             f"{self.identifier}-{self.scope.clinic.slug}-"
             f"{self.period.start:%Y%m%d}-{self.period.end:%Y%m%d}.{file_format}"
         )
+
+    def refusal(self, file_format: str, *, records: int | None = None) -> str | None:
+        """Why this export cannot be written as ``file_format``, or None. ``records``: the
+        ``count()`` when the caller has it already."""
+        if file_format == "xlsx":
+            return xlsx_refusal(self.count() if records is None else records)
+        return None
 
     def write(self, *, file_format: str, path: str) -> int:
         """Write the export to ``path``; return the number of records written."""
@@ -130,14 +151,18 @@ class Exporter:
         sheet = workbook.add_worksheet(self.verbose_name[:31])
         bold = workbook.add_format({"bold": True})
         written = 0
-        for row_number, (done, row) in enumerate(self._records()):
-            if row_number == 0:
-                sheet.write_row(0, 0, row, bold)
-                continue
-            for column, value in enumerate(row):
-                _xlsx_write(sheet, row_number, column, value)
-            written = done
-        workbook.close()
+        try:
+            for row_number, (done, row) in enumerate(self._records()):
+                if row_number >= XLSX_MAX_ROWS:  # even a row of empty cells would be lost
+                    _xlsx_check(-1, row_number)
+                if row_number == 0:
+                    _xlsx_check(sheet.write_row(0, 0, row, bold), row_number)
+                    continue
+                for column, value in enumerate(row):
+                    _xlsx_check(_xlsx_write(sheet, row_number, column, value), row_number)
+                written = done
+        finally:
+            workbook.close()
         return written
 
 
@@ -166,16 +191,33 @@ def csv_cell(value):
 _FORMULA_FIRST = frozenset(FORMULA_STARTS)
 
 
-def _xlsx_write(sheet, row: int, column: int, value) -> None:
+def _xlsx_check(result: int, row: int) -> None:
+    """XlsxWriter does not raise: it returns -1 for a cell outside the sheet (a row past the
+    limit is dropped) and -2 for a string cut to 32,767 characters. Either loses data silently,
+    so the export fails instead."""
+    if result == -1:
+        raise ExportRefused(
+            f"Too many rows for Excel: row {row + 1:,} is past the sheet's limit of "
+            f"{XLSX_MAX_ROWS:,} rows. Use CSV."
+        )
+    if result == -2:
+        raise ExportRefused(
+            f"A cell in row {row + 1:,} is longer than Excel's 32,767 characters. Use CSV."
+        )
+    if result:
+        raise ExportRefused(f"Excel could not store row {row + 1:,} (code {result}). Use CSV.")
+
+
+def _xlsx_write(sheet, row: int, column: int, value) -> int:
+    """Write one cell; returns XlsxWriter's result (0 when stored, see ``_xlsx_check``)."""
     if value is None or (isinstance(value, float) and value != value):
-        return
+        return 0
     if isinstance(value, bool):
-        sheet.write_boolean(row, column, value)
-    elif isinstance(value, int | float):
-        sheet.write_number(row, column, value)
-    elif isinstance(value, datetime):
-        sheet.write_string(row, column, value.isoformat())
-    elif isinstance(value, date):
-        sheet.write_datetime(row, column, datetime(value.year, value.month, value.day))
-    else:
-        sheet.write_string(row, column, str(value))
+        return sheet.write_boolean(row, column, value)
+    if isinstance(value, int | float):
+        return sheet.write_number(row, column, value)
+    if isinstance(value, datetime):
+        return sheet.write_string(row, column, value.isoformat())
+    if isinstance(value, date):
+        return sheet.write_datetime(row, column, datetime(value.year, value.month, value.day))
+    return sheet.write_string(row, column, str(value))

@@ -174,3 +174,51 @@ def test_no_report_mail_goes_to_someone_who_lost_the_supervisor_role(cast):
     next_month = date.today().replace(day=1) + timedelta(days=32)
     assert report_services.monthly_reports_send(today=next_month) == 0
     assert not OutboundEmail.objects.exists()
+
+
+def capture_pdf_html(monkeypatch) -> list[str]:
+    """The HTML the PDF export hands to WeasyPrint, collected as it is rendered."""
+    from dashboards.exporters import pdf_report
+
+    rendered = []
+    original = pdf_report.render_to_string
+
+    def render(template, context):
+        rendered.append(original(template, context))
+        return rendered[-1]
+
+    monkeypatch.setattr(pdf_report, "render_to_string", render)
+    return rendered
+
+
+def test_the_pdf_suppresses_the_funnel_and_withholds_as_the_page_does(cast, media, monkeypatch):
+    from tests.report_support import south_and_north
+
+    south_and_north(cast.clinic, north=cast.therapist, south=cast.other_therapist)
+    rendered = capture_pdf_html(monkeypatch)
+    pdf = export(cast.admin, "pdf_report", "pdf", media)
+    assert pdf.startswith(b"%PDF-")
+    (html,) = rendered
+    # Team B's recovery (5 cases) is suppressed, Team A's withheld: 6/18 minus 3/13 is not there.
+    assert "6/18" in html and "3/5" not in html and html.count(">withheld</span>") == 4
+    # Whole clinic: 18 cases, recovered shown; the funnel's SVG and caption agree with the table.
+    assert "Recovered 6" in html
+
+
+def test_the_pdf_funnel_of_a_small_team_hides_the_stage_the_table_suppresses(
+    cast, media, monkeypatch
+):
+    from dashboards.exporters import pdf_report
+    from tests.report_support import south_and_north
+
+    south_and_north(cast.clinic, north=cast.therapist, south=cast.other_therapist)
+    rendered = capture_pdf_html(monkeypatch)
+    exporter = pdf_report.PdfReportExporter(
+        scope=report_scope(user=cast.admin, team_id=cast.team_b.pk),
+        period=ReportPeriod(PERIOD_START, PERIOD_END),
+    )
+    exporter.write(file_format="pdf", path=str(Path(media, "south.pdf")))
+    (html,) = rendered
+    assert "Recovered 3" not in html and ">3 (30 %)<" not in html
+    assert 'Recovered <span class="suppressed">n&nbsp;&lt;&nbsp;10</span>' in html
+    assert '<text x="0" y="122">Recovered</text><text x="566" y="122">n &lt; 10</text>' in html

@@ -4,14 +4,18 @@ from datetime import date, timedelta
 
 import pytest
 from django.urls import reverse
+from django.utils import timezone
 
 from audit.models import AuditEvent
+from clients.models import CheckInStatus
+from dashboards import report_charts
 from tests.report_support import (
     PERIOD_END,
     PERIOD_START,
     at,
     checkin,
     finished_episode,
+    south_and_north,
     urgent_alert,
 )
 
@@ -150,6 +154,31 @@ def test_completion_rate_and_caseload(client, cast):
     assert therapist.completion.value == pytest.approx(0.7)
 
 
+def test_pending_and_cancelled_checkins_do_not_count_against_completion(client, cast):
+    # The caseload's definition: completed / (completed + missed).
+    for index in range(10):
+        episode = finished_episode(cast.clinic, cast.therapist, ended_on=date(2026, 9, 1))
+        checkin(episode, sent_on=date(2026, 2, 1), completed=index < 7)
+        checkin(episode, sent_on=date(2026, 6, 29), status=CheckInStatus.PENDING)
+        checkin(episode, sent_on=date(2026, 3, 1), status=CheckInStatus.CANCELLED)
+    response = report(client, cast.admin)
+    therapist = row(response.context["report"], "therapist")
+    assert therapist.checkins_sent == 30 and therapist.checkins_missed == 3
+    assert (therapist.completion.numerator, therapist.completion.denominator) == (7, 10)
+    assert "completed / (completed + missed)" in response.content.decode()
+
+
+def test_only_episodes_with_a_closed_checkin_count_towards_the_completion_threshold(client, cast):
+    for index in range(10):
+        episode = finished_episode(cast.clinic, cast.therapist, ended_on=date(2026, 9, 1))
+        if index < 9:
+            checkin(episode, sent_on=date(2026, 2, 1), completed=True)
+        else:
+            checkin(episode, sent_on=date(2026, 6, 29), status=CheckInStatus.PENDING)
+    therapist = row(report(client, cast.admin).context["report"], "therapist")
+    assert therapist.completion.episodes == 9 and therapist.completion.suppressed
+
+
 def test_median_time_to_acknowledge_urgent_alerts(client, cast):
     raised = at(date(2026, 2, 1))
     for index, hours in enumerate((1, 2, 10)):
@@ -160,9 +189,15 @@ def test_median_time_to_acknowledge_urgent_alerts(client, cast):
             trigger=f"a{index}",
         )
     urgent_alert(cast.episode, raised=raised, acknowledged=None, trigger="open")
-    therapist = row(report(client, cast.admin).context["report"], "therapist")
+    response = report(client, cast.admin)
+    therapist = row(response.context["report"], "therapist")
     assert therapist.urgent_alerts == 4 and therapist.urgent_acknowledged == 3
     assert therapist.median_hours_to_acknowledge == pytest.approx(2)
+    # The median leaves out the open one and hides the slow one: both are shown beside it.
+    assert therapist.urgent_unacknowledged == 1
+    assert therapist.urgent_acknowledged_late == 1  # 10 h, past the clinic's 4 h window
+    html = response.content.decode()
+    assert "1 not acknowledged" in html and "1 after 4 h" in html
 
 
 def test_charts_travel_as_json_and_the_page_has_no_inline_script(client, cast):
@@ -181,3 +216,100 @@ def test_viewing_the_report_is_audited(client, cast):
     event = AuditEvent.objects.get(action="report.view")
     assert event.actor == cast.supervisor and event.clinic == cast.clinic
     assert event.details["start"] == PERIOD["start"]
+
+
+# --- suppression: the funnel and complementary suppression (audit finding 1) ----------------------
+
+
+def test_the_funnel_does_not_show_what_n_lt_10_hides(client, cast):
+    south_and_north(cast.clinic, north=cast.therapist, south=cast.other_therapist)
+    response = report(client, cast.admin, team=cast.team_b.pk)
+    result = response.context["report"]
+    assert result.total.recovery.suppressed and result.total.cases == 5
+    stages = {stage.label: stage for stage in result.funnel_stages}
+    assert stages["Case at start, paired scores"].shown_count == 5  # base: 10 finished
+    recovered = stages["Recovered"]
+    assert recovered.suppressed and recovered.shown_count is None
+    assert recovered.percent_of_initial is None
+    # The API's list leaves the suppressed stage out.
+    assert "Recovered" not in dict(result.funnel)
+    html = response.content.decode()
+    assert "Recovered 3" not in html
+    assert 'Recovered <span class="suppressed">n&nbsp;&lt;&nbsp;10</span>' in html
+    # The plotly figure carries neither the count nor plotly's own percentages.
+    trace = report_charts.funnel_figure(result)["data"][0]
+    assert trace["x"][-1] is None and trace["text"][-1] == "n < 10"
+    assert trace["textinfo"] == "text" and "percent" not in trace.get("hovertemplate", "")
+    assert trace["text"][3] == "5 (50 %)"
+    svg = report_charts.funnel_svg(result)
+    assert svg.endswith(
+        '<text x="0" y="122">Recovered</text><text x="566" y="122">n &lt; 10</text></svg>'
+    )
+    assert '<text x="566" y="122">3' not in svg
+
+
+def test_a_suppressed_team_cannot_be_recovered_by_subtraction_from_the_total(client, cast):
+    south_and_north(cast.clinic, north=cast.therapist, south=cast.other_therapist)
+    response = report(client, cast.admin)
+    result = response.context["report"]
+    assert (result.total.recovery.numerator, result.total.recovery.denominator) == (6, 18)
+    assert not result.total.recovery.suppressed
+    teams = {team.label: team for team in result.teams}
+    assert teams["Team B"].recovery.too_few
+    assert teams["Team A"].recovery.withheld and teams["Team A"].recovery.value is None
+    clinicians = {clinician.label: clinician for clinician in result.clinicians}
+    assert clinicians["therapist"].recovery.withheld
+    html = response.content.decode()
+    # Recovery and reliable recovery are hidden for both teams and both clinicians (3/13 is
+    # Team A's reliable improvement, on 13 paired episodes, and stays).
+    assert "6/18" in html and "3/5" not in html
+    assert teams["Team A"].reliable_recovery.withheld
+    assert html.count(">withheld</span>") == 4
+    assert "cannot be worked out" in html
+    # Reliable improvement rests on 13 and 10 paired episodes: shown for both, nothing withheld.
+    assert not teams["Team A"].reliable_improvement.suppressed
+    assert not teams["Team B"].reliable_improvement.suppressed
+    # The chart leaves withheld clinicians out as it does suppressed ones.
+    rates = report_charts.rates_figure(result)["data"][0]
+    assert "therapist" not in rates["x"]
+
+
+# --- the period (audit finding 3) ----------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "start, end, message",
+    [
+        ("2026-01-01", "9999-12-31", "Choose dates between 1 January 1990 and"),
+        ("0001-01-01", "2026-01-01", "Choose dates between 1 January 1990 and"),
+        ("1989-12-31", "2026-01-01", "Choose dates between 1 January 1990 and"),
+        ("2026-03-01", "2026-02-01", "The period must start before it ends."),
+    ],
+)
+def test_an_impossible_period_is_a_form_error_not_a_server_error(client, cast, start, end, message):
+    client.force_login(cast.admin)
+    response = client.get(reverse("reports:report"), {"start": start, "end": end})
+    assert response.status_code == 200
+    assert response.context["form"].errors
+    html = response.content.decode()
+    assert message in html and "the last 12 months) instead" in html
+    assert response.context["period"].end == timezone.localdate()  # the default instead
+
+
+def test_a_period_up_to_a_year_ahead_is_accepted(client, cast):
+    ahead = (timezone.localdate() + timedelta(days=365)).isoformat()
+    response = report(client, cast.admin, start="1990-01-01", end=ahead)
+    assert response.status_code == 200 and not response.context["form"].errors
+    assert response.context["period"].end.isoformat() == ahead
+
+
+def test_the_report_and_the_caseload_count_completion_the_same_way(client, cast):
+    from dashboards.selectors import caseload_rows
+
+    statuses = ("completed",) * 3 + ("expired", "pending", "pending", "cancelled")
+    for day, status in enumerate(statuses, start=1):
+        checkin(cast.episode, sent_on=date(2026, 2, day), status=status)
+    therapist = row(report(client, cast.admin).context["report"], "therapist")
+    (caseload,) = caseload_rows(user=cast.therapist)
+    assert (therapist.completion.numerator, therapist.completion.denominator) == (3, 4)
+    assert caseload.completion_rate == pytest.approx(3 / 4)

@@ -110,3 +110,79 @@ def test_an_episode_ending_after_the_period_is_active_not_ended():
 def test_a_reliable_drop_on_one_measure_and_rise_on_the_other_is_no_reliable_change():
     row = flags(phq9_first=18.0, phq9_last=11.0, gad7_first=6.0, gad7_last=11.0)
     assert row.paired and not row.reliable_improvement and not row.reliable_deterioration
+
+
+# --- suppression beyond n < 10: the funnel and complementary suppression --------------------------
+
+
+def outcome_row(key, cases, recovered, kind="clinician"):
+    from dashboards.reports import OutcomeRow
+
+    return OutcomeRow(key=key, label=key, kind=kind, recovery=episode_rate(recovered, cases))
+
+
+def test_a_single_suppressed_row_takes_the_next_smallest_shown_row_with_it():
+    from dashboards.reports import complementary_suppression
+
+    # The audit's case: total 6/18 and North 3/13 would give South's suppressed 3/5 away.
+    total = outcome_row("total", 18, 6, kind="total")
+    north, south = outcome_row("north", 13, 3), outcome_row("south", 5, 3)
+    west = outcome_row("west", 40, 20)
+    complementary_suppression([(total, [west, north, south])])
+    assert south.recovery.suppressed and south.recovery.too_few
+    assert north.recovery.withheld and north.recovery.value is None
+    assert north.recovery.as_dict()["value"] is None and north.recovery.as_dict()["withheld"]
+    assert not west.recovery.suppressed and not total.recovery.suppressed
+
+
+def test_no_complementary_suppression_when_two_rows_are_hidden_or_the_total_is_too():
+    from dashboards.reports import complementary_suppression
+
+    total = outcome_row("total", 30, 10, kind="total")
+    rows = [outcome_row("a", 4, 1), outcome_row("b", 6, 2), outcome_row("c", 20, 7)]
+    complementary_suppression([(total, rows)])
+    assert not rows[2].recovery.suppressed  # a + b = 3/10 is all subtraction can tell
+    small_total = outcome_row("total", 9, 3, kind="total")
+    only = [outcome_row("a", 9, 3), outcome_row("b", 0, 0)]
+    complementary_suppression([(small_total, only)])
+    assert not only[0].recovery.withheld
+    # A row without a single episode gives nothing away and does not count as hidden.
+    total = outcome_row("total", 30, 10, kind="total")
+    rows = [outcome_row("empty", 0, 0), outcome_row("big", 30, 10)]
+    complementary_suppression([(total, rows)])
+    assert not rows[1].recovery.suppressed
+
+
+def test_withholding_in_one_breakdown_spreads_to_the_next_until_nothing_gives_a_row_away():
+    from dashboards.reports import complementary_suppression
+
+    # Team T (shown) adds up from clinicians x and y; the scope's total from x, y and z.
+    total = outcome_row("total", 60, 30, kind="total")
+    team = outcome_row("team", 35, 15, kind="team")
+    x, y, z = outcome_row("x", 15, 5), outcome_row("y", 20, 10), outcome_row("z", 5, 1)
+    complementary_suppression([(total, [x, y, z]), (team, [x, y])])
+    # z is hidden, so the total's smallest other (x) is withheld; then x is the team's only
+    # hidden row, so y goes too.
+    assert x.recovery.withheld and y.recovery.withheld
+    assert not team.recovery.suppressed
+
+
+def test_funnel_stages_on_a_base_below_ten_show_neither_count_nor_percentage():
+    from dashboards.reports import funnel_stages
+
+    stages = funnel_stages(
+        [("Ended", 12), ("Entered", 11), ("Finished", 10), ("Cases", 5), ("Recovered", 3)]
+    )
+    assert [stage.shown_count for stage in stages] == [12, 11, 10, 5, None]
+    assert stages[-1].suppressed and stages[-1].percent_of_initial is None
+    assert stages[3].percent_of_initial == pytest.approx(100 * 5 / 12)
+    few = funnel_stages([("Ended", 8), ("Entered", 8), ("Finished", 7)])
+    assert [stage.shown_count for stage in few] == [8, None, None]
+    assert few[0].percent_of_initial is None  # a share of 8 referrals is a rate on 8
+
+
+def test_completion_counts_only_checkins_that_have_closed():
+    from dashboards.reports import completion_rate
+
+    assert completion_rate(completed=7, missed=3) == pytest.approx(0.7)
+    assert completion_rate(completed=0, missed=0) is None
