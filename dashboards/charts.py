@@ -575,6 +575,9 @@ def _item_short_label(item) -> str:
 
 # --- "Review together": the client-facing chart ---------------------------------------------
 
+#: How the client-facing chart names a default (provisional) curve: plain words for the client.
+REVIEW_FIRST_ESTIMATE = "a first estimate"
+
 
 def review_figure(
     instrument: Instrument,
@@ -584,7 +587,12 @@ def review_figure(
 ) -> dict:
     """A large, plain chart to look at with the client: their scores, the severity bands named in
     everyday words, and where people who start at the same level usually are by now. No alert
-    markers, no limits, nothing about anyone else."""
+    markers, no limits, nothing about anyone else.
+
+    ``layout.meta.curve`` says whether the dashed line is there and where it comes from
+    ("fitted", "default", or None without one), so the page words its footnote to match. A
+    default curve is provisional (CLINICAL.md §4 step 5) and says so in plain words: "a first
+    estimate"."""
     scores = scores.sort_values("administered_at", kind="stable")
     y_low, y_high = float(instrument.min_total), float(instrument.max_total)
     shapes, annotations = _band_shapes(instrument, y_low=y_low, y_high=y_high)
@@ -592,6 +600,7 @@ def review_figure(
         annotation["text"] = annotation["text"].capitalize()
         annotation["font"] = {"size": 15, "color": MUTED}
     data = []
+    curve = None
     if len(scores):
         intake = float(scores.iloc[0]["total"])
         weeks = trajectories.add_treatment_weeks(
@@ -605,11 +614,13 @@ def review_figure(
             curves=curves,
         )
         if course is not None:
+            curve = course["source"].dropna().iloc[0]
+            name = "Where people starting where you did often are"
             data.append(
                 {
                     "type": "scatter",
                     "mode": "lines",
-                    "name": "Where people starting where you did often are",
+                    "name": name if curve == "fitted" else f"{name} ({REVIEW_FIRST_ESTIMATE})",
                     "x": [_iso(value) for value in course["at"]],
                     "y": _rounded(course["expected"]),
                     "line": {"color": EXPECTED, "width": 3, "dash": "dash"},
@@ -632,7 +643,9 @@ def review_figure(
         "Higher means feeling better"
     )  # fmt: skip
     layout = _base_layout(title=None, y_title=direction, y_range=[y_low, y_high])
-    layout.update({"shapes": shapes, "annotations": annotations, "height": 560})
+    layout.update(
+        {"shapes": shapes, "annotations": annotations, "height": 560, "meta": {"curve": curve}}
+    )
     layout["font"] = {**FONT, "size": 17}
     layout["margin"] = {"l": 72, "r": 190, "t": 24, "b": 64}
     layout["xaxis"]["tickformat"] = "%d %b"

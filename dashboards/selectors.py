@@ -11,13 +11,34 @@ from dataclasses import dataclass, field
 from datetime import date, datetime
 
 import pandas as pd
-from django.db.models import Case, Count, IntegerField, Max, Q, QuerySet, Value, When
+from django.db.models import (
+    Case,
+    Count,
+    Exists,
+    IntegerField,
+    Max,
+    OuterRef,
+    Q,
+    QuerySet,
+    Value,
+    When,
+)
 from django.shortcuts import get_object_or_404
 from django.utils import timezone
 
-from clients.models import CheckIn, CheckInStatus, Episode, EpisodeStatus, TimelineEvent
+from clients.models import (
+    CheckIn,
+    CheckInStatus,
+    Episode,
+    EpisodeStatus,
+    Membership,
+    Role,
+    TimelineEvent,
+)
 from clients.selectors import caseload_episodes, episode_scope_q, episodes_visible_to
 from dashboards import charts
+from dashboards.report_selectors import CLOSED_CHECKIN_STATUSES
+from dashboards.reports import completion_rate
 from outcomes import api
 from outcomes.instruments import Instrument, get_instrument
 from outcomes.models import (
@@ -101,9 +122,9 @@ class CaseloadRow:
 
     @property
     def completion_rate(self) -> float | None:
-        """Forms completed / forms sent (CLINICAL.md §5), over check-ins that have closed."""
-        closed = self.checkins_completed + self.checkins_missed
-        return self.checkins_completed / closed if closed else None
+        """Completed / (completed + missed): the report's definition (``reports.completion_rate``),
+        CLINICAL.md §5's "forms completed / forms sent" over check-ins that have closed."""
+        return completion_rate(completed=self.checkins_completed, missed=self.checkins_missed)
 
     @property
     def alliance_concern(self) -> bool:
@@ -270,10 +291,7 @@ def _open_alert_counts(episode_ids) -> dict[int, tuple[int, int]]:
 
 def _checkin_counts(episode_ids) -> dict[int, dict]:
     counts = (
-        CheckIn.objects.filter(
-            episode_id__in=episode_ids,
-            status__in=(CheckInStatus.COMPLETED, CheckInStatus.EXPIRED),
-        )
+        CheckIn.objects.filter(episode_id__in=episode_ids, status__in=CLOSED_CHECKIN_STATUSES)
         .values("episode_id")
         .annotate(
             completed=Count("pk", filter=Q(status=CheckInStatus.COMPLETED)),
@@ -455,9 +473,7 @@ def episode_page(*, episode: Episode) -> EpisodePage:
         session_ratings = charts.session_rating_figure(ratings, items=item_names)
 
     checkin_rows = list(
-        CheckIn.objects.filter(
-            episode=episode, status__in=(CheckInStatus.COMPLETED, CheckInStatus.EXPIRED)
-        )
+        CheckIn.objects.filter(episode=episode, status__in=CLOSED_CHECKIN_STATUSES)
         .order_by("-due_at")
         .values_list("status", flat=True)
     )
@@ -495,6 +511,9 @@ class ReviewPanel:
     first: float | None
     latest: float | None
     higher_is_better: bool
+    # Where the dashed "people who started where you did" line comes from: "fitted" on this
+    # clinic's episodes, "default" (provisional), or None when there is no line.
+    expected_curve: str | None = None
 
 
 def review_panels(*, episode: Episode) -> list[ReviewPanel]:
@@ -516,15 +535,17 @@ def review_panels(*, episode: Episode) -> list[ReviewPanel]:
         if instrument is None:
             continue
         scores = frame[frame["instrument"] == code]
+        figure = charts.review_figure(instrument, scores, curves=curves)
         panels.append(
             ReviewPanel(
                 code=code,
                 name=charts.short_name(instrument),
-                figure=charts.review_figure(instrument, scores, curves=curves),
+                figure=figure,
                 n_scores=len(scores),
                 first=float(scores["total"].iloc[0]),
                 latest=float(scores["total"].iloc[-1]),
                 higher_is_better=instrument.higher_is_better,
+                expected_curve=figure["layout"]["meta"]["curve"],
             )
         )
     return panels
@@ -566,12 +587,38 @@ def _severity_rank():
 def open_alert_badge_count(*, user) -> int:
     """How many alerts wait for ``user`` to acknowledge them: one COUNT query on every page.
 
-    Only a number, so it skips the membership lookups of the full scope; the list behind it
-    (``alerts_for_attention``) applies the scope before showing anything.
+    Counts exactly what ``alerts_for_attention`` lists as open (the same attention rule and the
+    same episode scope), so the badge never promises an alert the list does not show (one
+    notified to a supervisor who has since lost the team, say). The scope is
+    :func:`_episode_scope_exists_q`, the SQL form of ``clients.selectors.episode_scope_q``, so it
+    costs no membership lookups before the count, and is checked only for the few open alerts
+    the attention rule leaves.
     """
     if not user.is_authenticated:
         return 0
-    return Alert.objects.filter(_attention_q(user), state=AlertState.OPEN).count()
+    return Alert.objects.filter(
+        _attention_q(user),
+        _episode_scope_exists_q(user, episode="episode__"),
+        state=AlertState.OPEN,
+    ).count()
+
+
+def _episode_scope_exists_q(user, *, episode: str = "") -> Q:
+    """``clients.selectors.episode_scope_q`` as correlated EXISTS conditions, with no query run
+    to build it: their own clients; a clinic admin's clinic; the clients of therapists who share
+    a team with the user's supervisor membership in that clinic. ``episode``: the path from the
+    filtered model to the episode ("" on Episode, "episode__" on Alert).
+    ``tests/integration/test_dashboard_alert_badge.py`` checks that both give the same episodes."""
+    clinic, therapist = OuterRef(f"{episode}clinic"), OuterRef(f"{episode}therapist")
+    admin = Membership.objects.filter(user=user, role=Role.ADMIN, clinic=clinic)
+    supervised = Membership.objects.filter(
+        user=user,
+        role=Role.SUPERVISOR,
+        clinic=clinic,
+        teams__memberships__user=therapist,
+        teams__memberships__clinic=clinic,
+    )
+    return Q(**{f"{episode}therapist": user}) | Q(Exists(admin)) | Q(Exists(supervised))
 
 
 def alert_for(*, user, alert_id: int) -> Alert:

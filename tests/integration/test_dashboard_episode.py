@@ -15,7 +15,14 @@ from clients.models import (
     MeasurementPlan,
     TimelineEvent,
 )
-from outcomes.models import AlertNotification, AlertSeverity, AlertState, NotificationChannel
+from outcomes.models import (
+    Administration,
+    AlertNotification,
+    AlertSeverity,
+    AlertState,
+    NotificationChannel,
+    ResponseSource,
+)
 from tests.integration.test_dashboard_caseload import add_alert, add_score
 
 pytestmark = pytest.mark.django_db
@@ -279,3 +286,49 @@ def test_alerts_of_a_closed_episode_leave_the_notifications_and_the_badge(client
     response = client.get("/alerts/")
     assert response.context["new_alerts"] == []
     assert 'class="badge"' not in response.content.decode()
+
+
+# --- "Review together": the dashed line's footnote (audit finding 5) ----------------------------
+
+DASHED_LINE_NOTE = "The dashed line shows where people who started at a similar level"
+
+
+def review_html(client, cast) -> str:
+    client.force_login(cast.therapist)
+    return page_of(client, cast.episode, "review/").content.decode()
+
+
+def test_the_review_page_explains_the_dashed_line_and_calls_a_default_a_first_estimate(
+    client, cast
+):
+    for weeks_ago, total in ((3, 18), (2, 15), (1, 13)):
+        add_score(cast.episode, "phq9", total, weeks_ago=weeks_ago)
+    html = review_html(client, cast)
+    assert DASHED_LINE_NOTE in html
+    assert "It is a first estimate" in html
+    assert "(a first estimate)" in html  # the line's own name in the chart's legend
+
+
+@pytest.mark.parametrize(
+    "code, totals",
+    [("phq9", (6, 4)), ("who5", (8, 12)), ("k10", (30, 24))],
+    ids=["below-caseness", "who5", "k10"],
+)
+def test_the_review_page_says_nothing_of_a_dashed_line_it_does_not_draw(client, cast, code, totals):
+    for weeks_ago, total in zip((2, 1), totals, strict=True):
+        if code == "k10":  # items run 1-5, which add_score's answers do not
+            Administration.objects.create(
+                episode=cast.episode, instrument="k10",
+                administered_at=timezone.now() - timedelta(weeks=weeks_ago),
+                answers=[total // 10] * 10, total=total, source=ResponseSource.LINK,
+            )  # fmt: skip
+        else:
+            add_score(cast.episode, code, total, weeks_ago=weeks_ago)
+    html = review_html(client, cast)
+    assert "You started at" in html and 'class="plot plot-review"' in html  # a chart is shown
+    assert DASHED_LINE_NOTE not in html and "first estimate" not in html
+
+
+def test_the_review_page_without_scores_has_no_dashed_line_note(client, cast):
+    html = review_html(client, cast)
+    assert "There are no answers to show yet" in html and DASHED_LINE_NOTE not in html

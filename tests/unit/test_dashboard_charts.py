@@ -160,6 +160,36 @@ def test_the_item_heatmap_has_a_row_per_scored_item_and_a_column_per_form():
 def test_the_review_figure_uses_plain_words_and_shows_no_alerts_or_limits():
     figure = charts.review_figure(get_instrument("phq9"), scores(18, 15, 12))
     names = [t["name"] for t in figure["data"]]
-    assert names == ["Where people starting where you did often are", "Your answers"]
+    assert names == [
+        "Where people starting where you did often are (a first estimate)",
+        "Your answers",
+    ]
     assert figure["layout"]["yaxis"]["title"]["text"] == "Lower means feeling better"
     assert "Moderately severe" in [a["text"] for a in figure["layout"]["annotations"]]
+
+
+def test_the_review_figure_calls_a_default_curve_a_first_estimate_and_a_fitted_one_not():
+    default = charts.review_figure(get_instrument("phq9"), scores(18, 15, 12))
+    assert default["layout"]["meta"]["curve"] == "default"
+    assert "a first estimate" in default["data"][0]["name"]
+    fitted_curve = trajectories.BandCurve(
+        "phq9", 15, 19, b0=17.0, b1=-2.0, sigma=3.0, source="fitted"
+    )
+    fitted = charts.review_figure(get_instrument("phq9"), scores(18, 15, 12), curves=[fitted_curve])
+    assert fitted["layout"]["meta"]["curve"] == "fitted"
+    assert fitted["data"][0]["name"] == "Where people starting where you did often are"
+
+
+@pytest.mark.parametrize(
+    "totals, instrument",
+    [((6, 5), "phq9"), ((60, 72), "who5"), ((30, 25), "k10")],
+    ids=["below-caseness", "who5", "k10"],
+)
+def test_the_review_figure_says_when_it_has_no_dashed_line(totals, instrument):
+    figure = charts.review_figure(
+        get_instrument(instrument), scores(*totals, instrument=instrument)
+    )
+    assert figure["layout"]["meta"]["curve"] is None
+    assert all(trace.get("line", {}).get("dash") != "dash" for trace in figure["data"])
+    empty = charts.review_figure(get_instrument("phq9"), scores())
+    assert empty["layout"]["meta"]["curve"] is None and empty["data"] == []
