@@ -10,6 +10,7 @@ from django_otp.plugins.otp_totp.models import TOTPDevice
 
 from accounts.models import LoginFailure
 from accounts.selectors import normalised_username, user_audit_clinic
+from api.services import api_tokens_revoke_for_user
 from audit.services import audit_record
 
 RECOVERY_CODE_COUNT = 10
@@ -26,6 +27,22 @@ def login_failure_record(*, username: str, ip: str | None) -> None:
 
 def login_failures_clear(*, username: str, ip: str | None) -> None:
     LoginFailure.objects.filter(username=normalised_username(username), ip_address=ip).delete()
+
+
+def password_changed(*, user, actor, request=None) -> int:
+    """After a new password was set for ``user`` (by themselves, or by an administrator in the
+    admin): record it, and revoke every API token of theirs. A password is changed when an
+    account may be compromised; a token issued under the old one must not outlive it (Django
+    ends the other sessions for the same reason). Returns the number of tokens revoked."""
+    with transaction.atomic():
+        audit_record(
+            actor=actor,
+            action="auth.password_changed",
+            obj=user,
+            clinic=user_audit_clinic(user),
+            request=request,
+        )
+        return api_tokens_revoke_for_user(user=user, actor=actor, reason="password_changed")
 
 
 def totp_device_start(*, user) -> TOTPDevice:

@@ -35,6 +35,7 @@ from accounts.selectors import (
 from accounts.services import (
     login_failure_record,
     login_failures_clear,
+    password_changed,
     recovery_codes_regenerate,
     totp_device_confirm,
     totp_device_start,
@@ -58,19 +59,21 @@ class StaffLoginView(auth_views.LoginView):
 class StaffPasswordChangeView(auth_views.PasswordChangeView):
     """Django re-hashes the session of this browser only (``update_session_auth_hash``): every
     other session of the user carries the old password's hash and is logged out on its next
-    request."""
+    request. The user's API tokens are revoked (``accounts.services.password_changed``)."""
 
     success_url = reverse_lazy("accounts:password_change_done")
 
     def form_valid(self, form):
         response = super().form_valid(form)
-        audit_record(
-            actor=self.request.user,
-            action="auth.password_changed",
-            obj=self.request.user,
-            clinic=user_audit_clinic(self.request.user),
-            request=self.request,
+        revoked = password_changed(
+            user=self.request.user, actor=self.request.user, request=self.request
         )
+        if revoked:
+            messages.warning(
+                self.request,
+                f"Your {revoked} API token(s) were revoked with the old password: ask an "
+                "administrator for new ones for the systems that used them.",
+            )
         return response
 
 

@@ -63,6 +63,12 @@ def api_token_revoke(*, token: ApiToken, actor=None, reason: str = "") -> bool:
     return bool(revoked)
 
 
+def api_tokens_revoke_for_user(*, user, actor=None, reason: str) -> int:
+    """Revoke every active token of ``user`` (e.g. their password changed); returns how many."""
+    active = ApiToken.objects.filter(user=user, revoked_at__isnull=True).order_by("pk")
+    return sum(api_token_revoke(token=token, actor=actor, reason=reason) for token in active)
+
+
 def _token_audit(*, token: ApiToken, actor, action: str, reason: str = "") -> None:
     """One entry per clinic of the token's user: the token opens that user's scope in each, so
     each clinic's admin must see it on their audit page (an account in no clinic: one entry

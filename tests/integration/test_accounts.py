@@ -277,3 +277,68 @@ def test_staff_passwords_are_hashed_with_argon2(cast):
 
     user = make_staff(cast.clinic, username="newcomer")
     assert user.password.startswith("argon2$")
+
+
+# --- API tokens and the password ------------------------------------------------------------
+
+
+def _bearer_status(key) -> int:
+    from rest_framework.test import APIClient
+
+    api = APIClient()
+    api.credentials(HTTP_AUTHORIZATION=f"Bearer {key}")
+    return api.get("/api/v1/episodes/").status_code
+
+
+def test_changing_ones_password_revokes_ones_api_tokens_and_no_one_elses(cast):
+    from api.services import api_token_create
+
+    mine = [api_token_create(user=cast.therapist, name=name) for name in ("EHR", "kiosk")]
+    colleagues = api_token_create(user=cast.other_therapist, name="EHR")
+    browser = Client()
+    log_in(browser, "therapist")
+    new_password = "a-Fresh-passphrase-2026"
+
+    changed = browser.post(
+        "/accounts/password/",
+        {"old_password": PASSWORD, "new_password1": new_password, "new_password2": new_password},
+        follow=True,
+    )
+
+    assert "2 API token(s) were revoked" in changed.content.decode()
+    assert [_bearer_status(issued.key) for issued in mine] == [401, 401]
+    assert _bearer_status(colleagues.key) == 200
+    revocations = AuditEvent.objects.filter(action="api_token.revoke", actor=cast.therapist)
+    assert revocations.count() == 2
+    assert {e.details["reason"] for e in revocations} == {"password_changed"}
+
+
+def test_a_password_set_in_the_admin_revokes_that_users_api_tokens(cast, client):
+    from django.contrib.auth import get_user_model
+
+    from api.services import api_token_create
+    from tests.auth import login_verified
+
+    issued = api_token_create(user=cast.therapist, name="EHR")
+    root = get_user_model().objects.create_superuser("root", password="pw-Root-12345")
+    login_verified(client, root)
+    new_password = "a-Fresh-passphrase-2026"
+
+    response = client.post(
+        f"/admin/auth/user/{cast.therapist.pk}/password/",
+        {"password1": new_password, "password2": new_password, "usable_password": "true"},
+    )
+
+    assert response.status_code == 302, response.content.decode()[:500]
+    assert _bearer_status(issued.key) == 401
+    assert AuditEvent.objects.filter(
+        action="api_token.revoke", actor=root, details__reason="password_changed"
+    ).exists()
+    assert AuditEvent.objects.filter(action="auth.password_changed", actor=root).exists()
+    # A form that is sent back (the passwords differ) changes nothing and revokes nothing.
+    other = api_token_create(user=cast.therapist, name="kiosk")
+    client.post(
+        f"/admin/auth/user/{cast.therapist.pk}/password/",
+        {"password1": new_password, "password2": "something-else-2026"},
+    )
+    assert _bearer_status(other.key) == 200
