@@ -53,7 +53,7 @@ urlpatterns = [
         episodes.EpisodeTrajectoryApi.as_view(),
         name="trajectory",
     ),
-    path("checkins/", checkins.CheckInListApi.as_view(), name="checkins"),
+    path("checkins/", checkins.CheckInListCreateApi.as_view(), name="checkins"),
     path("alerts/", alerts.AlertListApi.as_view(), name="alerts"),
     path("alerts/<int:alert_id>/", alerts.AlertDetailApi.as_view(), name="alert"),
     path(

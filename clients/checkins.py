@@ -302,6 +302,96 @@ def _plan_audit(*, plan: MeasurementPlan, actor, action: str) -> None:
         )
 
 
+# --- One-off check-ins ---------------------------------------------------------------------------
+
+# A due time a few minutes past is "now" from a caller whose clock runs behind; further back it is
+# a mistake. A year ahead is far enough for any review; it also keeps the expiry computable.
+ONE_OFF_PAST_TOLERANCE = timedelta(minutes=5)
+ONE_OFF_MAX_AHEAD = timedelta(days=365)
+
+
+class CheckInInvalid(ValueError):
+    """The check-in cannot be created; ``errors`` map each field to messages for staff."""
+
+    def __init__(self, errors: dict[str, list[str]]):
+        super().__init__("; ".join(message for group in errors.values() for message in group))
+        self.errors = errors
+
+
+def checkin_create_one_off(
+    *,
+    episode: Episode,
+    actor,
+    instruments: list[str] | None = None,
+    due_at: datetime | None = None,
+    request=None,
+    now: datetime | None = None,
+) -> CheckIn:
+    """A check-in outside the plan (before a review, after a hard week): the plan's forms unless
+    ``instruments`` are named, due ``due_at`` (now by default), open for the clinic's expiry.
+
+    The caller must have scoped ``episode`` to ``actor`` (clients.selectors). Due now, it gets
+    its key and its outbox mail in the transaction that creates it, and the mail task is queued
+    after commit; due later, the sweep sends it once the time has come (a row, never a Celery
+    countdown, so a lost broker message only delays it). Raises CheckInInvalid.
+    """
+    now = now or timezone.now()
+    due_at = due_at or now
+    client = episode.client
+    errors: dict[str, list[str]] = {}
+    if not episode.is_active:
+        errors["episode"] = ["This episode is closed."]
+    elif client.is_opted_out:
+        errors["episode"] = [
+            "The client has opted out of e-mailed check-ins: enter the form in session instead."
+        ]
+    elif not client.email:
+        errors["episode"] = ["The client has no e-mail address to send the link to."]
+    if instruments is None:
+        plan = MeasurementPlan.objects.filter(episode=episode).first()
+        codes = list(plan.instruments) if plan is not None else []
+        if not codes:
+            errors["instruments"] = ["This episode has no measurement plan: name the forms."]
+    else:
+        codes = list(dict.fromkeys(instruments))
+    if codes or instruments is not None:
+        instrument_errors = plan_instruments_errors(clinic=episode.clinic, codes=codes)
+        if instrument_errors:
+            errors["instruments"] = instrument_errors
+    if due_at < now - ONE_OFF_PAST_TOLERANCE:
+        errors["due_at"] = ["This time has passed: leave it out to send the check-in now."]
+    elif due_at > now + ONE_OFF_MAX_AHEAD:
+        errors["due_at"] = ["A check-in can be scheduled at most a year ahead."]
+    if errors:
+        raise CheckInInvalid(errors)
+    try:
+        with transaction.atomic():
+            checkin = CheckIn.objects.create(
+                episode=episode,
+                kind=CheckInKind.ONE_OFF,
+                due_at=due_at,
+                expires_at=scheduling.days_after(due_at, episode.clinic.expire_after_days),
+                instruments=codes,
+            )
+            audit_record(
+                actor=actor,
+                action="checkin.create",
+                obj=checkin,
+                clinic=episode.clinic,
+                client=client,
+                request=request,
+                details={"kind": CheckInKind.ONE_OFF, "instruments": codes},
+            )
+            if due_at <= now:
+                checkin_issue_link(checkin_id=checkin.pk, now=now)
+    except IntegrityError as error:
+        raise CheckInInvalid(
+            {"due_at": ["A one-off check-in for this episode is already due at this time."]}
+        ) from error
+    checkin.refresh_from_db()
+    return checkin
+
+
 # --- The sweep: create, send, remind, expire ----------------------------------------------------
 
 
@@ -455,8 +545,13 @@ def checkin_create_due(*, now: datetime | None = None) -> list[int]:
 def checkin_unsent_ids(*, now: datetime | None = None, limit: int = 1000) -> list[int]:
     now = now or timezone.now()
     return list(
+        # due_at: a one-off check-in may be created ahead of its time (the others are created
+        # when due) and waits for it here.
         CheckIn.objects.filter(
-            status=CheckInStatus.PENDING, sent_at__isnull=True, expires_at__gt=now
+            status=CheckInStatus.PENDING,
+            sent_at__isnull=True,
+            due_at__lte=now,
+            expires_at__gt=now,
         )
         .order_by("due_at")
         .values_list("pk", flat=True)[:limit]
