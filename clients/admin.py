@@ -1,6 +1,21 @@
-from django.contrib import admin, messages
-from django.shortcuts import redirect
+"""The admin: setup (clinics, teams, memberships) freely; client records only with a trail.
 
+Clients, episodes and what hangs off them (plans, sessions, timeline events) are changed in the
+services and pages for everyday work; the admin stays a repair tool, and every save there is
+recorded in the audit log with the names of the fields changed, never their values (contact
+details are encrypted at rest and must not reappear in the log). Clients and episodes cannot be
+deleted here: erasure is the GDPR service (``privacy.services.client_erase``), which also clears
+the outbox and audits the erasure. Check-ins are view only: their keys, states and times belong
+to the sweep and the client's link.
+"""
+
+from django.contrib import admin, messages
+from django.contrib.admin import helpers
+from django.db import transaction
+from django.shortcuts import redirect
+from django.template.response import TemplateResponse
+
+from audit.services import audit_record
 from clients.models import (
     CheckIn,
     Client,
@@ -12,6 +27,73 @@ from clients.models import (
     TimelineEvent,
     TreatmentSession,
 )
+from privacy.services import client_erase
+
+# Audit action prefixes, as the services name the same records.
+AUDIT_NAMES = {
+    Client: "client",
+    Episode: "episode",
+    MeasurementPlan: "plan",
+    TreatmentSession: "session",
+    TimelineEvent: "timeline_event",
+}
+
+
+def _audit_admin_change(request, obj, verb: str, fields=()) -> None:
+    if isinstance(obj, Client):
+        clinic, client = obj.clinic, obj
+    elif isinstance(obj, Episode):
+        clinic, client = obj.clinic, obj.client
+    else:
+        clinic, client = obj.episode.clinic, obj.episode.client
+    audit_record(
+        actor=request.user,
+        action=f"{AUDIT_NAMES[type(obj)]}.{verb}",
+        obj=obj,
+        clinic=clinic,
+        client=client,
+        request=request,
+        details={"via": "admin", "fields": sorted(fields)},
+    )
+
+
+class AuditedAdmin(admin.ModelAdmin):
+    """Every save, inline save and delete of a client record in the admin writes an audit entry,
+    in the admin's own transaction (a failed save leaves no entry)."""
+
+    def save_model(self, request, obj, form, change):
+        super().save_model(request, obj, form, change)
+        if change and not form.changed_data:
+            return
+        _audit_admin_change(request, obj, "update" if change else "create", form.changed_data)
+
+    def save_formset(self, request, form, formset, change):
+        # Deleted rows are recorded first: after the delete they no longer have an id.
+        for deleted in formset.deleted_forms:
+            if deleted.instance.pk is not None:
+                _audit_admin_change(request, deleted.instance, "delete")
+        super().save_formset(request, form, formset, change)
+        for obj in formset.new_objects:
+            _audit_admin_change(request, obj, "create", _names(formset, obj))
+        for obj, fields in formset.changed_objects:
+            _audit_admin_change(request, obj, "update", fields)
+
+    def delete_model(self, request, obj):
+        _audit_admin_change(request, obj, "delete")
+        super().delete_model(request, obj)
+
+    def delete_queryset(self, request, queryset):
+        with transaction.atomic():
+            for obj in queryset:
+                _audit_admin_change(request, obj, "delete")
+            super().delete_queryset(request, queryset)
+
+
+def _names(formset, obj) -> list[str]:
+    for form in formset.forms:
+        if form.instance is obj:
+            return list(form.changed_data)
+    return []
 
 
 class TeamInline(admin.TabularInline):
@@ -64,23 +146,63 @@ class EpisodeInline(admin.TabularInline):
     extra = 0
     fields = ("therapist", "started_on", "ended_on", "end_reason", "status")
     readonly_fields = ("status",)
+    can_delete = False  # an episode goes with its client's erasure, or by retention
 
 
 @admin.register(Client)
-class ClientAdmin(admin.ModelAdmin):
+class ClientAdmin(AuditedAdmin):
     list_display = ("label", "clinic", "timezone", "opted_out_at")
     list_filter = ("clinic",)
     search_fields = ("label",)
     inlines = [EpisodeInline]
-    actions = ["open_privacy_page"]
+    actions = ["open_privacy_page", "erase_client"]
 
-    @admin.action(description="Export or erase the client's data (GDPR)")
+    def has_delete_permission(self, request, obj=None):
+        # Django's delete would leave the outbox's mails to the client and audit nothing.
+        return False
+
+    @admin.action(description="Export or erase the client's data on the privacy page (GDPR)")
     def open_privacy_page(self, request, queryset):
-        # Erasure cannot be undone: it happens on the privacy page, after typing the label.
         if queryset.count() != 1:
             self.message_user(request, "Choose exactly one client.", level=messages.WARNING)
             return None
         return redirect("privacy:client", client_id=queryset.get().pk)
+
+    @admin.action(
+        description="Erase the client's data (GDPR); asks to confirm", permissions=["change"]
+    )
+    def erase_client(self, request, queryset):
+        """The GDPR erasure service, after typing the client's label on a confirmation page
+        (like Django's own "delete selected" confirmation)."""
+        if queryset.count() != 1:
+            self.message_user(request, "Choose exactly one client.", level=messages.WARNING)
+            return None
+        client = queryset.select_related("clinic").get()
+        typed = request.POST.get("confirm_label")
+        if typed is None:
+            context = {
+                **self.admin_site.each_context(request),
+                "title": f"Erase {client.label}?",
+                "opts": self.model._meta,
+                "client": client,
+                "action_checkbox_name": helpers.ACTION_CHECKBOX_NAME,
+            }
+            return TemplateResponse(request, "privacy/admin_erase_confirm.html", context)
+        if typed.strip() != client.label:
+            self.message_user(
+                request,
+                "Type the client's label exactly to confirm the erasure.",
+                level=messages.ERROR,
+            )
+            return None
+        label = client.label
+        erased = client_erase(client=client, actor=request.user, reason="request", request=request)
+        self.message_user(
+            request,
+            f"{label} is erased: {erased.episodes} episode(s), {erased.responses} response(s), "
+            f"{erased.mails} queued mail(s). The audit log records the erasure.",
+        )
+        return None
 
 
 class SessionInline(admin.TabularInline):
@@ -95,16 +217,20 @@ class EventInline(admin.TabularInline):
 
 
 @admin.register(Episode)
-class EpisodeAdmin(admin.ModelAdmin):
+class EpisodeAdmin(AuditedAdmin):
     list_display = ("client", "therapist", "started_on", "ended_on", "end_reason", "status")
     list_filter = ("clinic", "status", "end_reason")
     search_fields = ("client__label",)
     raw_id_fields = ("client",)
     inlines = [SessionInline, EventInline]
 
+    def has_delete_permission(self, request, obj=None):
+        # Its answers and alerts would go by cascade with no trail: erasure is privacy's.
+        return False
+
 
 @admin.register(MeasurementPlan)
-class MeasurementPlanAdmin(admin.ModelAdmin):
+class MeasurementPlanAdmin(AuditedAdmin):
     list_display = ("episode", "schedule", "weekday", "local_time", "paused_at", "ended_at")
     raw_id_fields = ("episode",)
 
@@ -114,16 +240,25 @@ class CheckInAdmin(admin.ModelAdmin):
     list_display = ("id", "episode", "kind", "due_at", "status", "sent_at", "completed_at")
     list_filter = ("status", "kind")
     raw_id_fields = ("episode", "treatment_session")
-    exclude = ("key_hash",)
+    exclude = ("key_hash", "reminder_key_hash")
+
+    def has_add_permission(self, request):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
+        return False
 
 
 @admin.register(TreatmentSession)
-class TreatmentSessionAdmin(admin.ModelAdmin):
+class TreatmentSessionAdmin(AuditedAdmin):
     list_display = ("episode", "starts_at", "attended")
     raw_id_fields = ("episode",)
 
 
 @admin.register(TimelineEvent)
-class TimelineEventAdmin(admin.ModelAdmin):
+class TimelineEventAdmin(AuditedAdmin):
     list_display = ("episode", "occurred_on", "kind")
     raw_id_fields = ("episode",)

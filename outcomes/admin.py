@@ -12,21 +12,35 @@ from outcomes.models import (
 admin.site.register(InstrumentDefinition, InstrumentDefinitionAdmin)
 
 
+class ViewOnly:
+    """Answers and the alert lifecycle change only through the services (scored, alerted and
+    audited there): the admin shows them and changes nothing, for superusers too."""
+
+    def has_add_permission(self, request, obj=None):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
+        return False
+
+
 @admin.register(Administration)
-class AdministrationAdmin(admin.ModelAdmin):
+class AdministrationAdmin(ViewOnly, admin.ModelAdmin):
     list_display = ("episode", "instrument", "administered_at", "total", "band", "risk", "source")
     list_filter = ("instrument", "source", "risk")
     raw_id_fields = ("episode", "checkin", "entered_by")
 
 
-class NotificationInline(admin.TabularInline):
+class NotificationInline(ViewOnly, admin.TabularInline):
     model = AlertNotification
     extra = 0
     readonly_fields = ("recipient", "channel", "kind", "status", "attempts", "last_error")
 
 
 @admin.register(Alert)
-class AlertAdmin(admin.ModelAdmin):
+class AlertAdmin(ViewOnly, admin.ModelAdmin):
     list_display = ("episode", "rule", "severity", "state", "created_at", "escalation_level")
     list_filter = ("state", "rule", "severity", "clinic")
     raw_id_fields = ("episode", "administration")
