@@ -70,5 +70,5 @@ urlpatterns = [
         login_required(SpectacularSwaggerSplitView.as_view(url_name="api:schema")),
         name="docs",
     ),
-    re_path(r"^", api_not_found),
+    re_path(r"^", api_not_found, name="not_found"),
 ]

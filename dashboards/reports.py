@@ -269,12 +269,6 @@ class Report:
     escalation_hours: float | None = None
 
     @property
-    def funnel(self) -> list[tuple[str, int]]:
-        """The stages that may be shown, as (label, count): suppressed stages are left out (the
-        API serves this list; the page and the PDF use ``funnel_stages`` and say "n < 10")."""
-        return [(stage.label, stage.count) for stage in self.funnel_stages if not stage.suppressed]
-
-    @property
     def withheld_any(self) -> bool:
         rows = [self.total, *self.teams, *self.clinicians]
         return any(getattr(row, name).withheld for row in rows for name in RATE_FIGURES)

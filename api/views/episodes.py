@@ -3,7 +3,7 @@
 import re
 from datetime import time
 
-from drf_spectacular.utils import extend_schema, extend_schema_field
+from drf_spectacular.utils import OpenApiResponse, extend_schema, extend_schema_field
 from rest_framework import serializers, status
 from rest_framework.exceptions import NotFound, ValidationError
 from rest_framework.generics import GenericAPIView
@@ -12,11 +12,12 @@ from rest_framework.views import APIView
 
 from api.access_log import audit_api_read
 from api.pagination import ApiPagination
-from api.scoping import episode_for
+from api.schema import ErrorSerializer
+from api.scoping import client_for, episode_for
 from api.selectors import episode_trajectory
 from clients.checkins import PlanInvalid, plan_pause, plan_resume, plan_set
 from clients.models import EndReason, EpisodeStatus, MeasurementPlan, Schedule
-from clients.selectors import clients_visible_to, episodes_visible_to
+from clients.selectors import episodes_visible_to
 from clients.services import (
     ClientDataInvalid,
     episode_close,
@@ -72,7 +73,7 @@ class EpisodeListCreateApi(GenericAPIView):
     query_serializer_class = EpisodeFilter
 
     class EpisodeCreateInput(serializers.Serializer):
-        client = serializers.IntegerField(min_value=1)
+        client = serializers.IntegerField(min_value=1, max_value=2**63 - 1)
         therapist = serializers.CharField(
             required=False, max_length=150, help_text="Username; yourself when omitted."
         )
@@ -93,18 +94,18 @@ class EpisodeListCreateApi(GenericAPIView):
         audit_api_read(request, [episode.client for episode in page], what="episodes")
         return self.get_paginated_response(EpisodeOutput(page, many=True).data)
 
-    @extend_schema(request=EpisodeCreateInput, responses={201: EpisodeOutput})
+    @extend_schema(
+        request=EpisodeCreateInput,
+        responses={
+            201: EpisodeOutput,
+            404: OpenApiResponse(ErrorSerializer, "No such client within your scope."),
+        },
+    )
     def post(self, request):
         payload = self.EpisodeCreateInput(data=request.data)
         payload.is_valid(raise_exception=True)
-        client = (
-            clients_visible_to(request.user)
-            .select_related("clinic")
-            .filter(pk=payload.validated_data["client"])
-            .first()
-        )
-        if client is None:
-            raise ValidationError({"client": ["No such client within your scope."]})
+        # Out of scope answers 404, as the client's own URL does: nothing says it exists.
+        client = client_for(request.user, payload.validated_data["client"])
         username = payload.validated_data.get("therapist")
         therapist = request.user if username is None else _therapist(client.clinic, username)
         try:

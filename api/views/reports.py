@@ -12,17 +12,28 @@ from rest_framework.views import APIView
 
 from api.schema import ErrorSerializer
 from audit.services import audit_record
-from dashboards.report_selectors import ReportPeriod, report_frames, report_scope
+from dashboards.report_selectors import (
+    ReportPeriod,
+    report_frames,
+    report_period_problem,
+    report_scope,
+)
 from dashboards.reports import clinic_report
+
+SUPPRESSED = "Null when the rate it belongs to is suppressed."
 
 
 class RateOutput(serializers.Serializer):
-    numerator = serializers.IntegerField()
-    denominator = serializers.IntegerField()
+    numerator = serializers.IntegerField(allow_null=True, help_text=SUPPRESSED)
+    denominator = serializers.IntegerField(allow_null=True, help_text=SUPPRESSED)
     value = serializers.FloatField(allow_null=True, help_text="Null when suppressed (n < 10).")
     low = serializers.FloatField(allow_null=True, help_text="95 % Wilson interval.")
     high = serializers.FloatField(allow_null=True)
     suppressed = serializers.BooleanField()
+    withheld = serializers.BooleanField(
+        help_text="Suppressed although it rests on 10 or more episodes, so that a suppressed "
+        "rate cannot be worked out from the total by subtraction."
+    )
 
 
 class EffectSizeOutput(serializers.Serializer):
@@ -38,15 +49,15 @@ class OutcomeRowOutput(serializers.Serializer):
     kind = serializers.ChoiceField(choices=["clinician", "team", "total"])
     caseload = serializers.IntegerField()
     checkins_sent = serializers.IntegerField()
-    checkins_completed = serializers.IntegerField()
+    checkins_completed = serializers.IntegerField(allow_null=True, help_text=SUPPRESSED)
     completion = RateOutput()
     ended = serializers.IntegerField()
     finished = serializers.IntegerField()
-    dropouts = serializers.IntegerField()
+    dropouts = serializers.IntegerField(allow_null=True, help_text=SUPPRESSED)
     dropout = RateOutput()
-    paired = serializers.IntegerField()
-    cases = serializers.IntegerField()
-    recovered = serializers.IntegerField()
+    paired = serializers.IntegerField(allow_null=True, help_text=SUPPRESSED)
+    cases = serializers.IntegerField(allow_null=True, help_text=SUPPRESSED)
+    recovered = serializers.IntegerField(allow_null=True, help_text=SUPPRESSED)
     recovery = RateOutput()
     reliable_improvement = RateOutput()
     reliable_deterioration = RateOutput()
@@ -61,7 +72,11 @@ class OutcomeRowOutput(serializers.Serializer):
 
 class FunnelStepOutput(serializers.Serializer):
     step = serializers.CharField()
-    episodes = serializers.IntegerField()
+    episodes = serializers.IntegerField(
+        allow_null=True,
+        help_text="Null when suppressed: the stage before it has fewer than 10 episodes.",
+    )
+    suppressed = serializers.BooleanField()
 
 
 class ReportOutput(serializers.Serializer):
@@ -84,9 +99,19 @@ class ReportQuery(serializers.Serializer):
     end = serializers.DateField(required=False, help_text="Last day included; today by default.")
 
     def validate(self, attrs):
-        if "start" in attrs and "end" in attrs and attrs["start"] > attrs["end"]:
-            raise serializers.ValidationError({"start": ["The start must not be after the end."]})
-        return attrs
+        # The page's rule (a period no date of which overflows the database's date arithmetic),
+        # checked on the period the defaults complete.
+        today = timezone.localdate()
+        end = attrs.get("end") or today
+        # The end alone first: a year before 2 January 0001 is no date at all.
+        problem = report_period_problem(end, end, today=today)
+        start = (
+            attrs.get("start") or (problem and end) or ReportPeriod.last_twelve_months(end).start
+        )
+        problem = problem or report_period_problem(start, end, today=today)
+        if problem:
+            raise serializers.ValidationError({"start" if "start" in attrs else "end": [problem]})
+        return {**attrs, "start": start, "end": end}
 
 
 def _effect(effect) -> dict:
@@ -99,11 +124,31 @@ def _effect(effect) -> dict:
             "high": number(effect.high)}  # fmt: skip
 
 
+#: The counts that are a rate's numerator or denominator, by rate: shown only where the rate is,
+#: or a suppressed rate could be read off them (the page shows neither).
+RATE_COUNTS = {
+    "completion": ("checkins_completed",),
+    "dropout": ("dropouts",),
+    "recovery": ("cases", "recovered"),
+    "reliable_improvement": ("paired",),
+}
+
+
+def _rate(rate) -> dict:
+    figures = rate.as_dict()
+    if rate.suppressed:
+        figures.update(numerator=None, denominator=None)
+    return figures
+
+
 def _row(row) -> dict:
     figures = dict(vars(row))
     for name, value in figures.items():
         if hasattr(value, "as_dict"):
-            figures[name] = value.as_dict()
+            figures[name] = _rate(value)
+    for rate_name, counts in RATE_COUNTS.items():
+        if getattr(row, rate_name).suppressed:
+            figures.update(dict.fromkeys(counts))
     figures["effect_phq9"] = _effect(row.effect_phq9)
     figures["effect_gad7"] = _effect(row.effect_gad7)
     return figures
@@ -133,8 +178,7 @@ class OutcomeReportApi(APIView):
         )
         if scope is None:
             raise Http404
-        end = query.validated_data.get("end") or timezone.localdate()
-        start = query.validated_data.get("start") or ReportPeriod.last_twelve_months(end).start
+        start, end = query.validated_data["start"], query.validated_data["end"]
         period = ReportPeriod(start=start, end=end)
         report = clinic_report(report_frames(scope=scope, period=period), start=start, end=end)
         audit_record(
@@ -152,7 +196,10 @@ class OutcomeReportApi(APIView):
             "total": _row(report.total),
             "teams": [_row(row) for row in report.teams],
             "clinicians": [_row(row) for row in report.clinicians],
-            "funnel": [{"step": step, "episodes": n} for step, n in report.funnel],
+            "funnel": [
+                {"step": stage.label, "episodes": stage.shown_count, "suppressed": stage.suppressed}
+                for stage in report.funnel_stages
+            ],
             "national_recovery_rate": report.national_recovery_rate,
             "national_reliable_improvement_rate": report.national_reliable_improvement_rate,
         }

@@ -117,3 +117,18 @@ def test_a_therapist_importing_for_colleagues_is_refused(cast):
     )
     assert response.status_code == 400
     assert [row["line"] for row in response.json()["rows"]] == [3]
+
+
+def test_a_body_past_djangos_field_limit_gets_a_json_400_and_imports_nothing(cast, settings):
+    # Found by the API fuzz: Django's own answer to this is its HTML "Bad Request" page.
+    settings.DATA_UPLOAD_MAX_NUMBER_FIELDS = 5
+    fields = {f"extra{n}": "x" for n in range(10)}
+    response = api_as(cast.admin).post(
+        "/api/v1/clients/import/",
+        {"file": SimpleUploadedFile("c.csv", GOOD.encode(), "text/csv"), **fields},
+        format="multipart",
+    )
+    assert response.status_code == 400
+    assert response["Content-Type"] == "application/json"
+    assert response.json() == {"detail": "The request has too many fields."}
+    assert not Client.objects.filter(label__startswith="I-").exists()

@@ -231,8 +231,6 @@ def test_the_funnel_does_not_show_what_n_lt_10_hides(client, cast):
     recovered = stages["Recovered"]
     assert recovered.suppressed and recovered.shown_count is None
     assert recovered.percent_of_initial is None
-    # The API's list leaves the suppressed stage out.
-    assert "Recovered" not in dict(result.funnel)
     html = response.content.decode()
     assert "Recovered 3" not in html
     assert 'Recovered <span class="suppressed">n&nbsp;&lt;&nbsp;10</span>' in html
@@ -313,3 +311,63 @@ def test_the_report_and_the_caseload_count_completion_the_same_way(client, cast)
     (caseload,) = caseload_rows(user=cast.therapist)
     assert (therapist.completion.numerator, therapist.completion.denominator) == (3, 4)
     assert caseload.completion_rate == pytest.approx(3 / 4)
+
+
+# --- the API serves what the page shows, no more ----------------------------------------------
+
+
+def test_the_api_report_leaves_out_what_suppression_hides(cast):
+    from tests.integration.test_api import api_as
+
+    south_and_north(cast.clinic, north=cast.therapist, south=cast.other_therapist)
+    response = api_as(cast.admin).get("/api/v1/reports/outcomes/", PERIOD)
+    assert response.status_code == 200, response.content
+    body = response.json()
+    total = body["total"]
+    assert total["recovery"]["numerator"] == 6 and total["recovery"]["denominator"] == 18
+    assert total["recovered"] == 6 and total["cases"] == 18
+    teams = {team["label"]: team for team in body["teams"]}
+    south = teams["Team B"]
+    # Too few cases: neither the rate nor the counts it is made of (3 of 5).
+    assert south["recovery"] == {
+        "numerator": None, "denominator": None, "value": None, "low": None, "high": None,
+        "suppressed": True, "withheld": False,
+    }  # fmt: skip
+    assert south["recovered"] is None and south["cases"] is None
+    # Withheld so that 6 - 3 does not give South's 3 back.
+    north = teams["Team A"]
+    assert north["recovery"]["withheld"] and north["recovery"]["numerator"] is None
+    assert north["recovered"] is None
+    # Reliable improvement rests on 10 paired episodes: shown, with its counts.
+    assert south["reliable_improvement"]["denominator"] == 10 and south["paired"] == 10
+
+
+def test_the_api_funnel_names_suppressed_stages_without_their_counts(cast):
+    from tests.integration.test_api import api_as
+
+    south_and_north(cast.clinic, north=cast.therapist, south=cast.other_therapist)
+    query = {**PERIOD, "team": cast.team_b.pk}
+    funnel = api_as(cast.admin).get("/api/v1/reports/outcomes/", query).json()["funnel"]
+    stages = {stage["step"]: stage for stage in funnel}
+    assert stages["Case at start, paired scores"] == {
+        "step": "Case at start, paired scores", "episodes": 5, "suppressed": False,
+    }  # fmt: skip
+    assert stages["Recovered"] == {"step": "Recovered", "episodes": None, "suppressed": True}
+
+
+@pytest.mark.parametrize(
+    "query, field",
+    [
+        ({"start": "2026-01-01", "end": "9999-12-31"}, "start"),
+        ({"end": "9999-12-31"}, "end"),
+        ({"end": "0001-01-05"}, "end"),
+        ({"start": "0001-01-01"}, "start"),
+        ({"start": "2026-03-01", "end": "2026-02-01"}, "start"),
+    ],
+)
+def test_the_api_refuses_an_impossible_period_with_a_400(cast, query, field):
+    from tests.integration.test_api import api_as
+
+    response = api_as(cast.admin).get("/api/v1/reports/outcomes/", query)
+    assert response.status_code == 400
+    assert list(response.json()) == [field]
