@@ -204,13 +204,18 @@ def _fitted_curves_of(curves: Iterable[BandCurve], instrument: str) -> list[Band
 def _band_index(bands: Sequence[BandCurve], intake: np.ndarray) -> np.ndarray:
     """Index of the band each intake falls in, −1 outside all bands.
 
-    A band runs from its low edge up to the next band's low edge, so prorated or fractional intakes
-    between two integer bands (14.5) still land in one.
+    A band runs from its low edge up to its high edge plus one point, or the next band's low edge
+    if that comes first, so prorated or fractional intakes between two integer bands (14.5) still
+    land in one. An intake in a gap between bands (a middle band that is not fitted) is in none:
+    the caller falls back to the default curve there, never to the band below.
     """
     lows = np.array([band.band_low for band in bands], dtype=float)
     index = np.searchsorted(lows, intake, side="right") - 1
+    next_lows = np.append(lows[1:], np.inf)
+    ends = np.minimum(np.array([band.band_high for band in bands], dtype=float) + 1, next_lows)
     top = max(band.band_high for band in bands)
-    outside = (index < 0) | (intake > top) | np.isnan(intake)
+    safe_index = np.clip(index, 0, len(bands) - 1)
+    outside = (index < 0) | (intake >= ends[safe_index]) | (intake > top) | np.isnan(intake)
     return np.where(outside, -1, index)
 
 

@@ -139,6 +139,18 @@ def test_a_fitted_curve_replaces_the_default_for_its_band_only():
     assert other_band.source == "default"
 
 
+def test_an_intake_between_two_fitted_bands_gets_the_default_not_the_band_below():
+    # The middle band (15-19) had too few episodes to fit: its intakes must not borrow the curve
+    # of 10-14, whose clients are expected to end far lower.
+    low, high = flat_curve(low=10, high=14), flat_curve(low=20, high=27)
+    middle = expected_score("phq9", 17, 4, curves=[low, high])
+    assert middle.source == "default" and middle.band is None
+    assert middle == expected_score("phq9", 17, 4)
+    # A prorated intake just past a band's last integer score still belongs to it.
+    assert expected_score("phq9", 14.5, 4, curves=[low, high]).band == "10-14"
+    assert expected_score("phq9", 20, 4, curves=[low, high]).band == "20-27"
+
+
 def test_a_curve_marked_default_is_not_an_override():
     not_fitted = BandCurve("phq9", 15, 19, b0=0, b1=0, sigma=1, source="default")
     assert expected_score("phq9", 16, 4, curves=[not_fitted]) == expected_score("phq9", 16, 4)
