@@ -16,7 +16,8 @@ ignored,
 or two concurrent runs, create nothing new. Event rules (risk item, sudden loss, alliance concern,
 disengagement) alert on every triggering event. State rules (reliable deterioration, not on track)
 alert only on the administration where the state BEGINS (not met → met), so a client who stays worse
-is one alert, not one a week; a new onset after recovery is a new alert.
+is one alert, not one a week; a new onset after recovery is a new alert, and so is each further
+reliable-change step of worsening while the state lasts (``_further_worsening``).
 
 Severities: "urgent" for an endorsed risk item; "high" for reliable deterioration, sudden loss and a
 red not-on-track; "warning" for a yellow not-on-track, alliance concern, disengagement and an
@@ -303,14 +304,57 @@ def reliable_deterioration(
     state begins: the first administration reliably worse after one that was not.
     """
     history = _history(history, administrations, params, settings)
-    onset = history[history["reliably_worse"] & ~history["previous_reliably_worse"]]
+    worse = history["reliably_worse"]
+    begins = worse & ~history["previous_reliably_worse"]
+    onset = history[begins]
     messages = (
         _text(onset["label"]) + _text(onset["moved"]) + format_scores(onset["intake"])
         + " at intake to " + format_scores(onset["total"]) + " at week "
         + format_scores(onset["week"]) + ": a reliable worsening (at least "
         + format_scores(onset["reliable_change"]) + " points)"
     )  # fmt: skip
-    return _alerts(onset, rule="reliable_deterioration", severity="high", messages=messages)
+    further = _further_worsening(history, in_state=worse, anchor=begins)
+    again = history.loc[further.index]
+    again_messages = (
+        _text(again["label"]) + _text(again["moved"]) + format_scores(further["from_total"])
+        + " at week " + format_scores(further["from_week"]) + ", where the reliable worsening "
+        "began, to " + format_scores(again["total"]) + " at week " + format_scores(again["week"])
+        + ": " + format_scores(further["worsening"]) + " points worse since (reliable change "
+        + format_scores(again["reliable_change"]) + ")"
+    )  # fmt: skip
+    return pd.concat(
+        [
+            _alerts(onset, rule="reliable_deterioration", severity="high", messages=messages),
+            _alerts(again, rule="reliable_deterioration", severity="high", messages=again_messages),
+        ],
+        ignore_index=True,
+    )
+
+
+def _further_worsening(history: pd.DataFrame, *, in_state, anchor) -> pd.DataFrame:
+    """Scores that, while a state persists, are worse than where it began by a further whole
+    reliable-change step not reached before in that run (``from_total``/``from_week``: the score
+    it began at).
+
+    A state rule alerts where its state begins; without this a client who goes on getting worse
+    would stay one alert, already acknowledged and perhaps resolved, however far the score goes
+    (an alert resolved as "discussed" at PHQ-9 16 says nothing about 22 and then 27). Each further
+    step of the instrument's reliable-change value (Jacobson & Truax 1991; PHQ-9 6 points, NHS
+    Talking Therapies Manual) is itself a reliable worsening, so it is a new alert. ``anchor``
+    must be true on the first row of every run of ``in_state`` (each run starts where the state
+    begins); a run is contiguous because the history is sorted by series and time.
+    """
+    rows = history.loc[in_state, ["total", "week", "worse_sign", "reliable_change"]]
+    run = anchor[in_state].cumsum()
+    from_total = rows["total"].where(anchor[in_state]).groupby(run).transform("first")
+    from_week = rows["week"].where(anchor[in_state]).groupby(run).transform("first")
+    worsening = rows["worse_sign"] * (rows["total"] - from_total)
+    steps = np.floor(worsening / rows["reliable_change"] + _FLOAT_TOLERANCE)
+    reached_before = steps.groupby(run).cummax().groupby(run).shift(1)
+    further = ((steps >= 1) & (steps > reached_before)).fillna(False).astype(bool)
+    return pd.DataFrame({"from_total": from_total, "from_week": from_week, "worsening": worsening})[
+        further
+    ]
 
 
 def not_on_track(
@@ -340,11 +384,37 @@ def not_on_track(
         + format_one_decimal(limit) + provisional.astype(object) + ") at week "
         + format_scores(rising["week"])
     )  # fmt: skip
-    return _alerts(
-        rising,
-        rule="not_on_track",
-        severity=np.where(red, "high", "warning"),
-        messages=messages,
+    off_track = history["curve_level"] > CURVE_LEVEL_NONE
+    further = _further_worsening(
+        history, in_state=off_track, anchor=history["curve_level"] > history["previous_curve_level"]
+    )
+    again = history.loc[further.index]
+    again_red = (again["curve_level"] == CURVE_LEVEL_RED).to_numpy()
+    again_messages = (
+        "Not on track and worse again: " + _text(again["label"]) + " "
+        + format_scores(again["total"]) + " at week " + format_scores(again["week"])
+        + " against " + format_scores(further["from_total"]) + " at week "
+        + format_scores(further["from_week"]) + ", where it last crossed a limit: "
+        + format_scores(further["worsening"]) + " points worse (reliable change "
+        + format_scores(again["reliable_change"]) + "; expected "
+        + format_one_decimal(again["expected"]) + ")"
+    )  # fmt: skip
+    return pd.concat(
+        [
+            _alerts(
+                rising,
+                rule="not_on_track",
+                severity=np.where(red, "high", "warning"),
+                messages=messages,
+            ),
+            _alerts(
+                again,
+                rule="not_on_track",
+                severity=np.where(again_red, "high", "warning"),
+                messages=again_messages,
+            ),
+        ],
+        ignore_index=True,
     )
 
 

@@ -167,6 +167,22 @@ def test_a_new_worsening_after_resolution_raises_a_new_alert(cast):
     assert newest != first and newest.administration == again and newest.state == "open"
 
 
+def test_getting_worse_still_after_a_resolved_alert_raises_a_new_one(cast):
+    # The therapist saw the first alert and resolved it; the client went on getting worse.
+    phq9_course(cast.episode, [10, 16])
+    episode_evaluate(episode_id=cast.episode.pk)
+    first = alerts_of(cast.episode, AlertRule.RELIABLE_DETERIORATION).get()
+    alert_resolve(alert=first, user=cast.therapist, action=AlertAction.SUPERVISION, note="")
+    record(cast.episode, "phq9", phq9(19), weeks_ago=0)
+    episode_evaluate(episode_id=cast.episode.pk)
+    assert alerts_of(cast.episode, AlertRule.RELIABLE_DETERIORATION).count() == 1
+    worse = record(cast.episode, "phq9", phq9(23), weeks_ago=0)
+    episode_evaluate(episode_id=cast.episode.pk)
+    newest = alerts_of(cast.episode, AlertRule.RELIABLE_DETERIORATION).latest("pk")
+    assert newest != first and newest.administration == worse and newest.state == "open"
+    assert "where the reliable worsening began" in newest.message
+
+
 def test_a_clinic_setting_is_used_by_the_next_evaluation(cast):
     checkin(cast.episode, status=CheckInStatus.EXPIRED, weeks_ago=2)
     checkin(cast.episode, status=CheckInStatus.EXPIRED, weeks_ago=1)

@@ -116,6 +116,29 @@ def test_it_flags_reliable_deterioration_only_where_it_begins():
     assert triggers(alerts) == ["adm:2", "adm:6"]  # onset, then a new onset after recovering
 
 
+def test_a_client_who_goes_on_getting_worse_alerts_again_at_each_further_reliable_step():
+    alerts = reliable_deterioration(weekly([10, 16, 18, 21, 22, 19, 27]))
+    # Onset at 16; 22 is the first score 6 points past it; 27 is 11 past: the same step, no alert.
+    assert triggers(alerts) == ["adm:2", "adm:5"]
+    assert alerts["message"].iloc[1] == (
+        "PHQ-9 rose from 16 at week 2, where the reliable worsening began, to 22 at week 5: "
+        "6 points worse since (reliable change 6)"
+    )
+    # A step that was reached, lost and reached again is not new; the next step is.
+    assert triggers(reliable_deterioration(weekly([5, 11, 17, 14, 17, 23]))) == [
+        "adm:2", "adm:3", "adm:6",
+    ]  # fmt: skip
+
+
+def test_further_worsening_is_mirrored_and_uses_each_instruments_value():
+    assert triggers(reliable_deterioration(weekly([70, 60, 55, 50], instrument="who5"))) == [
+        "adm:2", "adm:4",
+    ]  # fmt: skip
+    assert triggers(reliable_deterioration(weekly([5, 9, 12, 13], instrument="gad7"))) == [
+        "adm:2", "adm:4",
+    ]  # fmt: skip
+
+
 def test_it_measures_deterioration_from_the_first_valid_score():
     assert triggers(reliable_deterioration(weekly([np.nan, 8, 14]))) == ["adm:3"]
 
@@ -164,6 +187,20 @@ def test_it_flags_not_on_track_when_it_begins_and_when_it_worsens_to_red():
     # yellow (2), red (4), back to yellow (6: no alert), red again (7), green, yellow again (9)
     assert triggers(alerts) == ["adm:2", "adm:4", "adm:7", "adm:9"]
     assert alerts["severity"].tolist() == ["warning", "high", "high", "warning"]
+
+
+def test_off_track_and_worse_again_by_a_reliable_change_is_a_new_alert():
+    alerts = not_on_track(weekly([15, 19, 20, 24, 25, 26]), settings=FLAT)
+    # red at 19 (week 2); 25 is 6 points past it: a further alert, red, high.
+    assert triggers(alerts) == ["adm:2", "adm:5"]
+    assert alerts["severity"].tolist() == ["high", "high"]
+    assert (
+        alerts["message"]
+        .iloc[1]
+        .startswith("Not on track and worse again: PHQ-9 25 at week 5 against 19 at week 2")
+    )
+    # Back on track in between: 25 is then an onset of its own, measured afresh.
+    assert triggers(not_on_track(weekly([15, 19, 14, 25]), settings=FLAT)) == ["adm:2", "adm:4"]
 
 
 def test_the_default_curve_is_labelled_provisional_in_the_message():
