@@ -97,9 +97,10 @@ def curves_fit(*, clinic: Clinic, now=None) -> FitSummary:
     Bands with fewer than ``clinic.trajectory_min_episodes`` episodes are stored as
     source="default" with the provisional default parameters and their real n, so the UI can say
     "provisional" and show how far the band is from its own curve. The calibration (sensitivity
-    to an eventual reliable deterioration, false-alarm rate, median weeks of warning; CLINICAL.md
-    §4 step 6, Hannan et al. 2005) replays the curves now in force on the same history, so it is an
-    in-sample figure: it says how the flags would have behaved, not a validated accuracy.
+    to an eventual reliable deterioration, false-alarm rate, median weeks of warning, for the
+    combined status and for the curve alone; CLINICAL.md §4 step 6, Hannan et al. 2005) replays
+    the curves now in force on the same history, so it is an in-sample figure: it says how the flags
+    would have behaved, not a validated accuracy.
     """
     now = now or timezone.now()
     scores = completed_episode_scores(clinic=clinic)

@@ -782,13 +782,21 @@ def calibrate(
 ) -> dict:
     """How well the status would have warned on the clinic's history (CLINICAL.md §4 step 6).
 
-    Over episodes with at least two valid scores of ``instrument``:
+    Over episodes with at least two valid scores of ``instrument``, for the combined status (red or
+    yellow, which includes a reliable worsening from intake):
 
     - sensitivity: of the episodes whose LAST score is a reliable worsening from intake, the share
       flagged red or yellow at an earlier administration (Lambert reports 85–100 %; therapists alone
       foresaw about 1 in 40, Hannan et al. 2005);
     - median_weeks_of_warning: for those flagged, last week − week of the first flag;
     - false_alarm_rate: of the episodes never reliably worse than intake, the share ever flagged.
+
+    The same figures prefixed ``curve_`` count only flags by the curve's own yellow/red limit
+    (Finch, Lambert & Schaalje 2001), over the episodes the curve watches (an intake with a curve:
+    at or above caseness). They are what z_yellow and z_red calibrate: the combined figures also
+    count the reliable-worsening criterion, which flags a deterioration once it has happened
+    whatever the curve, so they overstate what the curve foresees.
+    ``n_deteriorated − curve_n_deteriorated`` deteriorated episodes were not watched by the curve.
 
     A rate on fewer than ``min_episodes_for_rate`` episodes is None (CLINICAL.md §5: suppress rates
     on fewer than 10 episodes). Signals are prompts for review, never diagnoses.
@@ -806,9 +814,13 @@ def calibrate(
         with_reasons=False,
     )
     episode = classified.groupby("episode_id", sort=False)
-    classified["is_last"] = episode.cumcount(ascending=False) == 0
-    classified["flagged"] = classified["status"].isin(["red", "yellow"])
-    early_flag_week = classified["week"].where(classified["flagged"] & ~classified["is_last"])
+    is_last = episode.cumcount(ascending=False) == 0
+    flagged = classified["status"].isin(["red", "yellow"])
+    # The curve's own limits, without the reliable-worsening criterion that also makes a status red.
+    curve_flagged = classified["curve_level"] > CURVE_LEVEL_NONE
+
+    def first_early_flag_week(flags: pd.Series) -> pd.Series:
+        return classified["week"].where(flags & ~is_last).groupby(classified["episode_id"]).min()
 
     per_episode = pd.DataFrame(
         {
@@ -816,16 +828,50 @@ def calibrate(
             "last_week": episode["week"].last(),
             "ended_deteriorated": episode["reliably_worse"].last(),
             "ever_deteriorated": episode["reliably_worse"].any(),
-            "ever_flagged": episode["flagged"].any(),
-            "first_early_flag_week": early_flag_week.groupby(classified["episode_id"]).min(),
+            "watched": classified["expected"].notna().groupby(classified["episode_id"]).any(),
+            "ever_flagged": flagged.groupby(classified["episode_id"]).any(),
+            "first_early_flag_week": first_early_flag_week(flagged),
+            "ever_curve_flagged": curve_flagged.groupby(classified["episode_id"]).any(),
+            "first_early_curve_flag_week": first_early_flag_week(curve_flagged),
         }
     )
     per_episode = per_episode[per_episode["n_scores"] >= 2]
+    watched = per_episode[per_episode["watched"]]
+    curve_only = _warning_figures(
+        watched,
+        ever_flagged=watched["ever_curve_flagged"],
+        first_early_flag_week=watched["first_early_curve_flag_week"],
+        min_episodes_for_rate=min_episodes_for_rate,
+    )
+    return {
+        "instrument": instrument,
+        "n_episodes": len(per_episode),
+        **_warning_figures(
+            per_episode,
+            ever_flagged=per_episode["ever_flagged"],
+            first_early_flag_week=per_episode["first_early_flag_week"],
+            min_episodes_for_rate=min_episodes_for_rate,
+        ),
+        "curve_n_episodes": len(watched),
+        **{f"curve_{key}": value for key, value in curve_only.items()},
+        "z_yellow": z_yellow,
+        "z_red": z_red,
+    }
 
-    deteriorated = per_episode[per_episode["ended_deteriorated"]]
-    warned = deteriorated[deteriorated["first_early_flag_week"].notna()]
-    never = per_episode[~per_episode["ever_deteriorated"]]
-    weeks_of_warning = warned["last_week"] - warned["first_early_flag_week"]
+
+def _warning_figures(
+    per_episode: pd.DataFrame,
+    *,
+    ever_flagged: pd.Series,
+    first_early_flag_week: pd.Series,
+    min_episodes_for_rate: int,
+) -> dict:
+    """Sensitivity, lead time and false alarms of one kind of flag, one row per episode."""
+    deteriorated = per_episode["ended_deteriorated"].astype(bool)
+    warned = deteriorated & first_early_flag_week.notna()
+    never = ~per_episode["ever_deteriorated"].astype(bool)
+    weeks_of_warning = (per_episode["last_week"] - first_early_flag_week)[warned]
+    n_false_alarms = int((never & ever_flagged.astype(bool)).sum())
 
     def rate(numerator: int, denominator: int) -> float | None:
         if denominator < max(min_episodes_for_rate, 1):
@@ -833,17 +879,13 @@ def calibrate(
         return numerator / denominator
 
     return {
-        "instrument": instrument,
-        "n_episodes": len(per_episode),
-        "n_deteriorated": len(deteriorated),
-        "n_deteriorated_flagged": len(warned),
-        "sensitivity": rate(len(warned), len(deteriorated)),
+        "n_deteriorated": int(deteriorated.sum()),
+        "n_deteriorated_flagged": int(warned.sum()),
+        "sensitivity": rate(int(warned.sum()), int(deteriorated.sum())),
         "median_weeks_of_warning": (
             float(weeks_of_warning.median()) if len(weeks_of_warning) else None
         ),
-        "n_never_deteriorated": len(never),
-        "n_never_deteriorated_flagged": int(never["ever_flagged"].sum()),
-        "false_alarm_rate": rate(int(never["ever_flagged"].sum()), len(never)),
-        "z_yellow": z_yellow,
-        "z_red": z_red,
+        "n_never_deteriorated": int(never.sum()),
+        "n_never_deteriorated_flagged": n_false_alarms,
+        "false_alarm_rate": rate(n_false_alarms, int(never.sum())),
     }

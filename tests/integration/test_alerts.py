@@ -323,6 +323,8 @@ def test_fit_trajectories_stores_provisional_bands_with_their_n_and_calibration(
     assert middle.n_episodes == 3 and middle.b0 == pytest.approx(16.98)
     assert middle.calibration["n_episodes"] == 3
     assert middle.calibration["sensitivity"] is None  # fewer than 10 episodes: suppressed
+    assert middle.calibration["curve_n_episodes"] == 3  # every intake is a case: all watched
+    assert middle.calibration["curve_sensitivity"] is None
     assert AuditEvent.objects.filter(action="trajectory.fit", clinic=cast.clinic).exists()
 
 

@@ -389,6 +389,77 @@ def test_calibration_reports_sensitivity_lead_time_and_false_alarms():
     assert report["n_never_deteriorated"] == 11
     assert report["n_never_deteriorated_flagged"] == 1
     assert report["false_alarm_rate"] == pytest.approx(1 / 11)
+    # Every flag here is also beyond the curve, so the curve-only figures agree.
+    assert report["curve_sensitivity"] == 1.0
+    assert report["curve_median_weeks_of_warning"] == 3
+    assert report["curve_false_alarm_rate"] == pytest.approx(1 / 11)
+
+
+def calibration_history_where_reliable_worsening_flags_first():
+    """Episodes on a flat fitted curve 15 ± 5 (yellow limit 21.4, red 23.2) for intakes 10-27.
+
+    From an intake of 15, 21 is a reliable worsening (6 points) but under the yellow limit, so only
+    the reliable-worsening criterion flags it; 22 is also above the yellow limit.
+    """
+    episodes = (
+        [[15, 21, 21, 21, 21]] * 10  # deteriorated, never beyond the curve
+        + [[15, 21, 22, 22, 22]] * 10  # reliably worse at week 2, beyond the curve from week 3
+        + [[15, 13, 11, 9, 8]] * 10  # recovered
+        + [[8, 7, 6, 5, 4]] * 10  # not a case at intake: the curve does not watch them
+        + [[5, 11, 12, 12, 12]]  # not a case at intake, reliably worse from week 2
+    )
+    frames = [
+        weekly(totals, episode_id=e, first_id=e * 10) for e, totals in enumerate(episodes, start=1)
+    ]
+    return pd.concat(frames, ignore_index=True)
+
+
+def test_curve_only_calibration_leaves_out_flags_of_reliable_worsening_alone():
+    report = calibrate(
+        calibration_history_where_reliable_worsening_flags_first(),
+        instrument="phq9",
+        curves=[flat_curve(expected=15.0, sigma=5.0)],
+        **PHQ9,
+    )
+
+    # Combined: every deteriorated episode is red from week 2 (last score at week 5).
+    assert report["n_deteriorated"] == 21
+    assert report["n_deteriorated_flagged"] == 21
+    assert report["sensitivity"] == 1.0
+    assert report["median_weeks_of_warning"] == 3
+    # Curve only: half the watched deteriorators ever go beyond the curve, from week 3.
+    assert report["curve_n_deteriorated"] == 20
+    assert report["curve_n_deteriorated_flagged"] == 10
+    assert report["curve_sensitivity"] == 0.5
+    assert report["curve_median_weeks_of_warning"] == 2
+
+
+def test_curve_only_calibration_counts_only_the_episodes_the_curve_watches():
+    report = calibrate(
+        calibration_history_where_reliable_worsening_flags_first(),
+        instrument="phq9",
+        curves=[flat_curve(expected=15.0, sigma=5.0)],
+        **PHQ9,
+    )
+
+    assert report["n_episodes"] == 41
+    assert report["curve_n_episodes"] == 30
+    assert report["n_never_deteriorated"] == 20
+    assert report["curve_n_never_deteriorated"] == 10
+    assert report["n_never_deteriorated_flagged"] == 0
+    assert report["curve_n_never_deteriorated_flagged"] == 0
+    assert report["false_alarm_rate"] == 0.0
+    assert report["curve_false_alarm_rate"] == 0.0
+
+
+def test_without_a_curve_the_curve_only_figures_are_empty():
+    history = calibration_history_where_reliable_worsening_flags_first()
+    report = calibrate(history, instrument="phq9", has_curve=False, **PHQ9)
+    assert report["sensitivity"] == 1.0
+    assert report["curve_n_episodes"] == 0
+    assert report["curve_sensitivity"] is None
+    assert report["curve_median_weeks_of_warning"] is None
+    assert report["curve_false_alarm_rate"] is None
 
 
 def test_calibration_counts_flags_before_the_last_score_only():
