@@ -15,6 +15,8 @@ Where the numbers come from (see /work/shared/CLINICAL.md):
   Delgadillo et al. 2014; the shape is Finch, Lambert & Schaalje 2001):
   y(t) = x0 + ((a + c·x0) − x0)·ln t / ln 7, t = 1 at intake, held flat after t = 12.
 - Reliable change 6 points on PHQ-9 (NHS Talking Therapies Manual) is what deteriorators exceed.
+- Deteriorators start at PHQ-9 caseness (>= 10, NHS Talking Therapies Manual) or above, so the
+  expected-recovery curve watches them (it applies from caseness up).
 - Session rating < 36 or a drop from the previous rating is an alliance concern (CLINICAL.md §1,
   after the SRS cutoff of Duncan 2003); ruptures are built to cross it.
 - A finished course needs at least 2 attended sessions (NHS Talking Therapies); dropouts have fewer.
@@ -69,9 +71,10 @@ ARCHETYPE_CHECKS: dict[str, str] = {
     WORSE_BEFORE_BETTER: "Rises 3-5 PHQ-9 points above the recovery curve around week 2, then "
     "recovers faster than the curve.",
     NON_RESPONDER: "Flat: response factor between -0.15 and 0.2 of the expected change.",
-    DETERIORATOR: "Intake PHQ-9 8-16; at least 6 weeks; PHQ-9 >= intake + 6 from week 4 on (a "
-    "completed check-in) and at the last score, so a reliable-change flag always comes before "
-    "the last score; the mean is above the red line of the default curve from week 1.",
+    DETERIORATOR: "Intake PHQ-9 10-16 (a case, so the curve watches it); at least 6 weeks; "
+    "PHQ-9 >= intake + 6 from week 4 on (a completed check-in) and at the last score, so a "
+    "reliable-change flag always comes before the last score; the mean is above the red line of "
+    "the default curve from week 1, and a not-on-track alert comes before the last score.",
     DROPOUT: "2-4 completed weekly check-ins then 1-2 missed; only the intake session attended; "
     "episode ended 'dropout'.",
     RUPTURE: "At least 6 weeks; one attended session whose rating total is < 36 and at least 8 "
@@ -104,6 +107,7 @@ _PHQ_INTAKE = (16.41, 5.65)  # Saunders et al. 2019
 _GAD_INTAKE = (14.53, 4.43)  # Saunders et al. 2019
 _INTAKE_CORRELATION = 0.7  # local choice
 _PHQ_RELIABLE_CHANGE = 6  # NHS Talking Therapies Manual
+_PHQ_CASENESS = 10  # NHS Talking Therapies Manual
 _PHQ_WITHOUT_ITEM9 = 24  # items 1-8 hold at most 8 × 3 points
 
 # Relative endorsement of PHQ-9 items 1-8 and GAD-7 items 1-7: sleep, tiredness and worry are
@@ -545,8 +549,10 @@ def _scores(rng: np.random.Generator, archetype: np.ndarray, plan: _Plan, grid: 
 
 def _intakes(rng: np.random.Generator, archetype: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     n = archetype.size
+    # Deteriorators start at PHQ-9 caseness (>= 10, NHS Talking Therapies) or above: below it the
+    # expected-recovery curve does not watch a client, so only the reliable-change rule could flag.
     low = np.select(
-        [_is(archetype, DETERIORATOR), _is(archetype, RISK)], [8, 18], default=3
+        [_is(archetype, DETERIORATOR), _is(archetype, RISK)], [_PHQ_CASENESS, 18], default=3
     ).astype(float)
     high = np.select(
         [_is(archetype, DETERIORATOR), _is(archetype, RISK)], [16, 27], default=_PHQ_WITHOUT_ITEM9

@@ -10,6 +10,7 @@ import time
 from collections import Counter, defaultdict
 from datetime import UTC, date, timedelta
 
+import pandas as pd
 import pytest
 
 from clients.demo_data import (
@@ -27,6 +28,7 @@ from clients.demo_data import (
     generate_clinic,
     to_frames,
 )
+from outcomes.rules import evaluate
 
 TODAY = date(2025, 6, 2)
 
@@ -176,6 +178,73 @@ def test_the_default_curve_flags_deteriorators_before_their_last_score(demo):
             if total > expected + 1.2816 * sigma or total - intake >= 6:
                 flagged.append(t)
         assert flagged, f"episode {episode.index} never flagged before its last score"
+
+
+def alert_frames(demo):
+    """The demo's scores in the input shape of ``outcomes.rules.evaluate``, ids by position."""
+    administrations = pd.DataFrame(
+        {
+            "episode_id": [a.episode for a in demo.administrations],
+            "administration_id": range(len(demo.administrations)),
+            "instrument": [a.instrument for a in demo.administrations],
+            "administered_at": pd.to_datetime(
+                [a.administered_at for a in demo.administrations], utc=True
+            ),
+            "total": [
+                float(phq9_total(a.answers) if a.instrument == PHQ9 else sum(a.answers))
+                for a in demo.administrations
+            ],
+            "risk": [
+                "yes" if a.instrument == PHQ9 and a.answers[8] > 0 else "no"
+                for a in demo.administrations
+            ],
+        }
+    )
+    no_checkins = pd.DataFrame(
+        {
+            "episode_id": pd.Series(dtype="int64"),
+            "checkin_id": pd.Series(dtype="int64"),
+            "due_at": pd.Series(dtype="datetime64[ns, UTC]"),
+            "status": pd.Series(dtype=object),
+        }
+    )
+    return administrations, no_checkins
+
+
+def deteriorators_the_curve_misses(demo):
+    """Deteriorator episodes without a PHQ-9 not-on-track alert before their last PHQ-9 score."""
+    administrations, checkins = alert_frames(demo)
+    alerts = evaluate(administrations, checkins).alerts
+    off_track = alerts[(alerts["rule"] == "not_on_track") & (alerts["instrument"] == PHQ9)]
+    administered_at = administrations.set_index("administration_id")["administered_at"]
+    first_alert_at = (
+        administered_at.loc[off_track["administration_id"].astype(int)]
+        .groupby(off_track["episode_id"].to_numpy())
+        .min()
+    )
+    phq = administrations[administrations["instrument"] == PHQ9]
+    last_score_at = phq.groupby("episode_id")["administered_at"].max()
+    return [
+        episode.index
+        for episode in episodes_of(demo, DETERIORATOR)
+        if not first_alert_at.get(episode.index, last_score_at[episode.index])
+        < last_score_at[episode.index]
+    ]
+
+
+def test_deteriorators_start_as_cases_so_the_curve_watches_them(demo):
+    phq = series(demo, PHQ9)
+    for episode in episodes_of(demo, DETERIORATOR):
+        # PHQ-9 caseness is >= 10 (NHS Talking Therapies); the curve starts there.
+        assert 10 <= phq9_total(phq[episode.index][0].answers) <= 16
+    assert deteriorators_the_curve_misses(demo) == []
+
+
+def test_the_curve_rule_alerts_on_every_deteriorator_of_a_large_clinic():
+    # 60 clients hold only four deteriorators; a larger clinic draws enough low intakes to matter.
+    demo = generate_clinic(clients=2000, seed=0, start=TODAY)
+    assert len(episodes_of(demo, DETERIORATOR)) >= 100
+    assert deteriorators_the_curve_misses(demo) == []
 
 
 def test_dropouts_stop_early_with_fewer_than_two_attended_sessions(demo):
