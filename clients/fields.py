@@ -11,6 +11,7 @@ encrypted the next time they are saved.
 
 import base64
 import hashlib
+import hmac
 from functools import lru_cache
 
 from cryptography.fernet import Fernet, InvalidToken, MultiFernet
@@ -61,6 +62,19 @@ def decrypt_text(stored: str) -> str:
             "An encrypted field cannot be decrypted: FIELD_ENCRYPTION_KEY does not hold the key "
             "it was written with."
         ) from error
+
+
+def lookup_digests(value: str) -> list[str]:
+    """Keyed digests of ``value`` (case-folded) under every configured key, the current key's
+    first: what a model stores beside an encrypted value it must find again by equality (an
+    address to forget), since the ciphertext itself cannot be compared. HMAC-SHA256, so the
+    digest reveals nothing without the key; one per key so that rows written before a key
+    rotation are still found."""
+    keys = [key.strip() for key in settings.FIELD_ENCRYPTION_KEY.split(",") if key.strip()]
+    message = value.strip().casefold().encode()
+    return [
+        hmac.new(_fernet_key(key) + b"lookup", message, hashlib.sha256).hexdigest() for key in keys
+    ]
 
 
 class _ExactEmptyOnly(models.lookups.Exact):

@@ -182,6 +182,8 @@ SESSION_SAVE_EVERY_REQUEST = True
 # Default: every mail is written to var/outbox/ (the demo shows it at /outbox/). Production sets
 # EMAIL_URL, e.g. smtp+tls://user:password@smtp.example.org:587.
 EMAIL_OUTBOX_DIR = VAR_DIR / "outbox"
+# Sent (or given-up) mails are deleted from the outbox table after this many days.
+OUTBOX_RETENTION_DAYS = env.int("OUTBOX_RETENTION_DAYS", default=30)
 _email_url = env("EMAIL_URL", default="")
 if _email_url:
     vars().update(env.email_url_config(_email_url))
@@ -236,6 +238,16 @@ CELERY_BEAT_SCHEDULE: dict = {}
 CELERY_BEAT_SCHEDULE["privacy.erase_expired_episodes"] = {
     "task": "privacy.tasks.erase_expired_episodes",
     "schedule": crontab(minute=30, hour=3),
+}
+# Outbox (messaging/): every minute, send mails whose task was lost and retries whose backoff has
+# passed (SMTP was down); nightly, delete finished mails older than OUTBOX_RETENTION_DAYS.
+CELERY_BEAT_SCHEDULE["messaging.sweep_outbox"] = {
+    "task": "messaging.tasks.sweep_outbox",
+    "schedule": 60.0,
+}
+CELERY_BEAT_SCHEDULE["messaging.purge_outbox"] = {
+    "task": "messaging.tasks.purge_outbox",
+    "schedule": crontab(minute=45, hour=3),
 }
 # Check-ins: create due ones, send links, remind, expire; all derived from rows (clients/checkins).
 CELERY_BEAT_SCHEDULE["clients.sweep_checkins"] = {

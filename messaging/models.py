@@ -3,6 +3,14 @@
 from django.db import models
 from django.utils import timezone
 
+from clients.fields import EncryptedEmailField, lookup_digests
+
+
+class OutboundEmailQuerySet(models.QuerySet):
+    def to_address(self, address: str):
+        """Mails to ``address`` (any case): by digest, as the address itself is encrypted."""
+        return self.filter(to_digest__in=lookup_digests(address))
+
 
 class OutboundEmail(models.Model):
     class Status(models.TextChoices):
@@ -11,7 +19,10 @@ class OutboundEmail(models.Model):
         SENT = "sent", "Sent"
         FAILED = "failed", "Failed"
 
-    to = models.EmailField()
+    # Encrypted at rest like the client's own address (clients.fields): a dump of the outbox
+    # must not list who the clinic's clients are. ``to_digest`` finds a recipient's mails.
+    to = EncryptedEmailField()
+    to_digest = models.CharField(max_length=64, db_index=True, editable=False, default="")
     subject = models.CharField(max_length=200)
     body_text = models.TextField()
     body_html = models.TextField(blank=True)
@@ -25,8 +36,18 @@ class OutboundEmail(models.Model):
     sent_at = models.DateTimeField(null=True, blank=True)
     created_at = models.DateTimeField(default=timezone.now)
 
+    objects = OutboundEmailQuerySet.as_manager()
+    # Encrypted field -> its lookup digest (kept in step by save() and reencrypt_fields).
+    ENCRYPTED_LOOKUPS = {"to": "to_digest"}
+
     class Meta:
         indexes = [models.Index(fields=["status", "next_attempt_at"], name="outbox_due")]
 
     def __str__(self):
         return f"{self.purpose} mail {self.pk} ({self.status})"
+
+    def save(self, *args, **kwargs):
+        self.to_digest = lookup_digests(self.to)[0] if self.to else ""
+        if kwargs.get("update_fields") is not None and "to" in kwargs["update_fields"]:
+            kwargs["update_fields"] = {*kwargs["update_fields"], "to_digest"}
+        super().save(*args, **kwargs)

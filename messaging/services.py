@@ -6,8 +6,10 @@ back off exponentially and stop as ``failed`` after ``MAX_ATTEMPTS``, visible in
 """
 
 import logging
+import re
 from datetime import timedelta
 
+from django.conf import settings
 from django.core.mail import EmailMultiAlternatives
 from django.utils import timezone
 
@@ -80,10 +82,31 @@ def _mail_record_failure(*, mail: OutboundEmail, error: Exception) -> None:
     OutboundEmail.objects.filter(pk=mail.pk).update(
         status=OutboundEmail.Status.FAILED if failed_for_good else OutboundEmail.Status.QUEUED,
         attempts=attempts,
-        last_error=f"{error.__class__.__name__}: {error}"[:300],
+        last_error=_without_address(f"{error.__class__.__name__}: {error}", mail.to)[:300],
         next_attempt_at=timezone.now() + backoff,
         claimed_at=None,
     )
+
+
+def _without_address(text: str, address: str) -> str:
+    """SMTP errors quote the recipient (``SMTPRecipientsRefused``); the error is kept in plain text
+    for the admin, so the address comes out of it (it is stored encrypted in ``to``)."""
+    if not address:
+        return text
+    return re.sub(re.escape(address), "<recipient>", text, flags=re.IGNORECASE)
+
+
+def mail_purge(*, now=None) -> int:
+    """Delete mails the outbox finished with (sent, or failed for good) more than
+    ``OUTBOX_RETENTION_DAYS`` ago. The outbox exists so that nothing is lost before it goes out;
+    afterwards a copy of who was written to, and when, is personal data without a purpose."""
+    now = now or timezone.now()
+    cutoff = now - timedelta(days=settings.OUTBOX_RETENTION_DAYS)
+    finished = OutboundEmail.objects.filter(
+        status__in=[OutboundEmail.Status.SENT, OutboundEmail.Status.FAILED], created_at__lt=cutoff
+    )
+    deleted, _ = finished.delete()
+    return deleted
 
 
 def mail_due_ids(*, limit: int = 500) -> list[int]:

@@ -89,5 +89,5 @@ def retention_erase_expired(*, today: date | None = None) -> int:
 def _outbox_forget(*, address: str) -> int:
     if not address:
         return 0
-    deleted, _ = OutboundEmail.objects.filter(to__iexact=address).delete()
+    deleted, _ = OutboundEmail.objects.to_address(address).delete()
     return deleted

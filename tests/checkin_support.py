@@ -43,7 +43,11 @@ def open_checkin(episode, *, instruments=("phq9", "gad7")) -> tuple[CheckIn, str
     start_plan(episode, instruments=instruments)
     checkins_sweep()
     checkin = CheckIn.objects.get(episode=episode, kind=CheckInKind.SCHEDULED)
-    mail = OutboundEmail.objects.filter(purpose="checkin", to=episode.client.email).latest("pk")
+    mail = (
+        OutboundEmail.objects.to_address(episode.client.email)
+        .filter(purpose="checkin")
+        .latest("pk")
+    )
     return checkin, key_from(mail)
 
 

@@ -163,7 +163,7 @@ def test_the_admin_erases_a_client_through_the_gdpr_service_after_typing_the_lab
     assert not Episode.objects.filter(pk=cast.episode.pk).exists()
     from messaging.models import OutboundEmail
 
-    assert not OutboundEmail.objects.filter(to=cast.client.email).exists()
+    assert not OutboundEmail.objects.to_address(cast.client.email).exists()
     erased = admin_events(root, "client.erase").get()
     assert erased.object_id == str(cast.client.pk) and erased.clinic == cast.clinic
 

@@ -274,7 +274,7 @@ def test_the_escalation_mail_says_escalated_and_nothing_about_the_client(mailabl
         notifications.alerts_escalate()
     escalation = alert.notifications.get(kind="escalation", channel="email")
     notifications.notification_send(notification_id=escalation.pk)
-    mail = OutboundEmail.objects.get(to=mailable.supervisor.email)
+    mail = OutboundEmail.objects.to_address(mailable.supervisor.email).get()
     assert mail.subject.startswith("Escalated:")
     assert mailable.client.label not in mail.subject + mail.body_text
 

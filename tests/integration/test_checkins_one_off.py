@@ -51,7 +51,7 @@ def test_a_one_off_checkin_sends_the_plans_forms_now_through_the_outbox_after_co
     assert body["kind"] == "one_off" and body["instruments"] == ["phq9", "gad7"]
     assert body["status"] == "pending" and body["sent_at"] is not None
     checkin = CheckIn.objects.get(pk=body["id"])
-    mail = OutboundEmail.objects.get(purpose="checkin", to=cast.client.email)
+    mail = OutboundEmail.objects.to_address(cast.client.email).get(purpose="checkin")
     assert checkin_by_key(key=key_from(mail)) == checkin
     assert sent_tasks == [((mail.pk,), {})]  # queued once, with no countdown and no ETA
     assert checkin.expires_at == checkin.due_at + timedelta(days=cast.clinic.expire_after_days)

@@ -46,3 +46,92 @@ def test_a_mail_waits_for_its_backoff_before_the_next_attempt(queued_mail, monke
     # Not due yet: the backoff has not passed, so nothing is sent.
     assert mail_send(mail_id=queued_mail.pk) is False
     assert len(mail.outbox) == 0
+
+
+# --- The recipient at rest, and how long the outbox keeps a mail ---------------------------------
+
+
+def stored_row(mail_id):
+    from django.db import connection
+
+    with connection.cursor() as cursor:
+        cursor.execute(
+            'SELECT to_digest, "to" FROM messaging_outboundemail WHERE id = %s', [mail_id]
+        )
+        return cursor.fetchone()
+
+
+def test_the_recipient_is_stored_encrypted_and_found_by_its_digest(queued_mail):
+    digest, stored_to = stored_row(queued_mail.pk)
+    assert "someone" not in stored_to and stored_to.startswith("gAAAAA")
+    assert "someone" not in digest
+    assert OutboundEmail.objects.get(pk=queued_mail.pk).to == "someone@example.org"
+    assert list(OutboundEmail.objects.to_address(" SomeOne@Example.org")) == [queued_mail]
+    assert not OutboundEmail.objects.to_address("other@example.org").exists()
+    with pytest.raises(ValueError):
+        OutboundEmail.objects.filter(to="someone@example.org").exists()
+
+
+def test_a_refused_recipient_leaves_no_address_in_the_stored_error(queued_mail, monkeypatch):
+    def refuse(self, messages):
+        raise smtplib.SMTPRecipientsRefused({"someone@example.org": (550, b"No such user")})
+
+    monkeypatch.setattr("django.core.mail.backends.locmem.EmailBackend.send_messages", refuse)
+    assert mail_send(mail_id=queued_mail.pk) is False
+    queued_mail.refresh_from_db()
+    assert "SMTPRecipientsRefused" in queued_mail.last_error
+    assert "someone" not in queued_mail.last_error.lower()
+    assert "<recipient>" in queued_mail.last_error
+
+
+def test_finished_mails_are_purged_after_the_retention_period(db, settings):
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    from messaging.tasks import purge_outbox
+
+    settings.OUTBOX_RETENTION_DAYS = 30
+    old = timezone.now() - timedelta(days=31)
+    kept = {}
+    for status in OutboundEmail.Status.values:
+        kept[status] = mail_queue(to="a@example.org", subject="s", body_text="b", purpose="test")
+        OutboundEmail.objects.filter(pk=kept[status].pk).update(status=status, created_at=old)
+    recent = mail_queue(to="a@example.org", subject="s", body_text="b", purpose="test")
+    OutboundEmail.objects.filter(pk=recent.pk).update(status=OutboundEmail.Status.SENT)
+    assert purge_outbox() == 2
+    left = set(OutboundEmail.objects.values_list("status", flat=True))
+    # Not yet out (queued, sending) is never purged: the outbox is what keeps it from being lost.
+    assert left == {"queued", "sending", "sent"}
+    assert OutboundEmail.objects.filter(pk=recent.pk).exists()
+
+
+def test_the_outbox_is_swept_and_purged_by_beat():
+    from django.conf import settings
+
+    tasks = {entry["task"] for entry in settings.CELERY_BEAT_SCHEDULE.values()}
+    assert {"messaging.tasks.sweep_outbox", "messaging.tasks.purge_outbox"} <= tasks
+
+
+def test_reencrypt_fields_rewrites_values_and_digests_under_the_new_key(queued_mail, settings):
+    from io import StringIO
+
+    from django.core.management import call_command
+
+    from tests.factories import make_client, make_clinic
+
+    client = make_client(make_clinic(), email="client@example.org")
+    old_key = settings.FIELD_ENCRYPTION_KEY
+    before_digest, before_to = stored_row(queued_mail.pk)
+    settings.FIELD_ENCRYPTION_KEY = f"a-new-key-for-2027,{old_key}"
+    out = StringIO()
+    call_command("reencrypt_fields", stdout=out)
+    assert "messaging.OutboundEmail: 1 row(s) re-encrypted" in out.getvalue()
+    after_digest, after_to = stored_row(queued_mail.pk)
+    assert after_to != before_to and after_digest != before_digest
+    # Only the new key now: everything still reads and is still found.
+    settings.FIELD_ENCRYPTION_KEY = "a-new-key-for-2027"
+    assert OutboundEmail.objects.get(pk=queued_mail.pk).to == "someone@example.org"
+    assert OutboundEmail.objects.to_address("someone@example.org").exists()
+    client.refresh_from_db()
+    assert client.email == "client@example.org"
