@@ -77,10 +77,25 @@ def test_forms_without_a_total_change_no_score_alert(all_series):
 
 @FAST
 @given(st.lists(st.integers(min_value=0, max_value=27), min_size=1, max_size=10))
-def test_reliable_deterioration_never_fires_on_two_consecutive_scores(totals):
+def test_reliable_deterioration_fires_at_onset_and_at_each_further_step_only(totals):
+    """Against a plain loop: an alert where the state begins, then one each time the score
+    first reaches a further 6 points (PHQ-9's reliable change) past the score of onset."""
+    expected, onset, reached, baseline = [], None, 0, totals[0]
+    for administration_id, total in enumerate(totals, start=1):
+        if total - baseline < 6:
+            onset = None
+            continue
+        if onset is None:
+            onset, reached = total, 0
+            expected.append(administration_id)
+            continue
+        step = (total - onset) // 6
+        if step >= 1 and step > reached:
+            expected.append(administration_id)
+        reached = max(reached, step)
     administrations = caseload([("phq9", totals, ["no"] * 8)])
     fired = reliable_deterioration(administrations)["administration_id"].astype(int)
-    assert not (fired.diff() == 1).any()
+    assert sorted(fired) == expected
 
 
 @FAST
