@@ -36,7 +36,27 @@ class AdministrationAdmin(ViewOnly, admin.ModelAdmin):
 class NotificationInline(ViewOnly, admin.TabularInline):
     model = AlertNotification
     extra = 0
-    readonly_fields = ("recipient", "channel", "kind", "status", "attempts", "last_error")
+    fields = readonly_fields = (
+        "recipient",
+        "channel",
+        "kind",
+        "status",
+        "attempts",
+        "last_error",
+        "delivery",
+    )
+
+    def get_queryset(self, request):
+        return super().get_queryset(request).select_related("recipient", "email")
+
+    @admin.display(description="Delivery (outbox)")
+    def delivery(self, notification):
+        # "sent" above means handed to the outbox; this is what SMTP made of it.
+        mail = notification.email
+        if mail is None:
+            return "–"
+        tries = f"{mail.get_status_display()} after {mail.attempts} attempt(s)"
+        return f"{tries}: {mail.last_error}" if mail.last_error else tries
 
 
 @admin.register(Alert)

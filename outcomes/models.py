@@ -224,6 +224,14 @@ class AlertNotification(models.Model):
     attempts = models.PositiveSmallIntegerField(default=0)
     last_error = models.CharField(max_length=300, blank=True)
     sent_at = models.DateTimeField(null=True, blank=True)
+    # "sent" means handed to the outbox; what SMTP made of it (attempts, last error) is on the mail.
+    email = models.ForeignKey(
+        "messaging.OutboundEmail",
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="+",
+    )
     created_at = models.DateTimeField(default=timezone.now)
 
     class Meta:

@@ -6,6 +6,11 @@ it); the e-mail row is created "pending" in the same transaction as the alert an
 outbox by a task that claims it first, so a dead worker or broker delays a notice but never loses
 or doubles it (a beat task retries whatever stayed pending).
 
+Each notification is handed over on its own: one that fails (a database error, a row that cannot
+be mailed) is recorded on its row, with the attempt, and retried, while the rest of the batch goes
+on; an alert must not wait for another alert's trouble. Once handed over, the row links to its
+outbox mail, which records SMTP's attempts and errors.
+
 The e-mails carry a link and the clinic's name only: no client label, no scores, no rule name,
 nothing that would reveal health data to whoever reads the recipient's mailbox.
 """
@@ -15,7 +20,7 @@ from datetime import timedelta
 
 from django.conf import settings
 from django.db import transaction
-from django.db.models import Q
+from django.db.models import F, Q
 from django.utils import timezone
 
 from audit.services import audit_record
@@ -41,6 +46,10 @@ LEVEL_SUPERVISOR, LEVEL_ADMIN = 1, 2
 # A pending e-mail notification this old was not handed to the outbox by its own task (lost
 # message, broker down): the retry task sends it.
 PENDING_GRACE = timedelta(minutes=2)
+# Hand-offs that raised (SMTP is the outbox's to retry) are retried on each run of the retry task,
+# every 5 minutes; after this many the row is failed, visible on the alert in the admin, instead
+# of being tried forever.
+MAX_ATTEMPTS = 6
 DIGEST_PERIOD = timedelta(days=7)
 UNRESOLVED = (AlertState.OPEN, AlertState.ACKNOWLEDGED)
 
@@ -114,6 +123,34 @@ def _notifications_create(pairs, *, kind) -> list[int]:
     return email_ids
 
 
+def notifications_send(*, notification_ids) -> int:
+    """Hand each notification to the outbox; returns how many were handed over.
+
+    A failure is recorded on that notification's row (``_notification_record_failure``) and the
+    loop goes on with the others.
+    """
+    sent = 0
+    for notification_id in notification_ids:
+        try:
+            sent += notification_send(notification_id=notification_id)
+        except Exception as error:  # whatever broke this one must not hold up the others
+            _notification_record_failure(notification_id=notification_id, error=error)
+    return sent
+
+
+def _notification_record_failure(*, notification_id: int, error: Exception) -> None:
+    # The failed hand-off rolled its claim back, so the row is pending again: count the attempt
+    # outside that transaction, where it sticks. The log has ids and the error class only.
+    logger.warning(
+        "alert notification %s hand-off failed: %s", notification_id, error.__class__.__name__
+    )
+    pending = AlertNotification.objects.filter(pk=notification_id, status=Status.PENDING)
+    pending.update(
+        attempts=F("attempts") + 1, last_error=f"{error.__class__.__name__}: {error}"[:300]
+    )
+    pending.filter(attempts__gte=MAX_ATTEMPTS).update(status=Status.FAILED)
+
+
 def notification_send(*, notification_id: int) -> bool:
     """Hand one pending e-mail notification to the outbox, exactly once.
 
@@ -140,11 +177,11 @@ def notification_send(*, notification_id: int) -> bool:
             )
             return False
         subject, body = alert_email(notification=notification)
-        mail_queue(
+        mail = mail_queue(
             to=notification.recipient.email, subject=subject, body_text=body, purpose="alert"
         )
         AlertNotification.objects.filter(pk=notification_id).update(
-            attempts=notification.attempts, last_error=""
+            attempts=notification.attempts, last_error="", email=mail
         )
     return True
 
@@ -180,8 +217,8 @@ def notifications_send_pending(*, now=None) -> int:
         channel=NotificationChannel.EMAIL,
         status=Status.PENDING,
         created_at__lte=now - PENDING_GRACE,
-    ).values_list("pk", flat=True)
-    return sum(notification_send(notification_id=pk) for pk in list(pending[:1000]))
+    ).order_by("pk")
+    return notifications_send(notification_ids=list(pending.values_list("pk", flat=True)[:1000]))
 
 
 # --- Escalation of urgent alerts -----------------------------------------------------------------
@@ -211,7 +248,14 @@ def alerts_escalate(*, now=None) -> int:
         since = alert.escalated_at if alert.escalation_level else alert.created_at
         if since > now - period:
             continue
-        escalated += _alert_escalate(alert=alert, now=now)
+        try:
+            escalated += _alert_escalate(alert=alert, now=now)
+        except Exception as error:  # the other overdue alerts must still escalate
+            # The step rolled back whole (claim, rows, audit): the alert keeps its level and the
+            # next beat tries again.
+            logger.warning(
+                "escalating urgent alert %s failed: %s", alert.pk, error.__class__.__name__
+            )
     return escalated
 
 

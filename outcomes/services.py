@@ -186,35 +186,38 @@ def alert_raise(
     """Create the alert unless this (episode, rule, trigger) already raised one.
 
     Safe under concurrency: the unique constraint decides, and the loser reads the winner's row.
+    The alert, its audit event and its notification rows commit together: an alert that exists
+    has a pending e-mail the retry task will send, never a notice that was silently not recorded.
     """
+    from outcomes.notifications import alert_notify
+
     existing = Alert.objects.filter(episode=episode, rule=rule, trigger=trigger).first()
     if existing is not None:
         return existing, False
-    try:
-        with transaction.atomic():
-            alert = Alert.objects.create(
-                episode=episode,
-                clinic_id=episode.clinic_id,
-                rule=rule,
-                trigger=trigger,
-                severity=severity,
-                instrument=instrument,
-                administration=administration,
-                message=message[:300],
-            )
-    except IntegrityError:
-        return Alert.objects.get(episode=episode, rule=rule, trigger=trigger), False
-    audit_record(
-        actor=None,
-        action="alert.create",
-        obj=alert,
-        clinic=episode.clinic,
-        client=episode.client,
-        details={"rule": rule, "severity": severity},
-    )
-    from outcomes.notifications import alert_notify
-
-    alert_notify(alert=alert)
+    with transaction.atomic():
+        try:
+            with transaction.atomic():
+                alert = Alert.objects.create(
+                    episode=episode,
+                    clinic_id=episode.clinic_id,
+                    rule=rule,
+                    trigger=trigger,
+                    severity=severity,
+                    instrument=instrument,
+                    administration=administration,
+                    message=message[:300],
+                )
+        except IntegrityError:
+            return Alert.objects.get(episode=episode, rule=rule, trigger=trigger), False
+        audit_record(
+            actor=None,
+            action="alert.create",
+            obj=alert,
+            clinic=episode.clinic,
+            client=episode.client,
+            details={"rule": rule, "severity": severity},
+        )
+        alert_notify(alert=alert)
     return alert, True
 
 

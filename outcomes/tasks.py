@@ -67,7 +67,7 @@ def sweep_unevaluated() -> int:
 
 @shared_task(ignore_result=True)
 def send_alert_notifications(notification_ids: list[int]) -> int:
-    return sum(notifications.notification_send(notification_id=pk) for pk in notification_ids)
+    return notifications.notifications_send(notification_ids=notification_ids)
 
 
 @shared_task(ignore_result=True)

@@ -1,16 +1,22 @@
 """Alert lifecycle, audit, notification mails, escalation of urgent alerts and the weekly digest."""
 
+import smtplib
 from datetime import timedelta
 
 import pytest
 import time_machine
+from django.contrib.auth import get_user_model
+from django.core import mail as django_mail
 from django.core.exceptions import PermissionDenied
+from django.core.mail.backends.locmem import EmailBackend as MemoryBackend
 from django.core.management import call_command
+from django.db import DatabaseError
 from django.utils import timezone
 
 from audit.models import AuditEvent
 from clients.models import CheckInStatus, EpisodeStatus
 from messaging.models import OutboundEmail
+from messaging.tasks import sweep_outbox
 from outcomes import notifications
 from outcomes.evaluation import episode_evaluate
 from outcomes.models import (
@@ -28,6 +34,8 @@ from outcomes.services import (
     alert_raise,
     alert_resolve,
 )
+from outcomes.tasks import send_alert_notifications
+from tests.auth import login_verified
 from tests.factories import make_client, make_episode
 from tests.integration.evaluation_support import checkin, phq9, phq9_course, record
 
@@ -195,6 +203,76 @@ def test_a_recipient_without_an_address_is_recorded_as_failed(cast):
     assert notification.status == "failed" and "no e-mail" in notification.last_error
 
 
+def two_therapists_alerted(cast):
+    """The e-mail notifications of one alert for each therapist, the therapist's first."""
+    alerts = [raise_alert(cast.episode), raise_alert(cast.other_episode, trigger="adm:2")]
+    return [alert.notifications.get(channel="email") for alert in alerts]
+
+
+def test_a_notification_that_cannot_reach_the_outbox_is_recorded_and_the_batch_goes_on(
+    mailable, monkeypatch
+):
+    failing, other = two_therapists_alerted(mailable)
+    real_mail_queue = notifications.mail_queue
+
+    def mail_queue(*, to, **fields):
+        if to == mailable.therapist.email:
+            raise DatabaseError("value too long for type character varying(254)")
+        return real_mail_queue(to=to, **fields)
+
+    monkeypatch.setattr(notifications, "mail_queue", mail_queue)
+    assert send_alert_notifications([failing.pk, other.pk]) == 1
+    assert list(OutboundEmail.objects.values_list("to", flat=True)) == [
+        mailable.other_therapist.email
+    ]
+    failing.refresh_from_db()
+    assert (failing.status, failing.attempts) == ("pending", 1)
+    assert "DatabaseError" in failing.last_error
+    # The retry task tries it again, counting, and fails it for good instead of forever.
+    for minutes in range(3, 3 + 5 * notifications.MAX_ATTEMPTS, 5):
+        with time_machine.travel(timezone.now() + timedelta(minutes=minutes)):
+            assert notifications.notifications_send_pending() == 0
+    failing.refresh_from_db()
+    assert (failing.status, failing.attempts) == ("failed", notifications.MAX_ATTEMPTS)
+
+
+def test_an_smtp_refusal_is_recorded_on_the_notification_and_the_other_alert_still_goes(
+    mailable, monkeypatch, client
+):
+    refused, other = two_therapists_alerted(mailable)
+    assert send_alert_notifications([refused.pk, other.pk]) == 2
+    real_send = MemoryBackend.send_messages
+
+    def send_messages(self, messages):
+        if messages[0].to == [mailable.therapist.email]:
+            raise smtplib.SMTPRecipientsRefused({mailable.therapist.email: (550, b"unknown")})
+        return real_send(self, messages)
+
+    monkeypatch.setattr(MemoryBackend, "send_messages", send_messages)
+    sweep_outbox()
+    assert [message.to for message in django_mail.outbox] == [[mailable.other_therapist.email]]
+    refused.refresh_from_db()
+    other.refresh_from_db()
+    assert (refused.email.status, refused.email.attempts) == ("queued", 1)
+    assert "SMTPRecipientsRefused" in refused.email.last_error
+    assert other.email.status == "sent"
+    # And the admin shows it on the alert, next to the notification.
+    login_verified(client, get_user_model().objects.create_superuser("root", password="pw-R-12345"))
+    page = client.get(f"/admin/outcomes/alert/{refused.alert_id}/change/").content.decode()
+    assert "Queued after 1 attempt(s): SMTPRecipientsRefused" in page
+
+
+def test_an_alert_is_not_kept_without_its_notifications(cast, monkeypatch):
+    def broken(pairs, *, kind):
+        raise DatabaseError("connection lost")
+
+    monkeypatch.setattr(notifications, "_notifications_create", broken)
+    with pytest.raises(DatabaseError):
+        raise_alert(cast.episode)
+    # Nothing half done: the caller (a check-in, the sweep) fails and raises it again later.
+    assert not Alert.objects.exists()
+
+
 # --- Escalation ----------------------------------------------------------------------------------
 
 
@@ -265,6 +343,31 @@ def test_without_a_team_supervisor_the_admin_is_told_at_the_first_step(mailable)
     alert.refresh_from_db()
     assert alert.escalation_level == 2
     assert escalation_rows(alert) == [("clinicadmin", "email"), ("clinicadmin", "in_app")]
+
+
+def test_an_alert_that_fails_to_escalate_does_not_hold_up_the_others(mailable, monkeypatch):
+    with time_machine.travel(START, tick=False):
+        failing = raise_alert(mailable.episode, severity=AlertSeverity.URGENT)
+        other = raise_alert(mailable.other_episode, severity=AlertSeverity.URGENT, trigger="adm:2")
+    real_recipients = notifications.escalation_recipients
+
+    def escalation_recipients(*, alert, level):
+        if alert.pk == failing.pk:
+            raise DatabaseError("deadlock detected")
+        return real_recipients(alert=alert, level=level)
+
+    monkeypatch.setattr(notifications, "escalation_recipients", escalation_recipients)
+    with time_machine.travel(START + timedelta(hours=4), tick=False):
+        assert notifications.alerts_escalate() == 1
+    failing.refresh_from_db()
+    other.refresh_from_db()
+    assert (failing.escalation_level, other.escalation_level) == (0, 2)
+    monkeypatch.undo()
+    with time_machine.travel(START + timedelta(hours=4, minutes=5), tick=False):
+        assert notifications.alerts_escalate() == 1
+    failing.refresh_from_db()
+    assert failing.escalation_level == 1
+    assert escalation_rows(failing) == [("supervisor", "email"), ("supervisor", "in_app")]
 
 
 def test_the_escalation_mail_says_escalated_and_nothing_about_the_client(mailable):
