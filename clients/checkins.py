@@ -793,6 +793,8 @@ def checkin_submit(
 
 
 def _contact_request_raise(checkin: CheckIn) -> None:
+    # High, with reliable deterioration: the client asked their therapist, in so many words, to
+    # get in touch before the next session. Not urgent: a risk answer raises its own urgent alert.
     alert_raise(
         episode=checkin.episode,
         rule=AlertRule.CONTACT_REQUEST,

@@ -21,7 +21,8 @@ reliable-change step of worsening while the state lasts (``_further_worsening``)
 
 Severities: "urgent" for an endorsed risk item; "high" for reliable deterioration, sudden loss and a
 red not-on-track; "warning" for a yellow not-on-track, alliance concern, disengagement and an
-unanswered risk item.
+unanswered risk item. A client's request to be contacted is no rule over scores: the check-in
+raises it ("high", ``clients.checkins``).
 
 Signals are prompts for review, never diagnoses (CLINICAL.md §4 step 6).
 """
@@ -549,19 +550,6 @@ def disengagement(checkins: pd.DataFrame, *, missed_in_a_row: int = 2) -> pd.Dat
         },
         columns=ALERT_COLUMNS,
     )
-
-
-def contact_request_alert(*, episode_id: int, request_id: int) -> dict:
-    """The alert row for a client's contact request (issue 5, rule 7), created by the web layer."""
-    return {
-        "episode_id": episode_id,
-        "rule": "contact_request",
-        "trigger": f"contact:{request_id}",
-        "administration_id": None,
-        "severity": "warning",
-        "instrument": None,
-        "message": "The client asked to be contacted",
-    }
 
 
 def episode_status(

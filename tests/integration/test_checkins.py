@@ -24,7 +24,7 @@ from clients.checkins import (
 )
 from clients.models import CheckIn, CheckInKind, CheckInStatus, TimelineEvent, TreatmentSession
 from messaging.models import OutboundEmail
-from outcomes.models import Administration, Alert, AlertRule, ResponseSource
+from outcomes.models import Administration, Alert, AlertRule, AlertSeverity, ResponseSource
 from outcomes.services import AnswersInvalid
 from tests.checkin_support import GAD7_CALM, PHQ9_CALM, key_from, open_checkin, start_plan
 
@@ -334,6 +334,7 @@ def test_a_contact_request_raises_one_alert_for_the_therapist(cast):
     )
     alert = Alert.objects.get(episode=cast.episode, rule=AlertRule.CONTACT_REQUEST)
     assert alert.trigger == f"checkin:{checkin.pk}"
+    assert alert.severity == AlertSeverity.HIGH  # as docs/alerts.md says
 
 
 def test_an_endorsed_risk_item_raises_the_urgent_alert_at_once(cast):

@@ -10,7 +10,6 @@ from outcomes.rules import (
     DEFAULT_PARAMS,
     RuleSettings,
     alliance_concern,
-    contact_request_alert,
     disengagement,
     evaluate,
     not_on_track,
@@ -347,19 +346,6 @@ def test_the_number_of_missed_checkins_is_a_setting():
 def test_missed_checkins_of_different_episodes_do_not_join_up():
     log = pd.concat([checkin_log(["missed"]), checkin_log(["missed"], episode_id=2, first_id=2)])
     assert disengagement(log).empty
-
-
-# Contact request -------------------------------------------------------------------------------
-
-
-def test_a_contact_request_becomes_an_alert_row_keyed_to_the_request():
-    alert = contact_request_alert(episode_id=4, request_id=9)
-    assert (alert["rule"], alert["trigger"], alert["severity"]) == (
-        "contact_request",
-        "contact:9",
-        "warning",
-    )
-    assert set(alert) == set(ALERT_COLUMNS)
 
 
 # evaluate --------------------------------------------------------------------------------------
