@@ -431,6 +431,30 @@ def test_fit_trajectories_stores_provisional_bands_with_their_n_and_calibration(
     assert AuditEvent.objects.filter(action="trajectory.fit", clinic=cast.clinic).exists()
 
 
+def test_the_admin_shows_a_curves_calibration_and_does_not_let_it_be_edited(cast, client):
+    from django.contrib.auth import get_user_model
+
+    from tests.auth import login_verified
+
+    for _ in range(3):
+        episode = make_episode(make_client(cast.clinic), cast.therapist)
+        phq9_course(episode, [16, 14, 12, 10, 8])
+        episode.ended_on = timezone.localdate()
+        episode.save()
+    call_command("fit_trajectories", clinic=cast.clinic.slug)
+    curve = TrajectoryCurve.objects.get(clinic=cast.clinic, instrument="phq9", band_low=15)
+    root = get_user_model().objects.create_superuser("root", password="pw-R-12345")
+    login_verified(client, root)
+    url = f"/admin/outcomes/trajectorycurve/{curve.pk}/change/"
+    html = client.get(url).content.decode()
+    assert "Calibration on the clinic" in html
+    assert "<th>Curve alone</th>" in html and "<th>Episodes</th><td>3</td><td>3</td>" in html
+    assert 'name="b0"' not in html  # no form fields: view only
+    assert client.post(url, {"b0": "0"}).status_code == 403
+    curve.refresh_from_db()
+    assert curve.b0 == pytest.approx(16.98)
+
+
 def test_a_band_with_enough_episodes_is_fitted_and_used(cast):
     cast.clinic.trajectory_min_episodes = 3
     cast.clinic.save()
