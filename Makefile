@@ -37,7 +37,7 @@ fuzz: $(STAMP)
 	$(BIN)/python -m pytest tests/integration/test_api_fuzz.py $(PYTEST_ARGS)
 
 bench: $(STAMP)
-	@for b in bench/bench_*.py; do echo "== $$b"; $(BIN)/python $$b || exit 1; done
+	@for b in bench/bench_*.py; do echo "== $$b"; PYTHONPATH=. $(BIN)/python $$b || exit 1; done
 
 clean-var:
 	rm -rf var
