@@ -277,10 +277,12 @@ def main() -> None:
         counts = stored_counts(handed_out)
         print(
             f"acknowledged {acknowledged}, check-ins completed {counts['checkins_completed']}, "
-            f"responses stored {counts['responses']} (2 per check-in: "
-            f"{counts['responses'] // 2}), links used {handed_out}"
+            f"responses stored {counts['responses']} (2 per check-in), links used {handed_out}"
         )
-        equal = acknowledged == counts["checkins_completed"] == counts["responses"] // 2
+        # Exactly two forms (PHQ-9 and GAD-7) per completed check-in: // 2 would hide an odd one.
+        equal = acknowledged == counts["checkins_completed"] and (
+            counts["responses"] == 2 * counts["checkins_completed"]
+        )
         print("nothing lost, nothing doubled" if equal else "MISMATCH: see the counts above")
         if handed_out >= len(keys):
             print("note: every prepared link was used; raise --checkins for a full-length run")
