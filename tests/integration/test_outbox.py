@@ -135,3 +135,32 @@ def test_reencrypt_fields_rewrites_values_and_digests_under_the_new_key(queued_m
     assert OutboundEmail.objects.to_address("someone@example.org").exists()
     client.refresh_from_db()
     assert client.email == "client@example.org"
+
+
+def test_every_task_is_either_queued_by_the_code_or_run_by_beat():
+    """A task nobody queues and beat does not schedule never runs in production (the outbox
+    sweep was one: SMTP retries happened only in the test that called it by hand)."""
+    import re
+    from pathlib import Path
+
+    from django.conf import settings
+
+    from config.celery_app import app
+
+    app.loader.import_default_modules()  # the worker's autodiscovery: every tasks.py
+    root = Path(settings.BASE_DIR)
+    ours = {name for name in app.tasks if name.split(".")[0] in {"clients", "outcomes",
+            "messaging", "dashboards", "privacy"}}  # fmt: skip
+    source = "\n".join(
+        path.read_text()
+        for path in root.glob("*/*.py")
+        if path.parts[-2] in {"clients", "outcomes", "messaging", "dashboards", "privacy"}
+    )
+    assert len(ours) >= 15, sorted(ours)  # every task module was found
+    queued = set(re.findall(r"enqueue_on_commit\((\w+)", source))
+    queued |= set(re.findall(r"(\w+)\.apply_async\(", source))
+    scheduled = {entry["task"] for entry in settings.CELERY_BEAT_SCHEDULE.values()}
+    never_run = sorted(
+        name for name in ours if name not in scheduled and name.rsplit(".", 1)[1] not in queued
+    )
+    assert not never_run, f"tasks that nothing runs: {never_run}"
