@@ -18,6 +18,7 @@ writer stores every string as a string (``strings_to_formulas`` off).
 from __future__ import annotations
 
 import csv
+from abc import ABC, abstractmethod
 from collections.abc import Callable, Iterator
 from datetime import date, datetime
 from typing import ClassVar
@@ -62,7 +63,7 @@ class ExportOptionsForm(ReportPeriodForm):
     """The options every export shares: the period (and the team, chosen on the report page)."""
 
 
-class Exporter:
+class Exporter(ABC):
     """One kind of export. Subclasses set the class attributes and implement ``iterate_rows``
     (tabular exports) or override ``write`` (documents such as PDF or FHIR JSON)."""
 
@@ -83,13 +84,14 @@ class Exporter:
         self.period = period
         self._progress = progress or (lambda done: None)
 
+    @abstractmethod
     def count(self) -> int:
         """How many records the export will have (the progress bar's 100 %)."""
-        raise NotImplementedError
 
     def iterate_rows(self) -> Iterator[list]:
-        """Yield the header row, then one list of cell values per record."""
-        raise NotImplementedError
+        """Yield the header row, then one list of cell values per record (tabular exports;
+        document exports override ``write`` and never reach this)."""
+        raise TypeError(f"{self.identifier} has no rows: it is written by its own write()")
 
     def file_name(self, file_format: str) -> str:
         return (
