@@ -105,10 +105,9 @@ class ReportQuery(serializers.Serializer):
         end = attrs.get("end") or today
         # The end alone first: a year before 2 January 0001 is no date at all.
         problem = report_period_problem(end, end, today=today)
-        start = (
-            attrs.get("start") or (problem and end) or ReportPeriod.last_twelve_months(end).start
-        )
-        problem = problem or report_period_problem(start, end, today=today)
+        if problem is None:
+            start = attrs.get("start") or ReportPeriod.last_twelve_months(end).start
+            problem = report_period_problem(start, end, today=today)
         if problem:
             raise serializers.ValidationError({"start" if "start" in attrs else "end": [problem]})
         return {**attrs, "start": start, "end": end}

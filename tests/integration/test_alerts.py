@@ -412,13 +412,17 @@ def test_an_off_track_client_or_missed_checkins_are_items_too(mailable):
 # --- Curves -------------------------------------------------------------------------------------
 
 
-def test_fit_trajectories_stores_provisional_bands_with_their_n_and_calibration(cast):
+def fit_on_three_finished_episodes(cast):
     for _ in range(3):
         episode = make_episode(make_client(cast.clinic), cast.therapist)
         phq9_course(episode, [16, 14, 12, 10, 8])
         episode.ended_on = timezone.localdate()
         episode.save()
     call_command("fit_trajectories", clinic=cast.clinic.slug)
+
+
+def test_fit_trajectories_stores_provisional_bands_with_their_n_and_calibration(cast):
+    fit_on_three_finished_episodes(cast)
     curves = TrajectoryCurve.objects.filter(clinic=cast.clinic, instrument="phq9")
     assert curves.count() == 3
     assert set(curves.values_list("source", flat=True)) == {TrajectoryCurve.Source.DEFAULT}
@@ -436,12 +440,7 @@ def test_the_admin_shows_a_curves_calibration_and_does_not_let_it_be_edited(cast
 
     from tests.auth import login_verified
 
-    for _ in range(3):
-        episode = make_episode(make_client(cast.clinic), cast.therapist)
-        phq9_course(episode, [16, 14, 12, 10, 8])
-        episode.ended_on = timezone.localdate()
-        episode.save()
-    call_command("fit_trajectories", clinic=cast.clinic.slug)
+    fit_on_three_finished_episodes(cast)
     curve = TrajectoryCurve.objects.get(clinic=cast.clinic, instrument="phq9", band_low=15)
     root = get_user_model().objects.create_superuser("root", password="pw-R-12345")
     login_verified(client, root)
