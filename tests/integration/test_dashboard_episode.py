@@ -1,6 +1,6 @@
 """The client page, "review together", the notifications page and the actions on them."""
 
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 
 import pytest
 from django.utils import timezone
@@ -222,6 +222,7 @@ def test_the_notifications_page_lists_open_alerts_urgent_first_and_the_badge_cou
 def test_an_escalated_alert_appears_for_the_supervisor_it_was_sent_to(client, cast):
     alert = add_alert(cast.episode, severity=AlertSeverity.URGENT)
     alert.escalation_level = 1
+    alert.escalated_at = datetime(2026, 3, 4, 9, 30, tzinfo=UTC)
     alert.save()
     AlertNotification.objects.create(
         alert=alert, recipient=cast.supervisor, channel=NotificationChannel.IN_APP,
@@ -230,7 +231,10 @@ def test_an_escalated_alert_appears_for_the_supervisor_it_was_sent_to(client, ca
     client.force_login(cast.supervisor)
     response = client.get("/alerts/")
     assert [a.pk for a in response.context["new_alerts"]] == [alert.pk]
-    assert "Escalated to the supervisor" in response.content.decode()
+    html = response.content.decode()
+    # When it escalated, so the supervisor can see how long it waited.
+    expected = '<time datetime="2026-03-04T09:30:00+00:00">4 Mar, 09:30</time>'
+    assert f"Escalated to the supervisor {expected}" in html
 
 
 def test_acknowledge_then_resolve_from_the_notifications_page_and_it_leaves_the_list(client, cast):
