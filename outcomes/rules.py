@@ -8,8 +8,7 @@ Input contract:
   it.
 - ``checkins``: episode_id, checkin_id, due_at (UTC), status ("completed" | "missed" | "pending").
 - ``params``: instrument code → ``InstrumentParams``. Instruments missing from ``params`` are
-ignored,
-  except that an endorsed risk item always alerts.
+  ignored, except that an endorsed risk item always alerts.
 
 ``evaluate`` returns every alert the history supports, each keyed by a stable trigger ("adm:<id>" or
 "checkin:<id>"), so the database layer can insert-if-absent on (episode, rule, trigger) and a rerun,
