@@ -16,6 +16,7 @@ nothing that would reveal health data to whoever reads the recipient's mailbox.
 """
 
 import logging
+from dataclasses import dataclass
 from datetime import timedelta
 
 from django.conf import settings
@@ -168,12 +169,13 @@ def notification_send(*, notification_id: int) -> bool:
             pk=notification_id
         )
         notification.attempts += 1
-        if not notification.recipient.email:
+        undeliverable = _undeliverable_reason(notification.recipient)
+        if undeliverable:
             AlertNotification.objects.filter(pk=notification_id).update(
                 status=Status.FAILED,
                 attempts=notification.attempts,
                 sent_at=None,
-                last_error="Recipient has no e-mail address.",
+                last_error=undeliverable,
             )
             return False
         subject, body = alert_email(notification=notification)
@@ -184,6 +186,16 @@ def notification_send(*, notification_id: int) -> bool:
             attempts=notification.attempts, last_error="", email=mail
         )
     return True
+
+
+def _undeliverable_reason(recipient) -> str:
+    """Why no alert mail may go to ``recipient``, or "": a deactivated account has left the
+    clinic, and its mailbox is no longer a place for the clinic's alerts."""
+    if not recipient.is_active:
+        return "Recipient's account is deactivated."
+    if not recipient.email:
+        return "Recipient has no e-mail address."
+    return ""
 
 
 def alert_email(*, notification) -> tuple[str, str]:
@@ -230,7 +242,8 @@ def alerts_escalate(*, now=None) -> int:
 
     Each step claims the alert with a conditional UPDATE on its current level, so two beat runs
     never escalate (or notify) twice. A therapist whose teams have no supervisor escalates straight
-    to the admins: the alert must reach someone who can act.
+    to the admins, and an alert whose therapist's account is deactivated escalates without waiting:
+    the alert must reach someone who can act.
     """
     now = now or timezone.now()
     escalated = 0
@@ -240,13 +253,14 @@ def alerts_escalate(*, now=None) -> int:
             state=AlertState.OPEN,
             escalation_level__lt=LEVEL_ADMIN,
         )
-        .select_related("clinic", "episode__client")
+        .select_related("clinic", "episode__client", "episode__therapist")
         .order_by("pk")
     )
     for alert in candidates:
         period = timedelta(hours=alert.clinic.urgent_escalation_hours)
         since = alert.escalated_at if alert.escalation_level else alert.created_at
-        if since > now - period:
+        # Nobody reads a deactivated therapist's alerts: waiting out the window helps no one.
+        if since > now - period and alert.episode.therapist.is_active:
             continue
         try:
             escalated += _alert_escalate(alert=alert, now=now)
@@ -289,7 +303,7 @@ def _alert_escalate(*, alert, now) -> bool:
 
 def escalation_recipients(*, alert, level: int) -> list[int]:
     """User ids to tell at ``level``: supervisors sharing a team with the therapist (1) or the
-    clinic's admins (2); never the therapist, who was told already."""
+    clinic's admins (2), with active accounts; never the therapist, who was told already."""
     therapist_id = alert.episode.therapist_id
     if level == LEVEL_SUPERVISOR:
         therapist_teams = Membership.objects.filter(
@@ -300,7 +314,8 @@ def escalation_recipients(*, alert, level: int) -> list[int]:
         )
     else:
         members = Membership.objects.filter(clinic_id=alert.clinic_id, role=Role.ADMIN)
-    return sorted(set(members.exclude(user_id=therapist_id).values_list("user_id", flat=True)))
+    members = members.filter(user__is_active=True).exclude(user_id=therapist_id)
+    return sorted(set(members.values_list("user_id", flat=True)))
 
 
 # --- Weekly digest --------------------------------------------------------------------------------
@@ -324,12 +339,19 @@ def therapists_with_items(*, now=None) -> list[int]:
     return sorted(therapist_ids)
 
 
-def digests_send(*, now=None) -> int:
+@dataclass(frozen=True)
+class DigestRun:
+    sent: int
+    failed: int  # could not be written to the outbox; the task retries them
+
+
+def digests_send(*, now=None) -> DigestRun:
     """One "you have items to review" e-mail per therapist with items, at most once a week.
 
     No counts and no client labels: how many clients are off track is itself health-adjacent, and
     the mailbox is not the place for it. A digest already written to the outbox in the past six
-    days is not repeated, so a re-run (or a beat that fires twice) sends nothing new.
+    days is not repeated, so a re-run (or a beat that fires twice) sends nothing new, and one that
+    failed to reach the outbox (logged by user id, counted in ``failed``) is written by a re-run.
     """
     from django.contrib.auth import get_user_model
 
@@ -345,18 +367,23 @@ def digests_send(*, now=None) -> int:
         .exclude(Q(email="") | Q(email__in=recently))
     )
     link = f"{settings.SITE_URL}/alerts/"
-    sent = 0
+    sent = failed = 0
     for user in users.order_by("pk"):
-        with transaction.atomic():
-            mail_queue(
-                to=user.email,
-                subject="Your weekly review: items are waiting",
-                body_text=(
-                    "You have items to review in the outcome tracker this week.\n\n"
-                    f"Please log in to see them: {link}\n\n"
-                    "This message deliberately contains no client details."
-                ),
-                purpose="digest",
-            )
+        try:
+            with transaction.atomic():
+                mail_queue(
+                    to=user.email,
+                    subject="Your weekly review: items are waiting",
+                    body_text=(
+                        "You have items to review in the outcome tracker this week.\n\n"
+                        f"Please log in to see them: {link}\n\n"
+                        "This message deliberately contains no client details."
+                    ),
+                    purpose="digest",
+                )
+        except Exception as error:  # one therapist's trouble must not cost the others their digest
+            logger.warning("digest for user %s failed: %s", user.pk, error.__class__.__name__)
+            failed += 1
+            continue
         sent += 1
-    return sent
+    return DigestRun(sent=sent, failed=failed)

@@ -81,9 +81,23 @@ def escalate_alerts() -> int:
     return notifications.alerts_escalate()
 
 
-@shared_task(ignore_result=True)
-def send_weekly_digests() -> int:
-    return notifications.digests_send()
+# A digest the outbox could not take is retried hourly for the rest of the working day; those
+# already written are not repeated (``digests_send`` skips them).
+DIGEST_RETRY_DELAY = 3600
+DIGEST_MAX_RETRIES = 8
+
+
+@shared_task(
+    bind=True,
+    ignore_result=True,
+    max_retries=DIGEST_MAX_RETRIES,
+    default_retry_delay=DIGEST_RETRY_DELAY,
+)
+def send_weekly_digests(self) -> int:
+    run = notifications.digests_send()
+    if run.failed:
+        raise self.retry()
+    return run.sent
 
 
 @shared_task(ignore_result=True)

@@ -34,7 +34,7 @@ from outcomes.services import (
     alert_raise,
     alert_resolve,
 )
-from outcomes.tasks import send_alert_notifications
+from outcomes.tasks import send_alert_notifications, send_weekly_digests
 from tests.auth import login_verified
 from tests.factories import make_client, make_episode
 from tests.integration.evaluation_support import checkin, phq9, phq9_course, record
@@ -203,6 +203,17 @@ def test_a_recipient_without_an_address_is_recorded_as_failed(cast):
     assert notification.status == "failed" and "no e-mail" in notification.last_error
 
 
+def test_a_deactivated_recipient_is_not_mailed(mailable):
+    alert = raise_alert(mailable.episode)
+    mailable.therapist.is_active = False
+    mailable.therapist.save()
+    notification = alert.notifications.get(channel="email")
+    assert not notifications.notification_send(notification_id=notification.pk)
+    notification.refresh_from_db()
+    assert notification.status == "failed" and "deactivated" in notification.last_error
+    assert not OutboundEmail.objects.exists()
+
+
 def two_therapists_alerted(cast):
     """The e-mail notifications of one alert for each therapist, the therapist's first."""
     alerts = [raise_alert(cast.episode), raise_alert(cast.other_episode, trigger="adm:2")]
@@ -345,6 +356,31 @@ def test_without_a_team_supervisor_the_admin_is_told_at_the_first_step(mailable)
     assert escalation_rows(alert) == [("clinicadmin", "email"), ("clinicadmin", "in_app")]
 
 
+def test_a_deactivated_supervisor_is_passed_over_for_the_admin(mailable):
+    mailable.supervisor.is_active = False
+    mailable.supervisor.save()
+    with time_machine.travel(START, tick=False):
+        alert = raise_alert(mailable.episode, severity=AlertSeverity.URGENT)
+    with time_machine.travel(START + timedelta(hours=4), tick=False):
+        assert notifications.alerts_escalate() == 1
+    alert.refresh_from_db()
+    assert alert.escalation_level == 2
+    assert escalation_rows(alert) == [("clinicadmin", "email"), ("clinicadmin", "in_app")]
+
+
+def test_a_deactivated_therapists_urgent_alert_escalates_without_waiting(mailable):
+    mailable.therapist.is_active = False
+    mailable.therapist.save()
+    with time_machine.travel(START, tick=False):
+        alert = raise_alert(mailable.episode, severity=AlertSeverity.URGENT)
+        other = raise_alert(mailable.other_episode, severity=AlertSeverity.URGENT, trigger="adm:2")
+        assert notifications.alerts_escalate() == 1
+    alert.refresh_from_db()
+    other.refresh_from_db()
+    assert (alert.escalation_level, other.escalation_level) == (1, 0)
+    assert escalation_rows(alert) == [("supervisor", "email"), ("supervisor", "in_app")]
+
+
 def test_an_alert_that_fails_to_escalate_does_not_hold_up_the_others(mailable, monkeypatch):
     with time_machine.travel(START, tick=False):
         failing = raise_alert(mailable.episode, severity=AlertSeverity.URGENT)
@@ -388,16 +424,54 @@ def test_the_escalation_mail_says_escalated_and_nothing_about_the_client(mailabl
 def test_the_weekly_digest_goes_once_to_therapists_with_items_and_names_no_one(mailable):
     raise_alert(mailable.episode)
     quiet = make_episode(make_client(mailable.clinic), mailable.other_therapist)
-    assert notifications.digests_send() == 1
-    assert notifications.digests_send() == 0
+    assert notifications.digests_send() == notifications.DigestRun(sent=1, failed=0)
+    assert notifications.digests_send().sent == 0
     mail = OutboundEmail.objects.get(purpose="digest")
     assert mail.to == mailable.therapist.email
     assert "items to review" in mail.body_text and "/alerts/" in mail.body_text
     assert mailable.client.label not in mail.subject + mail.body_text
     assert not any(character.isdigit() for character in mail.subject)
     with time_machine.travel(timezone.now() + timedelta(days=7)):
-        assert notifications.digests_send() == 1
+        assert notifications.digests_send().sent == 1
     assert quiet.therapist.email not in set(OutboundEmail.objects.values_list("to", flat=True))
+
+
+def fail_mail_for(monkeypatch, address, *, times):
+    """Make the outbox refuse mail to ``address`` the first ``times`` times."""
+    real_mail_queue = notifications.mail_queue
+    refusals = {"left": times}
+
+    def mail_queue(*, to, **fields):
+        if to == address and refusals["left"]:
+            refusals["left"] -= 1
+            raise DatabaseError("could not serialize access")
+        return real_mail_queue(to=to, **fields)
+
+    monkeypatch.setattr(notifications, "mail_queue", mail_queue)
+
+
+def digest_recipients():
+    return sorted(OutboundEmail.objects.filter(purpose="digest").values_list("to", flat=True))
+
+
+def test_one_therapists_failed_digest_does_not_cost_the_others_theirs(mailable, monkeypatch):
+    raise_alert(mailable.episode)
+    raise_alert(mailable.other_episode, trigger="adm:2")
+    fail_mail_for(monkeypatch, mailable.therapist.email, times=1)
+    assert notifications.digests_send() == notifications.DigestRun(sent=1, failed=1)
+    assert digest_recipients() == [mailable.other_therapist.email]
+    # A re-run writes the missing one and repeats nobody's.
+    assert notifications.digests_send() == notifications.DigestRun(sent=1, failed=0)
+    assert digest_recipients() == sorted([mailable.therapist.email, mailable.other_therapist.email])
+
+
+def test_the_digest_task_retries_the_digests_that_failed(mailable, monkeypatch):
+    raise_alert(mailable.episode)
+    raise_alert(mailable.other_episode, trigger="adm:2")
+    fail_mail_for(monkeypatch, mailable.therapist.email, times=2)
+    # Eagerly, a Celery retry runs again at once: two refusals, then the digest goes.
+    send_weekly_digests.apply()
+    assert digest_recipients() == sorted([mailable.therapist.email, mailable.other_therapist.email])
 
 
 def test_an_off_track_client_or_missed_checkins_are_items_too(mailable):
