@@ -87,6 +87,15 @@ def test_the_therapist_sees_the_client_at_risk_first_opens_the_chart_and_resolve
     assert "urgent" in first.locator(".cell-alerts").inner_text()
     assert page.locator(".nav-alerts .badge").is_visible()
     screenshot(page, "dashboard-desktop")
+    # Every column is in view, at a desktop and at a small laptop's width: none scrolls sideways
+    # out of sight (the alerts column, the last, would be the one lost).
+    for width in (1366, 1024):
+        page.set_viewport_size({"width": width, "height": 900})
+        overflow = page.evaluate(
+            "() => { const wrap = document.querySelector('.table-wrap');"
+            " return wrap.scrollWidth - wrap.clientWidth; }"
+        )
+        assert overflow <= 0, f"the caseload table is {overflow} px too wide at {width} px"
     page.set_viewport_size(TABLET)
     screenshot(page, "dashboard-tablet")
     page.set_viewport_size({"width": 1366, "height": 900})
