@@ -1,11 +1,15 @@
 """The admin's user pages, with one addition: setting a user's password there revokes their API
-tokens, as changing it on the password page does (``accounts.services.password_changed``)."""
+tokens, as changing it on the password page does (``accounts.services.password_changed``); and the
+staff's second factors, which an administrator may see and remove (a lost phone) but never read
+the secret of or add (a person enrols their own, on the enrolment page)."""
 
 from django.contrib import admin
 from django.contrib.admin.utils import unquote
 from django.contrib.auth import get_user_model
 from django.contrib.auth.admin import UserAdmin
+from django.db.models import Count
 
+from accounts.models import AuthenticatorDevice, RecoveryCodes
 from accounts.services import password_changed
 
 User = get_user_model()
@@ -25,3 +29,38 @@ class StaffUserAdmin(UserAdmin):
 
 admin.site.unregister(User)
 admin.site.register(User, StaffUserAdmin)
+
+
+class SecondFactorAdmin(admin.ModelAdmin):
+    list_display = ["user", "name", "confirmed", "created_at", "last_used_at"]
+    list_filter = ["confirmed"]
+    search_fields = ["user__username"]
+    # No secret is shown (the authenticator's key, the codes' digests): deleting is the only
+    # thing to do here, when a phone is lost; the person then enrols again.
+    fields = ["user", "name", "confirmed", "created_at", "last_used_at"]
+    readonly_fields = fields
+
+    def has_add_permission(self, request):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+
+@admin.register(AuthenticatorDevice)
+class AuthenticatorDeviceAdmin(SecondFactorAdmin):
+    pass
+
+
+@admin.register(RecoveryCodes)
+class RecoveryCodesAdmin(SecondFactorAdmin):
+    list_display = [*SecondFactorAdmin.list_display, "codes_left"]
+    fields = [*SecondFactorAdmin.fields, "codes_left"]
+    readonly_fields = fields
+
+    def get_queryset(self, request):
+        return super().get_queryset(request).annotate(codes_left=Count("codes"))
+
+    @admin.display(description="codes left", ordering="codes_left")
+    def codes_left(self, obj):
+        return obj.codes_left

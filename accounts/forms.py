@@ -39,12 +39,13 @@ class LockoutAuthenticationForm(AuthenticationForm):
 class TokenForm(forms.Form):
     token = forms.CharField(
         label="Code",
-        max_length=16,
+        max_length=20,
         widget=forms.TextInput(
             attrs={"autocomplete": "one-time-code", "inputmode": "text", "autofocus": True}
         ),
     )
 
     def clean_token(self):
-        # Apps show "123 456"; recovery codes are lower case.
+        # Apps show "123 456"; recovery codes are lower case ("k3jd-7wqa-mz2p"; their digest
+        # ignores dashes and case too).
         return "".join(self.cleaned_data["token"].split()).lower()

@@ -5,10 +5,15 @@ from datetime import timedelta
 from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
-from django_otp.plugins.otp_static.models import StaticDevice, StaticToken
-from django_otp.plugins.otp_totp.models import TOTPDevice
 
-from accounts.models import LoginFailure
+from accounts.models import (
+    AuthenticatorDevice,
+    LoginFailure,
+    RecoveryCode,
+    RecoveryCodes,
+    recovery_code_digest,
+    recovery_code_new,
+)
 from accounts.selectors import normalised_username, user_audit_clinic
 from api.services import api_tokens_revoke_for_user
 from audit.services import audit_record
@@ -45,23 +50,27 @@ def password_changed(*, user, actor, request=None) -> int:
         return api_tokens_revoke_for_user(user=user, actor=actor, reason="password_changed")
 
 
-def totp_device_start(*, user) -> TOTPDevice:
+def totp_device_start(*, user) -> AuthenticatorDevice:
     """An unconfirmed TOTP device to show as a QR code; the same one until it is confirmed, so
     reloading the page does not invalidate a code the user has already scanned."""
-    device = TOTPDevice.objects.filter(user=user, confirmed=False).order_by("pk").first()
+    device = AuthenticatorDevice.objects.filter(user=user, confirmed=False).order_by("pk").first()
     if device is None:
-        device = TOTPDevice.objects.create(user=user, name=TOTP_DEVICE_NAME, confirmed=False)
+        device = AuthenticatorDevice.objects.create(
+            user=user, name=TOTP_DEVICE_NAME, confirmed=False
+        )
     return device
 
 
-def totp_device_confirm(*, device: TOTPDevice, token: str, request=None) -> list[str] | None:
+def totp_device_confirm(
+    *, device: AuthenticatorDevice, token: str, request=None
+) -> list[str] | None:
     """Confirm ``device`` with a code from the app. Returns fresh recovery codes (shown once), or
     None when the code is wrong. Earlier TOTP devices of the user are replaced."""
     if not device.verify_token(token):
         return None
     with transaction.atomic():
-        TOTPDevice.objects.filter(user=device.user).exclude(pk=device.pk).delete()
-        TOTPDevice.objects.filter(pk=device.pk).update(confirmed=True)
+        AuthenticatorDevice.objects.filter(user=device.user).exclude(pk=device.pk).delete()
+        AuthenticatorDevice.objects.filter(pk=device.pk).update(confirmed=True)
         device.confirmed = True
         codes = _recovery_codes_replace(user=device.user)
         audit_record(
@@ -88,8 +97,12 @@ def recovery_codes_regenerate(*, user, request=None) -> list[str]:
 
 
 def _recovery_codes_replace(*, user) -> list[str]:
-    StaticDevice.objects.filter(user=user).delete()
-    device = StaticDevice.objects.create(user=user, name=RECOVERY_DEVICE_NAME, confirmed=True)
-    codes = [StaticToken.random_token() for _ in range(RECOVERY_CODE_COUNT)]
-    StaticToken.objects.bulk_create(StaticToken(device=device, token=code) for code in codes)
+    """New codes for ``user``, voiding the old ones; the codes are returned to be shown once and
+    only their digests are kept."""
+    RecoveryCodes.objects.filter(user=user).delete()
+    device = RecoveryCodes.objects.create(user=user, name=RECOVERY_DEVICE_NAME, confirmed=True)
+    codes = [recovery_code_new() for _ in range(RECOVERY_CODE_COUNT)]
+    RecoveryCode.objects.bulk_create(
+        RecoveryCode(device=device, digest=recovery_code_digest(code)) for code in codes
+    )
     return codes

@@ -21,9 +21,9 @@ from django.utils.http import url_has_allowed_host_and_scheme, urlencode
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_POST
 from django_otp import devices_for_user
-from django_otp.plugins.otp_static.models import StaticDevice, StaticToken
 
 from accounts.forms import LockoutAuthenticationForm, TokenForm, lockout_message
+from accounts.models import RecoveryCodes
 from accounts.qr import qr_svg
 from accounts.selectors import (
     client_ip,
@@ -107,7 +107,7 @@ def mfa_verify(request):
                 django_otp.login(request, device)
                 request.session.cycle_key()
                 login_failures_clear(username=user.get_username(), ip=ip)
-                if isinstance(device, StaticDevice):
+                if isinstance(device, RecoveryCodes):
                     _recovery_code_used(request=request, device=device)
                 return redirect(_next_url(request))
             login_failure_record(username=user.get_username(), ip=ip)
@@ -124,7 +124,7 @@ def _device_accepting(*, user, token: str):
 
 
 def _recovery_code_used(*, request, device) -> None:
-    left = StaticToken.objects.filter(device=device).count()
+    left = device.codes.count()
     audit_record(
         actor=request.user,
         action="auth.recovery_code_used",
@@ -192,10 +192,10 @@ def recovery_codes_new(request):
 @login_required
 def security(request):
     user = request.user
-    recovery = StaticDevice.objects.filter(user=user, confirmed=True).first()
+    recovery = RecoveryCodes.objects.filter(user=user, confirmed=True).first()
     context = {
         "has_mfa": user_has_mfa(user),
         "required": mfa_required_for(user),
-        "recovery_codes_left": recovery.token_set.count() if recovery else 0,
+        "recovery_codes_left": recovery.codes.count() if recovery else 0,
     }
     return render(request, "accounts/security.html", context)

@@ -2,12 +2,13 @@
 
 import django_otp
 from django.contrib.auth import SESSION_KEY
-from django_otp.plugins.otp_totp.models import TOTPDevice
+
+from accounts.models import AuthenticatorDevice
 
 
-def totp_device_for(user) -> TOTPDevice:
-    device = TOTPDevice.objects.filter(user=user, confirmed=True).first()
-    return device or TOTPDevice.objects.create(user=user, name="test", confirmed=True)
+def totp_device_for(user) -> AuthenticatorDevice:
+    device = AuthenticatorDevice.objects.filter(user=user, confirmed=True).first()
+    return device or AuthenticatorDevice.objects.create(user=user, name="test", confirmed=True)
 
 
 def login_verified(client, user) -> None:

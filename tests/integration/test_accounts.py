@@ -1,5 +1,6 @@
 """Staff sign-in: second factor, lockout, idle timeout, session renewal and password change."""
 
+import base64
 import os
 import subprocess
 import sys
@@ -13,10 +14,14 @@ from django.contrib.sessions.backends.db import SessionStore
 from django.test import Client
 from django.utils import timezone
 from django_otp.oath import totp
-from django_otp.plugins.otp_static.models import StaticToken
-from django_otp.plugins.otp_totp.models import TOTPDevice
 
-from accounts.models import LoginFailure
+from accounts.models import (
+    AuthenticatorDevice,
+    LoginFailure,
+    RecoveryCode,
+    RecoveryCodes,
+    recovery_code_digest,
+)
 from audit.models import AuditEvent
 from tests.auth import totp_device_for
 
@@ -31,7 +36,7 @@ def _no_device_throttling(settings):
     settings.OTP_STATIC_THROTTLE_FACTOR = 0
 
 
-def code_for(device: TOTPDevice) -> str:
+def code_for(device: AuthenticatorDevice) -> str:
     device.refresh_from_db()
     return f"{totp(device.bin_key, step=device.step, t0=device.t0, digits=device.digits):06d}"
 
@@ -71,15 +76,15 @@ def test_enrolment_shows_an_inline_qr_code_and_recovery_codes_once(cast, client)
     html = page.content.decode()
     assert "<svg" in html and "<img" not in html  # drawn here, no third-party QR service
     assert "no-store" in page["Cache-Control"]
-    device = TOTPDevice.objects.get(user=cast.supervisor, confirmed=False)
+    device = AuthenticatorDevice.objects.get(user=cast.supervisor, confirmed=False)
     assert client.post("/accounts/mfa/enrol/", {"token": "000000"}).status_code == 200
-    assert not TOTPDevice.objects.filter(user=cast.supervisor, confirmed=True).exists()
+    assert not AuthenticatorDevice.objects.filter(user=cast.supervisor, confirmed=True).exists()
 
     shown = client.post("/accounts/mfa/enrol/", {"token": code_for(device), "next": "/"})
 
     codes = shown.context["codes"]
     assert len(codes) == 10 and all(code in shown.content.decode() for code in codes)
-    assert TOTPDevice.objects.get(pk=device.pk).confirmed
+    assert AuthenticatorDevice.objects.get(pk=device.pk).confirmed
     assert client.get("/").status_code == 200  # verified in this session
     security = client.get("/accounts/security/").content.decode()
     assert "10 recovery codes left" in security
@@ -114,7 +119,7 @@ def test_a_recovery_code_works_once(cast, client):
 
     code = recovery_codes_regenerate(user=cast.supervisor)[0]
     assert client.post("/accounts/mfa/verify/", {"token": code.upper()}).status_code == 302
-    assert not StaticToken.objects.filter(token=code).exists()
+    assert not RecoveryCode.objects.filter(digest=recovery_code_digest(code)).exists()
     client.logout()
     client.force_login(cast.supervisor)
     assert client.post("/accounts/mfa/verify/", {"token": code}).status_code == 200
@@ -127,6 +132,180 @@ def test_an_unverified_user_cannot_replace_their_device(cast, client):
     response = client.get("/accounts/mfa/enrol/")
     assert response.status_code == 302
     assert response["Location"].startswith("/accounts/mfa/verify/")
+
+
+def stored_key(device) -> str:
+    """The key column as the database holds it, past the field's decryption."""
+    from django.db import connection
+
+    with connection.cursor() as cursor:
+        table = AuthenticatorDevice._meta.db_table
+        cursor.execute(f"SELECT key FROM {table} WHERE id = %s", [device.pk])
+        return cursor.fetchone()[0]
+
+
+@pytest.mark.mfa
+def test_the_authenticator_secret_is_encrypted_at_rest_and_its_codes_still_verify(cast, client):
+    device = totp_device_for(cast.therapist)
+    stored = stored_key(device)
+    assert stored.startswith("gAAAAA") and device.key not in stored
+    assert len(bytes.fromhex(device.key)) == 20  # the plaintext is the usual 160-bit secret
+    log_in(client, "therapist")
+    right = client.post("/accounts/mfa/verify/", {"token": code_for(device), "next": "/"})
+    assert right.status_code == 302 and right["Location"] == "/"
+    # A code is good once: the same one again is refused (the last accepted step is stored).
+    device.refresh_from_db()
+    assert not device.verify_token(code_for(device))
+
+
+def test_two_sign_ins_racing_with_one_code_do_not_both_pass(cast):
+    device = totp_device_for(cast.therapist)
+    code = code_for(device)
+    first, second = (AuthenticatorDevice.objects.get(pk=device.pk) for _ in range(2))
+    assert first.verify_token(code)
+    assert not second.verify_token(code)  # loaded before the first claimed the step
+
+
+def test_the_enrolment_address_carries_the_secret_issuer_and_user(cast, settings):
+    from urllib.parse import parse_qs, urlsplit
+
+    settings.OTP_TOTP_ISSUER = "Riverside: Therapies"
+    device = totp_device_for(cast.therapist)
+    url = urlsplit(device.config_url)
+    query = parse_qs(url.query)
+    assert (url.scheme, url.netloc) == ("otpauth", "totp")
+    assert url.path == "/Riverside%20Therapies%3Atherapist"
+    assert base64.b32decode(query["secret"][0]) == device.bin_key
+    assert query["issuer"] == ["Riverside Therapies"]
+    assert (query["digits"], query["period"], query["algorithm"]) == (["6"], ["30"], ["SHA1"])
+
+
+def test_recovery_codes_are_random_typeable_and_kept_only_as_digests(cast):
+    import re
+
+    from accounts.services import recovery_codes_regenerate
+
+    codes = recovery_codes_regenerate(user=cast.therapist)
+    assert len(set(codes)) == 10
+    assert all(re.fullmatch(r"[a-z2-7]{4}-[a-z2-7]{4}-[a-z2-7]{4}", code) for code in codes)
+    stored = set(RecoveryCode.objects.values_list("digest", flat=True))
+    assert stored == {recovery_code_digest(code) for code in codes}
+    assert recovery_code_digest(codes[0].upper().replace("-", " ")) in stored
+
+
+def test_a_key_rotation_re_encrypts_the_authenticator_secrets(cast, settings):
+    from io import StringIO
+
+    from django.core.management import call_command
+
+    device = totp_device_for(cast.therapist)
+    before = stored_key(device)
+    settings.FIELD_ENCRYPTION_KEY = f"a-new-key-for-2027,{settings.FIELD_ENCRYPTION_KEY}"
+    out = StringIO()
+    call_command("reencrypt_fields", stdout=out)
+    assert "accounts.AuthenticatorDevice: 1 row(s) re-encrypted" in out.getvalue()
+    settings.FIELD_ENCRYPTION_KEY = "a-new-key-for-2027"  # the old key dropped
+    assert stored_key(device) != before
+    assert AuthenticatorDevice.objects.get(pk=device.pk).key == device.key
+
+
+def test_the_admin_lists_second_factors_but_never_their_secrets(cast, client):
+    from django.contrib.auth import get_user_model
+
+    from accounts.services import recovery_codes_regenerate
+    from tests.auth import login_verified
+
+    device = totp_device_for(cast.therapist)
+    codes = recovery_codes_regenerate(user=cast.therapist)
+    digests = list(RecoveryCode.objects.values_list("digest", flat=True))
+    root = get_user_model().objects.create_superuser("root", password="pw-Root-12345")
+    login_verified(client, root)
+    pages = []
+    for base, pk in (
+        ("/admin/accounts/authenticatordevice/", device.pk),
+        ("/admin/accounts/recoverycodes/", RecoveryCodes.objects.get(user=cast.therapist).pk),
+    ):
+        listing = client.get(base).content.decode()
+        assert "therapist" in listing
+        pages += [listing, client.get(f"{base}{pk}/change/").content.decode()]
+        assert client.get(f"{base}add/").status_code == 403  # people enrol their own
+    secrets = [device.key, stored_key(device), *codes, *digests]
+    assert not [secret for secret in secrets for page in pages if secret in page]
+    assert '<td class="field-codes_left">10</td>' in pages[2]
+    # The plugins' admins, which showed secrets, are gone with the plugins.
+    assert client.get("/admin/otp_totp/totpdevice/").status_code == 404
+
+
+PLUGIN_TABLES = {
+    # The columns of django-otp's TOTP and static plugins that accounts' migration 0002 reads.
+    "otp_totp_totpdevice": "id integer PRIMARY KEY, user_id integer, name varchar(64), "
+    "confirmed boolean, key varchar(80), step integer, t0 bigint, digits integer, "
+    "tolerance integer, drift integer, last_t bigint, created_at timestamp, "
+    "last_used_at timestamp",
+    "otp_static_staticdevice": "id integer PRIMARY KEY, user_id integer, name varchar(64), "
+    "confirmed boolean, created_at timestamp, last_used_at timestamp",
+    "otp_static_statictoken": "id integer PRIMARY KEY, device_id integer, token varchar(16)",
+}
+
+
+@pytest.fixture
+def plugin_tables(transactional_db):
+    """An installation upgraded from the plugins: their tables exist beside the new ones."""
+    from django.db import connection
+
+    with connection.cursor() as cursor:
+        for table, columns in PLUGIN_TABLES.items():
+            cursor.execute(f"CREATE TABLE {table} ({columns})")
+    yield connection
+    with connection.cursor() as cursor:
+        for table in PLUGIN_TABLES:
+            cursor.execute(f"DROP TABLE {table}")
+
+
+def plugin_rows(connection, table) -> int:
+    with connection.cursor() as cursor:
+        cursor.execute(f"SELECT COUNT(*) FROM {table}")
+        return cursor.fetchone()[0]
+
+
+def test_the_migration_moves_the_plugins_second_factors_unreadable_and_still_working(
+    cast, plugin_tables
+):
+    from django.db.migrations.executor import MigrationExecutor
+
+    connection = plugin_tables
+    executor = MigrationExecutor(connection)
+    executor.migrate([("accounts", "0001_login_failures")])
+    enrolled = timezone.now().replace(microsecond=0) - timedelta(days=40)
+    user = cast.therapist.pk
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "INSERT INTO otp_totp_totpdevice VALUES (1, %s, 'Phone', %s, %s, 30, 0, 6, 1, 0, 7,"
+            " %s, NULL)",
+            [user, True, "ab" * 20, enrolled],
+        )
+        cursor.execute(
+            "INSERT INTO otp_static_staticdevice VALUES (5, %s, 'Backup', %s, %s, NULL)",
+            [user, True, enrolled],
+        )
+        cursor.execute("INSERT INTO otp_static_statictoken VALUES (1, 5, 'abcd2345')")
+        cursor.execute("INSERT INTO otp_static_statictoken VALUES (2, 5, 'efgh6789')")
+
+    executor = MigrationExecutor(connection)
+    executor.migrate(executor.loader.graph.leaf_nodes())
+
+    for table in PLUGIN_TABLES:  # no readable secret left behind
+        assert plugin_rows(connection, table) == 0, table
+    moved = AuthenticatorDevice.objects.get(user=cast.therapist)
+    assert (moved.name, moved.confirmed, moved.key, moved.last_t) == ("Phone", True, "ab" * 20, 7)
+    assert moved.created_at == enrolled
+    assert stored_key(moved).startswith("gAAAAA")
+    assert moved.verify_token(code_for(moved))  # the app set up before still works
+    codes = RecoveryCodes.objects.get(user=cast.therapist)
+    assert codes.codes.count() == 2
+    assert not RecoveryCode.objects.filter(digest__in=["abcd2345", "efgh6789"]).exists()
+    assert codes.verify_token("ABCD 2345") and not codes.verify_token("abcd2345")
+    assert codes.codes.count() == 1
 
 
 def test_the_admin_signs_in_through_the_staff_login_page(client):
