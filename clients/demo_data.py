@@ -74,7 +74,8 @@ ARCHETYPE_CHECKS: dict[str, str] = {
     DETERIORATOR: "Intake PHQ-9 10-16 (a case, so the curve watches it); at least 6 weeks; "
     "PHQ-9 >= intake + 6 from week 4 on (a completed check-in) and at the last score, so a "
     "reliable-change flag always comes before the last score; the mean is above the red line of "
-    "the default curve from week 1, and a not-on-track alert comes before the last score.",
+    "the default curve from week 1, and a not-on-track alert comes before the last score; an "
+    "active one answers item 9 (self-harm) at the last score.",
     DROPOUT: "2-4 completed weekly check-ins then 1-2 missed; only the intake session attended; "
     "episode ended 'dropout'.",
     RUPTURE: "At least 6 weeks; one attended session whose rating total is < 36 and at least 8 "
@@ -543,6 +544,11 @@ def _scores(rng: np.random.Generator, archetype: np.ndarray, plan: _Plan, grid: 
     phq = np.where(deteriorating, np.maximum(phq, floor), phq)
 
     item9 = _item9(rng, archetype, phq, week)
+    # Worsening clients sometimes first disclose self-harm thoughts late: an active deteriorator
+    # answers item 9 at their latest form, so the demo opens on a live risk alert, not only on
+    # risk answered weeks ago and long since reviewed.
+    latest = deteriorating & ~plan.ended[:, None] & (week == (plan.n_weeks - 1)[:, None])
+    item9 = np.where(latest, np.maximum(item9, 1), item9)
     rating = _session_ratings(rng, n, width, plan)
     return _Scores(phq_total=phq, gad_total=gad, phq_item9=item9, rating=rating)
 

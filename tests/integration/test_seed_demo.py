@@ -55,3 +55,29 @@ def test_the_same_seed_gives_the_same_clinic(seeded):
 def test_seeding_twice_without_replace_is_refused(seeded):
     with pytest.raises(CommandError, match="--replace"):
         call_command("seed_demo", clients=5, no_evaluate=True)
+
+
+def test_the_evaluated_demo_dates_its_alerts_and_has_handled_all_but_the_past_weeks(db):
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    from outcomes.models import Alert, AlertSeverity, AlertState
+
+    call_command("seed_demo", clients=40, password="pw-Demo-12345")
+    now = timezone.now()
+    alerts = list(Alert.objects.filter(clinic__slug="demo").select_related("administration"))
+    assert alerts
+    for alert in alerts:
+        if alert.administration is not None:
+            assert alert.created_at == alert.administration.administered_at
+        week_old = now - alert.created_at >= timedelta(days=7)
+        assert (alert.state == AlertState.RESOLVED) == week_old, alert.trigger
+        if week_old:
+            assert alert.acknowledged_at < alert.resolved_at < now
+            assert alert.action and alert.resolved_by_id == alert.acknowledged_by_id
+    # And the story the demo opens on: an urgent risk alert this week, not yet acknowledged.
+    assert any(
+        alert.severity == AlertSeverity.URGENT and alert.state == AlertState.OPEN
+        for alert in alerts
+    )

@@ -164,6 +164,14 @@ def test_deteriorators_end_at_least_six_points_above_intake(demo):
         assert totals[-1] >= totals[0] + 6
 
 
+def test_active_deteriorators_answer_the_risk_item_at_their_latest_form(demo):
+    phq = series(demo, PHQ9)
+    active = [episode for episode in episodes_of(demo, DETERIORATOR) if episode.end is None]
+    assert active
+    for episode in active:
+        assert phq[episode.index][-1].answers[8] >= 1
+
+
 def test_the_default_curve_flags_deteriorators_before_their_last_score(demo):
     phq = series(demo, PHQ9)
     for episode in episodes_of(demo, DETERIORATOR):

@@ -102,7 +102,25 @@ class Command(BaseCommand):
         self.stdout.write(f"Log in with any of these (password: {DEMO_PASSWORD}):")
         for membership in logins.order_by("role", "user__username"):
             self.stdout.write(f"  {membership.user.username:<14} {membership.get_role_display()}")
+        waiting = _urgent_alert_holders()
+        if waiting:
+            self.stdout.write(
+                f"An urgent alert is waiting on the caseload of: {', '.join(waiting)}"
+            )
         self.stdout.write(
             "Django admin: /admin/ (as clinicadmin); e-mails sent: /outbox/; health: /healthz\n"
             "Press Ctrl-C to stop.\n"
         )
+
+
+def _urgent_alert_holders() -> list[str]:
+    """The therapists with an urgent alert still open in the demo: where to look first."""
+    from outcomes.models import Alert, AlertSeverity, AlertState
+
+    return sorted(
+        set(
+            Alert.objects.filter(
+                clinic__slug="demo", severity=AlertSeverity.URGENT, state=AlertState.OPEN
+            ).values_list("episode__therapist__username", flat=True)
+        )
+    )

@@ -29,7 +29,15 @@ from clients.models import (
     TreatmentSession,
 )
 from outcomes.instruments import get_instrument
-from outcomes.models import Administration, ResponseSource
+from outcomes.models import (
+    Administration,
+    Alert,
+    AlertAction,
+    AlertRule,
+    AlertSeverity,
+    AlertState,
+    ResponseSource,
+)
 from outcomes.scoring import score_frame
 
 BATCH = 5000
@@ -72,8 +80,81 @@ class Command(BaseCommand):
             from outcomes.evaluation import episodes_evaluate
 
             episodes_evaluate(episode_ids=episode_ids)
-            self.stdout.write(f"Alerts and statuses computed in {time.monotonic() - started:.1f}s.")
+            reviewed, waiting = demo_alert_history(clinic=clinic, now=timezone.now())
+            self.stdout.write(
+                f"Alerts and statuses computed in {time.monotonic() - started:.1f}s: "
+                f"{reviewed} reviewed in past weeks, {waiting} waiting for review."
+            )
         self.stdout.write(self.style.SUCCESS(f"Demo clinic '{clinic.name}' ready."))
+
+
+# The demo clinic's habit, so its history reads like a running service and not a backlog: every
+# alert is reviewed within the week (urgent ones acknowledged within two hours and resolved the
+# next day), so only the past week's alerts are still waiting.
+REVIEW_WITHIN = timedelta(days=7)
+ACKNOWLEDGED_AFTER = {AlertSeverity.URGENT: timedelta(hours=2)}
+RESOLVED_AFTER = {AlertSeverity.URGENT: timedelta(days=1)}
+DEFAULT_ACKNOWLEDGED_AFTER = timedelta(days=1)
+DEFAULT_RESOLVED_AFTER = timedelta(days=4)
+DEMO_ACTIONS = {
+    AlertRule.RISK_ITEM: AlertAction.SAFETY_PLAN,
+    AlertRule.RELIABLE_DETERIORATION: AlertAction.EXTRA_SESSION,
+    AlertRule.NOT_ON_TRACK: AlertAction.SUPERVISION,
+    AlertRule.SUDDEN_LOSS: AlertAction.NO_ACTION,
+    AlertRule.ALLIANCE_CONCERN: AlertAction.CONTACTED_CLIENT,
+    AlertRule.DISENGAGEMENT: AlertAction.CONTACTED_CLIENT,
+    AlertRule.CONTACT_REQUEST: AlertAction.CONTACTED_CLIENT,
+}
+
+
+def demo_alert_history(*, clinic, now) -> tuple[int, int]:
+    """Date the seeded alerts by their events and mark the older ones handled by the therapist.
+
+    Evaluating the generated history raises every alert at once, today; a clinic would have
+    raised each at its form or missed check-in, and handled it. Returns (handled, still open).
+    """
+    alerts = list(Alert.objects.filter(clinic=clinic).select_related("administration", "episode"))
+    missed_ids = [
+        int(alert.trigger.partition(":")[2])
+        for alert in alerts
+        if alert.administration_id is None and alert.trigger.startswith("checkin:")
+    ]
+    # A missed check-in is noticed when its link expires unanswered.
+    noticed = dict(CheckIn.objects.filter(pk__in=missed_ids).values_list("pk", "expires_at"))
+    handled = 0
+    for alert in alerts:
+        if alert.administration is not None:
+            event_at = alert.administration.administered_at
+        else:
+            event_at = noticed.get(int(alert.trigger.partition(":")[2] or 0), alert.created_at)
+        alert.created_at = min(event_at, now)
+        if now - alert.created_at < REVIEW_WITHIN:
+            continue
+        therapist_id = alert.episode.therapist_id
+        alert.state = AlertState.RESOLVED
+        alert.acknowledged_by_id = alert.resolved_by_id = therapist_id
+        alert.acknowledged_at = alert.created_at + ACKNOWLEDGED_AFTER.get(
+            alert.severity, DEFAULT_ACKNOWLEDGED_AFTER
+        )
+        alert.resolved_at = alert.created_at + RESOLVED_AFTER.get(
+            alert.severity, DEFAULT_RESOLVED_AFTER
+        )
+        alert.action = DEMO_ACTIONS[alert.rule]
+        handled += 1
+    Alert.objects.bulk_update(
+        alerts,
+        [
+            "created_at",
+            "state",
+            "acknowledged_by",
+            "acknowledged_at",
+            "resolved_by",
+            "resolved_at",
+            "action",
+        ],
+        batch_size=BATCH,
+    )
+    return handled, len(alerts) - handled
 
 
 def clinic_delete(*, clinic) -> None:
