@@ -119,17 +119,20 @@ class AuthenticatorDevice(TimestampMixin, ThrottlingMixin, Device):
     @property
     def config_url(self) -> str:
         """The ``otpauth://`` address the enrolment QR code carries (Google's Key Uri Format)."""
-        issuer = settings.OTP_TOTP_ISSUER.replace(":", "")
-        label = f"{issuer}:{self.user.get_username()}"
-        params = urlencode(
-            {
-                "secret": base64.b32encode(self.bin_key).decode().rstrip("="),
-                "algorithm": "SHA1",
-                "digits": self.digits,
-                "period": self.step,
-            }
-        )
-        return f"otpauth://totp/{quote(label)}?{params}&issuer={quote(issuer)}"
+        # The app lists the entry as "issuer:username"; a colon inside the issuer would split it.
+        issuer = (getattr(settings, "OTP_TOTP_ISSUER", "") or "").replace(":", "").strip()
+        username = self.user.get_username()
+        params = {
+            "secret": base64.b32encode(self.bin_key).decode().rstrip("="),
+            "algorithm": "SHA1",
+            "digits": self.digits,
+            "period": self.step,
+        }
+        if issuer:
+            params["issuer"] = issuer
+        label = f"{issuer}:{username}" if issuer else username
+        # RFC 3986 encoding (%20, not "+"), as the Key Uri Format asks.
+        return f"otpauth://totp/{quote(label)}?{urlencode(params, quote_via=quote)}"
 
 
 # A recovery code holds 60 random bits (twelve base32 characters, shown in groups of four): too

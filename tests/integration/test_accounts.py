@@ -178,6 +178,10 @@ def test_the_enrolment_address_carries_the_secret_issuer_and_user(cast, settings
     assert base64.b32decode(query["secret"][0]) == device.bin_key
     assert query["issuer"] == ["Riverside Therapies"]
     assert (query["digits"], query["period"], query["algorithm"]) == (["6"], ["30"], ["SHA1"])
+    assert "issuer=Riverside%20Therapies" in url.query
+    settings.OTP_TOTP_ISSUER = ""
+    assert urlsplit(device.config_url).path == "/therapist"
+    assert "issuer" not in device.config_url
 
 
 def test_recovery_codes_are_random_typeable_and_kept_only_as_digests(cast):
