@@ -240,6 +240,14 @@ class AlertNotification(models.Model):
                 fields=["alert", "recipient", "channel", "kind"], name="notification_unique"
             )
         ]
+        # The retry task and /healthz look for pending rows, a handful among a growing history.
+        indexes = [
+            models.Index(
+                fields=["created_at"],
+                condition=models.Q(status="pending"),
+                name="notification_pending",
+            )
+        ]
 
     def __str__(self):
         return f"{self.get_kind_display()} by {self.get_channel_display()} ({self.status})"

@@ -1,4 +1,7 @@
+from datetime import timedelta
+
 import pytest
+from django.utils import timezone
 
 
 @pytest.mark.django_db
@@ -23,3 +26,68 @@ def test_healthz_recovers_when_the_broker_is_back(client, broker_down, monkeypat
 
     app._pool = None
     assert client.get("/healthz").status_code == 200
+
+
+# --- Background work ------------------------------------------------------------------------------
+
+LONG_AGO = timedelta(minutes=20)  # past config.health.OVERDUE
+JUST_NOW = timedelta(minutes=5)  # within it: the beat tasks have not had their turn yet
+
+
+def unevaluated_form(cast, age):
+    from outcomes.models import Administration
+    from tests.integration.evaluation_support import phq9, record
+
+    form = record(cast.episode, "phq9", phq9(8), weeks_ago=0)
+    Administration.objects.filter(pk=form.pk).update(
+        alerts_evaluated_at=None, created_at=timezone.now() - age
+    )
+
+
+def pending_alert_email(cast, age):
+    from outcomes.models import AlertNotification
+    from tests.integration.test_dashboard_caseload import add_alert
+
+    alert = add_alert(cast.episode, trigger=f"adm:{age.seconds}")
+    AlertNotification.objects.create(
+        alert=alert, recipient=cast.therapist, channel="email", created_at=timezone.now() - age
+    )
+
+
+def unescalated_urgent_alert(cast, age):
+    from outcomes.models import Alert, AlertSeverity
+    from tests.integration.test_dashboard_caseload import add_alert
+
+    alert = add_alert(cast.episode, severity=AlertSeverity.URGENT, trigger=f"adm:{age.seconds}")
+    window = timedelta(hours=cast.clinic.urgent_escalation_hours)
+    Alert.objects.filter(pk=alert.pk).update(created_at=timezone.now() - window - age)
+
+
+def queued_mail(cast, age):
+    from messaging.models import OutboundEmail
+    from messaging.services import mail_queue
+
+    mail = mail_queue(to="someone@example.org", subject="s", body_text="b", purpose="test")
+    OutboundEmail.objects.filter(pk=mail.pk).update(next_attempt_at=timezone.now() - age)
+
+
+OVERDUE_WORK = {
+    "alert_evaluation": unevaluated_form,
+    "alert_emails": pending_alert_email,
+    "escalation": unescalated_urgent_alert,
+    "outbox": queued_mail,
+}
+
+
+@pytest.mark.parametrize("check", OVERDUE_WORK)
+def test_healthz_says_degraded_when_background_work_is_overdue(client, cast, check):
+    OVERDUE_WORK[check](cast, JUST_NOW)
+    body = client.get("/healthz").json()
+    assert body["status"] == "ok" and set(body["background"].values()) == {"ok"}
+
+    OVERDUE_WORK[check](cast, LONG_AGO)
+    response = client.get("/healthz")
+    body = response.json()
+    # Still 200: this web server is fine, it is a worker or beat that is not running.
+    assert response.status_code == 200 and body["status"] == "degraded"
+    assert {name for name, state in body["background"].items() if state == "behind"} == {check}
