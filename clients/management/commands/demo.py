@@ -102,6 +102,11 @@ class Command(BaseCommand):
         self.stdout.write(f"Log in with any of these (password: {DEMO_PASSWORD}):")
         for membership in logins.order_by("role", "user__username"):
             self.stdout.write(f"  {membership.user.username:<14} {membership.get_role_display()}")
+        if settings.MFA_REQUIRED:
+            self.stdout.write(
+                "The supervisor and the clinic admin set up an authenticator app at first sign-in"
+                " (any TOTP app); MFA_REQUIRED=false make demo skips that."
+            )
         waiting = _urgent_alert_holders()
         if waiting:
             self.stdout.write(
