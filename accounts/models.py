@@ -51,7 +51,34 @@ def totp_key_validator(value):
     return hex_validator()(value)
 
 
-class AuthenticatorDevice(TimestampMixin, ThrottlingMixin, Device):
+class _AttemptRecording:
+    """How both devices record an attempt: only the throttling and last-used columns, in place.
+
+    django-otp's own mixins save the whole row, from this copy; a copy loaded before another
+    sign-in claimed a code would write the old ``last_t`` back and make that code good again.
+    """
+
+    def _attempt_failed(self) -> None:
+        now = timezone.now()
+        type(self).objects.filter(pk=self.pk).update(
+            throttling_failure_timestamp=now,
+            throttling_failure_count=models.F("throttling_failure_count") + 1,
+        )
+        self.refresh_from_db(fields=["throttling_failure_timestamp", "throttling_failure_count"])
+
+    def _attempt_succeeded(self) -> None:
+        self.throttle_reset(commit=False)
+        self.set_last_used_timestamp(commit=False)
+        self.save(
+            update_fields=[
+                "throttling_failure_timestamp",
+                "throttling_failure_count",
+                "last_used_at",
+            ]
+        )
+
+
+class AuthenticatorDevice(_AttemptRecording, TimestampMixin, ThrottlingMixin, Device):
     """A staff member's authenticator app (TOTP, RFC 6238), with the secret encrypted at rest.
 
     The fields are those of django-otp's ``TOTPDevice`` (codes from an app set up before the move
@@ -96,7 +123,7 @@ class AuthenticatorDevice(TimestampMixin, ThrottlingMixin, Device):
         totp = TOTP(self.bin_key, self.step, self.t0, self.digits, self.drift)
         totp.time = time.time()
         if code is None or not totp.verify(code, self.tolerance, self.last_t + 1):
-            self.throttle_increment(commit=True)
+            self._attempt_failed()
             return False
         # Claimed with a conditional UPDATE, so two sign-ins racing with one code cannot both pass.
         claimed = AuthenticatorDevice.objects.filter(pk=self.pk, last_t__lt=totp.t()).update(
@@ -105,15 +132,7 @@ class AuthenticatorDevice(TimestampMixin, ThrottlingMixin, Device):
         if not claimed:
             return False
         self.last_t, self.drift = totp.t(), totp.drift
-        self.throttle_reset(commit=False)
-        self.set_last_used_timestamp(commit=False)
-        self.save(
-            update_fields=[
-                "throttling_failure_timestamp",
-                "throttling_failure_count",
-                "last_used_at",
-            ]
-        )
+        self._attempt_succeeded()
         return True
 
     @property
@@ -154,7 +173,7 @@ def recovery_code_digest(code: str) -> str:
     return hashlib.sha256(normalised.encode()).hexdigest()
 
 
-class RecoveryCodes(TimestampMixin, ThrottlingMixin, Device):
+class RecoveryCodes(_AttemptRecording, TimestampMixin, ThrottlingMixin, Device):
     """A staff member's one-time recovery codes, for a lost phone, each kept only as its digest.
 
     A code is checked by its digest and spent by deleting that row: one DELETE, so two sign-ins
@@ -175,11 +194,9 @@ class RecoveryCodes(TimestampMixin, ThrottlingMixin, Device):
             return False
         spent, _ = self.codes.filter(digest=recovery_code_digest(token)).delete()
         if not spent:
-            self.throttle_increment(commit=True)
+            self._attempt_failed()
             return False
-        self.throttle_reset(commit=False)
-        self.set_last_used_timestamp(commit=False)
-        self.save()
+        self._attempt_succeeded()
         return True
 
 

@@ -166,6 +166,17 @@ def test_two_sign_ins_racing_with_one_code_do_not_both_pass(cast):
     assert not second.verify_token(code)  # loaded before the first claimed the step
 
 
+def test_a_wrong_code_on_a_stale_copy_does_not_make_a_spent_code_good_again(cast):
+    device = totp_device_for(cast.therapist)
+    stale = AuthenticatorDevice.objects.get(pk=device.pk)
+    code = code_for(device)
+    assert device.verify_token(code)
+    assert not stale.verify_token("not a code")  # recorded in place, not by saving the copy
+    fresh = AuthenticatorDevice.objects.get(pk=device.pk)
+    assert fresh.throttling_failure_count == 1
+    assert not fresh.verify_token(code)
+
+
 def test_the_enrolment_address_carries_the_secret_issuer_and_user(cast, settings):
     from urllib.parse import parse_qs, urlsplit
 
