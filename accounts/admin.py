@@ -7,10 +7,13 @@ from django.contrib import admin
 from django.contrib.admin.utils import unquote
 from django.contrib.auth import get_user_model
 from django.contrib.auth.admin import UserAdmin
+from django.db import transaction
 from django.db.models import Count
 
 from accounts.models import AuthenticatorDevice, RecoveryCodes
+from accounts.selectors import user_audit_clinic
 from accounts.services import password_changed
+from audit.services import audit_record
 
 User = get_user_model()
 
@@ -45,6 +48,24 @@ class SecondFactorAdmin(admin.ModelAdmin):
 
     def has_change_permission(self, request, obj=None):
         return False
+
+    def delete_model(self, request, obj):
+        self.delete_queryset(request, type(obj).objects.filter(pk=obj.pk))
+
+    def delete_queryset(self, request, queryset):
+        # Removing someone's second factor lets a password alone in until they enrol again: each
+        # removal is on the audit trail, with who did it.
+        with transaction.atomic():
+            for device in queryset.select_related("user"):
+                audit_record(
+                    actor=request.user,
+                    action="auth.mfa_removed",
+                    obj=device.user,
+                    clinic=user_audit_clinic(device.user),
+                    request=request,
+                    details={"device": device._meta.verbose_name},
+                )
+            queryset.delete()
 
 
 @admin.register(AuthenticatorDevice)

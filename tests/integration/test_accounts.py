@@ -251,6 +251,22 @@ def test_the_admin_lists_second_factors_but_never_their_secrets(cast, client):
     assert client.get("/admin/otp_totp/totpdevice/").status_code == 404
 
 
+def test_removing_a_second_factor_in_the_admin_is_audited(cast, client):
+    from django.contrib.auth import get_user_model
+
+    from tests.auth import login_verified
+
+    device = totp_device_for(cast.therapist)
+    root = get_user_model().objects.create_superuser("root", password="pw-Root-12345")
+    login_verified(client, root)
+    page = f"/admin/accounts/authenticatordevice/{device.pk}/delete/"
+    assert client.post(page, {"post": "yes"}).status_code == 302
+    assert not AuthenticatorDevice.objects.filter(pk=device.pk).exists()
+    event = AuditEvent.objects.get(action="auth.mfa_removed")
+    assert (event.actor, event.object_id) == (root, str(cast.therapist.pk))
+    assert event.details == {"device": "authenticator app"}
+
+
 PLUGIN_TABLES = {
     # The columns of django-otp's TOTP and static plugins that accounts' migration 0002 reads.
     "otp_totp_totpdevice": "id integer PRIMARY KEY, user_id integer, name varchar(64), "
