@@ -108,6 +108,11 @@ class AuthenticatorDevice(_AttemptRecording, TimestampMixin, ThrottlingMixin, De
     def bin_key(self) -> bytes:
         return unhexlify(self.key.encode())
 
+    @property
+    def secret_base32(self) -> str:
+        """The secret as authenticator apps take it: typed in by hand, or in the QR code."""
+        return base64.b32encode(self.bin_key).decode().rstrip("=")
+
     def get_throttle_factor(self):
         # django-otp's setting for its TOTP devices: the delay after a wrong code doubles from it.
         return getattr(settings, "OTP_TOTP_THROTTLE_FACTOR", 1)
@@ -142,7 +147,7 @@ class AuthenticatorDevice(_AttemptRecording, TimestampMixin, ThrottlingMixin, De
         issuer = (getattr(settings, "OTP_TOTP_ISSUER", "") or "").replace(":", "").strip()
         username = self.user.get_username()
         params = {
-            "secret": base64.b32encode(self.bin_key).decode().rstrip("="),
+            "secret": self.secret_base32,
             "algorithm": "SHA1",
             "digits": self.digits,
             "period": self.step,

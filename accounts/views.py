@@ -9,8 +9,6 @@ Every view here is ``never_cache`` (``Cache-Control: no-store``): TOTP secrets a
 must not linger in a shared computer's browser cache.
 """
 
-from base64 import b32encode
-
 import django_otp
 from django.contrib import messages
 from django.contrib.auth import views as auth_views
@@ -163,7 +161,7 @@ def mfa_enrol(request):
                 {"codes": codes, "next": _next_url(request), "first_time": True},
             )
         form.add_error("token", "That code does not match. Check the clock on your phone.")
-    secret = b32encode(device.bin_key).decode()
+    secret = device.secret_base32
     context = {
         "form": form,
         "qr_svg": qr_svg(device.config_url),

@@ -66,18 +66,9 @@ def alert_emails_behind(now) -> bool:
 
 def escalation_behind(now) -> bool:
     """An unacknowledged urgent alert past its clinic's escalation window and not escalated."""
-    from clients.models import Clinic
-    from outcomes.models import Alert, AlertSeverity, AlertState
+    from outcomes.notifications import alerts_due_for_escalation
 
-    open_urgent = Alert.objects.filter(severity=AlertSeverity.URGENT, state=AlertState.OPEN)
-    for clinic_id, hours in Clinic.objects.values_list("pk", "urgent_escalation_hours"):
-        due = now - timedelta(hours=hours) - OVERDUE
-        overdue = Q(escalation_level=0, created_at__lt=due) | Q(
-            escalation_level=1, escalated_at__lt=due
-        )
-        if open_urgent.filter(overdue, clinic_id=clinic_id).exists():
-            return True
-    return False
+    return alerts_due_for_escalation(now=now, grace=OVERDUE).exists()
 
 
 def outbox_behind(now) -> bool:

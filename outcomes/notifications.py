@@ -25,7 +25,15 @@ from django.db.models import F, Q
 from django.utils import timezone
 
 from audit.services import audit_record
-from clients.models import CheckIn, CheckInStatus, Episode, EpisodeStatus, Membership, Role
+from clients.models import (
+    CheckIn,
+    CheckInStatus,
+    Clinic,
+    Episode,
+    EpisodeStatus,
+    Membership,
+    Role,
+)
 from config.queue import enqueue_on_commit
 from messaging.models import OutboundEmail
 from messaging.services import mail_queue
@@ -236,6 +244,30 @@ def notifications_send_pending(*, now=None) -> int:
 # --- Escalation of urgent alerts -----------------------------------------------------------------
 
 
+def _waiting_since_before(cutoff) -> Q:
+    # Level 0 waits from when it was raised, level 1 from its last escalation.
+    return Q(escalation_level=0, created_at__lte=cutoff) | Q(
+        escalation_level__gt=0, escalated_at__lte=cutoff
+    )
+
+
+def alerts_due_for_escalation(*, now, grace=timedelta(0)):
+    """Open urgent alerts below the top level whose clinic's ``urgent_escalation_hours`` (plus
+    ``grace``) have passed since they were raised or last escalated; those of a deactivated
+    therapist once ``grace`` has passed, since nobody reads their alerts and waiting out the window
+    helps no one. The one definition of "due" for ``alerts_escalate`` and ``/healthz``."""
+    due = Q(episode__therapist__is_active=False) & _waiting_since_before(now - grace)
+    for clinic_id, hours in Clinic.objects.values_list("pk", "urgent_escalation_hours"):
+        window = timedelta(hours=hours) + grace
+        due |= Q(clinic_id=clinic_id) & _waiting_since_before(now - window)
+    return Alert.objects.filter(
+        due,
+        severity=AlertSeverity.URGENT,
+        state=AlertState.OPEN,
+        escalation_level__lt=LEVEL_ADMIN,
+    )
+
+
 def alerts_escalate(*, now=None) -> int:
     """Escalate urgent alerts nobody acknowledged within ``clinic.urgent_escalation_hours``:
     first to the supervisors of the therapist's teams, one period later to the clinic admins.
@@ -247,21 +279,8 @@ def alerts_escalate(*, now=None) -> int:
     """
     now = now or timezone.now()
     escalated = 0
-    candidates = (
-        Alert.objects.filter(
-            severity=AlertSeverity.URGENT,
-            state=AlertState.OPEN,
-            escalation_level__lt=LEVEL_ADMIN,
-        )
-        .select_related("clinic", "episode__client", "episode__therapist")
-        .order_by("pk")
-    )
-    for alert in candidates:
-        period = timedelta(hours=alert.clinic.urgent_escalation_hours)
-        since = alert.escalated_at if alert.escalation_level else alert.created_at
-        # Nobody reads a deactivated therapist's alerts: waiting out the window helps no one.
-        if since > now - period and alert.episode.therapist.is_active:
-            continue
+    due = alerts_due_for_escalation(now=now).select_related("clinic", "episode__client")
+    for alert in due.order_by("pk"):
         try:
             escalated += _alert_escalate(alert=alert, now=now)
         except Exception as error:  # the other overdue alerts must still escalate

@@ -119,19 +119,19 @@ def demo_alert_history(*, clinic, now) -> tuple[int, int]:
     raised each at its form or missed check-in, and handled it. Returns (handled, still open).
     """
     alerts = list(Alert.objects.filter(clinic=clinic).select_related("administration", "episode"))
-    missed_ids = [
-        int(alert.trigger.partition(":")[2])
-        for alert in alerts
-        if alert.administration_id is None and alert.trigger.startswith("checkin:")
-    ]
-    # A missed check-in is noticed when its link expires unanswered.
-    noticed = dict(CheckIn.objects.filter(pk__in=missed_ids).values_list("pk", "expires_at"))
+    # A missed check-in ("checkin:<id>") is noticed when its link expires unanswered.
+    missed_checkin = {alert.pk: _checkin_id(alert.trigger) for alert in alerts}
+    noticed = dict(
+        CheckIn.objects.filter(pk__in=set(missed_checkin.values()) - {None}).values_list(
+            "pk", "expires_at"
+        )
+    )
     handled = 0
     for alert in alerts:
         if alert.administration is not None:
             event_at = alert.administration.administered_at
         else:
-            event_at = noticed.get(int(alert.trigger.partition(":")[2] or 0), alert.created_at)
+            event_at = noticed.get(missed_checkin[alert.pk], alert.created_at)
         alert.created_at = min(event_at, now)
         if now - alert.created_at < REVIEW_WITHIN:
             continue
@@ -160,6 +160,11 @@ def demo_alert_history(*, clinic, now) -> tuple[int, int]:
         batch_size=BATCH,
     )
     return handled, len(alerts) - handled
+
+
+def _checkin_id(trigger: str) -> int | None:
+    kind, _, number = trigger.partition(":")
+    return int(number) if kind == "checkin" and number.isdigit() else None
 
 
 def clinic_delete(*, clinic) -> None:
