@@ -38,5 +38,5 @@ class BearerTokenScheme(OpenApiAuthenticationExtension):
         return {
             "type": "http",
             "scheme": "bearer",
-            "description": "A per-user API token created by an administrator (shown once).",
+            "description": "A per-user API key made on the account page (shown once).",
         }

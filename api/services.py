@@ -13,9 +13,12 @@ import secrets
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
+from django.conf import settings
 from django.db import transaction
+from django.db.models import Q
 from django.utils import timezone
 
+from accounts.selectors import mfa_required_for
 from api.models import ApiToken
 from audit.services import audit_record
 from clients.selectors import clinics_of
@@ -43,9 +46,16 @@ def api_key_hash(key: str) -> str:
 
 def api_token_create(*, user, name: str, actor=None) -> IssuedToken:
     key = KEY_PREFIX + secrets.token_urlsafe(KEY_BYTES)
+    expires_at = None
+    if mfa_required_for(user):
+        expires_at = timezone.now() + timedelta(days=settings.API_TOKEN_MFA_MAX_AGE_DAYS)
     with transaction.atomic():
         token = ApiToken.objects.create(
-            user=user, name=name, key_prefix=key[:PREFIX_LENGTH], key_hash=api_key_hash(key)
+            user=user,
+            name=name,
+            key_prefix=key[:PREFIX_LENGTH],
+            key_hash=api_key_hash(key),
+            expires_at=expires_at,
         )
         _token_audit(token=token, actor=actor, action="api_token.create")
     return IssuedToken(token=token, key=key)
@@ -85,15 +95,16 @@ def api_token_use(*, key: str, now: datetime | None = None) -> ApiToken | None:
     if not KEY_PATTERN.match(key or ""):
         return None
     digest = api_key_hash(key)
+    now = now or timezone.now()
     token = (
         ApiToken.objects.select_related("user")
         .filter(key_hash=digest, revoked_at__isnull=True, user__is_active=True)
+        .filter(Q(expires_at__isnull=True) | Q(expires_at__gt=now))
         .first()
     )
     # The lookup is by hash, so its timing says nothing about the key; re-check all the same.
     if token is None or not hmac.compare_digest(token.key_hash, digest):
         return None
-    now = now or timezone.now()
     if token.last_used_at is None or token.last_used_at < now - LAST_USED_RESOLUTION:
         ApiToken.objects.filter(pk=token.pk).update(last_used_at=now)
         token.last_used_at = now

@@ -39,7 +39,7 @@ CSRF_TRUSTED_ORIGINS = env.list("CSRF_TRUSTED_ORIGINS", default=[])
 SITE_URL = env("SITE_URL", default="http://127.0.0.1:8000").rstrip("/")
 
 INSTALLED_APPS = [
-    "django.contrib.admin",
+    "config.admin_site.OperatorAdminConfig",  # the admin, for superusers only
     "django.contrib.auth",
     "django.contrib.contenttypes",
     "django.contrib.sessions",
@@ -126,6 +126,8 @@ LOGOUT_REDIRECT_URL = "login"
 # Second factor (accounts/): required for supervisors, clinic admins and admin-site users.
 MFA_REQUIRED = env.bool("MFA_REQUIRED", default=True)
 OTP_TOTP_ISSUER = env("OTP_TOTP_ISSUER", default="Outcome tracker")
+# An API key skips the second factor: for users who must use one, keys expire after this long.
+API_TOKEN_MFA_MAX_AGE_DAYS = env.int("API_TOKEN_MFA_MAX_AGE_DAYS", default=90)
 # Lockout after this many failed sign-ins (password or code) for one username from one address
 # within the window; keyed on both so one address (a clinic's NAT) never locks out everyone.
 LOGIN_LOCKOUT_THRESHOLD = env.int("LOGIN_LOCKOUT_THRESHOLD", default=5)
@@ -317,7 +319,7 @@ API_THROTTLE_RATES = {
 SPECTACULAR_SETTINGS = {
     "TITLE": "Outcome tracker API",
     "DESCRIPTION": "Measurement-based care: clients, episodes, responses, alerts and reports. "
-    "Authenticate with `Authorization: Bearer <key>` (a per-user token from an administrator) "
+    "Authenticate with `Authorization: Bearer <key>` (a per-user key, made on the account page) "
     "or a signed-in session. See docs/api.md.",
     "VERSION": "1.0.0",
     "SERVE_INCLUDE_SCHEMA": False,

@@ -7,8 +7,6 @@ from accounts.views import StaffLoginView
 from clients.urls import staff_urlpatterns as clients_staff_urlpatterns
 from config.health import healthz
 
-admin.site.site_header = "Outcome tracker administration"
-
 urlpatterns = [
     path("healthz", healthz, name="healthz"),
     path("login/", StaffLoginView.as_view(), name="login"),

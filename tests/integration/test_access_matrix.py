@@ -153,6 +153,13 @@ MATRIX = {
         lambda w: post("/accounts/mfa/recovery-codes/"),
         any_staff(),
     ),
+    "GET /accounts/tokens/": (lambda w: get("/accounts/tokens/"), any_staff()),
+    "POST /accounts/tokens/": (lambda w: post("/accounts/tokens/", {"name": "EHR"}), any_staff()),
+    # Each caller revokes the therapist's own key: only the therapist finds it.
+    "POST /accounts/tokens/{token_id}/revoke/": (
+        lambda w: post(f"/accounts/tokens/{w.token.pk}/revoke/"),
+        expect(404, anon=LOGIN, link=LOGIN, own=302),
+    ),
     "GET /accounts/password/": (lambda w: get("/accounts/password/"), any_staff()),
     "POST /accounts/password/": (
         lambda w: post(
@@ -509,6 +516,9 @@ class World:
             options={"start": "2026-01-01", "end": "2026-06-30"},
         )
         self.opt_out_token = opt_out_token(cast.client)
+        from api.services import api_token_create
+
+        self.token = api_token_create(user=cast.therapist, name="EHR").token
         # A client of the therapist's whose episode has ended: a new episode may be opened.
         self.returning_client = make_client(cast.clinic)
         make_episode(self.returning_client, cast.therapist, ended_on=TODAY(), end_reason="planned")
@@ -600,6 +610,15 @@ def test_the_admin_is_for_superusers_only(cast):
     assert len(routes) > 100
     world = World(cast)
     browsers = {role: world.browser(role) for role in ROLES}
+    # A clinic admin made staff and given every model permission: Django's own admin would let
+    # them in and show every clinic's clients, alerts and users (and mint tokens for them).
+    from django.contrib.auth.models import Permission
+
+    cast.admin.is_staff = True
+    cast.admin.save(update_fields=["is_staff"])
+    cast.admin.user_permissions.set(Permission.objects.all())
+    browsers["staff_admin"] = Client()
+    login_verified(browsers["staff_admin"], cast.admin)
     failures = []
     for route, _ in routes:
         path = admin_path(route)

@@ -2,6 +2,7 @@
 episodes, answers through the one door, alerts, trajectories, reports, and the schema."""
 
 import hashlib
+import re
 from datetime import timedelta
 from io import StringIO
 
@@ -11,7 +12,7 @@ from django.utils import timezone
 from rest_framework.test import APIClient
 
 from api.models import ApiToken
-from api.services import api_token_create, api_token_revoke
+from api.services import api_token_create, api_token_revoke, api_token_use
 from audit.models import AuditEvent
 from clients.models import CheckIn, CheckInKind, CheckInStatus, Client, Episode, MeasurementPlan
 from outcomes.models import Administration, Alert, AlertRule, AlertState
@@ -408,27 +409,58 @@ def test_an_alert_is_acknowledged_then_resolved_once(cast):
     assert {"alert.acknowledge", "alert.resolve"} <= set(actions)
 
 
-def test_an_admin_creates_a_token_in_the_admin_and_sees_its_key_once(cast, client):
-    from django.contrib.auth import get_user_model
-
-    site_admin = get_user_model().objects.create_superuser("root", password="pw-Root-12345")
-    login_verified(client, site_admin)
-    response = client.post(
-        "/admin/api/apitoken/add/", {"user": cast.therapist.pk, "name": "kiosk"}, follow=True
-    )
+def test_staff_create_their_own_key_on_their_page_and_see_it_once(cast, client):
+    login_verified(client, cast.therapist)
+    response = client.post("/accounts/tokens/", {"name": "kiosk"})
     assert response.status_code == 200
+    assert "no-store" in response["Cache-Control"]
     token = ApiToken.objects.get(user=cast.therapist, name="kiosk")
-    shown = [str(m) for m in response.context["messages"]]
-    (key,) = [word for message in shown for word in message.split() if word.startswith("otk_")]
+    (key,) = re.findall(r"otk_[A-Za-z0-9_-]{40,}", response.content.decode())
     assert hashlib.sha256(key.encode()).hexdigest() == token.key_hash
-    listing = client.get("/admin/api/apitoken/").content.decode()
+    # Never through the messages cookie (signed, not encrypted), never again on the page.
+    assert key not in response.cookies.output()
+    listing = client.get("/accounts/tokens/").content.decode()
     assert key not in listing and token.key_prefix in listing
 
     bearer = APIClient()
     bearer.credentials(HTTP_AUTHORIZATION=f"Bearer {key}")
     assert bearer.get("/api/v1/episodes/").status_code == 200
-    client.post(
-        "/admin/api/apitoken/",
-        {"action": "revoke_selected", "_selected_action": [token.pk]},
-    )
+    client.post(f"/accounts/tokens/{token.pk}/revoke/")
     assert bearer.get("/api/v1/episodes/").status_code == 401
+
+
+def test_no_key_without_a_session_that_passed_the_second_factor(cast, client):
+    client.force_login(cast.therapist)  # a therapist with no authenticator: password only
+    response = client.post("/accounts/tokens/", {"name": "kiosk"})
+    assert response.status_code == 200
+    assert not ApiToken.objects.filter(user=cast.therapist).exists()
+    assert "Set up two-step verification" in response.content.decode()
+
+
+def test_one_cannot_revoke_anothers_key(cast, client):
+    theirs = api_token_create(user=cast.other_therapist, name="EHR").token
+    login_verified(client, cast.therapist)
+    assert client.post(f"/accounts/tokens/{theirs.pk}/revoke/").status_code == 404
+    theirs.refresh_from_db()
+    assert theirs.revoked_at is None
+
+
+def test_keys_of_users_who_must_use_a_second_factor_expire(cast, settings):
+    settings.API_TOKEN_MFA_MAX_AGE_DAYS, settings.MFA_REQUIRED = 90, True
+    supervisors = api_token_create(user=cast.supervisor, name="reports")
+    therapists = api_token_create(user=cast.therapist, name="EHR")
+    assert therapists.token.expires_at is None
+    assert supervisors.token.expires_at is not None
+    later = supervisors.token.expires_at + timedelta(minutes=1)
+    assert api_token_use(key=supervisors.key, now=later - timedelta(days=1)) is not None
+    assert api_token_use(key=supervisors.key, now=later) is None
+
+
+def test_the_admin_makes_no_keys(cast, client):
+    from django.contrib.auth import get_user_model
+
+    site_admin = get_user_model().objects.create_superuser("root", password="pw-Root-12345")
+    login_verified(client, site_admin)
+    response = client.post("/admin/api/apitoken/add/", {"user": cast.therapist.pk, "name": "k"})
+    assert response.status_code == 403
+    assert not ApiToken.objects.exists()

@@ -266,7 +266,8 @@ def _write_staff(demo, clinic, teams, password):
             first_name=person.display_name,
             email=f"{person.username}@demo.example.org",
             password=hashed,
-            # The clinic admin manages setup through the Django admin.
+            # The demo is a one-clinic installation: its clinic admin is also the operator, the
+            # only kind of user the Django admin lets in (config/admin_site.py).
             is_staff=person.role == Role.ADMIN,
             is_superuser=person.role == Role.ADMIN,
         )
