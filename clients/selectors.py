@@ -2,7 +2,7 @@
 view can forget the scope (a therapist sees only their own clients; a supervisor the clients of
 the therapists in the teams they supervise, and their own; a clinic admin the whole clinic)."""
 
-from django.db.models import Q, QuerySet
+from django.db.models import Exists, F, OuterRef, Q, QuerySet, Subquery
 
 from clients.models import Client, Clinic, Episode, Membership, Role
 
@@ -43,6 +43,30 @@ def clients_visible_to(user) -> QuerySet[Client]:
     return Client.objects.filter(
         pk__in=Episode.objects.filter(episode_scope_q(user)).values("client_id")
     )
+
+
+def current_episode_id_subquery() -> Subquery:
+    """Per client (as ``OuterRef("pk")``): its current episode, the active one, or when none is
+    active the one that ended last."""
+    return Subquery(
+        Episode.objects.filter(client=OuterRef("pk"))
+        .order_by(F("ended_on").desc(nulls_first=True), "-started_on", "-pk")
+        .values("pk")[:1]
+    )
+
+
+def clients_with_contact_visible_to(user) -> QuerySet[Client]:
+    """Clients whose contact details (e-mail, name) ``user`` may read and change: those whose
+    *current* episode they see. A former care team keeps its own episodes' history, but the
+    address the current therapist's links go to is not theirs to read or redirect."""
+    return Client.objects.annotate(current_episode_id=current_episode_id_subquery()).filter(
+        current_episode_id__in=Episode.objects.filter(episode_scope_q(user)).values("pk")
+    )
+
+
+def contact_visible_annotation(user) -> Exists:
+    """For annotating a Client queryset: may ``user`` see this client's contact details?"""
+    return Exists(clients_with_contact_visible_to(user).filter(pk=OuterRef("pk")))
 
 
 def caseload_episodes(user) -> QuerySet[Episode]:

@@ -1,7 +1,8 @@
 """Clients: list, create (with the first episode), read, update, bulk create, CSV import."""
 
 from django.db.models import Prefetch
-from drf_spectacular.utils import OpenApiResponse, extend_schema
+from django.shortcuts import get_object_or_404
+from drf_spectacular.utils import OpenApiResponse, extend_schema, extend_schema_field
 from rest_framework import serializers, status
 from rest_framework.exceptions import ValidationError
 from rest_framework.generics import GenericAPIView
@@ -13,7 +14,12 @@ from api.access_log import audit_api_read
 from api.pagination import ApiPagination
 from api.scoping import client_for, clinic_for
 from clients.client_import import ImportInvalid, clients_import_csv
-from clients.selectors import clients_visible_to, episodes_visible_to
+from clients.selectors import (
+    clients_visible_to,
+    clients_with_contact_visible_to,
+    contact_visible_annotation,
+    episodes_visible_to,
+)
 from clients.services import (
     BulkClientsInvalid,
     ClientDataInvalid,
@@ -38,8 +44,12 @@ class ClientOutput(serializers.Serializer):
     id = serializers.IntegerField()
     clinic = serializers.CharField(source="clinic.slug")
     label = serializers.CharField()
-    email = serializers.EmailField(allow_blank=True)
-    name = serializers.CharField(allow_blank=True)
+    email = serializers.SerializerMethodField(
+        help_text="Null unless you see the client's current episode (a former care team does not)."
+    )
+    name = serializers.SerializerMethodField(
+        help_text="Null unless you see the client's current episode."
+    )
     timezone = serializers.CharField()
     language = serializers.CharField()
     opted_out_at = serializers.DateTimeField(allow_null=True)
@@ -48,10 +58,19 @@ class ClientOutput(serializers.Serializer):
         many=True, source="visible_episodes", help_text="The episodes you may see, oldest first."
     )
 
+    @extend_schema_field(serializers.EmailField(allow_blank=True, allow_null=True))
+    def get_email(self, client) -> str | None:
+        return client.email if client.contact_visible else None
+
+    @extend_schema_field(serializers.CharField(allow_blank=True, allow_null=True))
+    def get_name(self, client) -> str | None:
+        return client.name if client.contact_visible else None
+
 
 def _with_visible_episodes(queryset, user):
     # Only the episodes the user may see: a supervisor must not learn of a client's episode
     # with a therapist outside their teams.
+    queryset = queryset.annotate(contact_visible=contact_visible_annotation(user))
     return queryset.select_related("clinic").prefetch_related(
         Prefetch(
             "episodes",
@@ -167,7 +186,9 @@ class ClientDetailApi(APIView):
 
     @extend_schema(request=ClientUpdateInput, responses=ClientOutput)
     def patch(self, request, client_id: int):
-        client = client_for(request.user, client_id)
+        # Only the care team of the current episode changes the record (a former therapist must
+        # not redirect the current therapist's links): for anyone else it is not there to change.
+        client = get_object_or_404(clients_with_contact_visible_to(request.user), pk=client_id)
         payload = self.ClientUpdateInput(data=request.data)
         payload.is_valid(raise_exception=True)
         try:

@@ -18,6 +18,7 @@ from clients.models import CheckIn, CheckInKind, CheckInStatus, Client, Episode,
 from outcomes.models import Administration, Alert, AlertRule, AlertState
 from outcomes.services import administration_record
 from tests.auth import login_verified
+from tests.factories import make_episode
 
 PHQ9_WITH_RISK = [2, 2, 2, 2, 2, 2, 2, 2, 1]
 PHQ9_CALM = [1, 1, 1, 1, 1, 1, 1, 1, 0]
@@ -464,3 +465,34 @@ def test_the_admin_makes_no_keys(cast, client):
     response = client.post("/admin/api/apitoken/add/", {"user": cast.therapist.pk, "name": "k"})
     assert response.status_code == 403
     assert not ApiToken.objects.exists()
+
+
+def test_a_former_care_team_neither_reads_nor_redirects_a_moved_clients_contact(cast):
+    """The client moved from the therapist (team A, episode ended "transfer") to a therapist
+    of team B: the new team's links go to the client's address, which the old team must not
+    read or change; the old team keeps the history of its own episode."""
+    client = cast.client
+    client.email = "client@example.org"
+    client.save()
+    cast.episode.ended_on = timezone.now().date() - timedelta(days=1)
+    cast.episode.end_reason = "transfer"
+    cast.episode.save()
+    make_episode(client, cast.other_therapist, weeks_ago=0)
+    url = f"/api/v1/clients/{client.pk}/"
+
+    for former in (cast.therapist, cast.supervisor):
+        seen = api_as(former).get(url)
+        assert seen.status_code == 200
+        assert seen.json()["email"] is None and seen.json()["name"] is None
+        assert [e["id"] for e in seen.json()["episodes"]] == [cast.episode.pk]
+        listed = api_as(former).get("/api/v1/clients/", {"label": client.label}).json()
+        assert listed["results"][0]["email"] is None
+        changed = api_as(former).patch(url, {"email": "attacker@example.org"}, format="json")
+        assert changed.status_code == 404
+    client.refresh_from_db()
+    assert client.email == "client@example.org"
+
+    for current in (cast.other_therapist, cast.admin):
+        assert api_as(current).get(url).json()["email"] == "client@example.org"
+    moved = api_as(cast.other_therapist).patch(url, {"email": "new@example.org"}, format="json")
+    assert moved.status_code == 200 and moved.json()["email"] == "new@example.org"
