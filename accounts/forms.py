@@ -3,8 +3,9 @@ from django.conf import settings
 from django.contrib.auth.forms import AuthenticationForm
 from django.core.exceptions import ValidationError
 
-from accounts.selectors import client_ip, login_is_locked_out
-from accounts.services import login_failure_record
+from accounts.known_browser import known_browser_for
+from accounts.selectors import client_ip
+from accounts.services import LoginRefusal, login_attempt_claim
 
 
 def lockout_message() -> str:
@@ -16,24 +17,36 @@ def lockout_message() -> str:
     )
 
 
-class LockoutAuthenticationForm(AuthenticationForm):
-    """Django's login form, refusing (username, address) pairs with too many recent failures.
+def slowdown_message() -> str:
+    return (
+        "This account has had many failed sign-ins from browsers it has not used before, so "
+        f"such browsers may try once every {settings.LOGIN_ACCOUNT_SLOWDOWN_SECONDS} seconds. "
+        "Wait a moment and try again; a browser you have signed in with before is not slowed."
+    )
 
-    The check runs before the password is tested, so a locked-out pair learns nothing more, even
-    with the right password.
-    """
+
+def refusal_message(refusal: LoginRefusal) -> str:
+    return lockout_message() if refusal is LoginRefusal.LOCKED_OUT else slowdown_message()
+
+
+class LockoutAuthenticationForm(AuthenticationForm):
+    """Django's login form, with the attempt claimed (and counted) before the password is tested
+    (``login_attempt_claim``): a refused attempt learns nothing, even with the right password.
+    ``self.attempt`` is the claim, for the view to settle when the sign-in succeeds."""
+
+    attempt = None
 
     def clean(self):
         username = self.cleaned_data.get("username") or ""
-        ip = client_ip(self.request)
-        if username and login_is_locked_out(username=username, ip=ip):
-            raise ValidationError(lockout_message(), code="locked_out")
-        try:
-            return super().clean()
-        except ValidationError:
-            if username:
-                login_failure_record(username=username, ip=ip)
-            raise
+        if username:
+            self.attempt = login_attempt_claim(
+                username=username,
+                ip=client_ip(self.request),
+                known_browser=known_browser_for(self.request, username),
+            )
+            if self.attempt.refusal is not None:
+                raise ValidationError(refusal_message(self.attempt.refusal), code="locked_out")
+        return super().clean()
 
 
 class TokenForm(forms.Form):

@@ -34,6 +34,9 @@ class LoginFailure(models.Model):
     username = models.CharField(max_length=150)
     ip_address = models.GenericIPAddressField(null=True, blank=True)
     at = models.DateTimeField(default=timezone.now)
+    # From a browser this user has signed in with before (its signed cookie): a guessing attack
+    # on the account slows down strangers' attempts, never the user's own browser.
+    known_browser = models.BooleanField(default=False)
 
     class Meta:
         indexes = [models.Index(fields=["username", "ip_address", "at"], name="login_failure_key")]

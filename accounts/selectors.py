@@ -1,12 +1,8 @@
 """Reads for sign-in security: who must use a second factor, and whether a login is locked out."""
 
-from datetime import timedelta
-
 from django.conf import settings
-from django.utils import timezone
 from django_otp import user_has_device
 
-from accounts.models import LoginFailure
 from clients.models import Role
 from clients.selectors import memberships_of
 
@@ -31,17 +27,6 @@ def client_ip(request) -> str | None:
 
 def normalised_username(username: str) -> str:
     return (username or "").strip().lower()[:150]
-
-
-def login_failures_recent(*, username: str, ip: str | None) -> int:
-    since = timezone.now() - timedelta(seconds=settings.LOGIN_LOCKOUT_WINDOW_SECONDS)
-    return LoginFailure.objects.filter(
-        username=normalised_username(username), ip_address=ip, at__gte=since
-    ).count()
-
-
-def login_is_locked_out(*, username: str, ip: str | None) -> bool:
-    return login_failures_recent(username=username, ip=ip) >= settings.LOGIN_LOCKOUT_THRESHOLD
 
 
 def mfa_required_for(user) -> bool:

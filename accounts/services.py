@@ -1,5 +1,7 @@
 """Writes for sign-in security: failed attempts, TOTP enrolment and recovery codes."""
 
+import enum
+from dataclasses import dataclass
 from datetime import timedelta
 
 from django.conf import settings
@@ -23,11 +25,64 @@ TOTP_DEVICE_NAME = "Authenticator app"
 RECOVERY_DEVICE_NAME = "Recovery codes"
 
 
-def login_failure_record(*, username: str, ip: str | None) -> None:
-    LoginFailure.objects.create(username=normalised_username(username), ip_address=ip)
+class LoginRefusal(enum.Enum):
+    LOCKED_OUT = "locked_out"  # too many failures for this username from this address
+    SLOW_DOWN = "slow_down"  # the account is being guessed at from browsers it has never used
+
+
+@dataclass(frozen=True)
+class LoginAttempt:
+    """A claimed sign-in attempt. Its row counts as a failure from the moment it is claimed
+    until the password (or code) proves right, so parallel attempts count each other."""
+
+    failure_id: int | None
+    refusal: LoginRefusal | None = None
+
+
+def login_attempt_claim(*, username: str, ip: str | None, known_browser: bool) -> LoginAttempt:
+    """Claim an attempt before the password is tested, or refuse it.
+
+    Check-then-record let 40 parallel wrong passwords from one address all be tested (threshold
+    5): each counted before any had recorded its failure. Here each attempt writes its row
+    first (autocommit: the others see it at once) and then counts, so the k-th attempt to commit
+    sees at least k rows and at most LOGIN_LOCKOUT_THRESHOLD are ever tested in a window.
+
+    Per (username, address): the lockout. Per account, from browsers that never signed in as
+    this user: after LOGIN_ACCOUNT_STRANGER_FAILURES failures in the window, one attempt per
+    LOGIN_ACCOUNT_SLOWDOWN_SECONDS (OWASP's "device cookie" defence): a guesser spread over
+    many addresses is slowed, and the user's own browser is not.
+    """
+    name = normalised_username(username)
+    now = timezone.now()
+    row = LoginFailure.objects.create(
+        username=name, ip_address=ip, known_browser=known_browser, at=now
+    )
+    window = LoginFailure.objects.filter(
+        username=name, at__gte=now - timedelta(seconds=settings.LOGIN_LOCKOUT_WINDOW_SECONDS)
+    )
+    refusal = None
+    if window.filter(ip_address=ip).count() > settings.LOGIN_LOCKOUT_THRESHOLD:
+        refusal = LoginRefusal.LOCKED_OUT
+    elif not known_browser:
+        strangers = window.filter(known_browser=False)
+        if strangers.count() > settings.LOGIN_ACCOUNT_STRANGER_FAILURES:
+            since = now - timedelta(seconds=settings.LOGIN_ACCOUNT_SLOWDOWN_SECONDS)
+            if strangers.exclude(pk=row.pk).filter(at__gte=since).exists():
+                refusal = LoginRefusal.SLOW_DOWN
+    if refusal is not None:
+        # Refused without testing the password: not a failure, and it must not extend the wait.
+        row.delete()
+        return LoginAttempt(failure_id=None, refusal=refusal)
     # Old rows say nothing about the current window; drop them as we go instead of in a job.
     keep_for = timedelta(seconds=max(settings.LOGIN_LOCKOUT_WINDOW_SECONDS, 86400))
-    LoginFailure.objects.filter(at__lt=timezone.now() - keep_for).delete()
+    LoginFailure.objects.filter(at__lt=now - keep_for).delete()
+    return LoginAttempt(failure_id=row.pk)
+
+
+def login_attempt_succeeded(*, attempt: LoginAttempt, username: str, ip: str | None) -> None:
+    """The password or code was right: this attempt was no failure, and the pair starts afresh."""
+    LoginFailure.objects.filter(pk=attempt.failure_id).delete()
+    login_failures_clear(username=username, ip=ip)
 
 
 def login_failures_clear(*, username: str, ip: str | None) -> None:

@@ -20,19 +20,19 @@ from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_POST
 from django_otp import devices_for_user
 
-from accounts.forms import ApiTokenForm, LockoutAuthenticationForm, TokenForm, lockout_message
+from accounts.forms import ApiTokenForm, LockoutAuthenticationForm, TokenForm, refusal_message
+from accounts.known_browser import known_browser_remember
 from accounts.models import RecoveryCodes
 from accounts.qr import qr_svg
 from accounts.selectors import (
     client_ip,
-    login_is_locked_out,
     mfa_required_for,
     user_audit_clinic,
     user_has_mfa,
 )
 from accounts.services import (
-    login_failure_record,
-    login_failures_clear,
+    login_attempt_claim,
+    login_attempt_succeeded,
     password_changed,
     recovery_codes_regenerate,
     totp_device_confirm,
@@ -48,8 +48,11 @@ class StaffLoginView(auth_views.LoginView):
 
     def form_valid(self, form):
         user = form.get_user()
-        login_failures_clear(username=user.get_username(), ip=client_ip(self.request))
+        login_attempt_succeeded(
+            attempt=form.attempt, username=user.get_username(), ip=client_ip(self.request)
+        )
         response = super().form_valid(form)
+        known_browser_remember(self.request, response, user.get_username())
         audit_record(
             actor=user, action="auth.login", clinic=user_audit_clinic(user), request=self.request
         )
@@ -98,19 +101,21 @@ def mfa_verify(request):
         )
     form = TokenForm(request.POST or None)
     ip = client_ip(request)
-    if request.method == "POST":
-        if login_is_locked_out(username=user.get_username(), ip=ip):
-            form.add_error(None, lockout_message())
-        elif form.is_valid():
+    if request.method == "POST" and form.is_valid():
+        # The password was right, so this is the user's browser or their password is known:
+        # either way the code is the guard now, and only the per-address lockout applies.
+        attempt = login_attempt_claim(username=user.get_username(), ip=ip, known_browser=True)
+        if attempt.refusal is not None:
+            form.add_error(None, refusal_message(attempt.refusal))
+        else:
             device = _device_accepting(user=user, token=form.cleaned_data["token"])
             if device is not None:
                 django_otp.login(request, device)
                 request.session.cycle_key()
-                login_failures_clear(username=user.get_username(), ip=ip)
+                login_attempt_succeeded(attempt=attempt, username=user.get_username(), ip=ip)
                 if isinstance(device, RecoveryCodes):
                     _recovery_code_used(request=request, device=device)
                 return redirect(_next_url(request))
-            login_failure_record(username=user.get_username(), ip=ip)
             form.add_error("token", "That code is not right, or it has expired. Try again.")
     return render(request, "accounts/mfa_verify.html", {"form": form, "next": _next_url(request)})
 

@@ -132,6 +132,12 @@ API_TOKEN_MFA_MAX_AGE_DAYS = env.int("API_TOKEN_MFA_MAX_AGE_DAYS", default=90)
 # within the window; keyed on both so one address (a clinic's NAT) never locks out everyone.
 LOGIN_LOCKOUT_THRESHOLD = env.int("LOGIN_LOCKOUT_THRESHOLD", default=5)
 LOGIN_LOCKOUT_WINDOW_SECONDS = env.int("LOGIN_LOCKOUT_WINDOW_SECONDS", default=15 * 60)
+# Per account, across addresses: after this many failures from browsers that never signed in as
+# the user, such browsers get one attempt per LOGIN_ACCOUNT_SLOWDOWN_SECONDS (the user's own
+# browser, known by a signed cookie, is not slowed): a slowdown, not a lock-out of the user.
+LOGIN_ACCOUNT_STRANGER_FAILURES = env.int("LOGIN_ACCOUNT_STRANGER_FAILURES", default=10)
+LOGIN_ACCOUNT_SLOWDOWN_SECONDS = env.int("LOGIN_ACCOUNT_SLOWDOWN_SECONDS", default=30)
+LOGIN_KNOWN_BROWSER_DAYS = env.int("LOGIN_KNOWN_BROWSER_DAYS", default=180)
 # Reverse proxies in front of the app whose X-Forwarded-For entries are trusted (0: none).
 TRUSTED_PROXY_COUNT = env.int("TRUSTED_PROXY_COUNT", default=0)
 
