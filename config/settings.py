@@ -138,8 +138,9 @@ LOGIN_LOCKOUT_WINDOW_SECONDS = env.int("LOGIN_LOCKOUT_WINDOW_SECONDS", default=1
 LOGIN_ACCOUNT_STRANGER_FAILURES = env.int("LOGIN_ACCOUNT_STRANGER_FAILURES", default=10)
 LOGIN_ACCOUNT_SLOWDOWN_SECONDS = env.int("LOGIN_ACCOUNT_SLOWDOWN_SECONDS", default=30)
 LOGIN_KNOWN_BROWSER_DAYS = env.int("LOGIN_KNOWN_BROWSER_DAYS", default=180)
-# Reverse proxies in front of the app whose X-Forwarded-For entries are trusted (0: none).
-TRUSTED_PROXY_COUNT = env.int("TRUSTED_PROXY_COUNT", default=0)
+# Reverse proxies (addresses or networks) whose X-Forwarded-For is believed; none by default.
+# Trusted by address, not by count: a caller who reaches the app directly cannot forge one.
+TRUSTED_PROXIES = env.list("TRUSTED_PROXIES", default=[])
 
 LANGUAGE_CODE = "en-gb"
 TIME_ZONE = "UTC"

@@ -373,7 +373,7 @@ def test_behind_a_trusted_proxy_the_lockout_and_the_audit_log_see_the_callers_ad
     cast, settings
 ):
     settings.LOGIN_LOCKOUT_THRESHOLD = 2
-    settings.TRUSTED_PROXY_COUNT = 1
+    settings.TRUSTED_PROXIES = ["10.9.0.0/16"]
     proxy = "10.9.9.9"  # every request arrives from the proxy
 
     def through_proxy(username, password, caller):
@@ -392,14 +392,35 @@ def test_behind_a_trusted_proxy_the_lockout_and_the_audit_log_see_the_callers_ad
     assert signed_in.ip_address == "198.51.100.4"
 
 
-def test_the_production_settings_trust_one_proxy_unless_told_otherwise():
+def test_a_forged_forwarded_for_from_a_caller_who_is_not_a_proxy_changes_nothing(cast, settings):
+    """With gunicorn reached directly, a caller could send any X-Forwarded-For: to dodge the
+    lockout, or to lock a colleague out by failing in their name from their address."""
+    settings.LOGIN_LOCKOUT_THRESHOLD = 2
+    settings.TRUSTED_PROXIES = ["10.9.0.0/16"]
+
+    def direct(password, forged):
+        return Client().post(
+            "/login/",
+            {"username": "therapist", "password": password},
+            REMOTE_ADDR="203.0.113.7",
+            HTTP_X_FORWARDED_FOR=forged,
+        )
+
+    for n in range(2):
+        direct("wrong", f"198.51.100.{n}")  # a new "address" each time
+    assert direct(PASSWORD, "198.51.100.99").status_code == 200  # still locked: one caller
+    # The colleague at 198.51.100.5 was not locked out by failures forged in their name.
+    assert log_in(Client(), "therapist", ip="198.51.100.5").status_code == 302
+
+
+def test_the_production_settings_trust_a_proxy_on_the_same_host_unless_told_otherwise():
     root = Path(__file__).resolve().parents[2]
-    env = {k: v for k, v in os.environ.items() if k != "TRUSTED_PROXY_COUNT"}
+    env = {k: v for k, v in os.environ.items() if k != "TRUSTED_PROXIES"}
     env["DJANGO_SETTINGS_MODULE"] = "config.settings_production"
     script = "import django; django.setup(); from django.conf import settings; "
-    script += "print(settings.TRUSTED_PROXY_COUNT)"
+    script += "print(','.join(settings.TRUSTED_PROXIES))"
 
-    def proxy_count(**extra):
+    def proxies(**extra):
         result = subprocess.run(
             [sys.executable, "-c", script],
             cwd=root,
@@ -411,8 +432,8 @@ def test_the_production_settings_trust_one_proxy_unless_told_otherwise():
         assert result.returncode == 0, result.stderr
         return result.stdout.strip()
 
-    assert proxy_count() == "1"
-    assert proxy_count(TRUSTED_PROXY_COUNT="2") == "2"
+    assert proxies() == "127.0.0.1,::1"
+    assert proxies(TRUSTED_PROXIES="10.0.0.0/8") == "10.0.0.0/8"
 
 
 def test_a_successful_login_clears_the_failure_count(cast, settings):
