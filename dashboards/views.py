@@ -20,7 +20,7 @@ from django.views.decorators.http import require_POST
 from audit.services import audit_clients_listed, audit_record
 from clients import checkins
 from clients.models import MeasurementPlan, Role
-from clients.selectors import caseload_episodes, memberships_of
+from clients.selectors import caseload_episodes, memberships_of, role_in
 from clients.services import ClientDataInvalid, episode_close
 from dashboards import selectors
 from dashboards.forms import (
@@ -142,6 +142,8 @@ def episode_detail(request, episode_id):
             "more_open_alerts": open_alerts[ALERTS_SHOWN:],
             "open_alert_count": len(open_alerts),
             "past_alerts": [a for a in page.alerts if a.state == "resolved"],
+            # The privacy page (export or erase, GDPR) is the clinic admin's alone.
+            "manages_privacy": role_in(request.user, episode.clinic) == Role.ADMIN,
         },
     )
 

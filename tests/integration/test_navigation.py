@@ -75,3 +75,14 @@ def test_before_the_second_factor_the_navigation_shows_nothing_not_even_the_aler
     page = client.get("/alerts/")
     assert list(nav_links(page)) == ["Caseload", "Notifications"]
     assert 'class="badge"' in page.content.decode()
+
+
+@pytest.mark.parametrize(
+    "who, shown", [("admin", True), ("supervisor", False), ("therapist", False)]
+)
+def test_only_a_clinic_admin_is_offered_the_client_privacy_page(client, cast, who, shown):
+    client.force_login(getattr(cast, who))
+    html = client.get(f"/episodes/{cast.episode.pk}/").content.decode()
+    privacy_url = f"/privacy/clients/{cast.client.pk}/"
+    assert (privacy_url in html) is shown
+    assert client.get(privacy_url).status_code == (200 if shown else 404)
