@@ -161,6 +161,15 @@ class ClientAdmin(AuditedAdmin):
         # Django's delete would leave the outbox's mails to the client and audit nothing.
         return False
 
+    def save_formset(self, request, form, formset, change):
+        if formset.model is Episode:
+            # An episode's clinic is its client's (denormalised for scoping, so the inline has
+            # no field for it): without this a client added with an episode fails on NOT NULL.
+            for episode_form in formset.forms:
+                if episode_form.instance.pk is None:
+                    episode_form.instance.clinic = formset.instance.clinic
+        super().save_formset(request, form, formset, change)
+
     @admin.action(description="Export or erase the client's data on the privacy page (GDPR)")
     def open_privacy_page(self, request, queryset):
         if queryset.count() != 1:

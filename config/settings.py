@@ -89,6 +89,7 @@ TEMPLATES = [
                 "django.contrib.auth.context_processors.auth",
                 "django.contrib.messages.context_processors.messages",
                 "dashboards.context_processors.alert_badge",
+                "dashboards.context_processors.navigation",
             ],
         },
     },

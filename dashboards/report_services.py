@@ -38,6 +38,18 @@ REQUEUE_AFTER = timedelta(minutes=5)
 RUNNING_STALE_AFTER = timedelta(hours=2)
 EXPORT_DIR = "exports"
 
+# Why a job failed, in words for the person who asked for it (shown on the report page). An
+# unexpected error's own message can quote client data, so it is never shown: the log keeps its
+# class and the job id for whoever investigates.
+FAILED_UNEXPECTEDLY = (
+    "Something went wrong while making this file. Please try again; if it fails again, "
+    "tell your administrator."
+)
+FAILED_ACCESS_WITHDRAWN = "You no longer have access to these reports, so the file was not made."
+FAILED_WORKER_LOST = (
+    "The export stopped before it finished (the server was restarted). Please request it again."
+)
+
 
 class ExportNotAllowed(Exception):
     """The exporter or format does not exist, or the user may not export here."""
@@ -106,7 +118,7 @@ def export_job_run(*, job_id) -> bool:
     job = ExportJob.objects.select_related("clinic", "requested_by").get(pk=job_id)
     scope, period = export_job_scope(job)
     if scope is None:
-        _export_job_fail(job, "permission withdrawn")
+        _export_job_fail(job, FAILED_ACCESS_WITHDRAWN)
         return False
 
     def progress(done: int) -> None:
@@ -127,7 +139,7 @@ def export_job_run(*, job_id) -> bool:
     except Exception as error:
         # The class and the job id only, no traceback: a message (and the frames' values in a
         # traceback) can carry client data. Our own refusals carry a message written for the user.
-        reason = str(error) if isinstance(error, ExportRefused) else error.__class__.__name__
+        reason = str(error) if isinstance(error, ExportRefused) else FAILED_UNEXPECTEDLY
         logger.error("export %s failed (%s)", job.pk, error.__class__.__name__)
         path.unlink(missing_ok=True)
         _export_job_fail(job, reason)
@@ -186,7 +198,7 @@ def exports_sweep(*, now=None) -> dict[str, int]:
         requeued += 1
     dead = ExportJob.objects.filter(
         status=ExportJob.Status.RUNNING, started_at__lte=now - RUNNING_STALE_AFTER
-    ).update(status=ExportJob.Status.FAILED, error="worker lost", finished_at=now)
+    ).update(status=ExportJob.Status.FAILED, error=FAILED_WORKER_LOST, finished_at=now)
     return {"expired": expired, "requeued": requeued, "dead": dead}
 
 

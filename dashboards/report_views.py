@@ -21,7 +21,7 @@ from django.views.decorators.http import require_GET, require_POST
 
 from audit.services import audit_record
 from dashboards import report_charts, report_services
-from dashboards.exporters import CONTENT_TYPES, EXPORTERS, ExportRefused
+from dashboards.exporters import CONTENT_TYPES, ExportRefused, export_choices
 from dashboards.forms import ReportPeriodForm
 from dashboards.models import ExportJob, ReportSubscription
 from dashboards.report_selectors import (
@@ -81,7 +81,7 @@ def report_page(request):
                 "rates": report_charts.rates_figure(report),
                 "funnel": report_charts.funnel_figure(report),
             },
-            "exporters": list(EXPORTERS.values()),
+            "exporters": export_choices(),
             "jobs": jobs,
             "subscribed": ReportSubscription.objects.filter(
                 user=request.user, clinic=scope.clinic

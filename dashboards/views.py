@@ -20,7 +20,7 @@ from django.views.decorators.http import require_POST
 from audit.services import audit_clients_listed, audit_record
 from clients import checkins
 from clients.models import MeasurementPlan, Role
-from clients.selectors import memberships_of
+from clients.selectors import caseload_episodes, memberships_of, role_in
 from clients.services import ClientDataInvalid, episode_close
 from dashboards import selectors
 from dashboards.forms import (
@@ -74,7 +74,12 @@ def _sees_team(user) -> bool:
 @login_required
 def caseload(request):
     sees_team = _sees_team(request.user)
-    team = request.GET.get("view") == "team" and sees_team
+    view = request.GET.get("view")
+    # A supervisor or clinic admin who carries no clients lands on their team's clients rather
+    # than an empty caseload; "?view=mine" still shows their own.
+    team = sees_team and (
+        view == "team" or (view is None and not caseload_episodes(request.user).exists())
+    )
     measures = [
         (code, selectors.instrument_short_name(code)) for code in selectors.INSTRUMENT_ORDER
     ]
@@ -137,6 +142,8 @@ def episode_detail(request, episode_id):
             "more_open_alerts": open_alerts[ALERTS_SHOWN:],
             "open_alert_count": len(open_alerts),
             "past_alerts": [a for a in page.alerts if a.state == "resolved"],
+            # The privacy page (export or erase, GDPR) is the clinic admin's alone.
+            "manages_privacy": role_in(request.user, episode.clinic) == Role.ADMIN,
         },
     )
 

@@ -67,6 +67,10 @@ class Exporter(ABC):
     """One kind of export. Subclasses set the class attributes and implement ``iterate_rows``
     (tabular exports) or override ``write`` (documents such as PDF or FHIR JSON)."""
 
+    # A template that meets a class calls it; an exporter needs arguments, so the call would fail
+    # and the template would print "". Pages get ``export_choices()``; this guards the rest.
+    do_not_call_in_templates: ClassVar[bool] = True
+
     identifier: ClassVar[str]
     verbose_name: ClassVar[str]
     description: ClassVar[str] = ""

@@ -28,7 +28,7 @@ BATCH = 2000
 
 class FhirBundleExporter(Exporter):
     identifier = "fhir"
-    verbose_name = "FHIR R4 Bundle (QuestionnaireResponse)"
+    verbose_name = "Health record exchange (FHIR R4)"
     description = (
         "Every form scored in the period as FHIR R4 QuestionnaireResponse resources, with the "
         "totals as LOINC-coded Observations, for an electronic health record."

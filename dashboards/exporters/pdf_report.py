@@ -25,7 +25,7 @@ def _no_network(url, *args, **kwargs):
 
 class PdfReportExporter(Exporter):
     identifier = "pdf_report"
-    verbose_name = "Outcome report (PDF)"
+    verbose_name = "Printable outcome report"
     description = "The report above as a printable document, with its tables and charts."
     formats = ("pdf",)
 

@@ -1,5 +1,7 @@
 from django import template
 
+from dashboards import exporters
+
 register = template.Library()
 
 
@@ -14,3 +16,15 @@ def percent(value) -> str:
 @register.filter
 def as_list(value) -> list:
     return [value]
+
+
+@register.filter
+def export_title(identifier: str) -> str:
+    """ "outcome_report" → "Outcome report (one row per episode)"."""
+    return exporters.export_title(identifier)
+
+
+@register.filter
+def export_format(file_format: str) -> str:
+    """ "xlsx" → "Excel"."""
+    return exporters.format_label(file_format)

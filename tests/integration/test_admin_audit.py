@@ -130,6 +130,40 @@ def test_sessions_added_and_removed_on_the_episode_page_are_recorded(cast, clien
     assert admin_events(root, "session.delete").get().object_id == str(session.pk)
 
 
+def test_a_client_is_onboarded_in_the_admin_with_their_first_episode(cast, client, root):
+    """Add client with an inline episode: the episode takes its clinic from the client (the
+    inline has no clinic field), and both rows are audited."""
+    add_url = "/admin/clients/client/add/"
+    data = form_data(client.get(add_url))
+    prefix = next(k for k in data if k.endswith("-TOTAL_FORMS") and "episode" in k)[
+        : -len("-TOTAL_FORMS")
+    ]
+    data.update(
+        {
+            "clinic": str(cast.clinic.pk),
+            "label": "C-7001",
+            "email": "new.client@example.org",
+            f"{prefix}-TOTAL_FORMS": "1",
+            f"{prefix}-0-therapist": str(cast.therapist.pk),
+            f"{prefix}-0-started_on": "2026-12-01",
+        }
+    )
+
+    response = client.post(add_url, data)
+
+    assert response.status_code == 302, response.content.decode()[:2000]
+    onboarded = Client.objects.get(label="C-7001")
+    episode = Episode.objects.get(client=onboarded)
+    assert episode.clinic == cast.clinic == onboarded.clinic
+    assert episode.therapist == cast.therapist and episode.ended_on is None
+    created = admin_events(root, "client.create").get()
+    assert created.client == onboarded and created.clinic == cast.clinic
+    assert "new.client" not in str(created.details)
+    episode_created = admin_events(root, "episode.create").get()
+    assert episode_created.object_id == str(episode.pk) and episode_created.client == onboarded
+    assert episode_created.details == {"via": "admin", "fields": ["started_on", "therapist"]}
+
+
 @pytest.mark.parametrize("which", ["client", "episode"])
 def test_clients_and_episodes_cannot_be_deleted_in_the_admin(cast, client, root, which):
     obj = getattr(cast, which)

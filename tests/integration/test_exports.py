@@ -11,9 +11,11 @@ import pytest
 import time_machine
 from django.urls import reverse
 from django.utils import timezone
+from django.utils.html import escape
 
 from audit.models import AuditEvent
 from dashboards import report_services
+from dashboards.exporters import EXPORTERS
 from dashboards.models import ExportJob
 from dashboards.report_selectors import ReportPeriod, report_scope
 from tests.report_support import PERIOD_END, PERIOD_START, finished_episode
@@ -190,3 +192,57 @@ def test_unknown_exports_and_formats_are_refused(client, cast, exporter, file_fo
 def test_therapists_cannot_request_exports(client, cast):
     assert request_export(client, cast.therapist).status_code == 404
     assert not ExportJob.objects.exists()
+
+
+def test_the_report_page_offers_every_export_with_its_title_description_and_formats(client, cast):
+    """The cards are plain data: an exporter class handed to the template would be called by
+    Django's template engine, fail, and leave four empty cards with no button."""
+    client.force_login(cast.supervisor)
+    page = client.get(reverse("reports:report"))
+    assert page.status_code == 200
+    cards = page.context["exporters"]
+    assert [card.identifier for card in cards] == list(EXPORTERS)
+    html = page.content.decode()
+    for card in cards:
+        exporter = EXPORTERS[card.identifier]
+        assert card.title and card.description and card.formats
+        assert f">{escape(card.title)}</h3>" in html
+        assert escape(card.description) in html
+        for file_format, label in card.formats:
+            assert file_format in exporter.formats
+            assert f'name="format" value="{file_format}"' in html
+            assert f"Export as {label}" in html
+    # Every button posts the exporter it belongs to, never an empty one.
+    assert 'name="exporter" value=""' not in html
+    assert html.count('name="format" value="') == sum(len(card.formats) for card in cards)
+
+
+def test_the_export_list_names_each_export_and_format_in_words(
+    client, cast, django_capture_on_commit_callbacks
+):
+    finished_episode(cast.clinic, cast.therapist)
+    run_export(client, cast.supervisor, django_capture_on_commit_callbacks, file_format="xlsx")
+    html = client.get(reverse("reports:report")).content.decode()
+    assert "Outcome report (one row per episode) · Excel" in html
+    assert "outcome_report ·" not in html
+
+
+def test_a_failed_export_tells_the_supervisor_why_in_words_not_an_exception_class(
+    client, cast, monkeypatch, django_capture_on_commit_callbacks
+):
+    from dashboards.exporters.outcome_report import OutcomeReportExporter
+
+    def explode(self):
+        raise KeyError("phq9_first")
+
+    finished_episode(cast.clinic, cast.therapist)
+    monkeypatch.setattr(OutcomeReportExporter, "iterate_rows", explode)
+    with django_capture_on_commit_callbacks():
+        request_export(client, cast.supervisor)
+    job = ExportJob.objects.get()
+    assert report_services.export_job_run(job_id=job.pk) is False
+    html = client.get(reverse("reports:report")).content.decode()
+    assert escape(report_services.FAILED_UNEXPECTEDLY) in html
+    assert "KeyError" not in html and "phq9_first" not in html
+    status = client.get(reverse("reports:export_status", args=[job.pk])).json()
+    assert status["error"] == report_services.FAILED_UNEXPECTEDLY
