@@ -292,8 +292,9 @@ def alert_resolve(request, alert_id):
 
 @login_required
 def local_outbox(request):
-    """The embedded default's mailbox: what clients and staff would have received (demo only)."""
-    if not (settings.SHOW_LOCAL_OUTBOX and request.user.is_staff):
+    """The embedded default's mailbox: what clients and staff would have received (demo only).
+    For the operator only: it holds every clinic's mail, links included."""
+    if not (settings.SHOW_LOCAL_OUTBOX and request.user.is_superuser):
         raise Http404
     outbox = Path(settings.EMAIL_OUTBOX_DIR)
     files = sorted(outbox.glob("*.eml"), reverse=True)[:50] if outbox.exists() else []

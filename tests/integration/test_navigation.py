@@ -40,14 +40,18 @@ def test_each_role_is_shown_the_pages_it_may_open_and_each_opens(client, cast, w
 
 def test_the_admin_and_the_demo_outbox_are_for_superusers_only(client, cast, settings):
     settings.SHOW_LOCAL_OUTBOX = True
+    cast.admin.is_staff = True  # staff, even: the outbox holds every clinic's mail
+    cast.admin.save()
     client.force_login(cast.admin)
     assert "Admin" not in nav_links(client.get("/alerts/"))
     assert "Outbox (demo)" not in nav_links(client.get("/alerts/"))
+    assert client.get("/outbox/").status_code == 404
 
     root = get_user_model().objects.create_superuser("root", password="pw-Root-12345")
     login_verified(client, root)
     links = nav_links(client.get("/alerts/"))
     assert links["Admin"] == "/admin/" and links["Outbox (demo)"] == "/outbox/"
+    assert client.get("/outbox/").status_code == 200
     settings.SHOW_LOCAL_OUTBOX = False
     assert "Outbox (demo)" not in nav_links(client.get("/alerts/"))
 
