@@ -1,4 +1,5 @@
-"""Content-Security-Policy header (Django 5.2 has none built in).
+"""Security headers: Content-Security-Policy (Django 5.2 has none built in), Permissions-Policy
+and Cache-Control for every response the app makes.
 
 Scripts only from this site: no inline <script>, no event-handler attributes, no eval; pages pass
 data with ``json_script`` and read it from a static file. Styles allow 'unsafe-inline' because
@@ -36,4 +37,39 @@ class ContentSecurityPolicyMiddleware:
         response = self.get_response(request)
         # A view that needs another policy (none here today) sets its own header.
         response.headers.setdefault("Content-Security-Policy", self.header)
+        return response
+
+
+# Nothing here uses a camera, a microphone, the location or payments: a script that got in
+# anyway (an extension, a compromised dependency) may not ask for them either.
+PERMISSIONS_POLICY = ", ".join(
+    f"{feature}=()"
+    for feature in (
+        "accelerometer",
+        "browsing-topics",
+        "camera",
+        "geolocation",
+        "gyroscope",
+        "magnetometer",
+        "microphone",
+        "payment",
+        "usb",
+    )
+)
+
+
+class PrivateResponseMiddleware:
+    """Every response the app makes carries health data or could (a caseload, a client page, an
+    API answer, an export, an error page that names a client): ``Cache-Control: no-store`` so no
+    browser, shared computer or proxy keeps a copy, unless a view set its own caching (the
+    static files, served by WhiteNoise before this runs, keep theirs)."""
+
+    def __init__(self, get_response):
+        self.get_response = get_response
+
+    def __call__(self, request):
+        response = self.get_response(request)
+        if "Cache-Control" not in response.headers:
+            response.headers["Cache-Control"] = "no-store, private"
+        response.headers.setdefault("Permissions-Policy", PERMISSIONS_POLICY)
         return response

@@ -50,6 +50,20 @@ def test_clickjacking_sniffing_and_referrer_headers(client):
     assert response.headers["Referrer-Policy"] == "same-origin"
 
 
+def test_pages_and_api_answers_with_health_data_are_never_stored(client, cast):
+    """Before, only the link pages said no-store: a caseload, a client page or an API answer
+    could be kept by a shared computer's browser cache or a proxy."""
+    from tests.auth import login_verified
+
+    login_verified(client, cast.therapist)
+    for path in ("/", f"/episodes/{cast.episode.pk}/", "/alerts/", "/api/v1/clients/", "/healthz"):
+        response = client.get(path)
+        assert response.status_code == 200, path
+        assert "no-store" in response.headers["Cache-Control"], path
+        assert "camera=()" in response.headers["Permissions-Policy"], path
+    assert "no-store" in client.get("/no-such-page/").headers["Cache-Control"]
+
+
 def test_the_style_policy_is_the_only_unsafe_inline_and_it_is_for_styles():
     assert "'unsafe-inline'" in DEFAULT_POLICY["style-src"]
     others = {k: v for k, v in DEFAULT_POLICY.items() if k != "style-src"}
