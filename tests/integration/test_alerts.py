@@ -183,8 +183,12 @@ def test_a_notification_is_handed_to_the_outbox_exactly_once(mailable):
     assert notifications.notification_send(notification_id=notification.pk)
     assert not notifications.notification_send(notification_id=notification.pk)
     notification.refresh_from_db()
-    assert notification.status == "sent" and notification.attempts == 1
+    # Handed over, not yet sent: the notification says what the mail did, not what was hoped.
+    assert notification.status == "queued" and notification.attempts == 1
     assert OutboundEmail.objects.filter(purpose="alert").count() == 1
+    sweep_outbox()
+    notification.refresh_from_db()
+    assert notification.status == "sent" and notification.sent_at == notification.email.sent_at
 
 
 def test_a_notification_left_pending_by_a_lost_task_is_sent_by_the_retry(mailable):
