@@ -472,4 +472,8 @@ def _undelivered_state(notification) -> str:
         return "Failed: not sent"
     if notification.email is None:
         return "Not yet handed to the outbox"
-    return f"Mail server unreachable, still retrying ({notification.email.attempts} attempts)"
+    attempts = notification.email.attempts
+    if attempts == 0:
+        return "Waiting to be sent"
+    times = f"{attempts} time{'s' if attempts != 1 else ''}"
+    return f"Refused by the mail server {times}; still retrying"
