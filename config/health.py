@@ -54,14 +54,12 @@ def alert_evaluation_behind(now) -> bool:
 
 
 def alert_emails_behind(now) -> bool:
-    """An alert e-mail still pending (retried every 5 minutes, failed after 6 attempts)."""
-    from outcomes.models import AlertNotification, NotificationChannel
+    """An alert e-mail not sent 15 minutes after the notice (not handed to the outbox, or SMTP
+    down: the outbox retries alert mails until they go out), or failed while its alert is open.
+    One EXISTS query."""
+    from outcomes.notifications import alert_mails_undelivered
 
-    return AlertNotification.objects.filter(
-        channel=NotificationChannel.EMAIL,
-        status=AlertNotification.Status.PENDING,
-        created_at__lt=now - OVERDUE,
-    ).exists()
+    return alert_mails_undelivered(now=now).exists()
 
 
 def escalation_behind(now) -> bool:

@@ -423,3 +423,57 @@ def export_jobs_listed(*, user, clinic: Clinic, now: datetime, limit: int = 10):
         )
         .order_by("-created_at")[:limit]
     )
+
+
+# --- Alert mails that may not have reached their recipient ---------------------------------------
+
+UNDELIVERED_SHOWN = 50
+
+
+@dataclass(frozen=True)
+class UndeliveredAlertMail:
+    """One alert e-mail to warn a supervisor about: who should have been told, of what kind of
+    alert and since when. Nothing about the client (no label, no rule, no score)."""
+
+    raised_at: datetime
+    severity: str
+    notice: str
+    recipient: str
+    state: str
+
+
+def alert_mails_undelivered_for(*, scope: ReportScope, now: datetime) -> list[UndeliveredAlertMail]:
+    """Alert mails overdue or failed (``outcomes.notifications.alert_mails_undelivered``) on the
+    episodes the user may see in the scope's clinic, oldest first. Not narrowed to the chosen
+    team: a warning must not hide behind a filter."""
+    from outcomes.notifications import alert_mails_undelivered
+
+    reachable = episodes_visible_to(scope.user).filter(clinic=scope.clinic).values("pk")
+    notifications = (
+        alert_mails_undelivered(now=now)
+        .filter(alert__clinic=scope.clinic, alert__episode_id__in=reachable)
+        .select_related("alert", "recipient", "email")
+        .order_by("created_at", "pk")[:UNDELIVERED_SHOWN]
+    )
+    return [
+        UndeliveredAlertMail(
+            raised_at=notification.created_at,
+            severity=notification.alert.get_severity_display(),
+            notice=notification.get_kind_display(),
+            recipient=notification.recipient.get_full_name() or notification.recipient.username,
+            state=_undelivered_state(notification),
+        )
+        for notification in notifications
+    ]
+
+
+def _undelivered_state(notification) -> str:
+    if notification.status == "failed":
+        return "Failed: not sent"
+    if notification.email is None:
+        return "Not yet handed to the outbox"
+    attempts = notification.email.attempts
+    if attempts == 0:
+        return "Waiting to be sent"
+    times = f"{attempts} time{'s' if attempts != 1 else ''}"
+    return f"Refused by the mail server {times}; still retrying"

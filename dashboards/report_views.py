@@ -26,6 +26,7 @@ from dashboards.forms import ReportPeriodForm
 from dashboards.models import ExportJob, ReportSubscription
 from dashboards.report_selectors import (
     ReportPeriod,
+    alert_mails_undelivered_for,
     export_jobs_listed,
     report_frames,
     report_scope,
@@ -73,9 +74,11 @@ def report_page(request):
         request=request,
         details={**period.as_options(), **scope.as_options()},
     )
-    jobs = export_jobs_listed(user=request.user, clinic=scope.clinic, now=timezone.now())
+    now = timezone.now()
+    jobs = export_jobs_listed(user=request.user, clinic=scope.clinic, now=now)
     context.update(
         {
+            "undelivered_alert_mails": alert_mails_undelivered_for(scope=scope, now=now),
             "form": form,
             "figures": {
                 "rates": report_charts.rates_figure(report),

@@ -2,7 +2,10 @@
 
 A mail is first a row (``mail_queue``); a task claims the row with a conditional UPDATE before it
 talks to SMTP, so two workers (or a re-delivered task) never send the same mail twice. Failures
-back off exponentially and stop as ``failed`` after ``MAX_ATTEMPTS``, visible in the admin.
+back off exponentially and stop as ``failed`` after ``MAX_ATTEMPTS``, visible in the admin; except
+alert mails, which keep trying (the backoff capped at ``MAX_BACKOFF``) until they are sent or the
+alert's owner gives them up (``mail_give_up``, once the alert is resolved): an SMTP outage longer
+than the ~31 minutes six attempts cover must delay an urgent alert's mail, never drop it.
 """
 
 import logging
@@ -20,6 +23,10 @@ logger = logging.getLogger(__name__)
 
 MAX_ATTEMPTS = 6
 BASE_BACKOFF_SECONDS = 60
+# Mails of these purposes have no attempt limit. Past the cap, SMTP is retried every 15 minutes,
+# the threshold at which /healthz already calls background work overdue.
+RETRIED_UNTIL_SENT = frozenset({"alert"})
+MAX_BACKOFF = timedelta(minutes=15)
 # A row left "sending" this long was claimed by a worker that died mid-send: try it again.
 STALE_CLAIM = timedelta(minutes=10)
 
@@ -70,22 +77,55 @@ def mail_send(*, mail_id: int) -> bool:
         attempts=mail.attempts + 1,
         last_error="",
     )
+    _mail_settled(mail=mail)
     return True
+
+
+def mail_backoff(*, attempts: int, purpose: str) -> timedelta:
+    """How long to wait after the ``attempts``-th failed attempt: 1, 2, 4, 8... minutes, capped
+    at ``MAX_BACKOFF`` for the mails retried until they are sent."""
+    if purpose in RETRIED_UNTIL_SENT:
+        # 2**5 minutes is past the cap already; a bounded exponent keeps the number small.
+        return min(timedelta(seconds=BASE_BACKOFF_SECONDS * 2 ** min(attempts - 1, 5)), MAX_BACKOFF)
+    return timedelta(seconds=BASE_BACKOFF_SECONDS * 2 ** (attempts - 1))
 
 
 def _mail_record_failure(*, mail: OutboundEmail, error: Exception) -> None:
     attempts = mail.attempts + 1
-    failed_for_good = attempts >= MAX_ATTEMPTS
-    backoff = timedelta(seconds=BASE_BACKOFF_SECONDS * 2 ** (attempts - 1))
+    failed_for_good = attempts >= MAX_ATTEMPTS and mail.purpose not in RETRIED_UNTIL_SENT
     # Log the mail id and error class only: the address and body are personal data.
     logger.warning("mail %s attempt %s failed: %s", mail.pk, attempts, error.__class__.__name__)
     OutboundEmail.objects.filter(pk=mail.pk).update(
         status=OutboundEmail.Status.FAILED if failed_for_good else OutboundEmail.Status.QUEUED,
-        attempts=attempts,
+        # The column is a smallint: an alert mail retried for most of a year stops counting there.
+        attempts=min(attempts, 32767),
         last_error=_without_address(f"{error.__class__.__name__}: {error}", mail.to)[:300],
-        next_attempt_at=timezone.now() + backoff,
+        next_attempt_at=timezone.now() + mail_backoff(attempts=attempts, purpose=mail.purpose),
         claimed_at=None,
     )
+
+
+def mail_give_up(*, mail_ids, reason: str) -> int:
+    """Stop retrying the queued mails among ``mail_ids``: they become ``failed`` with ``reason``
+    as their last error. For the owner of mails retried until sent (an alert resolved meanwhile).
+    A mail a worker is sending right now is left to finish; returns how many were given up."""
+    return OutboundEmail.objects.filter(pk__in=mail_ids, status=OutboundEmail.Status.QUEUED).update(
+        status=OutboundEmail.Status.FAILED, last_error=reason[:300], claimed_at=None
+    )
+
+
+def _mail_settled(*, mail: OutboundEmail) -> None:
+    """An alert mail went out: its notification, the alert's record of who was told, says so now
+    (until then it says "queued"). Apart from the send's UPDATE: should this fail, the mail stays
+    sent (never resent) and the notification retry task brings the notification in line."""
+    if mail.purpose != "alert":
+        return
+    from outcomes.notifications import notifications_follow_mails
+
+    try:
+        notifications_follow_mails(mail_ids=[mail.pk])
+    except Exception as error:  # the mail went out; only its mirror lags, for the beat to fix
+        logger.warning("notification of mail %s not updated: %s", mail.pk, error.__class__.__name__)
 
 
 def _without_address(text: str, address: str) -> str:

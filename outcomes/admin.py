@@ -52,7 +52,7 @@ class NotificationInline(ViewOnly, admin.TabularInline):
 
     @admin.display(description="Delivery (outbox)")
     def delivery(self, notification):
-        # "sent" above means handed to the outbox; this is what SMTP made of it.
+        # The status above follows the mail; this is how many tries SMTP took, and why not yet.
         mail = notification.email
         if mail is None:
             return "–"

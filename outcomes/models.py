@@ -213,6 +213,8 @@ class AlertNotification(models.Model):
 
     class Status(models.TextChoices):
         PENDING = "pending", "Pending"
+        # E-mail only: handed to the outbox, which is still trying SMTP.
+        QUEUED = "queued", "Queued"
         SENT = "sent", "Sent"
         FAILED = "failed", "Failed"
 
@@ -224,7 +226,8 @@ class AlertNotification(models.Model):
     attempts = models.PositiveSmallIntegerField(default=0)
     last_error = models.CharField(max_length=300, blank=True)
     sent_at = models.DateTimeField(null=True, blank=True)
-    # "sent" means handed to the outbox; what SMTP made of it (attempts, last error) is on the mail.
+    # An e-mail is "sent" once its mail went out, "failed" if the mail was given up; what SMTP
+    # made of each attempt (count, last error) is on the mail.
     email = models.ForeignKey(
         "messaging.OutboundEmail",
         null=True,
@@ -240,12 +243,13 @@ class AlertNotification(models.Model):
                 fields=["alert", "recipient", "channel", "kind"], name="notification_unique"
             )
         ]
-        # The retry task and /healthz look for pending rows, a handful among a growing history.
+        # The retry task and /healthz look for rows not (yet) sent, a handful among a growing
+        # history.
         indexes = [
             models.Index(
                 fields=["created_at"],
-                condition=models.Q(status="pending"),
-                name="notification_pending",
+                condition=models.Q(status__in=["pending", "queued", "failed"]),
+                name="notification_unsent",
             )
         ]
 

@@ -8,8 +8,12 @@ or doubles it (a beat task retries whatever stayed pending).
 
 Each notification is handed over on its own: one that fails (a database error, a row that cannot
 be mailed) is recorded on its row, with the attempt, and retried, while the rest of the batch goes
-on; an alert must not wait for another alert's trouble. Once handed over, the row links to its
-outbox mail, which records SMTP's attempts and errors.
+on; an alert must not wait for another alert's trouble. Once handed over, the row is "queued" and
+links to its outbox mail, which records SMTP's attempts and errors; the row turns "sent" when the
+mail goes out. The outbox retries an alert's mail until then, however long SMTP is down, and gives
+it up ("failed", saying why) only once the alert is resolved. A mail not out within ``OVERDUE`` of
+its notice, or failed while its alert is open, is what /healthz and the supervisor's report page
+warn about (``alert_mails_undelivered``).
 
 The e-mails carry a link and the clinic's name only: no client label, no scores, no rule name,
 nothing that would reveal health data to whoever reads the recipient's mailbox.
@@ -21,7 +25,7 @@ from datetime import timedelta
 
 from django.conf import settings
 from django.db import transaction
-from django.db.models import F, Q
+from django.db.models import Exists, F, OuterRef, Q, Subquery
 from django.utils import timezone
 
 from audit.services import audit_record
@@ -36,7 +40,7 @@ from clients.models import (
 )
 from config.queue import enqueue_on_commit
 from messaging.models import OutboundEmail
-from messaging.services import mail_queue
+from messaging.services import mail_give_up, mail_queue
 from outcomes.models import (
     Alert,
     AlertNotification,
@@ -61,6 +65,10 @@ PENDING_GRACE = timedelta(minutes=2)
 MAX_ATTEMPTS = 6
 DIGEST_PERIOD = timedelta(days=7)
 UNRESOLVED = (AlertState.OPEN, AlertState.ACKNOWLEDGED)
+# An alert mail not sent this long after its notice is overdue (config.health.OVERDUE, the same
+# 15 minutes): the hand-off is retried every 5 minutes and SMTP at least every 15.
+OVERDUE = timedelta(minutes=15)
+GIVEN_UP = "Given up: the alert was resolved before the mail could be sent."
 
 
 # --- New alerts -----------------------------------------------------------------------------------
@@ -163,14 +171,15 @@ def _notification_record_failure(*, notification_id: int, error: Exception) -> N
 def notification_send(*, notification_id: int) -> bool:
     """Hand one pending e-mail notification to the outbox, exactly once.
 
-    The row is claimed (pending → sent, a conditional UPDATE that must touch one row) in the same
-    transaction as the outbox row is written, so a second worker or a re-delivered task finds
-    nothing to claim, and a failure leaves it pending for the retry task.
+    The row is claimed (pending → queued, a conditional UPDATE that must touch one row) in the
+    same transaction as the outbox row is written, so a second worker or a re-delivered task finds
+    nothing to claim, and a failure leaves it pending for the retry task. It turns "sent" when the
+    outbox has sent the mail (``notifications_follow_mails``).
     """
     with transaction.atomic():
         claimed = AlertNotification.objects.filter(
             pk=notification_id, status=Status.PENDING, channel=NotificationChannel.EMAIL
-        ).update(status=Status.SENT, sent_at=timezone.now())
+        ).update(status=Status.QUEUED)
         if claimed != 1:
             return False
         notification = AlertNotification.objects.select_related("alert__clinic", "recipient").get(
@@ -180,10 +189,7 @@ def notification_send(*, notification_id: int) -> bool:
         undeliverable = _undeliverable_reason(notification.recipient)
         if undeliverable:
             AlertNotification.objects.filter(pk=notification_id).update(
-                status=Status.FAILED,
-                attempts=notification.attempts,
-                sent_at=None,
-                last_error=undeliverable,
+                status=Status.FAILED, attempts=notification.attempts, last_error=undeliverable
             )
             return False
         subject, body = alert_email(notification=notification)
@@ -239,6 +245,73 @@ def notifications_send_pending(*, now=None) -> int:
         created_at__lte=now - PENDING_GRACE,
     ).order_by("pk")
     return notifications_send(notification_ids=list(pending.values_list("pk", flat=True)[:1000]))
+
+
+def notifications_catch_up(*, now=None) -> int:
+    """The retry task's run: hand over the notifications left pending, give up the mails of
+    alerts resolved meanwhile, and bring any notification that missed its mail's news in line.
+    Returns how many notifications were handed over."""
+    handed_over = notifications_send_pending(now=now)
+    alert_mails_give_up()
+    notifications_follow_mails()
+    return handed_over
+
+
+# --- Delivery: the notification follows its mail ----------------------------------------------
+
+
+def notifications_follow_mails(*, mail_ids=None) -> int:
+    """Queued e-mail notifications whose mail was sent become "sent" (at the mail's time), those
+    whose mail was given up "failed" (with the mail's reason). All of them, or those of
+    ``mail_ids``; returns how many changed."""
+    queued = AlertNotification.objects.filter(status=Status.QUEUED, email__isnull=False)
+    if mail_ids is not None:
+        queued = queued.filter(email_id__in=mail_ids)
+    mail = OutboundEmail.objects.filter(pk=OuterRef("email_id"))
+    sent = queued.filter(email__status=OutboundEmail.Status.SENT).update(
+        status=Status.SENT, sent_at=Subquery(mail.values("sent_at")[:1])
+    )
+    failed = queued.filter(email__status=OutboundEmail.Status.FAILED).update(
+        status=Status.FAILED, last_error=Subquery(mail.values("last_error")[:1])
+    )
+    return sent + failed
+
+
+def alert_mails_give_up(*, alert_ids=None) -> int:
+    """Stop retrying the mails of resolved alerts (those of ``alert_ids``, or all), and the alert
+    mails whose notification is gone with its alert: nobody needs to be told any more, and a mail
+    retried for ever would keep /healthz degraded. Returns how many mails were given up."""
+    if alert_ids is not None:
+        notices = AlertNotification.objects.filter(alert_id__in=alert_ids)
+    else:
+        notices = AlertNotification.objects.all()
+    resolved = notices.filter(
+        status=Status.QUEUED, email__isnull=False, alert__state=AlertState.RESOLVED
+    ).values_list("email_id", flat=True)
+    mail_ids = list(resolved)
+    if alert_ids is None:
+        orphans = OutboundEmail.objects.filter(
+            ~Exists(AlertNotification.objects.filter(email_id=OuterRef("pk"))),
+            purpose="alert",
+            status=OutboundEmail.Status.QUEUED,
+        )
+        mail_ids += orphans.values_list("pk", flat=True)
+    if not mail_ids:
+        return 0
+    given_up = mail_give_up(mail_ids=mail_ids, reason=GIVEN_UP)
+    notifications_follow_mails(mail_ids=mail_ids)
+    return given_up
+
+
+def alert_mails_undelivered(*, now):
+    """E-mail notifications an alert's recipient may never have had: not sent ``OVERDUE`` after
+    the notice (not handed over, or SMTP still refusing it), or failed while the alert is still
+    unresolved. The one definition for /healthz and the supervisor's report page."""
+    return AlertNotification.objects.filter(
+        Q(status__in=[Status.PENDING, Status.QUEUED], created_at__lt=now - OVERDUE)
+        | Q(status=Status.FAILED, alert__state__in=UNRESOLVED),
+        channel=NotificationChannel.EMAIL,
+    )
 
 
 # --- Escalation of urgent alerts -----------------------------------------------------------------

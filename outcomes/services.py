@@ -286,6 +286,10 @@ def alert_resolve(*, alert: Alert, user, action: str, note: str = "", request=No
             request=request,
             extra={"action": action},
         )
+        # Its mails still retrying SMTP have nothing left to say: stop them.
+        from outcomes.notifications import alert_mails_give_up
+
+        alert_mails_give_up(alert_ids=[alert.pk])
     alert.refresh_from_db()
     return alert
 

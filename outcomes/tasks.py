@@ -72,7 +72,7 @@ def send_alert_notifications(notification_ids: list[int]) -> int:
 
 @shared_task(ignore_result=True)
 def retry_pending_notifications() -> int:
-    return notifications.notifications_send_pending()
+    return notifications.notifications_catch_up()
 
 
 @shared_task(ignore_result=True)

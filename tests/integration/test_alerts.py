@@ -183,8 +183,12 @@ def test_a_notification_is_handed_to_the_outbox_exactly_once(mailable):
     assert notifications.notification_send(notification_id=notification.pk)
     assert not notifications.notification_send(notification_id=notification.pk)
     notification.refresh_from_db()
-    assert notification.status == "sent" and notification.attempts == 1
+    # Handed over, not yet sent: the notification says what the mail did, not what was hoped.
+    assert notification.status == "queued" and notification.attempts == 1
     assert OutboundEmail.objects.filter(purpose="alert").count() == 1
+    sweep_outbox()
+    notification.refresh_from_db()
+    assert notification.status == "sent" and notification.sent_at == notification.email.sent_at
 
 
 def test_a_notification_left_pending_by_a_lost_task_is_sent_by_the_retry(mailable):
@@ -271,6 +275,51 @@ def test_an_smtp_refusal_is_recorded_on_the_notification_and_the_other_alert_sti
     login_verified(client, get_user_model().objects.create_superuser("root", password="pw-R-12345"))
     page = client.get(f"/admin/outcomes/alert/{refused.alert_id}/change/").content.decode()
     assert "Queued after 1 attempt(s): SMTPRecipientsRefused" in page
+
+
+def test_the_migration_says_queued_for_mails_not_out_and_requeues_those_of_open_alerts(
+    transactional_db, mailable
+):
+    """Before it, "sent" meant handed to the outbox, and alert mails failed after 6 attempts."""
+    from django.db import connection
+    from django.db.migrations.executor import MigrationExecutor
+
+    executor = MigrationExecutor(connection)
+    executor.migrate([("outcomes", "0003_notification_pending_index")])
+    open_alert = raise_alert(mailable.episode, trigger="adm:1")
+    resolved_alert = raise_alert(mailable.episode, trigger="adm:2")
+    Alert.objects.filter(pk=resolved_alert.pk).update(state=AlertState.RESOLVED)
+    cases = {}
+    for name, alert, mail_status in [
+        ("dropped", open_alert, "failed"),
+        ("retrying", resolved_alert, "queued"),
+        ("given_up", resolved_alert, "failed"),
+        ("delivered", open_alert, "sent"),
+    ]:
+        mail = OutboundEmail.objects.create(
+            to="t@example.org", subject="s", body_text="b", purpose="alert", status=mail_status
+        )
+        OutboundEmail.objects.filter(pk=mail.pk).update(last_error=f"{name} error")
+        cases[name] = AlertNotification.objects.create(
+            alert=alert,
+            recipient=getattr(mailable, "supervisor" if name != "delivered" else "admin"),
+            channel="email",
+            kind="escalation" if name in ("retrying", "delivered") else "new",
+            status="sent",
+            email=mail,
+        )
+    executor = MigrationExecutor(connection)
+    executor.migrate(executor.loader.graph.leaf_nodes())
+
+    def state(name):
+        notification = AlertNotification.objects.select_related("email").get(pk=cases[name].pk)
+        return notification.status, notification.email.status
+
+    assert state("dropped") == ("queued", "queued")  # the open alert's mail is tried again
+    assert state("retrying") == ("queued", "queued")
+    assert state("given_up") == ("failed", "failed")
+    assert AlertNotification.objects.get(pk=cases["given_up"].pk).last_error == "given_up error"
+    assert state("delivered") == ("sent", "sent")
 
 
 def test_an_alert_is_not_kept_without_its_notifications(cast, monkeypatch):

@@ -29,12 +29,20 @@ from django.utils import timezone
 from clients.checkins import checkin_submit, checkins_sweep
 from clients.models import CheckIn
 from config.celery_app import app as celery_app
-from messaging.services import BASE_BACKOFF_SECONDS, mail_queue
+from messaging.models import OutboundEmail
+from messaging.services import BASE_BACKOFF_SECONDS, MAX_ATTEMPTS, MAX_BACKOFF, mail_queue
 from messaging.tasks import sweep_outbox
 from outcomes import evaluation
-from outcomes.models import Administration, Alert, AlertNotification, AlertRule
-from outcomes.services import administration_record
-from outcomes.tasks import sweep_unevaluated
+from outcomes.models import (
+    Administration,
+    Alert,
+    AlertAction,
+    AlertNotification,
+    AlertRule,
+    AlertSeverity,
+)
+from outcomes.services import administration_record, alert_raise, alert_resolve
+from outcomes.tasks import retry_pending_notifications, send_alert_notifications, sweep_unevaluated
 from tests.checkin_support import GAD7_CALM, start_plan
 from tests.conftest import redis_url
 from tests.factories import make_client, make_clinic, make_episode, make_staff
@@ -132,6 +140,102 @@ def test_mail_queued_while_smtp_is_down_is_sent_once_when_it_returns(db, setting
     mail.refresh_from_db()
     assert (mail.status, mail.attempts, mail.last_error) == ("sent", 2, "")
     assert len(inbox.messages) == 1 and inbox.messages[0].rcpt_tos == ["t@example.org"]
+
+
+def smtp_down(settings) -> int:
+    """Point Django's SMTP backend at a closed loopback port; returns the port."""
+    port = closed_port()
+    settings.EMAIL_BACKEND = "django.core.mail.backends.smtp.EmailBackend"
+    settings.EMAIL_HOST, settings.EMAIL_PORT, settings.EMAIL_TIMEOUT = "127.0.0.1", port, 2
+    settings.EMAIL_USE_TLS = settings.EMAIL_USE_SSL = False
+    return port
+
+
+def urgent_alert_mailed(cast):
+    """An urgent alert for the therapist (who has an address), handed to the outbox at once."""
+    cast.therapist.email = "therapist@clinic.example.org"
+    cast.therapist.save()
+    alert, _ = alert_raise(
+        episode=cast.episode,
+        rule=AlertRule.RISK_ITEM,
+        trigger="adm:1",
+        severity=AlertSeverity.URGENT,
+        message="PHQ-9 item 9 answered 2",
+    )
+    notification = alert.notifications.get(channel="email")
+    assert send_alert_notifications([notification.pk]) == 1
+    return alert, notification
+
+
+def beat_minute(minute: int) -> None:
+    """What beat runs at this minute for the outbox and the notifications (config/settings.py)."""
+    sweep_outbox()
+    if minute % 5 == 0:
+        retry_pending_notifications()
+
+
+def test_an_urgent_alert_mail_survives_two_hours_of_smtp_outage_and_is_sent_once(
+    cast, settings, client
+):
+    port = smtp_down(settings)
+    with time_machine.travel(timezone.now(), tick=False) as clock:
+        alert, notification = urgent_alert_mailed(cast)
+        health = []
+        for minute in range(120):
+            beat_minute(minute)
+            health.append(client.get("/healthz").json())
+            clock.shift(timedelta(minutes=1))
+        mail = OutboundEmail.objects.get(purpose="alert")
+        notification.refresh_from_db()
+        # Tried all along (not "failed" after six attempts) and never more than 15 minutes apart.
+        assert (mail.status, notification.status) == ("queued", "queued")
+        assert mail.attempts > MAX_ATTEMPTS
+        assert mail.next_attempt_at - timezone.now() <= MAX_BACKOFF
+        # The first quarter hour is within the delay an alert mail may have; after it, /healthz
+        # says so for the whole outage.
+        assert {body["status"] for body in health[:15]} == {"ok"}
+        assert {body["status"] for body in health[16:]} == {"degraded"}
+        assert {body["background"]["alert_emails"] for body in health[16:]} == {"behind"}
+        assert {body["background"]["outbox"] for body in health} == {"ok"}
+
+        inbox = _Inbox()
+        server = Controller(inbox, hostname="127.0.0.1", port=port)
+        server.start()
+        try:
+            for minute in range(120, 136):  # at most one capped backoff until the next attempt
+                beat_minute(minute)
+                clock.shift(timedelta(minutes=1))
+        finally:
+            server.stop()
+        body = client.get("/healthz").json()
+    assert len(inbox.messages) == 1
+    assert inbox.messages[0].rcpt_tos == ["therapist@clinic.example.org"]
+    mail.refresh_from_db()
+    notification.refresh_from_db()
+    assert (mail.status, mail.last_error) == ("sent", "")
+    assert (notification.status, notification.sent_at) == ("sent", mail.sent_at)
+    assert body["status"] == "ok" and body["background"]["alert_emails"] == "ok"
+    assert alert.notifications.filter(channel="email").count() == 1
+
+
+def test_the_mail_of_an_alert_resolved_during_an_outage_is_given_up_and_says_why(
+    cast, settings, client
+):
+    smtp_down(settings)
+    with time_machine.travel(timezone.now(), tick=False) as clock:
+        alert, notification = urgent_alert_mailed(cast)
+        for minute in range(40):
+            beat_minute(minute)
+            clock.shift(timedelta(minutes=1))
+        assert client.get("/healthz").json()["status"] == "degraded"
+        alert_resolve(alert=alert, user=cast.therapist, action=AlertAction.CONTACTED_CLIENT)
+        sweep_outbox()
+        body = client.get("/healthz").json()
+    mail = OutboundEmail.objects.get(purpose="alert")
+    notification.refresh_from_db()
+    assert mail.status == notification.status == "failed"
+    assert "alert was resolved" in mail.last_error == notification.last_error
+    assert body["status"] == "ok"
 
 
 def test_the_smtp_backend_really_refuses_on_a_closed_port(settings):

@@ -2,6 +2,7 @@ import smtplib
 
 import pytest
 from django.core import mail
+from django.utils import timezone
 
 from messaging.models import OutboundEmail
 from messaging.services import MAX_ATTEMPTS, mail_queue, mail_send
@@ -34,6 +35,25 @@ def test_an_smtp_failure_is_retried_later_and_fails_for_good_after_max_attempts(
         assert queued_mail.attempts == attempt
     assert queued_mail.status == OutboundEmail.Status.FAILED
     assert "SMTPServerDisconnected" in queued_mail.last_error
+
+
+def test_an_alert_mail_is_never_failed_by_smtp_and_retries_at_most_every_fifteen_minutes(
+    db, monkeypatch
+):
+    alert_mail = mail_queue(to="t@example.org", subject="New alert", body_text="-", purpose="alert")
+
+    def refuse(self, messages):
+        raise smtplib.SMTPServerDisconnected("connection refused")
+
+    monkeypatch.setattr("django.core.mail.backends.locmem.EmailBackend.send_messages", refuse)
+    waits = []
+    for _ in range(3 * MAX_ATTEMPTS):
+        OutboundEmail.objects.filter(pk=alert_mail.pk).update(next_attempt_at="2000-01-01T00:00Z")
+        assert mail_send(mail_id=alert_mail.pk) is False
+        alert_mail.refresh_from_db()
+        waits.append(round((alert_mail.next_attempt_at - timezone.now()).total_seconds() / 60))
+    assert (alert_mail.status, alert_mail.attempts) == ("queued", 3 * MAX_ATTEMPTS)
+    assert waits[:6] == [1, 2, 4, 8, 15, 15] and set(waits[4:]) == {15}
 
 
 def test_a_mail_waits_for_its_backoff_before_the_next_attempt(queued_mail, monkeypatch):

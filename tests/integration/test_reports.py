@@ -371,3 +371,84 @@ def test_the_api_refuses_an_impossible_period_with_a_400(cast, query, field):
     response = api_as(cast.admin).get("/api/v1/reports/outcomes/", query)
     assert response.status_code == 400
     assert list(response.json()) == [field]
+
+
+# --- Alert mails that did not go out ------------------------------------------------------------
+
+
+def alert_mailed_while_smtp_refuses(episode, monkeypatch, *, trigger):
+    """An urgent alert whose e-mail the outbox tried once: SMTP refused it."""
+    import smtplib
+
+    from messaging.tasks import sweep_outbox
+    from outcomes.models import AlertRule, AlertSeverity
+    from outcomes.services import alert_raise
+    from outcomes.tasks import send_alert_notifications
+
+    def refuse(self, messages):
+        raise smtplib.SMTPServerDisconnected("connection refused")
+
+    therapist = episode.therapist
+    therapist.email = f"{therapist.username}@clinic.example.org"
+    therapist.save()
+    alert, _ = alert_raise(
+        episode=episode,
+        rule=AlertRule.RISK_ITEM,
+        trigger=trigger,
+        severity=AlertSeverity.URGENT,
+        message="PHQ-9 item 9 answered 2",
+    )
+    notices = alert.notifications.filter(channel="email").values_list("pk", flat=True)
+    send_alert_notifications(list(notices))
+    monkeypatch.setattr("django.core.mail.backends.locmem.EmailBackend.send_messages", refuse)
+    sweep_outbox()
+    monkeypatch.undo()
+    return alert
+
+
+def undelivered_block(client, user):
+    """The warnings listed, and the warning block's HTML ("" when there is none)."""
+    response = report(client, user)
+    page = response.content.decode()
+    start = page.find('<section class="card undelivered-alert-mails"')
+    block = page[start : page.index("</section>", start)] if start >= 0 else ""
+    return response.context["undelivered_alert_mails"], block
+
+
+def test_the_report_page_warns_of_alert_mails_still_undelivered_after_a_quarter_hour(
+    client, cast, monkeypatch
+):
+    import time_machine
+
+    start = timezone.now()
+    with time_machine.travel(start, tick=False):
+        alert_mailed_while_smtp_refuses(cast.episode, monkeypatch, trigger="adm:1")
+        alert_mailed_while_smtp_refuses(cast.other_episode, monkeypatch, trigger="adm:2")
+        mails, page = undelivered_block(client, cast.supervisor)
+        assert (mails, page) == ([], "")  # not overdue yet
+    with time_machine.travel(start + timedelta(minutes=16), tick=False):
+        mails, page = undelivered_block(client, cast.supervisor)
+        # Team A's therapist only: the other therapist is not the supervisor's to see.
+        assert [(mail.recipient, mail.severity, mail.notice) for mail in mails] == [
+            ("therapist", "Urgent", "New alert")
+        ]
+        assert "Alert e-mails not delivered" in page
+        assert "Refused by the mail server 1 time; still retrying" in page
+        for secret in (cast.client.label, "PHQ", "item 9", "risk"):
+            assert secret not in page
+        admin_mails, _ = undelivered_block(client, cast.admin)
+        assert {mail.recipient for mail in admin_mails} == {"therapist", "other_therapist"}
+
+
+def test_the_warning_goes_once_the_mail_is_sent(client, cast, monkeypatch):
+    import time_machine
+
+    from messaging.tasks import sweep_outbox
+
+    with time_machine.travel(timezone.now(), tick=False) as clock:
+        alert_mailed_while_smtp_refuses(cast.episode, monkeypatch, trigger="adm:1")
+        clock.shift(timedelta(minutes=16))
+        assert len(undelivered_block(client, cast.supervisor)[0]) == 1
+        sweep_outbox()  # SMTP is back
+        mails, page = undelivered_block(client, cast.supervisor)
+    assert (mails, page) == ([], "")
