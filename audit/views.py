@@ -8,6 +8,7 @@ from django.core.paginator import Paginator
 from django.http import Http404, StreamingHttpResponse
 from django.shortcuts import render
 from django.utils import timezone
+from django.utils.http import content_disposition_header
 
 from audit.forms import AuditFilterForm
 from audit.selectors import (
@@ -82,7 +83,9 @@ def audit_export(request):
 
     filename = f"audit-{timezone.now():%Y%m%d-%H%M}.csv"
     response = StreamingHttpResponse(rows(), content_type="text/csv; charset=utf-8")
-    response["Content-Disposition"] = f'attachment; filename="{filename}"'
+    response["Content-Disposition"] = content_disposition_header(
+        as_attachment=True, filename=filename
+    )
     return response
 
 

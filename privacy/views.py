@@ -4,10 +4,13 @@ Only clinic admins of the client's clinic; anyone else gets 404, whether or not 
 exists. Every export and the erasure are audited.
 """
 
+import re
+
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.http import Http404, HttpResponse
 from django.shortcuts import redirect, render
+from django.utils.http import content_disposition_header
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_POST
 
@@ -51,8 +54,13 @@ def client_export(request, client_id: int, fmt: str):
         response = HttpResponse(export_pdf(data), content_type="application/pdf")
     else:
         response = HttpResponse(export_json(data), content_type="application/json")
-    # The label, not the name, in the file name: file names end up in download histories.
-    response["Content-Disposition"] = f'attachment; filename="client-{client.label}.{fmt}"'
+    # The label, not the name, in the file name: file names end up in download histories. Only
+    # letters, digits, "-" and "_" of it: a label is typed by staff, and one with quotes and
+    # semicolons (`"; filename*=UTF-8''x.html; a="`) rewrote the header to save an HTML file.
+    safe_label = re.sub(r"[^A-Za-z0-9_-]+", "_", client.label).strip("_") or "client"
+    response["Content-Disposition"] = content_disposition_header(
+        as_attachment=True, filename=f"client-{safe_label}.{fmt}"
+    )
     return response
 
 

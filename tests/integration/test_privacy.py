@@ -125,6 +125,15 @@ def test_a_clinic_admin_exports_a_clients_data_as_json_and_pdf(cast, client):
     assert sorted(formats.values_list("details__format", flat=True)) == ["json", "pdf"]
 
 
+def test_a_label_cannot_rewrite_the_exports_file_name(cast, client):
+    cast.client.label = "\"; filename*=UTF-8''x.html; a=\""
+    cast.client.save()
+    client.force_login(cast.admin)
+    response = client.get(f"/privacy/clients/{cast.client.pk}/export.json")
+    disposition = response["Content-Disposition"]
+    assert disposition == 'attachment; filename="client-filename_UTF-8_x_html_a.json"'
+
+
 @pytest.mark.parametrize("who", ["therapist", "supervisor", "outsider"])
 def test_only_the_clinics_admins_export_or_erase(cast, client, who):
     client.force_login(getattr(cast, who))
