@@ -101,6 +101,29 @@ def test_log_records_never_carry_an_email_address(caplog):
     assert "OSError: refused for [e-mail redacted]" in text
 
 
+def test_a_link_key_in_a_logged_path_is_redacted(client, cast):
+    """Django logs the path of every 4xx/5xx response: a check-in link's path is its secret."""
+    import io
+
+    stream = io.StringIO()
+    handler = logging.StreamHandler(stream)
+    handler.addFilter(RedactEmailAddresses())
+    django_request = logging.getLogger("django.request")
+    django_request.addHandler(handler)
+    key = "Zq3" + "x" * 29 + "_-k9"
+    try:
+        assert client.get(f"/c/{key}/done/").status_code >= 400
+        assert client.get(f"/c/opt-out/{key}:1tXyZ:abcdefgh/").status_code >= 400
+        logging.getLogger("tests.privacy").addHandler(handler)
+        logging.getLogger("tests.privacy").warning("used otk_%s", key)
+    finally:
+        django_request.removeHandler(handler)
+        logging.getLogger("tests.privacy").removeHandler(handler)
+    logged = stream.getvalue()
+    assert "/c/[key redacted]/done/" in logged and "/c/opt-out/[key redacted]" in logged
+    assert key not in logged
+
+
 def test_the_project_log_handlers_carry_the_redaction_filter(settings):
     for handler in settings.LOGGING["handlers"].values():
         assert "redact_emails" in handler["filters"]
