@@ -11,6 +11,7 @@ from rest_framework.views import APIView
 from api.access_log import audit_api_read
 from api.pagination import ApiPagination
 from api.scoping import alert_for, alerts_visible_to
+from api.strict_input import StrictInput
 from outcomes import services as outcome_services
 from outcomes.models import AlertAction, AlertRule, AlertSeverity, AlertState
 
@@ -42,7 +43,7 @@ class AlertOutput(serializers.Serializer):
     escalated_at = serializers.DateTimeField(allow_null=True)
 
 
-class AlertFilter(serializers.Serializer):
+class AlertFilter(StrictInput):
     state = serializers.ChoiceField(choices=AlertState.choices, required=False)
     rule = serializers.ChoiceField(choices=AlertRule.choices, required=False)
     severity = serializers.ChoiceField(choices=AlertSeverity.choices, required=False)
@@ -99,7 +100,7 @@ class AlertAcknowledgeApi(APIView):
 
 
 class AlertResolveApi(APIView):
-    class AlertResolveInput(serializers.Serializer):
+    class AlertResolveInput(StrictInput):
         action = serializers.ChoiceField(choices=AlertAction.choices)
         note = serializers.CharField(required=False, allow_blank=True, default="", max_length=2000)
 

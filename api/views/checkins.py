@@ -10,6 +10,7 @@ from api.access_log import audit_api_read
 from api.pagination import ApiPagination
 from api.schema import ErrorSerializer
 from api.scoping import checkins_visible_to, episode_for
+from api.strict_input import StrictInput
 from clients.checkins import CheckInInvalid, checkin_create_one_off
 from clients.models import CheckInKind, CheckInStatus
 
@@ -30,7 +31,7 @@ class CheckInOutput(serializers.Serializer):
     completed_at = serializers.DateTimeField(allow_null=True)
 
 
-class CheckInFilter(serializers.Serializer):
+class CheckInFilter(StrictInput):
     episode = serializers.IntegerField(required=False, min_value=1)
     status = serializers.ChoiceField(choices=CheckInStatus.choices, required=False)
     kind = serializers.ChoiceField(choices=CheckInKind.choices, required=False)
@@ -41,7 +42,7 @@ class CheckInListCreateApi(GenericAPIView):
     serializer_class = CheckInOutput
     query_serializer_class = CheckInFilter
 
-    class CheckInCreateInput(serializers.Serializer):
+    class CheckInCreateInput(StrictInput):
         episode = serializers.IntegerField(min_value=1, max_value=MAX_ID)
         instruments = serializers.ListField(
             child=serializers.CharField(max_length=40),

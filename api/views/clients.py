@@ -13,6 +13,7 @@ from rest_framework.views import APIView
 from api.access_log import audit_api_read
 from api.pagination import ApiPagination
 from api.scoping import client_for, clinic_for
+from api.strict_input import StrictInput
 from clients.client_import import ImportInvalid, clients_import_csv
 from clients.selectors import (
     clients_visible_to,
@@ -87,7 +88,7 @@ def _client_output(request, client_id) -> dict:
     return ClientOutput(client).data
 
 
-class ClientFields(serializers.Serializer):
+class ClientFields(StrictInput):
     label = serializers.CharField(max_length=40, help_text="Pseudonymous label, e.g. C-0042.")
     email = serializers.EmailField(required=False, allow_blank=True, default="")
     name = serializers.CharField(required=False, allow_blank=True, max_length=200, default="")
@@ -124,7 +125,7 @@ def _new_client(request, clinic, fields: dict) -> NewClient:
     )
 
 
-class ClientFilter(serializers.Serializer):
+class ClientFilter(StrictInput):
     label = serializers.CharField(required=False, max_length=40, help_text="Exact label.")
     active = serializers.BooleanField(
         required=False, allow_null=True, default=None, help_text="Has an active episode."
@@ -171,7 +172,7 @@ class ClientListCreateApi(GenericAPIView):
 
 
 class ClientDetailApi(APIView):
-    class ClientUpdateInput(serializers.Serializer):
+    class ClientUpdateInput(StrictInput):
         label = serializers.CharField(required=False, max_length=40)
         email = serializers.EmailField(required=False, allow_blank=True)
         name = serializers.CharField(required=False, allow_blank=True, max_length=200)
@@ -210,7 +211,7 @@ class ClientBulkCreateApi(APIView):
     """Create many clients at once, all or none: if any row is invalid, nothing is created and
     ``clients`` in the 400 answer lists each row's errors at its position."""
 
-    class ClientBulkInput(serializers.Serializer):
+    class ClientBulkInput(StrictInput):
         clinic = serializers.SlugField(required=False)
         dry_run = serializers.BooleanField(required=False, default=False)
         clients = ClientFields(many=True, allow_empty=False, max_length=5000)
@@ -271,7 +272,7 @@ class ClientImportApi(APIView):
 
     parser_classes = [MultiPartParser]
 
-    class ClientImportInput(serializers.Serializer):
+    class ClientImportInput(StrictInput):
         file = serializers.FileField()
         clinic = serializers.SlugField(required=False)
         dry_run = serializers.BooleanField(required=False, default=False)

@@ -15,6 +15,7 @@ from api.pagination import ApiPagination
 from api.schema import ErrorSerializer
 from api.scoping import client_for, episode_for
 from api.selectors import episode_trajectory
+from api.strict_input import StrictInput
 from clients.checkins import PlanInvalid, plan_pause, plan_resume, plan_set
 from clients.models import EndReason, EpisodeStatus, MeasurementPlan, Schedule
 from clients.selectors import episodes_visible_to
@@ -61,7 +62,7 @@ def _invalid(error: ClientDataInvalid | PlanInvalid):
     return ValidationError(error.errors)
 
 
-class EpisodeFilter(serializers.Serializer):
+class EpisodeFilter(StrictInput):
     client = serializers.IntegerField(required=False, min_value=1)
     active = serializers.BooleanField(required=False, allow_null=True, default=None)
     status = serializers.ChoiceField(choices=EpisodeStatus.choices, required=False)
@@ -72,7 +73,7 @@ class EpisodeListCreateApi(GenericAPIView):
     serializer_class = EpisodeOutput
     query_serializer_class = EpisodeFilter
 
-    class EpisodeCreateInput(serializers.Serializer):
+    class EpisodeCreateInput(StrictInput):
         client = serializers.IntegerField(min_value=1, max_value=2**63 - 1)
         therapist = serializers.CharField(
             required=False, max_length=150, help_text="Username; yourself when omitted."
@@ -125,7 +126,7 @@ class EpisodeListCreateApi(GenericAPIView):
 
 
 class EpisodeDetailApi(APIView):
-    class EpisodeUpdateInput(serializers.Serializer):
+    class EpisodeUpdateInput(StrictInput):
         therapist = serializers.CharField(required=False, max_length=150)
         started_on = serializers.DateField(required=False)
 
@@ -156,7 +157,7 @@ class EpisodeDetailApi(APIView):
 
 
 class EpisodeCloseApi(APIView):
-    class EpisodeCloseInput(serializers.Serializer):
+    class EpisodeCloseInput(StrictInput):
         end_reason = serializers.ChoiceField(choices=EndReason.choices)
         ended_on = serializers.DateField(required=False, help_text="Today when omitted.")
 
@@ -218,7 +219,7 @@ def _plan_of(episode) -> MeasurementPlan:
 
 
 class EpisodePlanApi(APIView):
-    class PlanSetInput(serializers.Serializer):
+    class PlanSetInput(StrictInput):
         instruments = serializers.ListField(
             child=serializers.CharField(max_length=40), allow_empty=False, max_length=20
         )

@@ -8,10 +8,11 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from api.scoping import clinic_for
+from api.strict_input import StrictInput
 from outcomes.selectors import instruments_available
 
 
-class ClinicQuerySerializer(serializers.Serializer):
+class ClinicQuerySerializer(StrictInput):
     clinic = serializers.SlugField(
         required=False, help_text="The clinic's slug; needed only if you work in several."
     )

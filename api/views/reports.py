@@ -11,6 +11,7 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from api.schema import ErrorSerializer
+from api.strict_input import StrictInput
 from audit.services import audit_record
 from dashboards.report_selectors import (
     ReportPeriod,
@@ -92,7 +93,7 @@ class ReportOutput(serializers.Serializer):
     national_reliable_improvement_rate = serializers.FloatField()
 
 
-class ReportQuery(serializers.Serializer):
+class ReportQuery(StrictInput):
     clinic = serializers.SlugField(required=False, help_text="Your first clinic when omitted.")
     team = serializers.IntegerField(required=False, min_value=1)
     start = serializers.DateField(required=False, help_text="First day; a year before end.")

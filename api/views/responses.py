@@ -11,6 +11,7 @@ from rest_framework.response import Response
 from api.access_log import audit_api_read
 from api.pagination import ApiPagination
 from api.scoping import episode_for
+from api.strict_input import StrictInput
 from outcomes.models import Administration, ResponseSource, RiskState
 from outcomes.services import AdministeredAtInvalid, AnswersInvalid, administration_record
 
@@ -37,7 +38,7 @@ class RecordedOutput(serializers.Serializer):
     )
 
 
-class ResponseFilter(serializers.Serializer):
+class ResponseFilter(StrictInput):
     instrument = serializers.CharField(required=False, max_length=40)
 
 
@@ -46,7 +47,7 @@ class EpisodeResponsesApi(GenericAPIView):
     serializer_class = AdministrationOutput
     query_serializer_class = ResponseFilter
 
-    class ResponseRecordInput(serializers.Serializer):
+    class ResponseRecordInput(StrictInput):
         instrument = serializers.CharField(max_length=40, help_text="e.g. phq9")
         answers = serializers.ListField(
             child=serializers.IntegerField(allow_null=True, min_value=-1000, max_value=1000),

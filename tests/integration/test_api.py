@@ -496,3 +496,19 @@ def test_a_former_care_team_neither_reads_nor_redirects_a_moved_clients_contact(
         assert api_as(current).get(url).json()["email"] == "client@example.org"
     moved = api_as(cast.other_therapist).patch(url, {"email": "new@example.org"}, format="json")
     assert moved.status_code == 200 and moved.json()["email"] == "new@example.org"
+
+
+def test_an_empty_form_value_is_refused_not_read_as_left_out(cast):
+    """A multipart ``ended_on=""`` closed the episode as of today; ``?status=`` listed all."""
+    therapist = api_as(cast.therapist)
+    closed = therapist.post(
+        f"/api/v1/episodes/{cast.episode.pk}/close/",
+        {"end_reason": "planned", "ended_on": ""},
+        format="multipart",
+    )
+    assert closed.status_code == 400 and "ended_on" in closed.json()
+    cast.episode.refresh_from_db()
+    assert cast.episode.ended_on is None
+    listed = therapist.get("/api/v1/episodes/", {"status": ""})
+    assert listed.status_code == 400 and "status" in listed.json()
+    assert therapist.get("/api/v1/episodes/", {"active": ""}).status_code == 400
