@@ -59,7 +59,7 @@ class ClientOutput(serializers.Serializer):
         many=True, source="visible_episodes", help_text="The episodes you may see, oldest first."
     )
 
-    @extend_schema_field(serializers.EmailField(allow_blank=True, allow_null=True))
+    @extend_schema_field(serializers.CharField(allow_blank=True, allow_null=True))
     def get_email(self, client) -> str | None:
         return client.email if client.contact_visible else None
 
