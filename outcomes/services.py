@@ -105,15 +105,23 @@ def administration_record(
             entered_by=entered_by,
         )
         risk_alert = None
+        finished_message = f"Risk item endorsed on {instrument.name}: contact the client today."
+        unfinished = Alert.objects.none()
+        if checkin is not None:
+            unfinished = Alert.objects.filter(
+                episode=episode,
+                rule=AlertRule.RISK_ITEM,
+                trigger=unfinished_form_trigger(checkin_id=checkin.pk, code=instrument.code),
+            )
         if result.risk == RiskState.YES:
-            if checkin is not None:
-                # The client endorsed this risk item on an earlier attempt they had not finished:
-                # that urgent alert becomes this form's alert (one alert, not two).
-                Alert.objects.filter(
-                    episode=episode,
-                    rule=AlertRule.RISK_ITEM,
-                    trigger=unfinished_form_trigger(checkin_id=checkin.pk, code=instrument.code),
-                ).update(trigger=f"adm:{administration.pk}", administration=administration)
+            # The client endorsed this risk item on an earlier attempt they had not finished:
+            # that urgent alert becomes this form's alert (one alert, not two), and its text
+            # no longer says the form is unfinished.
+            unfinished.update(
+                trigger=f"adm:{administration.pk}",
+                administration=administration,
+                message=finished_message,
+            )
             risk_alert, _ = alert_raise(
                 episode=episode,
                 rule=AlertRule.RISK_ITEM,
@@ -121,7 +129,17 @@ def administration_record(
                 severity=AlertSeverity.URGENT,
                 instrument=instrument.code,
                 administration=administration,
-                message=f"Risk item endorsed on {instrument.name}: contact the client today.",
+                message=finished_message,
+            )
+        else:
+            # Endorsed on an unfinished attempt, then answered otherwise on the finished form:
+            # the alert stands (the earlier answer was given), and says what happened.
+            unfinished.update(
+                message=(
+                    f"Risk item endorsed on {instrument.name} in an earlier, unfinished attempt "
+                    "at this check-in; the finished form does not endorse it: contact the "
+                    "client today."
+                )
             )
         # Every door, the client's own link included (actor None: "system", source "link").
         audit_record(

@@ -317,6 +317,17 @@ def test_a_risk_answer_on_an_unfinished_form_alerts_at_once_and_shows_crisis_con
     assert Alert.objects.filter(rule=AlertRule.RISK_ITEM).count() == 1  # taken over, not doubled
     assert alert.administration == administration
     assert alert.trigger == f"adm:{administration.pk}"
+    assert "not finished" not in alert.message  # the text follows the form
+
+
+def test_a_risk_answer_taken_back_on_the_finished_form_keeps_its_alert_and_says_so(client, cast):
+    checkin, key = open_checkin(cast.episode)
+    client.post(form_url(key), form_post(phq9=[1, None, None, 1, 1, 1, 1, 1, 3, None]))
+    finished = [1, 0, 0, 1, 1, 1, 1, 1, 0, None]
+    assert client.post(form_url(key), form_post(phq9=finished)).status_code == 302
+    alert = Alert.objects.get(episode=cast.episode, rule=AlertRule.RISK_ITEM)
+    assert alert.severity == "urgent"
+    assert "earlier, unfinished attempt" in alert.message and "does not endorse" in alert.message
 
 
 def test_an_unfinished_form_without_risk_raises_nothing_but_a_contact_request(client, cast):
