@@ -202,9 +202,10 @@ def test_at_320px_nothing_scrolls_sideways_and_a_missed_answer_is_shown_next_to_
     try:
         page.goto(link)
         assert page.evaluate("document.documentElement.scrollWidth") <= 320
+        # Item 9 "not at all": a risk answer would put the crisis contacts first (tested below).
         for number in range(1, 10):
             if number != 5:
-                answer(page, f"phq9-{number}", "Several days")
+                answer(page, f"phq9-{number}", "Several days" if number != 9 else "Not at all")
         page.get_by_role("button", name="Send my answers").tap()
         expect(page.get_by_role("heading", name="Some answers are missing")).to_be_visible()
         # Focus moves to the summary; its links lead to the item, whose error sits beside it.
@@ -236,3 +237,43 @@ def test_the_form_works_without_javascript(episode, smtp_inbox, browser):
     finally:
         context.close()
     assert Administration.objects.filter(instrument="gad7", total=0).count() == 1
+
+
+@pytest.mark.parametrize("javascript", [True, False], ids=["js", "no-js"])
+def test_after_an_unfinished_risky_submit_the_crisis_contacts_are_on_screen_and_focused(
+    episode, smtp_inbox, browser, screenshot, javascript
+):
+    # Item 9 answered "nearly every day", everything else left out: 15 answers missing, but the
+    # contacts come first, in view, and are what a screen reader is on.
+    start_plan(episode)
+    checkins_sweep()
+    send_outbox()
+    link = link_in(smtp_inbox.messages[0])
+    context = browser.new_context(
+        viewport={"width": 375, "height": 667},
+        is_mobile=True,
+        has_touch=True,
+        java_script_enabled=javascript,
+    )
+    page = context.new_page()
+    try:
+        page.goto(link)
+        page.locator("#q-phq9-9").get_by_text("Nearly every day", exact=True).click()
+        page.get_by_role("button", name="Send my answers").click()
+        page.wait_for_load_state()
+        expect(page.get_by_role("heading", name="Some answers are missing")).to_be_attached()
+        # What the client sees, not the whole page.
+        name = f"checkin-crisis-first-375-{'js' if javascript else 'nojs'}"
+        page.screenshot(path=str(screenshot(page, name)))
+        crisis = page.locator("#crisis")
+        expect(crisis).to_be_focused()
+        box = crisis.bounding_box()
+        assert box["y"] >= 0 and box["y"] + box["height"] <= 667, box
+        assert box["x"] >= 0 and box["x"] + box["width"] <= 375, box
+        calls = crisis.locator("a[href^='tel:']")
+        assert calls.count() >= 2
+        assert crisis.locator("a[href^='tel:116123']").is_visible()
+        assert crisis.locator("a[href='sms:85258?body=SHOUT']").is_visible()
+    finally:
+        context.close()
+    assert not Administration.objects.exists()
