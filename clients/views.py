@@ -72,9 +72,10 @@ def _failed_lookups_exceeded(request) -> bool:
 
     Only failures count: a clinic's Wi-Fi or a mobile carrier's NAT puts many clients behind one
     address, and a client with a valid open link must never be turned away (a risk answer would
-    be lost). Guessing a 192-bit key is hopeless anyway; this keeps scanners from loading the
-    database. A fixed window in Django's cache (shared between processes when ``CACHE_URL``
-    points at Redis).
+    be lost). So the key is always looked up (one indexed query by its hash) before the limit is
+    asked; guessing a 192-bit key is hopeless anyway, and this only stops a scanner learning
+    anything more. Floods belong to the reverse proxy. A fixed window in Django's cache (shared
+    between processes when ``CACHE_URL`` points at Redis).
     """
     window = settings.CHECKIN_RATE_LIMIT_WINDOW
     ip_digest = hashlib.sha256(_client_ip(request).encode()).hexdigest()[:32]
