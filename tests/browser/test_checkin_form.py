@@ -277,3 +277,42 @@ def test_after_an_unfinished_risky_submit_the_crisis_contacts_are_on_screen_and_
     finally:
         context.close()
     assert not Administration.objects.exists()
+
+
+@override_settings(CHECKIN_RATE_LIMIT_REQUESTS=2, CHECKIN_RATE_LIMIT_WINDOW=600)
+def test_a_complete_risky_submit_from_an_ip_past_its_limit_is_stored_and_alerts(
+    episode, smtp_inbox, browser, screenshot
+):
+    from django.core.cache import cache
+
+    from outcomes.models import Alert, AlertRule
+
+    cache.clear()
+    start_plan(episode, instruments=["phq9"])
+    checkins_sweep()
+    send_outbox()
+    link = link_in(smtp_inbox.messages[0])
+    context = browser.new_context(viewport={"width": 375, "height": 667}, has_touch=True)
+    page = context.new_page()
+    try:
+        # Others behind the same clinic Wi-Fi have used up the limit with mistyped links.
+        for _ in range(3):
+            response = page.goto(link[:-4] + "zzz/")
+        assert response.status == 429
+        assert page.locator(".help-footer a[href^='tel:']").count() >= 2
+        screenshot(page, "checkin-rate-limited-375")
+
+        page.goto(link)
+        for number in range(1, 10):
+            answer(page, f"phq9-{number}", "Nearly every day")
+        answer(page, "phq9-10", "Extremely difficult")
+        page.get_by_role("button", name="Send my answers").tap()
+        page.wait_for_url(re.compile(r".*/done/$"))
+        crisis = page.locator(".crisis")
+        expect(crisis).to_be_visible()
+        assert crisis.locator("a[href^='tel:']").count() >= 2
+    finally:
+        context.close()
+    assert Administration.objects.get(episode=episode, instrument="phq9").total == 27
+    alert = Alert.objects.get(episode=episode, rule=AlertRule.RISK_ITEM)
+    assert alert.severity == "urgent"
