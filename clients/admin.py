@@ -107,7 +107,11 @@ class ClinicAdmin(admin.ModelAdmin):
     prepopulated_fields = {"slug": ("name",)}
     inlines = [TeamInline]
     fieldsets = [
-        (None, {"fields": ("name", "slug", "timezone", "crisis_contacts")}),
+        (None, {"fields": ("name", "slug", "timezone")}),
+        (
+            "What clients see",
+            {"fields": ("crisis_contacts", "contact_phone", "contact_email", "contact_hours")},
+        ),
         (
             "Check-ins",
             {"fields": ("reminder_after_days", "expire_after_days", "missed_checkins_for_alert")},

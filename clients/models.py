@@ -30,7 +30,18 @@ class Clinic(models.Model):
     timezone = models.CharField(max_length=64, default="Europe/London")
     crisis_contacts = models.TextField(
         default=DEFAULT_CRISIS_CONTACTS,
-        help_text="Shown prominently to a client whose answers show risk.",
+        help_text="Shown prominently to a client whose answers show risk, and at the foot of "
+        'every page a client sees. Phone numbers become tap-to-call links; "text WORD to '
+        'NUMBER" becomes a tap-to-text link.',
+    )
+    # How a client reaches the clinic itself (not an emergency service), at the foot of every
+    # page they see: "contact your therapist" is no help to someone without the number.
+    contact_phone = models.CharField(max_length=40, blank=True, help_text="The clinic's phone.")
+    contact_email = models.EmailField(blank=True, help_text="The clinic's e-mail for clients.")
+    contact_hours = models.CharField(
+        max_length=200,
+        blank=True,
+        help_text='When the phone is answered, e.g. "Monday to Friday, 9am to 5pm".',
     )
     reminder_after_days = models.PositiveSmallIntegerField(
         default=2, help_text="Send one reminder this many days after a check-in is sent."

@@ -1,9 +1,10 @@
 """The client's check-in pages (no login: the link's key is the credential) and the staff page
 for entering a form filled in session or on paper.
 
-Link pages never change anything on GET, are never cached or indexed, send no Referer (the key
-is in the URL), and are rate limited per IP. Each failure (unknown, expired, closed, already
-used, opted out) has its own page that says what to do next and shows nothing about the client.
+Link pages never change anything on GET, are never cached or indexed, and send no Referer (the
+key is in the URL). Links that open nothing are rate limited per IP; a valid open link never is.
+Each failure (unknown, expired, closed, already used, opted out) has its own page that says what
+to do next and shows nothing about the client.
 """
 
 from __future__ import annotations
@@ -34,9 +35,12 @@ from clients.selectors import episodes_visible_to
 from outcomes.selectors import instruments_available
 from outcomes.services import AnswersInvalid
 
-# The thank-you page (which may show crisis contacts, and so hints at the answers) is shown only
-# shortly after submitting; later visits of the same link get the neutral "already received".
+# The thank-you page names the risk answer, so it is shown only to the browser that sent the
+# answers (a signed cookie set with the redirect), and only for a short while: anyone else holding
+# the URL (a shared phone, browser history) sees the neutral "already received".
 THANK_YOU_WINDOW = timedelta(hours=2)
+THANK_YOU_COOKIE = "checkin_sent"
+THANK_YOU_SALT = "clients.views.thank-you"
 
 STATE_PAGES = {
     LinkState.UNKNOWN: ("clients/link_unknown.html", 404),
@@ -62,10 +66,17 @@ def _client_ip(request) -> str:
     return request.META.get("REMOTE_ADDR", "")
 
 
-def _rate_limited(request) -> bool:
-    """A fixed-window counter per IP in Django's cache (shared between processes when
-    ``CACHE_URL`` points at Redis). Guessing a 192-bit key is hopeless anyway; this keeps
-    scanners and scripted retries from loading the database."""
+def _failed_lookups_exceeded(request) -> bool:
+    """Count one link that did not open a form (unknown, expired, used, closed key; bad opt-out
+    token) for the caller's IP, and say whether the IP is past the limit.
+
+    Only failures count: a clinic's Wi-Fi or a mobile carrier's NAT puts many clients behind one
+    address, and a client with a valid open link must never be turned away (a risk answer would
+    be lost). So the key is always looked up (one indexed query by its hash) before the limit is
+    asked; guessing a 192-bit key is hopeless anyway, and this only stops a scanner learning
+    anything more. Floods belong to the reverse proxy. A fixed window in Django's cache (shared
+    between processes when ``CACHE_URL`` points at Redis).
+    """
     window = settings.CHECKIN_RATE_LIMIT_WINDOW
     ip_digest = hashlib.sha256(_client_ip(request).encode()).hexdigest()[:32]
     key = f"checkin-rate:{ip_digest}:{int(time.time() // window)}"
@@ -78,8 +89,28 @@ def _rate_limited(request) -> bool:
     return count > settings.CHECKIN_RATE_LIMIT_REQUESTS
 
 
+def _client_page(request, template: str, context: dict, status: int = 200):
+    # Every client page ends with crisis contacts: the clinic's, or where the link names no
+    # clinic, the installation's emergency line.
+    context = {"emergency_contacts": settings.EMERGENCY_CONTACTS, "clinic": None, **context}
+    return render(request, template, context, status=status)
+
+
+def _failed_link_page(request, page: tuple[str, int], clinic=None):
+    """A link that opens no form: its own page, or after too many from one IP, "please wait"
+    (still with crisis contacts: whoever is refused may be the one who needs them)."""
+    if _failed_lookups_exceeded(request):
+        response = _client_page(
+            request, "clients/link_rate_limited.html", {"clinic": clinic}, status=429
+        )
+        response["Retry-After"] = str(settings.CHECKIN_RATE_LIMIT_WINDOW)
+        return response
+    template, status = page
+    return _client_page(request, template, {"clinic": clinic}, status=status)
+
+
 def link_page(view):
-    """Headers and the rate limit for every page reached by an e-mailed link.
+    """Headers for every page reached by an e-mailed link.
 
     These views are CSRF-exempt on purpose. The key (or signed token) in the URL is the
     credential, and a forged cross-site request would need it, so it already does what a CSRF
@@ -90,11 +121,7 @@ def link_page(view):
     @csrf_exempt
     @wraps(view)
     def wrapped(request, *args, **kwargs):
-        if _rate_limited(request):
-            response = render(request, "clients/link_rate_limited.html", status=429)
-            response["Retry-After"] = str(settings.CHECKIN_RATE_LIMIT_WINDOW)
-        else:
-            response = view(request, *args, **kwargs)
+        response = view(request, *args, **kwargs)
         response["Cache-Control"] = "no-store, no-cache, must-revalidate, max-age=0, private"
         response["Referrer-Policy"] = "no-referrer"
         response["X-Robots-Tag"] = "noindex, nofollow, noarchive"
@@ -104,9 +131,33 @@ def link_page(view):
 
 
 def _state_page(request, state: LinkState, checkin=None):
-    template, status = STATE_PAGES[state]
     clinic = checkin.episode.clinic if checkin is not None else None
-    return render(request, template, {"clinic": clinic}, status=status)
+    return _failed_link_page(request, STATE_PAGES[state], clinic)
+
+
+def _thank_you_redirect(key: str, checkin) -> HttpResponseRedirect:
+    response = HttpResponseRedirect(reverse("checkin:done", kwargs={"key": key}))
+    response.set_signed_cookie(
+        THANK_YOU_COOKIE,
+        str(checkin.pk),
+        salt=THANK_YOU_SALT,
+        max_age=int(THANK_YOU_WINDOW.total_seconds()),
+        path=reverse("checkin:done", kwargs={"key": key}),
+        secure=settings.SESSION_COOKIE_SECURE,
+        httponly=True,
+        samesite="Strict",
+    )
+    return response
+
+
+def _sent_from_this_browser(request, checkin) -> bool:
+    sent = request.get_signed_cookie(
+        THANK_YOU_COOKIE,
+        default=None,
+        salt=THANK_YOU_SALT,
+        max_age=THANK_YOU_WINDOW.total_seconds(),
+    )
+    return sent == str(checkin.pk)
 
 
 @link_page
@@ -134,7 +185,7 @@ def checkin_form(request, key):
                 form.add_scoring_errors(error.errors)
             else:
                 if outcome.stored:
-                    return HttpResponseRedirect(reverse("checkin:done", kwargs={"key": key}))
+                    return _thank_you_redirect(key, checkin)
                 return _state_page(request, outcome.state, checkin)
         # Sent back to finish it: a risk answer or a request for contact cannot wait for that.
         risk_endorsed = checkins.checkin_unfinished_alerts(
@@ -144,7 +195,7 @@ def checkin_form(request, key):
         )
     else:
         form = CheckInForm(instruments=instruments)
-    return render(
+    return _client_page(
         request,
         "clients/checkin_form.html",
         {
@@ -164,13 +215,18 @@ def checkin_done(request, key):
         return _state_page(request, LinkState.UNKNOWN)
     if checkin.status != CheckInStatus.COMPLETED:
         return redirect("checkin:form", key=key)
-    if timezone.now() - checkin.completed_at > THANK_YOU_WINDOW:
-        return _state_page(request, LinkState.COMPLETED, checkin)
-    return render(
+    clinic = checkin.episode.clinic
+    if (
+        not _sent_from_this_browser(request, checkin)
+        or timezone.now() - checkin.completed_at > THANK_YOU_WINDOW
+    ):
+        # A real key whose answers are in: not guessing, so it does not count against the IP.
+        return _client_page(request, "clients/link_used.html", {"clinic": clinic})
+    return _client_page(
         request,
         "clients/checkin_done.html",
         {
-            "clinic": checkin.episode.clinic,
+            "clinic": clinic,
             "risk_endorsed": checkins.checkin_risk_endorsed(checkin),
             "contact_requested": checkins.checkin_contact_requested(checkin),
         },
@@ -182,14 +238,14 @@ def checkin_done(request, key):
 def opt_out(request, token):
     client = checkins.client_for_opt_out_token(token)
     if client is None:
-        return render(request, "clients/opt_out_invalid.html", status=404)
+        return _failed_link_page(request, ("clients/opt_out_invalid.html", 404))
     context = {"clinic": client.clinic, "token": token}
     if request.method == "POST":
         checkins.client_opt_out(client=client, request=request)
-        return render(request, "clients/opt_out_done.html", context)
+        return _client_page(request, "clients/opt_out_done.html", context)
     if client.is_opted_out:
-        return render(request, "clients/opt_out_done.html", context)
-    return render(request, "clients/opt_out_confirm.html", context)
+        return _client_page(request, "clients/opt_out_done.html", context)
+    return _client_page(request, "clients/opt_out_confirm.html", context)
 
 
 # --- Staff: enter a form filled in session or on paper ------------------------------------------

@@ -370,6 +370,13 @@ LOGGING = {
 CACHES = {"default": env.cache("CACHE_URL", default="locmemcache://")}
 CHECKIN_RATE_LIMIT_REQUESTS = env.int("CHECKIN_RATE_LIMIT_REQUESTS", default=60)
 CHECKIN_RATE_LIMIT_WINDOW = env.int("CHECKIN_RATE_LIMIT_WINDOW", default=600)
+# The emergency line on a client page that cannot name the clinic (an unrecognised link, or one
+# refused by the rate limit): one contact a line, as in a clinic's crisis contacts.
+EMERGENCY_CONTACTS = env.str(
+    "EMERGENCY_CONTACTS",
+    default="If you are in immediate danger, call 999 or go to your nearest A&E.\n"
+    "Samaritans (24 hours, free): 116 123",
+)
 
 # --- Product settings (clinic-level defaults; each clinic can override in the admin) ----------
 DEMO_MODE = env.bool("DEMO_MODE", default=False)

@@ -1,6 +1,7 @@
 // Progressive enhancement only: the form works the same without this file. It shows how many
 // questions are answered so far (the counter is hidden from screen readers, which announce each
-// radio group's state themselves), and moves focus to the error summary after a failed submit.
+// radio group's state themselves), and after a failed submit moves focus to the crisis contacts if
+// an answer showed risk (they come before any missing answer), otherwise to the error summary.
 (function () {
   "use strict";
   var form = document.getElementById("checkin-form");
@@ -23,6 +24,6 @@
   form.addEventListener("change", update);
   update();
 
-  var summary = document.getElementById("error-summary");
-  if (summary) { summary.focus(); }
+  var first = document.getElementById("crisis") || document.getElementById("error-summary");
+  if (first) { first.focus(); }
 })();

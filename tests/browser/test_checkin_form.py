@@ -105,6 +105,10 @@ def test_a_client_opens_the_emailed_link_on_a_phone_and_submits_once(
     # A second tab with the same link, opened before the first is sent.
     second_tab = page.context.new_page()
     second_tab.goto(link)
+    # Opening a tab hides the first one, and Chromium throttles a hidden page's timers to one
+    # tick a second: every tap then waited ~2-3 s for Playwright's "stable" check. A person
+    # switches back to the tab they are filling in; so does the test.
+    page.bring_to_front()
     assert page.get_by_role("heading", name="Your check-in").is_visible()
     assert page.get_by_text("Part 1 of 2").is_visible()
     assert page.locator("#progress-count").inner_text() == "0"
@@ -125,6 +129,7 @@ def test_a_client_opens_the_emailed_link_on_a_phone_and_submits_once(
     page.go_back()
     expect(page.get_by_text("We have already received your answers")).to_be_visible()
     # The second tab submits other answers: nothing more is stored.
+    second_tab.bring_to_front()
     for number in range(1, 10):
         answer(second_tab, f"phq9-{number}", "Nearly every day")
     for number in range(1, 8):
@@ -197,9 +202,10 @@ def test_at_320px_nothing_scrolls_sideways_and_a_missed_answer_is_shown_next_to_
     try:
         page.goto(link)
         assert page.evaluate("document.documentElement.scrollWidth") <= 320
+        # Item 9 "not at all": a risk answer would put the crisis contacts first (tested below).
         for number in range(1, 10):
             if number != 5:
-                answer(page, f"phq9-{number}", "Several days")
+                answer(page, f"phq9-{number}", "Several days" if number != 9 else "Not at all")
         page.get_by_role("button", name="Send my answers").tap()
         expect(page.get_by_role("heading", name="Some answers are missing")).to_be_visible()
         # Focus moves to the summary; its links lead to the item, whose error sits beside it.
@@ -231,3 +237,82 @@ def test_the_form_works_without_javascript(episode, smtp_inbox, browser):
     finally:
         context.close()
     assert Administration.objects.filter(instrument="gad7", total=0).count() == 1
+
+
+@pytest.mark.parametrize("javascript", [True, False], ids=["js", "no-js"])
+def test_after_an_unfinished_risky_submit_the_crisis_contacts_are_on_screen_and_focused(
+    episode, smtp_inbox, browser, screenshot, javascript
+):
+    # Item 9 answered "nearly every day", everything else left out: 15 answers missing, but the
+    # contacts come first, in view, and are what a screen reader is on.
+    start_plan(episode)
+    checkins_sweep()
+    send_outbox()
+    link = link_in(smtp_inbox.messages[0])
+    context = browser.new_context(
+        viewport={"width": 375, "height": 667},
+        is_mobile=True,
+        has_touch=True,
+        java_script_enabled=javascript,
+    )
+    page = context.new_page()
+    try:
+        page.goto(link)
+        page.locator("#q-phq9-9").get_by_text("Nearly every day", exact=True).click()
+        page.get_by_role("button", name="Send my answers").click()
+        page.wait_for_load_state()
+        expect(page.get_by_role("heading", name="Some answers are missing")).to_be_attached()
+        # What the client sees, not the whole page.
+        name = f"checkin-crisis-first-375-{'js' if javascript else 'nojs'}"
+        page.screenshot(path=str(screenshot(page, name)))
+        crisis = page.locator("#crisis")
+        expect(crisis).to_be_focused()
+        box = crisis.bounding_box()
+        assert box["y"] >= 0 and box["y"] + box["height"] <= 667, box
+        assert box["x"] >= 0 and box["x"] + box["width"] <= 375, box
+        calls = crisis.locator("a[href^='tel:']")
+        assert calls.count() >= 2
+        assert crisis.locator("a[href^='tel:116123']").is_visible()
+        assert crisis.locator("a[href='sms:85258?body=SHOUT']").is_visible()
+    finally:
+        context.close()
+    assert not Administration.objects.exists()
+
+
+@override_settings(CHECKIN_RATE_LIMIT_REQUESTS=2, CHECKIN_RATE_LIMIT_WINDOW=600)
+def test_a_complete_risky_submit_from_an_ip_past_its_limit_is_stored_and_alerts(
+    episode, smtp_inbox, browser, screenshot
+):
+    from django.core.cache import cache
+
+    from outcomes.models import Alert, AlertRule
+
+    cache.clear()
+    start_plan(episode, instruments=["phq9"])
+    checkins_sweep()
+    send_outbox()
+    link = link_in(smtp_inbox.messages[0])
+    context = browser.new_context(viewport={"width": 375, "height": 667}, has_touch=True)
+    page = context.new_page()
+    try:
+        # Others behind the same clinic Wi-Fi have used up the limit with mistyped links.
+        for _ in range(3):
+            response = page.goto(link[:-4] + "zzz/")
+        assert response.status == 429
+        assert page.locator(".help-footer a[href^='tel:']").count() >= 2
+        screenshot(page, "checkin-rate-limited-375")
+
+        page.goto(link)
+        for number in range(1, 10):
+            answer(page, f"phq9-{number}", "Nearly every day")
+        answer(page, "phq9-10", "Extremely difficult")
+        page.get_by_role("button", name="Send my answers").tap()
+        page.wait_for_url(re.compile(r".*/done/$"))
+        crisis = page.locator(".crisis")
+        expect(crisis).to_be_visible()
+        assert crisis.locator("a[href^='tel:']").count() >= 2
+    finally:
+        context.close()
+    assert Administration.objects.get(episode=episode, instrument="phq9").total == 27
+    alert = Alert.objects.get(episode=episode, rule=AlertRule.RISK_ITEM)
+    assert alert.severity == "urgent"

@@ -89,7 +89,7 @@ def test_an_endorsed_risk_item_shows_the_clinics_crisis_contacts_prominently(cli
     client.post(form_url(key), form_post(phq9=phq9))
     page = client.get(done_url(key)).content.decode()
     crisis = page.index('class="crisis"')
-    assert page.index("Riverside duty line: 0100 000 0000") > crisis
+    assert page.index('Riverside duty line: <a href="tel:01000000000"') > crisis
     assert crisis < page.index("Thank you for your answers")
     assert Alert.objects.filter(episode=cast.episode, rule=AlertRule.RISK_ITEM).exists()
 
@@ -216,6 +216,95 @@ def test_link_pages_are_rate_limited_per_ip(client, cast):
     assert other_ip.status_code == 404
 
 
+@override_settings(CHECKIN_RATE_LIMIT_REQUESTS=3, CHECKIN_RATE_LIMIT_WINDOW=600)
+def test_a_risky_answer_from_a_busy_shared_ip_is_stored_and_alerts_after_the_limit(client, cast):
+    # A clinic's Wi-Fi or a carrier's NAT: others behind the address have used up the limit.
+    checkin, key = open_checkin(cast.episode)
+    assert [client.get(form_url("y" * 40)).status_code for _ in range(4)][-1] == 429
+    for _ in range(5):  # opening a valid link does not count, however often
+        assert client.get(form_url(key)).status_code == 200
+    phq9 = [2, 2, 2, 2, 2, 2, 2, 2, 3, 1]
+    response = client.post(form_url(key), form_post(phq9=phq9))
+    assert response.status_code == 302 and response["Location"] == done_url(key)
+    assert Administration.objects.filter(checkin=checkin).count() == 2
+    alert = Alert.objects.get(episode=cast.episode, rule=AlertRule.RISK_ITEM)
+    assert alert.severity == "urgent"
+    assert 'class="crisis"' in client.get(done_url(key)).content.decode()
+
+
+@override_settings(
+    CHECKIN_RATE_LIMIT_REQUESTS=1,
+    CHECKIN_RATE_LIMIT_WINDOW=600,
+    EMERGENCY_CONTACTS="Installation emergency line: 0300 000 0000",
+)
+def test_a_rate_limited_page_still_shows_crisis_contacts(client, cast):
+    cast.clinic.crisis_contacts = "Riverside duty line: 0100 000 0000"
+    cast.clinic.save()
+    checkin, key = open_checkin(cast.episode)
+    client.post(form_url(key), form_post())
+    client.get(form_url("y" * 40))
+    unknown = client.get(form_url("y" * 40))
+    used = client.get(form_url(key))  # a real key: the page may name the clinic
+    assert unknown.status_code == used.status_code == 429
+    assert 'href="tel:03000000000"' in unknown.content.decode()
+    assert cast.clinic.name not in unknown.content.decode()
+    assert 'href="tel:01000000000"' in used.content.decode()
+
+
+def test_the_thank_you_page_naming_a_risk_answer_is_only_for_the_browser_that_sent_it(client, cast):
+    from django.test import Client
+
+    checkin, key = open_checkin(cast.episode)
+    response = client.post(form_url(key), form_post(phq9=[0, 0, 0, 0, 0, 0, 0, 0, 2, 0]))
+    cookie = response.cookies["checkin_sent"]
+    assert cookie["httponly"] and cookie["samesite"] == "Strict"
+    assert cookie["max-age"] == 2 * 60 * 60 and cookie["path"] == done_url(key)
+
+    sender = client.get(done_url(key)).content.decode()
+    assert 'class="crisis"' in sender and "thoughts of being better off dead" in sender
+    # Someone else with the URL (a shared phone's history, a forwarded link).
+    other = Client().get(done_url(key))
+    page = other.content.decode()
+    assert other.status_code == 200 and "already received your answers" in page
+    assert 'class="crisis"' not in page and "better off dead" not in page
+    assert cast.clinic.name in page and 'href="tel:' in page  # still the clinic's contacts
+    forged = Client()
+    forged.cookies["checkin_sent"] = str(checkin.pk)
+    assert 'class="crisis"' not in forged.get(done_url(key)).content.decode()
+
+
+def test_after_a_risk_answer_the_thank_you_page_gives_no_bad_week_tips(client, cast):
+    checkin, key = open_checkin(cast.episode)
+    client.post(form_url(key), form_post(phq9=[0, 0, 0, 0, 0, 0, 0, 0, 1, 0]))
+    page = client.get(done_url(key)).content.decode()
+    assert 'class="crisis"' in page
+    assert "A few things that can help right now" not in page
+    assert "Feeling worse for a while during therapy is common" not in page
+
+
+def test_every_client_page_says_how_to_reach_the_clinic(client, cast):
+    cast.clinic.contact_phone = "0100 111 2222"
+    cast.clinic.contact_email = "hello@riverside.example"
+    cast.clinic.contact_hours = "Monday to Friday, 9am to 5pm"
+    cast.clinic.save()
+    checkin, key = open_checkin(cast.episode)
+    pages = {"form": client.get(form_url(key))}
+    with time_machine.travel(checkin.expires_at + timedelta(minutes=1)):
+        pages["expired"] = client.get(form_url(key))
+    client.post(form_url(key), form_post())
+    pages["thank you"] = client.get(done_url(key))
+    pages["used"] = client.get(form_url(key))
+    pages["opt out"] = client.get(
+        checkins.opt_out_url(cast.client).replace("http://127.0.0.1:8000", "")
+    )
+    for name, response in pages.items():
+        page = response.content.decode()
+        assert 'href="tel:01001112222"' in page, name
+        assert 'href="mailto:hello@riverside.example"' in page, name
+        assert "Monday to Friday, 9am to 5pm" in page, name
+        assert 'href="tel:116123"' in page, name  # the crisis contacts, tap to call
+
+
 def test_with_the_broker_down_the_answers_are_saved_and_the_client_is_thanked(
     client, cast, broker_down, django_capture_on_commit_callbacks, caplog
 ):
@@ -302,7 +391,8 @@ def test_a_risk_answer_on_an_unfinished_form_alerts_at_once_and_shows_crisis_con
     for _ in range(2):  # the client tries again without finishing: still one alert
         page = client.post(form_url(key), form_post(phq9=phq9)).content.decode()
         assert "Some answers are missing" in page
-        assert page.index('class="crisis"') < page.index("Riverside duty line: 0100 000 0000")
+        crisis = page.index('class="crisis"')
+        assert crisis < page.index('Riverside duty line: <a href="tel:01000000000"')
     alert = Alert.objects.get(episode=cast.episode, rule=AlertRule.RISK_ITEM)
     assert alert.severity == "urgent" and alert.administration is None
     assert not Administration.objects.exists()
