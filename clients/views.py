@@ -26,6 +26,7 @@ from django.utils import timezone
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_http_methods
 
+from accounts.selectors import client_ip
 from audit.services import audit_record
 from clients import checkins
 from clients.checkins import LinkState
@@ -51,21 +52,6 @@ STATE_PAGES = {
 }
 
 
-def _client_ip(request) -> str:
-    """The caller's address. Behind ``TRUSTED_PROXY_COUNT`` reverse proxies it is the entry of
-    X-Forwarded-For that the outermost trusted proxy appended; entries further left are whatever
-    the caller chose to send, so they are never trusted."""
-    proxies = getattr(settings, "TRUSTED_PROXY_COUNT", 0)
-    forwarded = [
-        part.strip()
-        for part in request.META.get("HTTP_X_FORWARDED_FOR", "").split(",")
-        if part.strip()
-    ]
-    if proxies > 0 and len(forwarded) >= proxies:
-        return forwarded[-proxies]
-    return request.META.get("REMOTE_ADDR", "")
-
-
 def _failed_lookups_exceeded(request) -> bool:
     """Count one link that did not open a form (unknown, expired, used, closed key; bad opt-out
     token) for the caller's IP, and say whether the IP is past the limit.
@@ -78,7 +64,7 @@ def _failed_lookups_exceeded(request) -> bool:
     between processes when ``CACHE_URL`` points at Redis).
     """
     window = settings.CHECKIN_RATE_LIMIT_WINDOW
-    ip_digest = hashlib.sha256(_client_ip(request).encode()).hexdigest()[:32]
+    ip_digest = hashlib.sha256((client_ip(request) or "").encode()).hexdigest()[:32]
     key = f"checkin-rate:{ip_digest}:{int(time.time() // window)}"
     cache.add(key, 0, timeout=window)
     try:
