@@ -209,8 +209,12 @@ def plan_set(
     session_rating_after_sessions: bool = True,
     actor=None,
 ) -> MeasurementPlan:
-    """Create or change the episode's plan. Raises PlanInvalid for unsendable instruments."""
+    """Create or change the episode's plan. Raises PlanInvalid for unsendable instruments or a
+    closed episode. Setting a plan that had ended starts it afresh (from now: no session or week
+    before the restart is sent late); a paused plan stays paused."""
     errors = plan_instruments_errors(clinic=episode.clinic, codes=list(instruments))
+    if episode.ended_on is not None:
+        errors.append("This episode is closed: it has no more check-ins.")
     if schedule not in Schedule.values:
         errors.append(f"Unknown schedule '{schedule}'.")
     if not 0 <= int(weekday) <= 6:
@@ -226,6 +230,8 @@ def plan_set(
     if local_time is not None:
         fields["local_time"] = local_time
     with transaction.atomic():
+        if MeasurementPlan.objects.filter(episode=episode, ended_at__isnull=False).exists():
+            fields.update(ended_at=None, paused_at=None, created_at=timezone.now())
         plan, created = MeasurementPlan.objects.update_or_create(episode=episode, defaults=fields)
         if actor is not None:
             audit_record(
@@ -459,6 +465,7 @@ def _weekly_and_before_session_dues(*, now: datetime) -> list[_Due]:
     upcoming = TreatmentSession.objects.filter(
         episode_id__in=before_session,
         attended__isnull=True,
+        cancelled=False,
         starts_at__gt=now,
         starts_at__lte=now + BEFORE_SESSION_LEAD,
     )

@@ -193,8 +193,16 @@ class Episode(models.Model):
         return self.ended_on is None
 
 
+class SessionAttendance(models.TextChoices):
+    ATTENDED = "attended", "Attended"
+    DID_NOT_ATTEND = "did_not_attend", "Did not attend"
+    CANCELLED = "cancelled", "Cancelled"
+
+
 class TreatmentSession(models.Model):
-    """A scheduled or held therapy session. ``attended`` is None until the session has happened.
+    """A scheduled or held therapy session. ``attended`` is None until the session has happened,
+    and stays None for a cancelled one (it never happened: neither attended nor missed, so it
+    counts neither towards a finished course nor as a missed appointment).
 
     NHS Talking Therapies counts a course of treatment as finished with at least 2 attended
     sessions (CLINICAL.md §3).
@@ -203,6 +211,7 @@ class TreatmentSession(models.Model):
     episode = models.ForeignKey(Episode, on_delete=models.CASCADE, related_name="sessions")
     starts_at = models.DateTimeField()
     attended = models.BooleanField(null=True, blank=True)
+    cancelled = models.BooleanField(default=False)
     created_at = models.DateTimeField(default=now)
 
     class Meta:
@@ -211,6 +220,15 @@ class TreatmentSession(models.Model):
 
     def __str__(self):
         return f"Session {self.starts_at:%Y-%m-%d %H:%M}"
+
+    @property
+    def attendance(self) -> str | None:
+        """A SessionAttendance value, or None while the session has not happened yet."""
+        if self.cancelled:
+            return SessionAttendance.CANCELLED
+        if self.attended is None:
+            return None
+        return SessionAttendance.ATTENDED if self.attended else SessionAttendance.DID_NOT_ATTEND
 
 
 class EventKind(models.TextChoices):

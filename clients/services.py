@@ -12,7 +12,7 @@ import contextlib
 import zoneinfo
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
-from datetime import date
+from datetime import date, datetime, timedelta
 
 from django.contrib.auth import get_user_model
 from django.core.exceptions import ValidationError
@@ -22,7 +22,16 @@ from django.db.models import Q, QuerySet
 from django.utils import timezone
 
 from audit.services import audit_record
-from clients.models import Client, Clinic, EndReason, Episode, Membership, Role
+from clients.models import (
+    Client,
+    Clinic,
+    EndReason,
+    Episode,
+    Membership,
+    Role,
+    SessionAttendance,
+    TreatmentSession,
+)
 from clients.selectors import role_in
 
 LABEL_MAX_LENGTH = Client._meta.get_field("label").max_length
@@ -475,3 +484,52 @@ def episode_close(
             details={"end_reason": end_reason},
         )
     return episode
+
+
+# --- Sessions -----------------------------------------------------------------------------------
+
+# A session recorded a few minutes "ahead" comes from a clock running slightly fast; further ahead
+# it has not happened yet, and only a held (or cancelled) session is recorded here.
+SESSION_FUTURE_TOLERANCE = timedelta(minutes=5)
+
+
+def session_record(
+    *, actor, episode: Episode, starts_at: datetime, attendance: str, request=None
+) -> TreatmentSession:
+    """Record a session that took place (or was missed or cancelled) in an active episode.
+
+    An attended session is what the check-in sweep turns into the session rating when the plan
+    asks for one (``clients.checkins``): the rule lives there, once, for sessions from any source.
+    Raises ClientDataInvalid; the audit entry holds the attendance, never a note.
+    """
+    errors: dict[str, list[str]] = {}
+    if not episode.is_active:
+        errors["episode"] = ["This episode is closed."]
+    if attendance not in SessionAttendance.values:
+        errors["attendance"] = [f"Choose one of: {', '.join(SessionAttendance.labels)}."]
+    if starts_at > timezone.now() + SESSION_FUTURE_TOLERANCE:
+        errors["starts_at"] = ["Record a session once it has taken place."]
+    elif timezone.localdate(starts_at) < episode.started_on:
+        errors["starts_at"] = ["The session cannot be before the start of the episode."]
+    if errors:
+        raise ClientDataInvalid(errors)
+    with transaction.atomic():
+        session = TreatmentSession.objects.create(
+            episode=episode,
+            starts_at=starts_at,
+            attended={
+                SessionAttendance.ATTENDED: True,
+                SessionAttendance.DID_NOT_ATTEND: False,
+            }.get(attendance),
+            cancelled=attendance == SessionAttendance.CANCELLED,
+        )
+        audit_record(
+            actor=actor,
+            action="session.record",
+            obj=session,
+            clinic=episode.clinic,
+            client=episode.client,
+            request=request,
+            details={"attendance": attendance},
+        )
+    return session

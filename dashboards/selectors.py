@@ -34,6 +34,7 @@ from clients.models import (
     Membership,
     Role,
     TimelineEvent,
+    TreatmentSession,
 )
 from clients.selectors import caseload_episodes, episode_scope_q, episodes_visible_to
 from dashboards import charts
@@ -50,6 +51,7 @@ from outcomes.models import (
     NotificationChannel,
     TrajectoryCurve,
 )
+from outcomes.selectors import instruments_available
 from outcomes.trajectories import BandCurve
 
 SESSION_RATING = "session_rating"
@@ -64,6 +66,11 @@ STATUS_ORDER = {
 UNRESOLVED = (AlertState.OPEN, AlertState.ACKNOWLEDGED)
 EPISODE_URL_PREFIX = "/episodes/"
 # Instruments shown first in a row, in this order; others follow alphabetically.
+SESSION_MARK_LABELS = {
+    "attended": "Session",
+    "did_not_attend": "Did not attend",
+    "cancelled": "Cancelled",
+}
 INSTRUMENT_ORDER = {"phq9": 0, "gad7": 1, "who5": 2, "core10": 3, "k10": 4, "ors": 5, "oq45": 6}
 
 
@@ -370,6 +377,7 @@ class EpisodePage:
     session_ratings: dict | None
     alerts: list[Alert]
     events: list[TimelineEvent]
+    sessions: list[TreatmentSession]
     checkins_completed: int
     checkins_missed: int
     last_checkin_missed: bool
@@ -388,6 +396,12 @@ def episode_page(*, episode: Episode) -> EpisodePage:
         .order_by("-created_at", "-pk")
     )
     events = list(TimelineEvent.objects.filter(episode=episode).order_by("occurred_on", "pk"))
+    # Sessions that happened or were missed or cancelled (not those still ahead).
+    sessions = [
+        session
+        for session in TreatmentSession.objects.filter(episode=episode).order_by("starts_at", "pk")
+        if session.attendance is not None
+    ]
     curves = clinic_curves(episode.clinic)
     frame = pd.DataFrame.from_records(
         [
@@ -406,6 +420,13 @@ def episode_page(*, episode: Episode) -> EpisodePage:
     )
     event_marks = [
         charts.EventMark(on=event.occurred_on, label=event.get_kind_display()) for event in events
+    ] + [
+        # Every chart marks the sessions, so a change in scores reads against the care given.
+        charts.EventMark(
+            on=timezone.localdate(session.starts_at),
+            label=SESSION_MARK_LABELS[session.attendance],
+        )
+        for session in sessions
     ]
     summaries = {
         summary.code: summary
@@ -489,12 +510,27 @@ def episode_page(*, episode: Episode) -> EpisodePage:
         session_ratings=session_ratings,
         alerts=alerts,
         events=events,
+        sessions=sessions,
         checkins_completed=checkin_rows.count(CheckInStatus.COMPLETED),
         checkins_missed=checkin_rows.count(CheckInStatus.EXPIRED),
         last_checkin_missed=bool(checkin_rows) and checkin_rows[0] == CheckInStatus.EXPIRED,
         missed_streak=streak,
         curve_sources=curve_sources,
     )
+
+
+def sendable_instruments(clinic) -> list[tuple[str, str]]:
+    """(code, short name) of the forms ``clinic`` can e-mail to clients for a measurement plan:
+    not the session rating (the plan's own switch sends it), not a licensed form whose text pack
+    the clinic has not loaded."""
+    available = instruments_available(clinic)
+    codes = sorted(
+        (code for code, instrument in available.items() if code != SESSION_RATING),
+        key=lambda code: (INSTRUMENT_ORDER.get(code, 99), code),
+    )
+    return [
+        (code, charts.short_name(available[code])) for code in codes if available[code].can_be_sent
+    ]
 
 
 def _plan_instruments(episode: Episode) -> list[str]:

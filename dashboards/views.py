@@ -5,6 +5,8 @@ through ``clients.selectors`` (an episode out of scope answers 404), every view 
 is audited, and every change is a POST with CSRF that redirects back (GET never changes state).
 """
 
+import zoneinfo
+from datetime import datetime, time
 from email import message_from_bytes, policy
 from pathlib import Path
 
@@ -12,21 +14,34 @@ from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.http import Http404
-from django.shortcuts import redirect, render
+from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
+from django.utils import timezone
 from django.utils.http import url_has_allowed_host_and_scheme
 from django.views.decorators.http import require_POST
 
 from audit.services import audit_clients_listed, audit_record
 from clients import checkins
+from clients.client_import import ImportInvalid, clients_import_csv
 from clients.models import MeasurementPlan, Role
-from clients.selectors import caseload_episodes, memberships_of, role_in
-from clients.services import ClientDataInvalid, episode_close
+from clients.onboarding import PlanChoice, client_onboard
+from clients.selectors import caseload_episodes, clinics_of, memberships_of, role_in
+from clients.services import (
+    ClientDataInvalid,
+    NewClient,
+    episode_close,
+    session_record,
+    therapists_assignable,
+)
 from dashboards import selectors
 from dashboards.forms import (
     AlertResolveForm,
     CaseloadFilterForm,
+    ClientAddForm,
+    ClientImportForm,
     EpisodeCloseForm,
+    PlanForm,
+    SessionRecordForm,
     TimelineEventForm,
 )
 from dashboards.services import TimelineEventInvalid, timeline_event_create
@@ -62,6 +77,10 @@ def _back(request, default: str):
 
 def _form_errors(form) -> str:
     return " ".join(str(message) for errors in form.errors.values() for message in errors)
+
+
+def _error_messages(errors: dict[str, list[str]]) -> str:
+    return " ".join(message for messages in errors.values() for message in messages)
 
 
 def _sees_team(user) -> bool:
@@ -138,6 +157,8 @@ def episode_detail(request, episode_id):
             "resolve_form": AlertResolveForm(),
             "event_form": TimelineEventForm(),
             "close_form": EpisodeCloseForm(),
+            "plan_form": _plan_form(episode, plan),
+            "session_form": SessionRecordForm(),
             "open_alerts": open_alerts[:ALERTS_SHOWN],
             "more_open_alerts": open_alerts[ALERTS_SHOWN:],
             "open_alert_count": len(open_alerts),
@@ -197,6 +218,104 @@ def episode_plan_change(request, episode_id, action):
     return redirect(reverse("dashboards:episode", args=[episode.pk]) + "#plan")
 
 
+def _plan_form(episode, plan, data=None) -> PlanForm:
+    initial = {}
+    if plan is not None:
+        initial = {
+            "instruments": list(plan.instruments),
+            "schedule": plan.schedule,
+            "weekday": plan.weekday,
+            "local_time": plan.local_time,
+            "session_rating_after_sessions": plan.session_rating_after_sessions,
+        }
+    else:
+        initial = {"instruments": ["phq9", "gad7"]}
+    return PlanForm(
+        data, initial=initial, instruments=selectors.sendable_instruments(episode.clinic)
+    )
+
+
+@login_required
+@require_POST
+def episode_plan_set(request, episode_id):
+    """Start check-ins for an episode without a plan (or whose plan ended), or change the forms
+    and schedule of its plan."""
+    episode = selectors.episode_for(user=request.user, episode_id=episode_id)
+    form = _plan_form(episode, None, request.POST)
+    if not form.is_valid():
+        messages.error(request, _form_errors(form))
+        return redirect(reverse("dashboards:episode", args=[episode.pk]) + "#plan")
+    try:
+        checkins.plan_set(episode=episode, actor=request.user, **form.cleaned_data)
+    except checkins.PlanInvalid as error:
+        messages.error(request, " ".join(error.errors))
+    else:
+        messages.success(request, "Measurement plan saved: check-ins follow it from now on.")
+    return redirect(reverse("dashboards:episode", args=[episode.pk]) + "#plan")
+
+
+@login_required
+@require_POST
+def episode_checkin_send(request, episode_id):
+    """A one-off check-in with the plan's forms, e-mailed now."""
+    episode = selectors.episode_for(user=request.user, episode_id=episode_id)
+    try:
+        checkins.checkin_create_one_off(episode=episode, actor=request.user, request=request)
+    except checkins.CheckInInvalid as error:
+        messages.error(request, _error_messages(error.errors))
+    else:
+        messages.success(request, "Check-in sent: the client has a new link by e-mail.")
+    return redirect(reverse("dashboards:episode", args=[episode.pk]) + "#plan")
+
+
+def _session_start(episode, held_on, held_at):
+    """The moment of a session given as a date and an optional time, in the clinic's zone: the
+    time left out means now for today's session (so its rating can go at once), midday before."""
+    zone = zoneinfo.ZoneInfo(episode.clinic.timezone)
+    if held_at is None:
+        if held_on == timezone.localtime(timezone=zone).date():
+            return timezone.now()
+        held_at = time(12, 0)
+    return datetime.combine(held_on, held_at, tzinfo=zone)
+
+
+@login_required
+@require_POST
+def episode_session_record(request, episode_id):
+    episode = selectors.episode_for(user=request.user, episode_id=episode_id)
+    form = SessionRecordForm(request.POST)
+    if not form.is_valid():
+        messages.error(request, _form_errors(form))
+        return redirect(reverse("dashboards:episode", args=[episode.pk]) + "#sessions")
+    starts_at = _session_start(episode, form.cleaned_data["held_on"], form.cleaned_data["held_at"])
+    try:
+        session = session_record(
+            actor=request.user,
+            episode=episode,
+            starts_at=starts_at,
+            attendance=form.cleaned_data["attendance"],
+            request=request,
+        )
+    except ClientDataInvalid as error:
+        messages.error(request, _error_messages(error.errors))
+    else:
+        plan = MeasurementPlan.objects.filter(episode=episode).first()
+        rating_follows = (
+            session.attended and plan is not None and plan.is_running
+            and plan.session_rating_after_sessions and episode.client.email
+        )  # fmt: skip
+        messages.success(
+            request,
+            "Session recorded."
+            + (
+                " The session rating goes to the client within five minutes."
+                if rating_follows
+                else ""
+            ),
+        )
+    return redirect(reverse("dashboards:episode", args=[episode.pk]) + "#sessions")
+
+
 @login_required
 @require_POST
 def episode_close_view(request, episode_id):
@@ -212,6 +331,117 @@ def episode_close_view(request, episode_id):
         return redirect(reverse("dashboards:episode", args=[episode.pk]) + "#close")
     messages.success(request, f"Episode of {episode.client.label} closed; check-ins stopped.")
     return redirect("dashboards:episode", episode_id=episode.pk)
+
+
+# --- New clients ----------------------------------------------------------------------------------
+
+
+def _clinic_chosen(request):
+    """The clinic a client is added to: the one named (``clinic``, a slug among the user's own,
+    else 404) or the user's first."""
+    clinics = clinics_of(request.user).order_by("name", "pk")
+    slug = request.POST.get("clinic") or request.GET.get("clinic")
+    if slug:
+        return get_object_or_404(clinics, slug=slug), clinics
+    clinic = clinics.first()
+    if clinic is None:
+        raise Http404
+    return clinic, clinics
+
+
+def _client_add_form(request, clinic, data=None) -> ClientAddForm:
+    therapists = therapists_assignable(user=request.user, clinic=clinic).order_by(
+        "first_name", "last_name", "username"
+    )
+    initial = {"timezone": clinic.timezone, "instruments": ["phq9", "gad7"]}
+    if therapists.filter(pk=request.user.pk).exists():
+        initial["therapist"] = request.user.pk
+    return ClientAddForm(
+        data,
+        initial=initial,
+        therapists=therapists,
+        instruments=selectors.sendable_instruments(clinic),
+    )
+
+
+@login_required
+def client_add(request):
+    """Add a client with their first episode and plan. Who may be their therapist follows the
+    API: a therapist themselves, a supervisor their teams' therapists, a clinic admin anyone."""
+    clinic, clinics = _clinic_chosen(request)
+    form = _client_add_form(request, clinic, request.POST if request.method == "POST" else None)
+    if request.method == "POST" and form.is_valid():
+        data = form.cleaned_data
+        plan = None
+        if data["plan"] == ClientAddForm.PLAN_CHOSEN:
+            plan = PlanChoice(
+                instruments=tuple(data["instruments"]),
+                schedule=data["schedule"],
+                weekday=data["weekday"],
+                local_time=data["local_time"],
+                session_rating_after_sessions=data["session_rating_after_sessions"],
+            )
+        new_client = NewClient(
+            label=data["label"].strip(),
+            therapist=data["therapist"],
+            email=data["email"],
+            timezone=data["timezone"].strip(),
+            started_on=data["started_on"],
+        )
+        try:
+            client = client_onboard(
+                actor=request.user,
+                clinic=clinic,
+                new_client=new_client,
+                plan=plan,
+                send_first_checkin_now=data["send_first_checkin_now"],
+                request=request,
+            )
+        except ClientDataInvalid as error:
+            for name, field_messages in error.errors.items():
+                for message in field_messages:
+                    form.add_error(name if name in form.fields else None, message)
+        else:
+            sent = " The first check-in is on its way." if data["send_first_checkin_now"] else ""
+            messages.success(request, f"Client {client.label} added.{sent}")
+            # Whoever may assign the therapist sees the episode (therapists_assignable).
+            return redirect("dashboards:episode", episode_id=client.episodes.get().pk)
+    return render(
+        request,
+        "dashboards/client_add.html",
+        {"form": form, "clinic": clinic, "clinics": clinics, "import_form": ClientImportForm()},
+    )
+
+
+@login_required
+def client_import(request):
+    """Many clients at once from a CSV file (the same importer as the API and the command)."""
+    clinic, clinics = _clinic_chosen(request)
+    form = ClientImportForm(request.POST or None, request.FILES or None)
+    problem = None
+    if request.method == "POST" and form.is_valid():
+        dry_run = form.cleaned_data["dry_run"]
+        try:
+            result = clients_import_csv(
+                actor=request.user,
+                clinic=clinic,
+                stream=form.cleaned_data["file"],
+                dry_run=dry_run,
+                request=request,
+            )
+        except ImportInvalid as error:
+            problem = error
+        else:
+            if dry_run:
+                messages.success(request, f"The file is valid: {result.count} clients to add.")
+                return redirect(reverse("dashboards:client_import") + f"?clinic={clinic.slug}")
+            messages.success(request, f"{result.count} clients added.")
+            return redirect(reverse("dashboards:caseload") + "?view=team")
+    return render(
+        request,
+        "dashboards/client_import.html",
+        {"form": form, "clinic": clinic, "clinics": clinics, "problem": problem},
+    )
 
 
 # --- Alerts -------------------------------------------------------------------------------------

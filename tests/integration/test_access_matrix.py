@@ -132,6 +132,20 @@ def csv_import(user):
     return {"file": SimpleUploadedFile("clients.csv", content, content_type="text/csv")}
 
 
+def new_client_form(user):
+    return {
+        "label": "M-PAGE",
+        "email": "m-page@example.org",
+        "timezone": "Europe/London",
+        "therapist": user.pk if user is not None else "",
+        "started_on": TODAY().isoformat(),
+        "plan": "default",
+        "schedule": "weekly",
+        "weekday": 0,
+        "local_time": "09:00",
+    }
+
+
 def paper_phq9(w):
     data = form_post(phq9=[1] * 9 + [0], gad7=None)
     day = w.episode.started_on + timedelta(days=1)
@@ -371,6 +385,36 @@ MATRIX = {
     "POST /episodes/{episode_id}/plan/{action}/": (
         lambda w: post(f"/episodes/{w.episode.pk}/plan/pause/"),
         client_data(302),
+    ),
+    "POST /episodes/{episode_id}/plan/": (
+        lambda w: post(
+            f"/episodes/{w.episode.pk}/plan/",
+            {"instruments": ["phq9"], "schedule": "weekly", "weekday": 2, "local_time": "10:00"},
+        ),
+        client_data(302),
+    ),
+    "POST /episodes/{episode_id}/checkins/": (
+        lambda w: post(f"/episodes/{w.episode.pk}/checkins/"),
+        client_data(302),
+    ),
+    "POST /episodes/{episode_id}/sessions/": (
+        lambda w: post(
+            f"/episodes/{w.episode.pk}/sessions/",
+            {"held_on": TODAY().isoformat(), "attendance": "attended"},
+        ),
+        client_data(302),
+    ),
+    # Every member of a clinic may add a client there, as their own (the outsider: in their
+    # clinic), as the API allows.
+    "GET /clients/new/": (lambda w: get("/clients/new/"), any_staff()),
+    "POST /clients/new/": (
+        lambda w: Call("/clients/new/", "post", new_client_form),
+        any_staff(302),
+    ),
+    "GET /clients/import/": (lambda w: get("/clients/import/"), any_staff()),
+    "POST /clients/import/": (
+        lambda w: Call("/clients/import/", "post", csv_import, body="multipart"),
+        any_staff(302),
     ),
     "POST /episodes/{episode_id}/close/": (
         lambda w: post(
