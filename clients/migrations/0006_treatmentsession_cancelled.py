@@ -6,7 +6,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('clients', '0004_encrypt_contact_details'),
+        ('clients', '0005_clinic_contact_details'),
     ]
 
     operations = [
