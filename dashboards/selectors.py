@@ -38,6 +38,7 @@ from clients.models import (
 )
 from clients.selectors import caseload_episodes, episode_scope_q, episodes_visible_to
 from dashboards import charts
+from dashboards.alert_words import SEVERITY_RANK, alert_reason_short
 from dashboards.report_selectors import CLOSED_CHECKIN_STATUSES
 from dashboards.reports import completion_rate
 from outcomes import api
@@ -121,6 +122,9 @@ class CaseloadRow:
     checkins_missed: int = 0
     open_alerts: int = 0
     urgent_alerts: int = 0
+    # The most pressing open alert, in words, and when it was raised.
+    top_alert_reason: str = ""
+    top_alert_at: datetime | None = None
 
     @property
     def url(self) -> str:
@@ -192,7 +196,7 @@ def caseload_rows(
     alliance = _latest_alliance(scores)
     rows = []
     for episode in episode_list:
-        open_alerts, urgent = alerts.get(episode.pk, (0, 0))
+        open_alerts, urgent, top_reason, top_at = alerts.get(episode.pk, (0, 0, "", None))
         counts = checkins.get(episode.pk, {})
         last_completed, last_missed = counts.get("last_completed"), counts.get("last_missed")
         row = CaseloadRow(
@@ -206,6 +210,8 @@ def caseload_rows(
             instruments=summaries.get(episode.pk, []),
             open_alerts=open_alerts,
             urgent_alerts=urgent,
+            top_alert_reason=top_reason,
+            top_alert_at=top_at,
             checkins_completed=counts.get("completed", 0),
             checkins_missed=counts.get("missed", 0),
             last_checkin_missed=bool(
@@ -287,13 +293,26 @@ def _latest_alliance(scores: pd.DataFrame) -> dict[int, tuple[float, datetime]]:
     }
 
 
-def _open_alert_counts(episode_ids) -> dict[int, tuple[int, int]]:
-    counts = (
-        Alert.objects.filter(episode_id__in=episode_ids, state__in=UNRESOLVED)
-        .values("episode_id")
-        .annotate(total=Count("pk"), urgent=Count("pk", filter=Q(severity=AlertSeverity.URGENT)))
+def _open_alert_counts(episode_ids) -> dict[int, tuple[int, int, str, datetime | None]]:
+    """Per episode: open alerts, urgent ones, and the most pressing one in words (most severe,
+    then newest) with when it was raised. Unresolved alerts are few per episode: one read."""
+    alerts = Alert.objects.filter(episode_id__in=episode_ids, state__in=UNRESOLVED).values_list(
+        "episode_id", "rule", "instrument", "severity", "created_at"
     )
-    return {row["episode_id"]: (row["total"], row["urgent"]) for row in counts}
+    per_episode: dict[int, list] = {}
+    for alert in alerts:
+        per_episode.setdefault(alert[0], []).append(alert)
+    summary = {}
+    for episode_id, rows in per_episode.items():
+        urgent = sum(1 for row in rows if row[3] == AlertSeverity.URGENT)
+        _, rule, code, _, raised_at = min(
+            rows, key=lambda row: (SEVERITY_RANK.get(row[3], 9), -row[4].timestamp())
+        )
+        instrument = instrument_or_none(code) if code else None
+        name = charts.short_name(instrument) if instrument else ""
+        reason = alert_reason_short(rule=rule, instrument_name=name, instrument=code)
+        summary[episode_id] = (len(rows), urgent, reason, raised_at)
+    return summary
 
 
 def _checkin_counts(episode_ids) -> dict[int, dict]:

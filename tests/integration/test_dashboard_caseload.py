@@ -261,3 +261,31 @@ def test_row_links_match_the_client_page_url(client, cast):
     client.force_login(cast.therapist)
     row = client.get("/").context["rows"][0]
     assert row.url == reverse("dashboards:episode", args=[cast.episode.pk])
+
+
+def test_a_row_says_why_in_words_first(client, cast):
+    """The alerts column led with "▲ 1 urgent · 1 open": that the risk item was endorsed showed
+    only on Notifications."""
+    from outcomes.models import AlertRule, AlertSeverity
+    from outcomes.services import alert_raise
+
+    alert_raise(
+        episode=cast.episode,
+        rule=AlertRule.NOT_ON_TRACK,
+        trigger="t1",
+        severity=AlertSeverity.WARNING,
+        instrument="gad7",
+        message="GAD-7 above the expected curve.",
+    )
+    alert_raise(
+        episode=cast.episode,
+        rule=AlertRule.RISK_ITEM,
+        trigger="t2",
+        severity=AlertSeverity.URGENT,
+        instrument="phq9",
+        message="Risk item endorsed on PHQ-9: contact the client today.",
+    )
+    client.force_login(cast.therapist)
+    html = client.get("/").content.decode()
+    assert "Risk item endorsed (self-harm thoughts)</span>" in html
+    assert html.index("Risk item endorsed (self-harm thoughts)") < html.index("1 urgent")
