@@ -205,6 +205,9 @@ if CELERY_BROKER_URL.startswith("filesystem://"):
         "store_processed": False,
         "control_folder": str(BROKER_DIR / "control"),
     }
+    # kombu's own filesystem transport can hand a worker a half-written message, which kills it
+    # (kombu #1551): ours writes each message whole before it appears (config/broker_filesystem).
+    CELERY_BROKER_TRANSPORT = "config.broker_filesystem:Transport"
 else:
     CELERY_BROKER_TRANSPORT_OPTIONS = {"visibility_timeout": 3600}
 CELERY_TASK_SERIALIZER = "json"
