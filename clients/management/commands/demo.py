@@ -1,17 +1,18 @@
 """``manage.py demo``: migrate, seed the demo clinic once, then run the web server, a Celery
-worker and Celery beat together. Ctrl-C stops all three."""
+worker and Celery beat together. A worker or beat that dies is started again; the web server's
+exit, Ctrl-C or SIGTERM stops them all."""
 
 import os
 import signal
 import subprocess
 import sys
 import threading
-import time
 
 from django.conf import settings
 from django.core.management import call_command
 from django.core.management.base import BaseCommand
 
+from clients.management.demo_supervisor import DemoSupervisor
 from clients.models import Clinic
 
 DEMO_PASSWORD = "demo-password-2026"
@@ -54,41 +55,36 @@ class Command(BaseCommand):
             ],
             "beat": [python, "-m", "celery", "-A", "config", "beat", "-l", "INFO"],
         }
-        running = {
-            name: subprocess.Popen(
-                command,
-                cwd=settings.BASE_DIR,
-                env=env,
-                stdout=subprocess.PIPE,
-                stderr=subprocess.STDOUT,
-                text=True,
-                start_new_session=True,
-            )
-            for name, command in processes.items()
-        }
-        for name, process in running.items():
-            threading.Thread(target=self._relay, args=(name, process), daemon=True).start()
+        supervisor = DemoSupervisor(
+            processes,
+            essential={"web"},
+            spawn=lambda name, command: self._spawn(name, command, env),
+            log=self.stderr.write,
+        )
+        supervisor.start()
         self._banner(port)
         # `kill` and service managers send SIGTERM: stop the children then too, not only on Ctrl-C.
         signal.signal(signal.SIGTERM, _raise_keyboard_interrupt)
         try:
-            while all(process.poll() is None for process in running.values()):
-                time.sleep(0.5)
-            stopped = [name for name, process in running.items() if process.poll() is not None]
-            self.stderr.write(f"{', '.join(stopped)} stopped; shutting the others down.")
+            stopped = supervisor.run()
+            self.stderr.write(f"{stopped} stopped; shutting the others down.")
         except KeyboardInterrupt:
-            self.stdout.write("\nStopping web server, worker and beat…")
+            self.stdout.write("\nStopping the web server, workers and beat…")
         finally:
-            # SIGTERM to each leader only: the Celery worker then stops its own pool children
-            # (a warm shutdown); the whole group is killed only if one does not stop in time.
-            for process in running.values():
-                if process.poll() is None:
-                    process.terminate()
-            for process in running.values():
-                try:
-                    process.wait(timeout=15)
-                except subprocess.TimeoutExpired:
-                    os.killpg(process.pid, signal.SIGKILL)
+            supervisor.stop()
+
+    def _spawn(self, name, command, env) -> subprocess.Popen:
+        process = subprocess.Popen(
+            command,
+            cwd=settings.BASE_DIR,
+            env=env,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
+            start_new_session=True,
+        )
+        threading.Thread(target=self._relay, args=(name, process), daemon=True).start()
+        return process
 
     def _relay(self, name, process):
         for line in process.stdout:
