@@ -11,6 +11,7 @@ from pathlib import Path
 
 import environ
 from celery.schedules import crontab
+from kombu.transport import TRANSPORT_ALIASES
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 
@@ -207,7 +208,8 @@ if CELERY_BROKER_URL.startswith("filesystem://"):
     }
     # kombu's own filesystem transport can hand a worker a half-written message, which kills it
     # (kombu #1551): ours writes each message whole before it appears (config/broker_filesystem).
-    CELERY_BROKER_TRANSPORT = "config.broker_filesystem:Transport"
+    # By the URL's scheme, not CELERY_BROKER_TRANSPORT, which would outrank a redis:// URL.
+    TRANSPORT_ALIASES["filesystem"] = "config.broker_filesystem:Transport"
 else:
     CELERY_BROKER_TRANSPORT_OPTIONS = {"visibility_timeout": 3600}
 CELERY_TASK_SERIALIZER = "json"
