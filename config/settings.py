@@ -235,6 +235,17 @@ CELERY_TASK_PUBLISH_RETRY_POLICY = {
 }
 CELERY_BROKER_CONNECTION_TIMEOUT = env.float("CELERY_BROKER_CONNECTION_TIMEOUT", default=2.0)
 CELERY_TASK_ALWAYS_EAGER = env.bool("CELERY_TASK_ALWAYS_EAGER", default=False)
+# An urgent alert's work has its own queue, served by its own worker (`-Q urgent`), so the
+# therapist's mail is not sent after hundreds of check-in mails on the default queue (issue 13).
+CELERY_TASK_ROUTES = {
+    name: {"queue": "urgent"}
+    for name in (
+        "outcomes.tasks.evaluate_episode",  # a submission's evaluation: risk answer, deterioration
+        "outcomes.tasks.send_alert_notifications",  # hands the alert mail over and sends it
+        "outcomes.tasks.retry_pending_notifications",
+        "outcomes.tasks.escalate_alerts",
+    )
+}
 CELERY_BEAT_SCHEDULER = "django_celery_beat.schedulers:DatabaseScheduler"
 CELERY_WORKER_HIJACK_ROOT_LOGGER = False
 CELERY_BEAT_SCHEDULE: dict = {}

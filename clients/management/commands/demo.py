@@ -1,6 +1,6 @@
-"""``manage.py demo``: migrate, seed the demo clinic once, then run the web server, a Celery
-worker and Celery beat together. A worker or beat that dies is started again; the web server's
-exit, Ctrl-C or SIGTERM stops them all."""
+"""``manage.py demo``: migrate, seed the demo clinic once, then run the web server, the Celery
+workers (one for the default queue, one for urgent alerts) and Celery beat together. A worker or
+beat that dies is started again; the web server's exit, Ctrl-C or SIGTERM stops them all."""
 
 import os
 import signal
@@ -18,12 +18,24 @@ from clients.models import Clinic
 DEMO_PASSWORD = "demo-password-2026"
 
 
+def celery_processes(python: str) -> dict[str, list[str]]:
+    """The demo's Celery processes. Urgent alert work has a worker of its own, so a therapist's
+    urgent mail is not queued behind a backlog of check-in mails on the default queue; the main
+    worker takes urgent work too when it has nothing else."""
+    worker = [python, "-m", "celery", "-A", "config", "worker", "-l", "INFO"]
+    return {
+        "worker": [*worker, "-Q", "celery,urgent", "--concurrency", "2", "-n", "demo-worker@%h"],
+        "urgent": [*worker, "-Q", "urgent", "--concurrency", "1", "-n", "demo-urgent@%h"],
+        "beat": [python, "-m", "celery", "-A", "config", "beat", "-l", "INFO"],
+    }
+
+
 def _raise_keyboard_interrupt(signum, frame):
     raise KeyboardInterrupt
 
 
 class Command(BaseCommand):
-    help = "Run the app with demo data: web server, Celery worker and beat (Ctrl-C stops all)."
+    help = "Run the app with demo data: web server, Celery workers and beat (Ctrl-C stops all)."
 
     def add_arguments(self, parser):
         parser.add_argument("--port", type=int, default=8000)
@@ -39,21 +51,7 @@ class Command(BaseCommand):
         python = sys.executable
         processes = {
             "web": [python, "manage.py", "runserver", f"127.0.0.1:{port}", "--noreload"],
-            "worker": [
-                python,
-                "-m",
-                "celery",
-                "-A",
-                "config",
-                "worker",
-                "-l",
-                "INFO",
-                "--concurrency",
-                "2",
-                "-n",
-                "demo-worker@%h",
-            ],
-            "beat": [python, "-m", "celery", "-A", "config", "beat", "-l", "INFO"],
+            **celery_processes(python),
         }
         supervisor = DemoSupervisor(
             processes,
