@@ -30,6 +30,7 @@ WRITING_SUFFIX = ".writing"
 # A message that still does not parse this long after its last write is not being written any
 # more: it is set aside (kept, under the processed folder) so it stops costing every poll.
 UNREADABLE_AFTER_SECONDS = 60.0
+TABLE_READ_ATTEMPTS = 100
 
 
 class Channel(filesystem.Channel):
@@ -80,6 +81,17 @@ class Channel(filesystem.Channel):
             return
         os.rename(claimed, claimed + ".unreadable")
         logger.error("broker message %s does not parse; set aside", os.path.basename(claimed))
+
+    def get_table(self, exchange):
+        # Stock creates an exchange's binding file empty and only then locks and writes it: a
+        # publisher reading in between gets "" (the same race, once per exchange, when a worker
+        # first declares it). The writer takes milliseconds: read again rather than fail.
+        for _ in range(TABLE_READ_ATTEMPTS - 1):
+            try:
+                return super().get_table(exchange)
+            except ValueError:
+                time.sleep(0.01)
+        return super().get_table(exchange)
 
 
 class Transport(filesystem.Transport):

@@ -137,3 +137,17 @@ def test_a_message_that_never_parses_is_set_aside_not_fatal(tmp_path, monkeypatc
     assert [path.name for path in (tmp_path / "processed").iterdir()] == [
         "1_broken.celery.msg.unreadable"
     ]
+
+
+def test_a_publisher_waits_for_an_exchange_file_a_worker_is_still_writing(tmp_path):
+    # Stock kombu creates the file empty, then writes it; read in between, it does not parse.
+    connection, channel = _channel(OURS, tmp_path)
+    exchange_file = tmp_path / "control" / "celery.exchange"
+    exchange_file.write_text("")
+    threading.Timer(0.1, exchange_file.write_text, args=['[["celery", "", "celery"]]']).start()
+    with connection:
+        assert [binding.queue for binding in channel.get_table("celery")] == ["celery"]
+        _, stock_channel = _channel(STOCK, tmp_path)
+        exchange_file.write_text("")
+        with pytest.raises(json.JSONDecodeError):
+            stock_channel.get_table("celery")
