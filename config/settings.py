@@ -11,6 +11,7 @@ from pathlib import Path
 
 import environ
 from celery.schedules import crontab
+from kombu.transport import TRANSPORT_ALIASES
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 
@@ -221,7 +222,14 @@ if CELERY_BROKER_URL.startswith("filesystem://"):
         "processed_folder": str(BROKER_DIR / "processed"),
         "store_processed": False,
         "control_folder": str(BROKER_DIR / "control"),
+        # A worker whose prefetch is full waits this long before it looks again: kombu's 1 s
+        # default capped a demo worker at ~2.4 tasks a second (500 mails took 3.5 minutes).
+        "polling_interval": 0.1,
     }
+    # kombu's own filesystem transport can hand a worker a half-written message, which kills it
+    # (kombu #1551): ours writes each message whole before it appears (config/broker_filesystem).
+    # By the URL's scheme, not CELERY_BROKER_TRANSPORT, which would outrank a redis:// URL.
+    TRANSPORT_ALIASES["filesystem"] = "config.broker_filesystem:Transport"
 else:
     CELERY_BROKER_TRANSPORT_OPTIONS = {"visibility_timeout": 3600}
 CELERY_TASK_SERIALIZER = "json"
@@ -247,6 +255,17 @@ CELERY_TASK_PUBLISH_RETRY_POLICY = {
 }
 CELERY_BROKER_CONNECTION_TIMEOUT = env.float("CELERY_BROKER_CONNECTION_TIMEOUT", default=2.0)
 CELERY_TASK_ALWAYS_EAGER = env.bool("CELERY_TASK_ALWAYS_EAGER", default=False)
+# An urgent alert's work has its own queue, served by its own worker (`-Q urgent`), so the
+# therapist's mail is not sent after hundreds of check-in mails on the default queue (issue 13).
+CELERY_TASK_ROUTES = {
+    name: {"queue": "urgent"}
+    for name in (
+        "outcomes.tasks.evaluate_episode",  # a submission's evaluation: risk answer, deterioration
+        "outcomes.tasks.send_alert_notifications",  # hands the alert mail over and sends it
+        "outcomes.tasks.retry_pending_notifications",
+        "outcomes.tasks.escalate_alerts",
+    )
+}
 CELERY_BEAT_SCHEDULER = "django_celery_beat.schedulers:DatabaseScheduler"
 CELERY_WORKER_HIJACK_ROOT_LOGGER = False
 CELERY_BEAT_SCHEDULE: dict = {}

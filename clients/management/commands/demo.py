@@ -1,20 +1,33 @@
-"""``manage.py demo``: migrate, seed the demo clinic once, then run the web server, a Celery
-worker and Celery beat together. Ctrl-C stops all three."""
+"""``manage.py demo``: migrate, seed the demo clinic once, then run the web server, the Celery
+workers (one for the default queue, one for urgent alerts) and Celery beat together. A worker or
+beat that dies is started again; the web server's exit, Ctrl-C or SIGTERM stops them all."""
 
 import os
 import signal
 import subprocess
 import sys
 import threading
-import time
 
 from django.conf import settings
 from django.core.management import call_command
 from django.core.management.base import BaseCommand
 
+from clients.management.demo_supervisor import DemoSupervisor
 from clients.models import Clinic
 
 DEMO_PASSWORD = "demo-password-2026"
+
+
+def celery_processes(python: str) -> dict[str, list[str]]:
+    """The demo's Celery processes. Urgent alert work has a worker of its own, so a therapist's
+    urgent mail is not queued behind a backlog of check-in mails on the default queue; the main
+    worker takes urgent work too when it has nothing else."""
+    worker = [python, "-m", "celery", "-A", "config", "worker", "-l", "INFO"]
+    return {
+        "worker": [*worker, "-Q", "celery,urgent", "--concurrency", "2", "-n", "demo-worker@%h"],
+        "urgent": [*worker, "-Q", "urgent", "--concurrency", "1", "-n", "demo-urgent@%h"],
+        "beat": [python, "-m", "celery", "-A", "config", "beat", "-l", "INFO"],
+    }
 
 
 def _raise_keyboard_interrupt(signum, frame):
@@ -22,7 +35,7 @@ def _raise_keyboard_interrupt(signum, frame):
 
 
 class Command(BaseCommand):
-    help = "Run the app with demo data: web server, Celery worker and beat (Ctrl-C stops all)."
+    help = "Run the app with demo data: web server, Celery workers and beat (Ctrl-C stops all)."
 
     def add_arguments(self, parser):
         parser.add_argument("--port", type=int, default=8000)
@@ -38,57 +51,38 @@ class Command(BaseCommand):
         python = sys.executable
         processes = {
             "web": [python, "manage.py", "runserver", f"127.0.0.1:{port}", "--noreload"],
-            "worker": [
-                python,
-                "-m",
-                "celery",
-                "-A",
-                "config",
-                "worker",
-                "-l",
-                "INFO",
-                "--concurrency",
-                "2",
-                "-n",
-                "demo-worker@%h",
-            ],
-            "beat": [python, "-m", "celery", "-A", "config", "beat", "-l", "INFO"],
+            **celery_processes(python),
         }
-        running = {
-            name: subprocess.Popen(
-                command,
-                cwd=settings.BASE_DIR,
-                env=env,
-                stdout=subprocess.PIPE,
-                stderr=subprocess.STDOUT,
-                text=True,
-                start_new_session=True,
-            )
-            for name, command in processes.items()
-        }
-        for name, process in running.items():
-            threading.Thread(target=self._relay, args=(name, process), daemon=True).start()
+        supervisor = DemoSupervisor(
+            processes,
+            essential={"web"},
+            spawn=lambda name, command: self._spawn(name, command, env),
+            log=self.stderr.write,
+        )
+        supervisor.start()
         self._banner(port)
         # `kill` and service managers send SIGTERM: stop the children then too, not only on Ctrl-C.
         signal.signal(signal.SIGTERM, _raise_keyboard_interrupt)
         try:
-            while all(process.poll() is None for process in running.values()):
-                time.sleep(0.5)
-            stopped = [name for name, process in running.items() if process.poll() is not None]
-            self.stderr.write(f"{', '.join(stopped)} stopped; shutting the others down.")
+            stopped = supervisor.run()
+            self.stderr.write(f"{stopped} stopped; shutting the others down.")
         except KeyboardInterrupt:
-            self.stdout.write("\nStopping web server, worker and beat…")
+            self.stdout.write("\nStopping the web server, workers and beat…")
         finally:
-            # SIGTERM to each leader only: the Celery worker then stops its own pool children
-            # (a warm shutdown); the whole group is killed only if one does not stop in time.
-            for process in running.values():
-                if process.poll() is None:
-                    process.terminate()
-            for process in running.values():
-                try:
-                    process.wait(timeout=15)
-                except subprocess.TimeoutExpired:
-                    os.killpg(process.pid, signal.SIGKILL)
+            supervisor.stop()
+
+    def _spawn(self, name, command, env) -> subprocess.Popen:
+        process = subprocess.Popen(
+            command,
+            cwd=settings.BASE_DIR,
+            env=env,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
+            start_new_session=True,
+        )
+        threading.Thread(target=self._relay, args=(name, process), daemon=True).start()
+        return process
 
     def _relay(self, name, process):
         for line in process.stdout:
