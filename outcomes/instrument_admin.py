@@ -126,6 +126,9 @@ class InstrumentDefinitionForm(forms.ModelForm):
 
 
 class InstrumentDefinitionAdmin(admin.ModelAdmin):
+    # The one admin page for clinic admins (config.admin_site): every read and choice below is
+    # limited to the clinics they administer.
+    clinic_scoped = True
     form = InstrumentDefinitionForm
     list_display = ("code", "version", "source", "clinic", "active", "sending", "created_at")
     list_filter = ("source", "active")
