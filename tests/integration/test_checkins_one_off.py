@@ -122,6 +122,9 @@ def test_a_later_checkin_waits_for_its_time_and_the_sweep_sends_it(cast):
 )
 def test_what_cannot_be_sent_is_refused_with_the_reason(cast, change, field):
     payload = {"episode": cast.episode.pk}
+    if change != "no_plan":
+        # Before the episode closes: a closed episode takes no plan (plan_set refuses it).
+        plan_set(episode=cast.episode, instruments=["phq9"])
     if change == "closed":
         cast.episode.ended_on = timezone.localdate()
         cast.episode.save()
@@ -131,8 +134,6 @@ def test_what_cannot_be_sent_is_refused_with_the_reason(cast, change, field):
     elif change == "no_email":
         cast.client.email = ""
         cast.client.save()
-    if change != "no_plan":
-        plan_set(episode=cast.episode, instruments=["phq9"])
     if change == "past":
         payload["due_at"] = (timezone.now() - timedelta(hours=1)).isoformat()
     elif change == "too_far":
