@@ -14,6 +14,8 @@ unique (check-in, instrument) constraint on administrations.
 
 from __future__ import annotations
 
+import base64
+import binascii
 import hashlib
 import hmac
 import logging
@@ -23,6 +25,8 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from enum import StrEnum
 
+from cryptography.exceptions import InvalidTag
+from cryptography.hazmat.primitives.ciphers.aead import AESSIV
 from django.conf import settings
 from django.core import signing
 from django.db import IntegrityError, transaction
@@ -30,6 +34,7 @@ from django.db.models import Q
 from django.template.loader import render_to_string
 from django.urls import reverse
 from django.utils import timezone
+from django.utils.crypto import salted_hmac
 
 from audit.services import audit_record
 from clients import scheduling
@@ -63,7 +68,11 @@ logger = logging.getLogger(__name__)
 # 24 bytes = 192 bits from the OS's CSPRNG: far beyond the 128 bits that make guessing hopeless.
 KEY_BYTES = 24
 KEY_PATTERN = re.compile(r"^[A-Za-z0-9_-]{32,64}$")
-OPT_OUT_SALT = "clients.checkins.opt-out"
+OPT_OUT_SALT = "clients.checkins.opt-out"  # the legacy signed tokens' (client_for_opt_out_token)
+OPT_OUT_KEY_SALT = "clients.checkins.opt-out-token"
+OPT_OUT_CONTEXT = b"opt-out"
+# 8 bytes of id + AES-SIV's 16-byte tag, in unpadded URL-safe base64.
+OPT_OUT_TOKEN_PATTERN = re.compile(r"^[A-Za-z0-9_-]{32}$")
 SESSION_RATING = "session_rating"
 # A "before each session" check-in is sent this long before the session starts, and closes when
 # the session starts (it is about the week before it). A local choice, not a clinical threshold.
@@ -114,15 +123,50 @@ def checkin_url(key: str) -> str:
     return f"{settings.SITE_URL}{reverse('checkin:form', kwargs={'key': key})}"
 
 
+def _opt_out_ciphers() -> list[AESSIV]:
+    """AES-SIV keys derived from ``SECRET_KEY`` and then its fallbacks, so that tokens mailed
+    before a key rotation keep working while the old key is listed in ``SECRET_KEY_FALLBACKS``."""
+    return [
+        AESSIV(salted_hmac(OPT_OUT_KEY_SALT, "aes-siv", secret=secret, algorithm="sha512").digest())
+        for secret in [settings.SECRET_KEY, *settings.SECRET_KEY_FALLBACKS]
+    ]
+
+
 def opt_out_token(client: Client) -> str:
-    """A signed, non-expiring token naming the client (an opt-out link must work for years)."""
-    return signing.dumps(client.pk, salt=OPT_OUT_SALT)
+    """The client's id, encrypted and authenticated: 32 characters that reveal nothing and cannot
+    be forged or edited into another client's without ``SECRET_KEY``.
+
+    An opt-out link must keep working for years, so it neither expires nor is stored: the token
+    is computed again for every mail (AES-SIV is deterministic: the same client always gets the
+    same token) and the database holds nothing that would open it."""
+    sealed = _opt_out_ciphers()[0].encrypt(client.pk.to_bytes(8, "big"), [OPT_OUT_CONTEXT])
+    return base64.urlsafe_b64encode(sealed).decode().rstrip("=")
+
+
+def _opt_out_client_id(token: str) -> int | None:
+    if OPT_OUT_TOKEN_PATTERN.match(token or ""):
+        try:
+            sealed = base64.urlsafe_b64decode(token + "=" * (-len(token) % 4))
+        except binascii.Error:
+            return None
+        for cipher in _opt_out_ciphers():
+            try:
+                return int.from_bytes(cipher.decrypt(sealed, [OPT_OUT_CONTEXT]), "big")
+            except InvalidTag:
+                continue
+        return None
+    # Legacy: until December 2026 the token was ``signing.dumps(client.pk)``, whose first part is
+    # the id in plain base64. Mails carrying it sit in clients' inboxes for years and must still
+    # let them stop the e-mails; no new mail carries one.
+    try:
+        return signing.loads(token, salt=OPT_OUT_SALT)
+    except signing.BadSignature:
+        return None
 
 
 def client_for_opt_out_token(token: str) -> Client | None:
-    try:
-        client_id = signing.loads(token, salt=OPT_OUT_SALT)
-    except signing.BadSignature:
+    client_id = _opt_out_client_id(token)
+    if not isinstance(client_id, int):
         return None
     return Client.objects.select_related("clinic").filter(pk=client_id).first()
 

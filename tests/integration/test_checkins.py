@@ -1,6 +1,7 @@
 """Check-in services: plans, the sweep (create, send, remind, expire), the e-mail, submission,
 opt-out and staff entry."""
 
+import re
 from datetime import UTC, datetime, time, timedelta
 
 import pytest
@@ -369,12 +370,62 @@ def test_opting_out_cancels_open_checkins_and_tells_the_therapist(cast):
     assert checkins.checkin_link_state(checkin) == LinkState.OPTED_OUT
 
 
-def test_the_opt_out_token_is_signed(cast):
+def test_the_opt_out_token_opens_its_client_only(cast):
     token = checkins.opt_out_token(cast.client)
     assert checkins.client_for_opt_out_token(token) == cast.client
+    assert checkins.opt_out_token(cast.client) == token  # the same link in every mail
     assert checkins.client_for_opt_out_token(token[:-2] + "xx") is None
-    forged = checkins.opt_out_token(cast.other_client).split(":")[0] + ":" + token.split(":", 1)[1]
+    other = checkins.opt_out_token(cast.other_client)
+    assert checkins.client_for_opt_out_token(other) == cast.other_client
+    for spliced in [token[:16] + other[16:], other[:16] + token[16:]]:
+        assert checkins.client_for_opt_out_token(spliced) is None
+
+
+def test_the_opt_out_token_reveals_no_database_id(cast):
+    import base64
+
+    token = checkins.opt_out_token(cast.client)
+    assert re.fullmatch(r"[A-Za-z0-9_-]{32}", token)
+    raw = base64.urlsafe_b64decode(token + "=" * (-len(token) % 4))
+    pk = cast.client.pk
+    for encoded in [
+        str(pk),
+        base64.urlsafe_b64encode(str(pk).encode()).decode().rstrip("="),
+        base64.urlsafe_b64encode(f'"{pk}"'.encode()).decode().rstrip("="),
+    ]:
+        assert not token.startswith(encoded), encoded
+    for packed in [pk.to_bytes(8, "big"), pk.to_bytes(8, "little"), str(pk).encode()]:
+        assert packed not in raw
+    # Consecutive clients get unrelated tokens: nothing to count or enumerate.
+    other = checkins.opt_out_token(cast.other_client)
+    assert sum(a == b for a, b in zip(token, other, strict=True)) < 8
+
+
+def test_opt_out_tokens_follow_the_secret_key_and_survive_its_rotation(cast, settings):
+    token = checkins.opt_out_token(cast.client)
+    old_key = settings.SECRET_KEY
+    settings.SECRET_KEY = "another-secret-key-" + "x" * 40
+    assert checkins.client_for_opt_out_token(token) is None
+    settings.SECRET_KEY_FALLBACKS = [old_key]
+    assert checkins.client_for_opt_out_token(token) == cast.client
+    assert checkins.opt_out_token(cast.client) != token  # new mails use the new key
+
+
+def test_opt_out_links_in_old_mails_still_work(cast):
+    """Until December 2026 the token was Django-signed (its first part the id in base64); clients
+    keep those mails for years."""
+    from django.core import signing
+
+    legacy = signing.dumps(cast.client.pk, salt=checkins.OPT_OUT_SALT)
+    assert checkins.client_for_opt_out_token(legacy) == cast.client
+    forged = (
+        signing.dumps(cast.other_client.pk, salt="x").split(":")[0] + legacy[legacy.index(":") :]
+    )
     assert checkins.client_for_opt_out_token(forged) is None
+    assert (
+        checkins.client_for_opt_out_token(signing.dumps("a string", salt=checkins.OPT_OUT_SALT))
+        is None
+    )
 
 
 # --- Staff entry --------------------------------------------------------------------------------
