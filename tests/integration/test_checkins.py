@@ -8,7 +8,7 @@ import pytest
 import time_machine
 from django.utils import timezone
 
-from clients import checkins
+from clients import checkins, scheduling
 from clients.checkins import (
     LinkState,
     PlanInvalid,
@@ -185,6 +185,37 @@ def test_the_email_names_the_clinic_and_carries_the_link_and_nothing_about_the_c
     ]:
         assert secret.lower() not in everything, secret
     assert "<html" in mail.body_html and "<" not in mail.body_text
+
+
+def test_the_email_says_the_answers_go_once_and_until_when_in_the_clients_zone(cast):
+    cast.client.timezone = "Europe/Berlin"
+    cast.client.save()
+    checkin, _ = open_checkin(cast.episode)
+    mail = OutboundEmail.objects.get(purpose="checkin")
+    until = scheduling.local_moment_in_words(moment=checkin.expires_at, zone_name="Europe/Berlin")
+    assert until.endswith((" CET", " CEST"))
+    for body in [mail.body_text, mail.body_html]:
+        assert f"You can send your answers once, until {until}." in body
+        assert "link works once" not in body
+
+
+def test_check_in_and_reminder_mails_offer_one_click_unsubscribe(cast):
+    from django.core import mail as django_mail
+
+    from messaging.services import mail_send
+
+    checkin, _ = open_checkin(cast.episode)
+    with time_machine.travel(timezone.now() + timedelta(days=cast.clinic.reminder_after_days)):
+        assert checkins.checkin_send_reminders() == 1
+        for mail in OutboundEmail.objects.filter(purpose__in=["checkin", "reminder"]):
+            assert mail_send(mail_id=mail.pk)
+    opt_out = checkins.opt_out_url(cast.client)
+    assert len(django_mail.outbox) == 2
+    for sent in django_mail.outbox:
+        message = sent.message()
+        assert message["List-Unsubscribe"] == f"<{opt_out}>"
+        assert message["List-Unsubscribe-Post"] == "List-Unsubscribe=One-Click"
+        assert str(cast.client.pk) not in opt_out.rsplit("/", 2)[-2]
 
 
 def test_only_the_sha256_of_the_key_is_stored(cast):

@@ -176,6 +176,44 @@ def test_an_opted_out_clients_link_says_so(client, cast):
     assert not Administration.objects.exists()
 
 
+def test_a_mail_clients_one_click_unsubscribe_opts_out_without_a_confirmation_page(client, cast):
+    """RFC 8058: the mail client POSTs "List-Unsubscribe=One-Click" to the List-Unsubscribe URL,
+    without cookies and without showing the client any page."""
+    checkin, key = open_checkin(cast.episode)
+    url = checkins.opt_out_url(cast.client).replace("http://127.0.0.1:8000", "")
+    assert client.head(url).status_code in (200, 405)
+    cast.client.refresh_from_db()
+    assert cast.client.opted_out_at is None  # a scanner's GET or HEAD changes nothing
+    response = client.post(url, {"List-Unsubscribe": "One-Click"})
+    assert response.status_code == 200
+    cast.client.refresh_from_db()
+    assert cast.client.opted_out_at is not None
+    checkin.refresh_from_db()
+    assert checkin.status == CheckInStatus.CANCELLED
+    # A second click (or a retry by the mail provider) is harmless.
+    assert client.post(url, {"List-Unsubscribe": "One-Click"}).status_code == 200
+
+
+def test_an_opt_out_link_from_an_old_mail_still_opts_out(client, cast):
+    from django.core import signing
+
+    legacy = signing.dumps(cast.client.pk, salt=checkins.OPT_OUT_SALT)
+    url = reverse("checkin:opt_out", kwargs={"token": legacy})
+    assert "Stop check-in e-mails?" in client.get(url).content.decode()
+    client.post(url)
+    cast.client.refresh_from_db()
+    assert cast.client.opted_out_at is not None
+
+
+def test_an_unknown_opt_out_token_gets_the_friendly_not_found_page(client, cast):
+    for token in ["A" * 32, "not-a-token", "MQ:1tXyZ:abcdefghijklmnop"]:
+        response = client.post(reverse("checkin:opt_out", kwargs={"token": token}))
+        assert response.status_code == 404
+        assert "We don't recognise this link" in response.content.decode()
+    cast.client.refresh_from_db()
+    assert cast.client.opted_out_at is None
+
+
 def test_a_closed_checkin_says_it_is_no_longer_needed(client, cast):
     checkin, key = open_checkin(cast.episode)
     checkins.plan_end_for_episode(episode=cast.episode)
