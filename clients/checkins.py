@@ -919,8 +919,8 @@ def checkin_contact_requested(checkin: CheckIn) -> bool:
 def client_opt_out(*, client: Client, request=None) -> bool:
     """Stop e-mailed check-ins for the client. Returns False if they had already opted out.
 
-    Open check-ins are cancelled, and a timeline event on each active episode tells the therapist
-    (who may want to talk about it, or switch to in-session forms).
+    Open check-ins are cancelled; a timeline event and a warning alert on each active episode tell
+    the therapist (who may want to talk about it, or switch to in-session forms).
     """
     now = timezone.now()
     with transaction.atomic():
@@ -937,6 +937,17 @@ def client_opt_out(*, client: Client, request=None) -> bool:
                 occurred_on=timezone.localdate(now),
                 kind=EventKind.OTHER,
                 note="Client opted out of e-mailed check-ins",
+            )
+            # An alert, not only the timeline event: the therapist is told (in the app and by a
+            # mail that names no one) instead of finding out weeks later that nothing arrives.
+            # Keyed to the moment, so opting out again after an opt-in tells them again.
+            alert_raise(
+                episode=episode,
+                rule=AlertRule.OPTED_OUT,
+                trigger=f"opt-out:{now:%Y%m%dT%H%M%S}",
+                severity=AlertSeverity.WARNING,
+                message="The client opted out of e-mailed check-ins: no more forms will arrive "
+                "by e-mail. Talk it over at the next session, or enter forms in session.",
             )
         audit_record(
             actor=None,

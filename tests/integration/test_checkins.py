@@ -401,6 +401,34 @@ def test_opting_out_cancels_open_checkins_and_tells_the_therapist(cast):
     assert checkins.checkin_link_state(checkin) == LinkState.OPTED_OUT
 
 
+def test_opting_out_tells_the_therapist_by_an_alert_whose_mail_names_no_one(cast):
+    from outcomes import notifications
+    from outcomes.models import AlertNotification, NotificationChannel
+
+    cast.client.name = "Ada Example"
+    cast.client.save()
+    cast.therapist.email = "therapist@example.org"
+    cast.therapist.save()
+    checkin, _ = open_checkin(cast.episode)
+    client_opt_out(client=cast.client)
+    alert = Alert.objects.get(episode=cast.episode, rule=AlertRule.OPTED_OUT)
+    assert alert.severity == AlertSeverity.WARNING
+    assert "opted out of e-mailed check-ins" in alert.message
+    notice = AlertNotification.objects.get(
+        alert=alert, recipient=cast.episode.therapist, channel=NotificationChannel.EMAIL
+    )
+    assert notice.recipient == cast.therapist
+    assert notifications.notification_send(notification_id=notice.pk)
+    mail = OutboundEmail.objects.get(purpose="alert")
+    assert mail.to == cast.therapist.email
+    everything = " ".join([mail.subject, mail.body_text, mail.body_html]).lower()
+    for secret in [cast.client.label, "ada", "example", "opted", "phq"]:
+        assert secret.lower() not in everything, secret
+    # Opting out twice tells nobody twice.
+    client_opt_out(client=cast.client)
+    assert Alert.objects.filter(rule=AlertRule.OPTED_OUT).count() == 1
+
+
 def test_the_opt_out_token_opens_its_client_only(cast):
     token = checkins.opt_out_token(cast.client)
     assert checkins.client_for_opt_out_token(token) == cast.client
