@@ -203,7 +203,7 @@ def checkin_by_key(*, key: str) -> CheckIn | None:
         return None
     digest = key_hash(key)
     checkin = (
-        CheckIn.objects.select_related("episode__client", "episode__clinic")
+        CheckIn.objects.select_related("episode__client", "episode__clinic", "treatment_session")
         .filter(Q(key_hash=digest) | Q(reminder_key_hash=digest))
         .first()
     )
@@ -218,6 +218,31 @@ def checkin_by_key(*, key: str) -> CheckIn | None:
 def checkin_instruments(checkin: CheckIn) -> list:
     """The check-in's instruments as the clinic uses them, in the plan's order."""
     return [instrument_for(checkin.episode.clinic, code) for code in checkin.instruments]
+
+
+def checkin_instructions(checkin: CheckIn) -> dict[str, str]:
+    """Each instrument's instructions as the client reads them, by instrument code.
+
+    The session rating says "today's session", but its link arrives after the session and may be
+    opened days later, when "today" is another day: the client is told which session, by its
+    date in their own zone."""
+    instructions = {}
+    if checkin.kind == CheckInKind.SESSION_RATING:
+        session_at = (
+            checkin.treatment_session.starts_at if checkin.treatment_session_id else checkin.due_at
+        )
+        local = timezone.localtime(session_at, scheduling._zone(checkin.episode.client.timezone))
+        session = f"your session on {local:%A} {local.day} {local:%B}"
+        for instrument in checkin_instruments(checkin):
+            if instrument.code != SESSION_RATING:
+                continue
+            text = instrument.instructions
+            if "today's session" in text:
+                text = text.replace("today's session", session, 1)
+            else:
+                text = f"These questions are about {session}. {text}".strip()
+            instructions[instrument.code] = text
+    return instructions
 
 
 # --- Plans --------------------------------------------------------------------------------------

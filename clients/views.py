@@ -157,9 +157,10 @@ def checkin_form(request, key):
         return _state_page(request, state, checkin)
 
     instruments = checkins.checkin_instruments(checkin)
+    instructions = checkins.checkin_instructions(checkin)
     risk_endorsed = False
     if request.method == "POST":
-        form = CheckInForm(request.POST, instruments=instruments)
+        form = CheckInForm(request.POST, instruments=instruments, instructions=instructions)
         if form.is_valid():
             try:
                 outcome = checkins.checkin_submit(
@@ -180,7 +181,7 @@ def checkin_form(request, key):
             contact_request=bool(form.cleaned_data.get("contact_request")),
         )
     else:
-        form = CheckInForm(instruments=instruments)
+        form = CheckInForm(instruments=instruments, instructions=instructions)
     return _client_page(
         request,
         "clients/checkin_form.html",
