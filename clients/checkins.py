@@ -14,6 +14,8 @@ unique (check-in, instrument) constraint on administrations.
 
 from __future__ import annotations
 
+import base64
+import binascii
 import hashlib
 import hmac
 import logging
@@ -23,6 +25,8 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from enum import StrEnum
 
+from cryptography.exceptions import InvalidTag
+from cryptography.hazmat.primitives.ciphers.aead import AESSIV
 from django.conf import settings
 from django.core import signing
 from django.db import IntegrityError, transaction
@@ -30,6 +34,7 @@ from django.db.models import Q
 from django.template.loader import render_to_string
 from django.urls import reverse
 from django.utils import timezone
+from django.utils.crypto import salted_hmac
 
 from audit.services import audit_record
 from clients import scheduling
@@ -63,7 +68,11 @@ logger = logging.getLogger(__name__)
 # 24 bytes = 192 bits from the OS's CSPRNG: far beyond the 128 bits that make guessing hopeless.
 KEY_BYTES = 24
 KEY_PATTERN = re.compile(r"^[A-Za-z0-9_-]{32,64}$")
-OPT_OUT_SALT = "clients.checkins.opt-out"
+OPT_OUT_SALT = "clients.checkins.opt-out"  # the legacy signed tokens' (client_for_opt_out_token)
+OPT_OUT_KEY_SALT = "clients.checkins.opt-out-token"
+OPT_OUT_CONTEXT = b"opt-out"
+# 8 bytes of id + AES-SIV's 16-byte tag, in unpadded URL-safe base64.
+OPT_OUT_TOKEN_PATTERN = re.compile(r"^[A-Za-z0-9_-]{32}$")
 SESSION_RATING = "session_rating"
 # A "before each session" check-in is sent this long before the session starts, and closes when
 # the session starts (it is about the week before it). A local choice, not a clinical threshold.
@@ -114,15 +123,50 @@ def checkin_url(key: str) -> str:
     return f"{settings.SITE_URL}{reverse('checkin:form', kwargs={'key': key})}"
 
 
+def _opt_out_ciphers() -> list[AESSIV]:
+    """AES-SIV keys derived from ``SECRET_KEY`` and then its fallbacks, so that tokens mailed
+    before a key rotation keep working while the old key is listed in ``SECRET_KEY_FALLBACKS``."""
+    return [
+        AESSIV(salted_hmac(OPT_OUT_KEY_SALT, "aes-siv", secret=secret, algorithm="sha512").digest())
+        for secret in [settings.SECRET_KEY, *settings.SECRET_KEY_FALLBACKS]
+    ]
+
+
 def opt_out_token(client: Client) -> str:
-    """A signed, non-expiring token naming the client (an opt-out link must work for years)."""
-    return signing.dumps(client.pk, salt=OPT_OUT_SALT)
+    """The client's id, encrypted and authenticated: 32 characters that reveal nothing and cannot
+    be forged or edited into another client's without ``SECRET_KEY``.
+
+    An opt-out link must keep working for years, so it neither expires nor is stored: the token
+    is computed again for every mail (AES-SIV is deterministic: the same client always gets the
+    same token) and the database holds nothing that would open it."""
+    sealed = _opt_out_ciphers()[0].encrypt(client.pk.to_bytes(8, "big"), [OPT_OUT_CONTEXT])
+    return base64.urlsafe_b64encode(sealed).decode().rstrip("=")
+
+
+def _opt_out_client_id(token: str) -> int | None:
+    if OPT_OUT_TOKEN_PATTERN.match(token or ""):
+        try:
+            sealed = base64.urlsafe_b64decode(token + "=" * (-len(token) % 4))
+        except binascii.Error:
+            return None
+        for cipher in _opt_out_ciphers():
+            try:
+                return int.from_bytes(cipher.decrypt(sealed, [OPT_OUT_CONTEXT]), "big")
+            except InvalidTag:
+                continue
+        return None
+    # Legacy: until December 2026 the token was ``signing.dumps(client.pk)``, whose first part is
+    # the id in plain base64. Mails carrying it sit in clients' inboxes for years and must still
+    # let them stop the e-mails; no new mail carries one.
+    try:
+        return signing.loads(token, salt=OPT_OUT_SALT)
+    except signing.BadSignature:
+        return None
 
 
 def client_for_opt_out_token(token: str) -> Client | None:
-    try:
-        client_id = signing.loads(token, salt=OPT_OUT_SALT)
-    except signing.BadSignature:
+    client_id = _opt_out_client_id(token)
+    if not isinstance(client_id, int):
         return None
     return Client.objects.select_related("clinic").filter(pk=client_id).first()
 
@@ -159,7 +203,7 @@ def checkin_by_key(*, key: str) -> CheckIn | None:
         return None
     digest = key_hash(key)
     checkin = (
-        CheckIn.objects.select_related("episode__client", "episode__clinic")
+        CheckIn.objects.select_related("episode__client", "episode__clinic", "treatment_session")
         .filter(Q(key_hash=digest) | Q(reminder_key_hash=digest))
         .first()
     )
@@ -174,6 +218,31 @@ def checkin_by_key(*, key: str) -> CheckIn | None:
 def checkin_instruments(checkin: CheckIn) -> list:
     """The check-in's instruments as the clinic uses them, in the plan's order."""
     return [instrument_for(checkin.episode.clinic, code) for code in checkin.instruments]
+
+
+def checkin_instructions(checkin: CheckIn) -> dict[str, str]:
+    """Each instrument's instructions as the client reads them, by instrument code.
+
+    The session rating says "today's session", but its link arrives after the session and may be
+    opened days later, when "today" is another day: the client is told which session, by its
+    date in their own zone."""
+    instructions = {}
+    if checkin.kind == CheckInKind.SESSION_RATING:
+        session_at = (
+            checkin.treatment_session.starts_at if checkin.treatment_session_id else checkin.due_at
+        )
+        local = timezone.localtime(session_at, scheduling._zone(checkin.episode.client.timezone))
+        session = f"your session on {local:%A} {local.day} {local:%B}"
+        for instrument in checkin_instruments(checkin):
+            if instrument.code != SESSION_RATING:
+                continue
+            text = instrument.instructions
+            if "today's session" in text:
+                text = text.replace("today's session", session, 1)
+            else:
+                text = f"These questions are about {session}. {text}".strip()
+            instructions[instrument.code] = text
+    return instructions
 
 
 # --- Plans --------------------------------------------------------------------------------------
@@ -570,14 +639,13 @@ def _mail_render(*, checkin: CheckIn, key: str, reminder: bool) -> tuple[str, st
     instrument, no score (whoever reads the client's mailbox learns nothing about their health)."""
     client = checkin.episode.client
     clinic = checkin.episode.clinic
-    expires_local = timezone.localtime(
-        checkin.expires_at, scheduling._zone(client.timezone)
-    ).strftime("%A %-d %B, %H:%M")
     context = {
         "clinic_name": clinic.name,
         "link": checkin_url(key),
         "opt_out_link": opt_out_url(client),
-        "expires_local": expires_local,
+        "expires_local": scheduling.local_moment_in_words(
+            moment=checkin.expires_at, zone_name=client.timezone
+        ),
         "reminder": reminder,
     }
     subject = (
@@ -588,6 +656,16 @@ def _mail_render(*, checkin: CheckIn, key: str, reminder: bool) -> tuple[str, st
     text = render_to_string("clients/email/checkin.txt", context)
     html = render_to_string("clients/email/checkin.html", context)
     return subject, text, html
+
+
+def checkin_mail_headers(client: Client) -> dict[str, str]:
+    """List-Unsubscribe (RFC 2369) with one-click (RFC 8058): the mail client's own "unsubscribe"
+    button POSTs to the opt-out link, which opts out without a confirmation page. Large mailbox
+    providers expect both headers of bulk senders. The opt-out token names no one."""
+    return {
+        "List-Unsubscribe": f"<{opt_out_url(client)}>",
+        "List-Unsubscribe-Post": "List-Unsubscribe=One-Click",
+    }
 
 
 def checkin_issue_link(*, checkin_id: int, now: datetime | None = None) -> bool:
@@ -617,7 +695,12 @@ def checkin_issue_link(*, checkin_id: int, now: datetime | None = None) -> bool:
             return False
         subject, text, html = _mail_render(checkin=checkin, key=key, reminder=False)
         mail_queue(
-            to=client.email, subject=subject, body_text=text, body_html=html, purpose="checkin"
+            to=client.email,
+            subject=subject,
+            body_text=text,
+            body_html=html,
+            purpose="checkin",
+            headers=checkin_mail_headers(client),
         )
     return True
 
@@ -653,6 +736,7 @@ def checkin_remind(*, checkin_id: int, now: datetime | None = None) -> bool:
             body_text=text,
             body_html=html,
             purpose="reminder",
+            headers=checkin_mail_headers(checkin.episode.client),
         )
     return True
 
@@ -860,8 +944,8 @@ def checkin_contact_requested(checkin: CheckIn) -> bool:
 def client_opt_out(*, client: Client, request=None) -> bool:
     """Stop e-mailed check-ins for the client. Returns False if they had already opted out.
 
-    Open check-ins are cancelled, and a timeline event on each active episode tells the therapist
-    (who may want to talk about it, or switch to in-session forms).
+    Open check-ins are cancelled; a timeline event and a warning alert on each active episode tell
+    the therapist (who may want to talk about it, or switch to in-session forms).
     """
     now = timezone.now()
     with transaction.atomic():
@@ -878,6 +962,17 @@ def client_opt_out(*, client: Client, request=None) -> bool:
                 occurred_on=timezone.localdate(now),
                 kind=EventKind.OTHER,
                 note="Client opted out of e-mailed check-ins",
+            )
+            # An alert, not only the timeline event: the therapist is told (in the app and by a
+            # mail that names no one) instead of finding out weeks later that nothing arrives.
+            # Keyed to the moment, so opting out again after an opt-in tells them again.
+            alert_raise(
+                episode=episode,
+                rule=AlertRule.OPTED_OUT,
+                trigger=f"opt-out:{now:%Y%m%dT%H%M%S}",
+                severity=AlertSeverity.WARNING,
+                message="The client opted out of e-mailed check-ins: no more forms will arrive "
+                "by e-mail. Talk it over at the next session, or enter forms in session.",
             )
         audit_record(
             actor=None,

@@ -18,6 +18,9 @@ from outcomes.models import ResponseSource
 from outcomes.selectors import instruments_available
 
 REQUIRED_MESSAGE = "Please choose an answer to this question."
+# A value the form never offered (an edited request, a broken browser extension): saying the
+# answer is "missing" would send the client looking for a question they did answer.
+NOT_A_CHOICE_MESSAGE = "That answer is not one of the choices: please choose one of those shown."
 # An item with this many options or more is a numeric rating, shown as a segmented scale.
 SCALE_MIN_OPTIONS = 7
 
@@ -50,7 +53,7 @@ def _item_field(item: Item, *, required: bool, scale: bool) -> forms.TypedChoice
         empty_value=None,
         required=required,
         widget=forms.RadioSelect,
-        error_messages={"required": REQUIRED_MESSAGE},
+        error_messages={"required": REQUIRED_MESSAGE, "invalid_choice": NOT_A_CHOICE_MESSAGE},
     )
 
 
@@ -69,14 +72,24 @@ class Section:
     position: int
     count: int
     items: list[ItemRow]
+    # The instrument's instructions as this client reads them (they carry the time frame).
+    instructions: str = ""
 
 
 class _InstrumentsForm(forms.Form):
     """Fields for every item of ``instruments``; ``answers()`` gives them back in item order."""
 
-    def __init__(self, *args, instruments: list[Instrument], require_scored: bool, **kwargs):
+    def __init__(
+        self,
+        *args,
+        instruments: list[Instrument],
+        require_scored: bool,
+        instructions: dict[str, str] | None = None,
+        **kwargs,
+    ):
         super().__init__(*args, **kwargs)
         self.instruments = instruments
+        self.instructions = instructions or {}
         for instrument in instruments:
             for item in instrument.items:
                 self.fields[item_field_name(instrument, item)] = _item_field(
@@ -99,7 +112,15 @@ class _InstrumentsForm(forms.Form):
                         high_anchor=_scale_anchor(options[-1].label) if scale else "",
                     )
                 )
-            sections.append(Section(instrument, position, len(self.instruments), rows))
+            sections.append(
+                Section(
+                    instrument,
+                    position,
+                    len(self.instruments),
+                    rows,
+                    instructions=self.instructions.get(instrument.code, instrument.instructions),
+                )
+            )
         return sections
 
     def answers(self) -> dict[str, list]:
@@ -110,6 +131,13 @@ class _InstrumentsForm(forms.Form):
             ]
             for instrument in self.instruments
         }
+
+    @property
+    def answers_missing_only(self) -> bool:
+        """Whether every error is a question left out (the summary then says "missing")."""
+        return not self.non_field_errors() and all(
+            message == REQUIRED_MESSAGE for errors in self.errors.values() for message in errors
+        )
 
     def add_scoring_errors(self, errors: list[str]) -> None:
         """Errors from the scoring rules (e.g. too many gaps on a paper form), shown at the top."""

@@ -65,3 +65,17 @@ def days_after(moment: datetime, days: int) -> datetime:
     """``moment`` plus ``days`` whole days of elapsed time (reminders and expiry are durations the
     client experiences, so 48 hours is "2 days" whatever the clock does in between)."""
     return moment + timedelta(days=days)
+
+
+def local_moment_in_words(*, moment: datetime, zone_name: str) -> str:
+    """``moment`` as the client reads it, with the zone named: "Monday 7 December, 09:00 GMT".
+
+    A bare "09:00" is wrong by an hour or more for a client who is travelling, or whose clinic
+    is in another zone. Zones without a lettered abbreviation (zoneinfo gives "-03") are named
+    by their offset from UTC instead: "UTC-03:00"."""
+    local = moment.astimezone(_zone(zone_name))
+    abbreviation = local.tzname() or ""
+    if not abbreviation.isalpha():
+        offset = local.strftime("%z")  # "-0300"
+        abbreviation = f"UTC{offset[0]}{offset[1:3]}:{offset[3:]}"
+    return f"{local:%A} {local.day} {local:%B}, {local:%H:%M} {abbreviation}"

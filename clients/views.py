@@ -98,7 +98,7 @@ def _failed_link_page(request, page: tuple[str, int], clinic=None):
 def link_page(view):
     """Headers for every page reached by an e-mailed link.
 
-    These views are CSRF-exempt on purpose. The key (or signed token) in the URL is the
+    These views are CSRF-exempt on purpose. The key (or opt-out token) in the URL is the
     credential, and a forged cross-site request would need it, so it already does what a CSRF
     token does. And Django's check cannot work here: with ``Referrer-Policy: no-referrer``
     browsers send ``Origin: null`` on the form's POST, which the check rejects.
@@ -157,9 +157,10 @@ def checkin_form(request, key):
         return _state_page(request, state, checkin)
 
     instruments = checkins.checkin_instruments(checkin)
+    instructions = checkins.checkin_instructions(checkin)
     risk_endorsed = False
     if request.method == "POST":
-        form = CheckInForm(request.POST, instruments=instruments)
+        form = CheckInForm(request.POST, instruments=instruments, instructions=instructions)
         if form.is_valid():
             try:
                 outcome = checkins.checkin_submit(
@@ -180,7 +181,7 @@ def checkin_form(request, key):
             contact_request=bool(form.cleaned_data.get("contact_request")),
         )
     else:
-        form = CheckInForm(instruments=instruments)
+        form = CheckInForm(instruments=instruments, instructions=instructions)
     return _client_page(
         request,
         "clients/checkin_form.html",
@@ -222,6 +223,10 @@ def checkin_done(request, key):
 @link_page
 @require_http_methods(["GET", "POST"])
 def opt_out(request, token):
+    """GET asks (mail scanners open links); POST opts out at once, whatever its body. That POST
+    is also RFC 8058's one-click unsubscribe: the mail provider sends
+    ``List-Unsubscribe=One-Click`` to the List-Unsubscribe URL, without cookies, and expects no
+    confirmation step."""
     client = checkins.client_for_opt_out_token(token)
     if client is None:
         return _failed_link_page(request, ("clients/opt_out_invalid.html", 404))

@@ -21,4 +21,5 @@ def alert_reason_short(*, rule: str, instrument_name: str = "", instrument: str 
         "sudden_loss": f"Sudden rise{on}",
         "alliance_concern": "Alliance rating below 36",
         "disengagement": "Missed check-ins",
+        "opted_out": "Opted out of check-in e-mails",
     }.get(rule, "Needs review")

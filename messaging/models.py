@@ -26,6 +26,9 @@ class OutboundEmail(models.Model):
     subject = models.CharField(max_length=200)
     body_text = models.TextField()
     body_html = models.TextField(blank=True)
+    # Extra headers of this one mail, e.g. List-Unsubscribe. Never health data: mail servers log
+    # and index headers.
+    headers = models.JSONField(default=dict, blank=True)
     # What the mail is for (checkin, reminder, alert, digest, report): counts and retries only.
     purpose = models.CharField(max_length=30)
     status = models.CharField(max_length=10, choices=Status.choices, default=Status.QUEUED)

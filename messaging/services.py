@@ -31,10 +31,23 @@ MAX_BACKOFF = timedelta(minutes=15)
 STALE_CLAIM = timedelta(minutes=10)
 
 
-def mail_queue(*, to: str, subject: str, body_text: str, body_html: str = "", purpose: str):
+def mail_queue(
+    *,
+    to: str,
+    subject: str,
+    body_text: str,
+    body_html: str = "",
+    purpose: str,
+    headers: dict[str, str] | None = None,
+):
     """Store a mail and send it from a task once the surrounding transaction commits."""
     mail = OutboundEmail.objects.create(
-        to=to, subject=subject, body_text=body_text, body_html=body_html, purpose=purpose
+        to=to,
+        subject=subject,
+        body_text=body_text,
+        body_html=body_html,
+        purpose=purpose,
+        headers=headers or {},
     )
     from messaging.tasks import send_outbound_email
 
@@ -63,7 +76,9 @@ def mail_send(*, mail_id: int) -> bool:
     mail = mail_claim(mail_id=mail_id)
     if mail is None:
         return False
-    message = EmailMultiAlternatives(subject=mail.subject, body=mail.body_text, to=[mail.to])
+    message = EmailMultiAlternatives(
+        subject=mail.subject, body=mail.body_text, to=[mail.to], headers=mail.headers or None
+    )
     if mail.body_html:
         message.attach_alternative(mail.body_html, "text/html")
     try:

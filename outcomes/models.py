@@ -121,6 +121,7 @@ class AlertRule(models.TextChoices):
     ALLIANCE_CONCERN = "alliance_concern", "Alliance concern"
     DISENGAGEMENT = "disengagement", "Missed check-ins"
     CONTACT_REQUEST = "contact_request", "Client asked to be contacted"
+    OPTED_OUT = "opted_out", "Client opted out of e-mailed check-ins"
 
 
 class AlertSeverity(models.TextChoices):

@@ -316,3 +316,40 @@ def test_a_complete_risky_submit_from_an_ip_past_its_limit_is_stored_and_alerts(
     assert Administration.objects.get(episode=episode, instrument="phq9").total == 27
     alert = Alert.objects.get(episode=episode, rule=AlertRule.RISK_ITEM)
     assert alert.severity == "urgent"
+
+
+def test_the_delivered_mail_unsubscribes_in_one_click_and_each_question_keeps_its_time_frame(
+    episode, smtp_inbox, browser
+):
+    start_plan(episode, instruments=["gad7"])
+    checkins_sweep()
+    send_outbox()
+    message = smtp_inbox.messages[0]
+    # A long header may be folded onto the next line: the value then starts with the fold's space.
+    opt_out = re.fullmatch(
+        r"<(https?://\S+/c/opt-out/[A-Za-z0-9_-]+/)>", message["List-Unsubscribe"].strip()
+    )
+    assert opt_out, message["List-Unsubscribe"]
+    assert message["List-Unsubscribe-Post"] == "List-Unsubscribe=One-Click"
+    text = message.get_body(preferencelist=("plain",)).get_content()
+    assert re.search(
+        r"You can send your answers once, until \w+ \d+ \w+, \d\d:\d\d (GMT|BST)", text
+    )
+
+    context = browser.new_context(viewport={"width": 360, "height": 740})
+    page = context.new_page()
+    try:
+        page.goto(link_in(message))
+        for number in (1, 7):
+            expect(page.locator(f"#q-gad7-{number}")).to_have_accessible_description(
+                re.compile(r"^Over the last 2 weeks")
+            )
+        # The mail provider's POST: no cookies, no page shown, no confirmation step.
+        response = context.request.post(
+            opt_out.group(1), form={"List-Unsubscribe": "One-Click"}, max_redirects=0
+        )
+        assert response.status == 200
+    finally:
+        context.close()
+    episode.client.refresh_from_db()
+    assert episode.client.is_opted_out

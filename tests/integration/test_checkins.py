@@ -1,13 +1,14 @@
 """Check-in services: plans, the sweep (create, send, remind, expire), the e-mail, submission,
 opt-out and staff entry."""
 
+import re
 from datetime import UTC, datetime, time, timedelta
 
 import pytest
 import time_machine
 from django.utils import timezone
 
-from clients import checkins
+from clients import checkins, scheduling
 from clients.checkins import (
     LinkState,
     PlanInvalid,
@@ -184,6 +185,37 @@ def test_the_email_names_the_clinic_and_carries_the_link_and_nothing_about_the_c
     ]:
         assert secret.lower() not in everything, secret
     assert "<html" in mail.body_html and "<" not in mail.body_text
+
+
+def test_the_email_says_the_answers_go_once_and_until_when_in_the_clients_zone(cast):
+    cast.client.timezone = "Europe/Berlin"
+    cast.client.save()
+    checkin, _ = open_checkin(cast.episode)
+    mail = OutboundEmail.objects.get(purpose="checkin")
+    until = scheduling.local_moment_in_words(moment=checkin.expires_at, zone_name="Europe/Berlin")
+    assert until.endswith((" CET", " CEST"))
+    for body in [mail.body_text, mail.body_html]:
+        assert f"You can send your answers once, until {until}." in body
+        assert "link works once" not in body
+
+
+def test_check_in_and_reminder_mails_offer_one_click_unsubscribe(cast):
+    from django.core import mail as django_mail
+
+    from messaging.services import mail_send
+
+    checkin, _ = open_checkin(cast.episode)
+    with time_machine.travel(timezone.now() + timedelta(days=cast.clinic.reminder_after_days)):
+        assert checkins.checkin_send_reminders() == 1
+        for mail in OutboundEmail.objects.filter(purpose__in=["checkin", "reminder"]):
+            assert mail_send(mail_id=mail.pk)
+    opt_out = checkins.opt_out_url(cast.client)
+    assert len(django_mail.outbox) == 2
+    for sent in django_mail.outbox:
+        message = sent.message()
+        assert message["List-Unsubscribe"] == f"<{opt_out}>"
+        assert message["List-Unsubscribe-Post"] == "List-Unsubscribe=One-Click"
+        assert str(cast.client.pk) not in opt_out.rsplit("/", 2)[-2]
 
 
 def test_only_the_sha256_of_the_key_is_stored(cast):
@@ -369,12 +401,90 @@ def test_opting_out_cancels_open_checkins_and_tells_the_therapist(cast):
     assert checkins.checkin_link_state(checkin) == LinkState.OPTED_OUT
 
 
-def test_the_opt_out_token_is_signed(cast):
+def test_opting_out_tells_the_therapist_by_an_alert_whose_mail_names_no_one(cast):
+    from outcomes import notifications
+    from outcomes.models import AlertNotification, NotificationChannel
+
+    cast.client.name = "Ada Example"
+    cast.client.save()
+    cast.therapist.email = "therapist@example.org"
+    cast.therapist.save()
+    checkin, _ = open_checkin(cast.episode)
+    client_opt_out(client=cast.client)
+    alert = Alert.objects.get(episode=cast.episode, rule=AlertRule.OPTED_OUT)
+    assert alert.severity == AlertSeverity.WARNING
+    assert "opted out of e-mailed check-ins" in alert.message
+    notice = AlertNotification.objects.get(
+        alert=alert, recipient=cast.episode.therapist, channel=NotificationChannel.EMAIL
+    )
+    assert notice.recipient == cast.therapist
+    assert notifications.notification_send(notification_id=notice.pk)
+    mail = OutboundEmail.objects.get(purpose="alert")
+    assert mail.to == cast.therapist.email
+    everything = " ".join([mail.subject, mail.body_text, mail.body_html]).lower()
+    for secret in [cast.client.label, "ada", "example", "opted", "phq"]:
+        assert secret.lower() not in everything, secret
+    # Opting out twice tells nobody twice.
+    client_opt_out(client=cast.client)
+    assert Alert.objects.filter(rule=AlertRule.OPTED_OUT).count() == 1
+
+
+def test_the_opt_out_token_opens_its_client_only(cast):
     token = checkins.opt_out_token(cast.client)
     assert checkins.client_for_opt_out_token(token) == cast.client
+    assert checkins.opt_out_token(cast.client) == token  # the same link in every mail
     assert checkins.client_for_opt_out_token(token[:-2] + "xx") is None
-    forged = checkins.opt_out_token(cast.other_client).split(":")[0] + ":" + token.split(":", 1)[1]
+    other = checkins.opt_out_token(cast.other_client)
+    assert checkins.client_for_opt_out_token(other) == cast.other_client
+    for spliced in [token[:16] + other[16:], other[:16] + token[16:]]:
+        assert checkins.client_for_opt_out_token(spliced) is None
+
+
+def test_the_opt_out_token_reveals_no_database_id(cast):
+    import base64
+
+    token = checkins.opt_out_token(cast.client)
+    assert re.fullmatch(r"[A-Za-z0-9_-]{32}", token)
+    raw = base64.urlsafe_b64decode(token + "=" * (-len(token) % 4))
+    pk = cast.client.pk
+    for encoded in [
+        str(pk),
+        base64.urlsafe_b64encode(str(pk).encode()).decode().rstrip("="),
+        base64.urlsafe_b64encode(f'"{pk}"'.encode()).decode().rstrip("="),
+    ]:
+        assert not token.startswith(encoded), encoded
+    for packed in [pk.to_bytes(8, "big"), pk.to_bytes(8, "little"), str(pk).encode()]:
+        assert packed not in raw
+    # Consecutive clients get unrelated tokens: nothing to count or enumerate.
+    other = checkins.opt_out_token(cast.other_client)
+    assert sum(a == b for a, b in zip(token, other, strict=True)) < 8
+
+
+def test_opt_out_tokens_follow_the_secret_key_and_survive_its_rotation(cast, settings):
+    token = checkins.opt_out_token(cast.client)
+    old_key = settings.SECRET_KEY
+    settings.SECRET_KEY = "another-secret-key-" + "x" * 40
+    assert checkins.client_for_opt_out_token(token) is None
+    settings.SECRET_KEY_FALLBACKS = [old_key]
+    assert checkins.client_for_opt_out_token(token) == cast.client
+    assert checkins.opt_out_token(cast.client) != token  # new mails use the new key
+
+
+def test_opt_out_links_in_old_mails_still_work(cast):
+    """Until December 2026 the token was Django-signed (its first part the id in base64); clients
+    keep those mails for years."""
+    from django.core import signing
+
+    legacy = signing.dumps(cast.client.pk, salt=checkins.OPT_OUT_SALT)
+    assert checkins.client_for_opt_out_token(legacy) == cast.client
+    forged = (
+        signing.dumps(cast.other_client.pk, salt="x").split(":")[0] + legacy[legacy.index(":") :]
+    )
     assert checkins.client_for_opt_out_token(forged) is None
+    assert (
+        checkins.client_for_opt_out_token(signing.dumps("a string", salt=checkins.OPT_OUT_SALT))
+        is None
+    )
 
 
 # --- Staff entry --------------------------------------------------------------------------------

@@ -3,7 +3,7 @@ the form keeps answers, double submits store one response, the rate limit, broke
 staff entry page's scope."""
 
 import re
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 
 import pytest
 import time_machine
@@ -12,9 +12,10 @@ from django.test import override_settings
 from django.urls import reverse
 
 from clients import checkins
-from clients.models import CheckIn, CheckInStatus
+from clients.models import CheckIn, CheckInKind, CheckInStatus, TreatmentSession
+from messaging.models import OutboundEmail
 from outcomes.models import Administration, Alert, AlertRule, ResponseSource
-from tests.checkin_support import form_post, open_checkin
+from tests.checkin_support import PHQ9_CALM, form_post, key_from, open_checkin, start_plan
 
 pytestmark = pytest.mark.django_db
 
@@ -167,6 +168,68 @@ def test_each_failure_has_its_own_page_and_leaks_nothing(client, cast):
     assert cast.clinic.name not in pages["unknown"].content.decode()
 
 
+def fieldset_of(page: str, name: str) -> str:
+    start = page.index(f'id="q-{name}"')
+    return page[page.rindex("<fieldset", 0, start) : page.index("</fieldset>", start)]
+
+
+def described_by(page: str, name: str) -> list[str]:
+    return re.search(r'aria-describedby="([^"]*)"', fieldset_of(page, name)).group(1).split()
+
+
+def element_text(page: str, element_id: str) -> str:
+    start = page.index(f'id="{element_id}"')
+    return re.sub(r"<[^>]+>", "", page[page.index(">", start) + 1 : page.index("</", start)])
+
+
+def test_every_question_carries_its_time_frame_in_its_accessible_description(client, cast):
+    checkin, key = open_checkin(cast.episode)
+    page = client.get(form_url(key)).content.decode()
+    for name, time_frame in [
+        ("phq9-1", "Over the last 2 weeks"),
+        ("gad7-7", "Over the last 2 weeks"),
+    ]:
+        descriptions = " ".join(element_text(page, ref) for ref in described_by(page, name))
+        assert time_frame in descriptions, name
+    # Next to an error, the error comes first.
+    page = client.post(form_url(key), form_post(phq9=[None, *PHQ9_CALM[1:]])).content.decode()
+    refs = described_by(page, "phq9-1")
+    assert refs[0] == "err-phq9-1"
+    assert "Over the last 2 weeks" in element_text(page, refs[1])
+
+
+@pytest.mark.parametrize("tampered", ["7", "-1", "abc", "1.5"])
+def test_a_value_the_form_never_offered_is_not_one_of_the_choices_not_missing(
+    client, cast, tampered
+):
+    checkin, key = open_checkin(cast.episode)
+    data = form_post()
+    data["phq9-3"] = tampered
+    response = client.post(form_url(key), data)
+    assert response.status_code == 200
+    page = response.content.decode()
+    assert "That answer is not one of the choices" in fieldset_of(page, "phq9-3")
+    assert "Some answers are missing" not in page
+    assert "Please check your answers" in page
+    assert not Administration.objects.exists()
+
+
+def test_the_session_rating_names_the_sessions_date_not_today(client, cast):
+    start_plan(cast.episode)
+    # Monday 7 December 2026, 18:00 in London: rated the next day, "today" would be wrong.
+    session_at = datetime(2026, 12, 7, 18, 0, tzinfo=UTC)
+    with time_machine.travel(session_at + timedelta(hours=20), tick=False):
+        TreatmentSession.objects.create(episode=cast.episode, starts_at=session_at, attended=True)
+        checkins.checkins_sweep()
+        mail = OutboundEmail.objects.filter(purpose="checkin").latest("pk")
+        rating = CheckIn.objects.get(kind=CheckInKind.SESSION_RATING)
+        assert rating.instruments == ["session_rating"]
+        page = client.get(form_url(key_from(mail))).content.decode()
+    assert "Please rate your session on Monday 7 December" in page
+    assert "today's session" not in page
+    assert "stem-1" in described_by(page, "session_rating-1")
+
+
 def test_an_opted_out_clients_link_says_so(client, cast):
     checkin, key = open_checkin(cast.episode)
     checkins.client_opt_out(client=cast.client)
@@ -174,6 +237,44 @@ def test_an_opted_out_clients_link_says_so(client, cast):
     assert "You have switched off check-in e-mails" in response.content.decode()
     response = client.post(form_url(key), form_post())
     assert not Administration.objects.exists()
+
+
+def test_a_mail_clients_one_click_unsubscribe_opts_out_without_a_confirmation_page(client, cast):
+    """RFC 8058: the mail client POSTs "List-Unsubscribe=One-Click" to the List-Unsubscribe URL,
+    without cookies and without showing the client any page."""
+    checkin, key = open_checkin(cast.episode)
+    url = checkins.opt_out_url(cast.client).replace("http://127.0.0.1:8000", "")
+    assert client.head(url).status_code in (200, 405)
+    cast.client.refresh_from_db()
+    assert cast.client.opted_out_at is None  # a scanner's GET or HEAD changes nothing
+    response = client.post(url, {"List-Unsubscribe": "One-Click"})
+    assert response.status_code == 200
+    cast.client.refresh_from_db()
+    assert cast.client.opted_out_at is not None
+    checkin.refresh_from_db()
+    assert checkin.status == CheckInStatus.CANCELLED
+    # A second click (or a retry by the mail provider) is harmless.
+    assert client.post(url, {"List-Unsubscribe": "One-Click"}).status_code == 200
+
+
+def test_an_opt_out_link_from_an_old_mail_still_opts_out(client, cast):
+    from django.core import signing
+
+    legacy = signing.dumps(cast.client.pk, salt=checkins.OPT_OUT_SALT)
+    url = reverse("checkin:opt_out", kwargs={"token": legacy})
+    assert "Stop check-in e-mails?" in client.get(url).content.decode()
+    client.post(url)
+    cast.client.refresh_from_db()
+    assert cast.client.opted_out_at is not None
+
+
+def test_an_unknown_opt_out_token_gets_the_friendly_not_found_page(client, cast):
+    for token in ["A" * 32, "not-a-token", "MQ:1tXyZ:abcdefghijklmnop"]:
+        response = client.post(reverse("checkin:opt_out", kwargs={"token": token}))
+        assert response.status_code == 404
+        assert "We don't recognise this link" in response.content.decode()
+    cast.client.refresh_from_db()
+    assert cast.client.opted_out_at is None
 
 
 def test_a_closed_checkin_says_it_is_no_longer_needed(client, cast):

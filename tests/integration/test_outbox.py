@@ -184,3 +184,16 @@ def test_every_task_is_either_queued_by_the_code_or_run_by_beat():
         name for name in ours if name not in scheduled and name.rsplit(".", 1)[1] not in queued
     )
     assert not never_run, f"tasks that nothing runs: {never_run}"
+
+
+def test_a_mails_own_headers_reach_the_smtp_message(db):
+    queued = mail_queue(
+        to="someone@example.org",
+        subject="Hello",
+        body_text="Hi",
+        purpose="checkin",
+        headers={"List-Unsubscribe": "<https://example.org/c/opt-out/x/>"},
+    )
+    assert mail_send(mail_id=queued.pk)
+    message = mail.outbox[0].message()
+    assert message["List-Unsubscribe"] == "<https://example.org/c/opt-out/x/>"

@@ -6,6 +6,7 @@ import pytest
 
 from clients.scheduling import (
     days_after,
+    local_moment_in_words,
     local_slot_to_utc,
     next_weekly_due,
     weekly_due_at_or_before,
@@ -123,3 +124,26 @@ def test_a_naive_moment_is_refused():
 def test_reminder_and_expiry_count_elapsed_days():
     sent = utc(2026, 3, 28, 9)
     assert days_after(sent, 2) == utc(2026, 3, 30, 9)
+
+
+@pytest.mark.parametrize(
+    ("moment", "zone", "words"),
+    [
+        (datetime(2026, 12, 7, 9, 0, tzinfo=UTC), "Europe/London", "Monday 7 December, 09:00 GMT"),
+        (datetime(2026, 7, 6, 8, 0, tzinfo=UTC), "Europe/London", "Monday 6 July, 09:00 BST"),
+        (datetime(2026, 12, 7, 9, 0, tzinfo=UTC), "Europe/Berlin", "Monday 7 December, 10:00 CET"),
+        # zoneinfo has no letters for São Paulo ("-03"): the offset says it.
+        (
+            datetime(2026, 12, 7, 9, 0, tzinfo=UTC),
+            "America/Sao_Paulo",
+            "Monday 7 December, 06:00 UTC-03:00",
+        ),
+        (
+            datetime(2026, 12, 7, 9, 0, tzinfo=UTC),
+            "Asia/Kolkata",
+            "Monday 7 December, 14:30 IST",
+        ),
+    ],
+)
+def test_a_moment_is_told_in_the_clients_zone_with_the_zone_named(moment, zone, words):
+    assert local_moment_in_words(moment=moment, zone_name=zone) == words
