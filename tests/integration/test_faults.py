@@ -452,7 +452,8 @@ def test_a_task_whose_worker_is_killed_runs_again_and_raises_one_alert(settings,
     # REDIS_URL's database belongs to the tests: empty it, or a message a killed worker left
     # unacknowledged in an earlier run would come back in this one.
     store.flushdb()
-    sender = Celery(broker=broker)
+    # Not the current app: shared tasks sent later in this process (other tests) would go to it.
+    sender = Celery(broker=broker, set_as_current=False)
     sender.send_task("tests.fault_tasks.slow_alert", args=[episode.pk, runs_key, 3.0])
 
     worker = _start_worker(env)

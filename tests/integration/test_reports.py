@@ -399,8 +399,9 @@ def alert_mailed_while_smtp_refuses(episode, monkeypatch, *, trigger):
         message="PHQ-9 item 9 answered 2",
     )
     notices = alert.notifications.filter(channel="email").values_list("pk", flat=True)
-    send_alert_notifications(list(notices))
+    # Refusing before the hand-off: the urgent worker sends an alert's mail at once.
     monkeypatch.setattr("django.core.mail.backends.locmem.EmailBackend.send_messages", refuse)
+    send_alert_notifications(list(notices))
     sweep_outbox()
     monkeypatch.undo()
     return alert

@@ -50,6 +50,7 @@ def private_filesystem_broker(tmp_path, monkeypatch):
         },
     )
     celery_app._pool = celery_app.amqp._producer_pool = None
+    celery_app.set_current()  # shared tasks go through the current app: make sure it is ours
     yield broker
     monkeypatch.undo()
     celery_app.conf.update(saved)
