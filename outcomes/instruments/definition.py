@@ -12,6 +12,11 @@ from typing import Literal
 
 Direction = Literal["lower_is_better", "higher_is_better"]
 DIRECTIONS: tuple[str, ...] = ("lower_is_better", "higher_is_better")
+# Whether someone has decided which items signal risk: "items" (the items with
+# ``critical_above``), "none" (an admin stated the instrument has no risk item) or "pending"
+# (imported and not yet reviewed: it must not reach a client, whose risk answer could go unseen).
+RiskDecision = Literal["items", "none", "pending"]
+RISK_DECISIONS: tuple[str, ...] = ("items", "none", "pending")
 
 
 @dataclass(frozen=True)
@@ -127,6 +132,7 @@ class Instrument:
     item_alert_at_or_below: int | None = None
     item_alert_label: str | None = None
     drop_alert_points: float | None = None
+    risk_decision: RiskDecision = "none"
 
     @property
     def higher_is_better(self) -> bool:
@@ -150,8 +156,9 @@ class Instrument:
 
     @property
     def can_be_sent(self) -> bool:
-        """A form can only be shown to a client when every item has its text."""
-        return self.has_item_text
+        """A form can only be shown to a client when every item has its text and someone has
+        decided which of its items, if any, signal risk."""
+        return self.has_item_text and self.risk_decision != "pending"
 
     def item(self, number: int) -> Item:
         for candidate in self.items:

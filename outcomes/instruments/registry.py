@@ -19,6 +19,7 @@ from typing import Any
 
 from outcomes.instruments.definition import (
     DIRECTIONS,
+    RISK_DECISIONS,
     Band,
     Instrument,
     Item,
@@ -209,6 +210,7 @@ def validate_definition(definition: Any) -> list[str]:
 
     if raw_items and scored_count == 0:
         errors.append("at least one item must be scored")
+    errors.extend(_risk_decision_errors(definition, raw_items))
 
     max_missing = definition.get("max_missing", 0)
     if not _is_int(max_missing) or max_missing < 0:
@@ -258,6 +260,31 @@ def validate_definition(definition: Any) -> list[str]:
     if not isinstance(sources, list) or not all(isinstance(s, str) for s in sources):
         errors.append("sources must be a list of strings")
     return errors
+
+
+def _risk_decision(definition: dict) -> str:
+    # Marking a risk item is itself the decision; definitions written before the field existed
+    # without one had decided there was none.
+    if any(
+        isinstance(i, dict) and i.get("critical_above") is not None for i in definition["items"]
+    ):
+        return "items"
+    return definition.get("risk_decision") or "none"
+
+
+def _risk_decision_errors(definition: dict, raw_items: list) -> list[str]:
+    decision = definition.get("risk_decision")
+    if decision is None:
+        return []
+    if decision not in RISK_DECISIONS:
+        return [f"risk_decision {decision!r} must be one of {', '.join(RISK_DECISIONS)}"]
+    marked = any(isinstance(i, dict) and i.get("critical_above") is not None for i in raw_items)
+    if decision == "items" and not marked:
+        return [
+            'risk_decision is "items" but no item has critical_above: mark the risk item, or '
+            'set risk_decision to "none" if the instrument has none'
+        ]
+    return []
 
 
 def _band_errors(raw_bands: Any, total_range: tuple[float, float] | None) -> list[str]:
@@ -339,6 +366,7 @@ def instrument_from_dict(definition: dict) -> Instrument:
         item_alert_at_or_below=definition.get("item_alert_at_or_below"),
         item_alert_label=definition.get("item_alert_label"),
         drop_alert_points=definition.get("drop_alert_points"),
+        risk_decision=_risk_decision(definition),
     )
 
 
@@ -365,6 +393,7 @@ def instrument_to_dict(instrument: Instrument) -> dict:
         "item_alert_at_or_below": instrument.item_alert_at_or_below,
         "item_alert_label": instrument.item_alert_label,
         "drop_alert_points": instrument.drop_alert_points,
+        "risk_decision": instrument.risk_decision,
         "norms": {key: getattr(instrument.norms, key) for key in _NORM_FIELDS},
         "bands": [{"low": b.low, "high": b.high, "label": b.label} for b in instrument.bands],
         "sources": list(instrument.sources),
