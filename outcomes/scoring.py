@@ -66,6 +66,7 @@ class ScoreResult:
             "risk": self.risk,
             "valid": self.valid,
             "errors": list(self.errors),
+            "flags": list(self.flags),
         }
 
 

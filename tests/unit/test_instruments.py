@@ -186,7 +186,10 @@ BAND_BOUNDARIES = {
         (15, "moderate"), (19, "moderate"), (20, "moderate-severe"), (24, "moderate-severe"),
         (25, "severe"), (40, "severe"),
     ],
-    "who5": [(0, "poor well-being"), (48, "poor well-being"), (52, "no poor well-being")],
+    "who5": [
+        (0, "likely depression"), (28, "likely depression"), (32, "poor well-being"),
+        (48, "poor well-being"), (52, "no poor well-being"),
+    ],
     "oq45": [(63, "normal range"), (64, "clinical range")],
     "ors": [(24, "clinical range"), (25, "non-clinical range")],
     "srs": [(35, "alliance concern"), (36, "no alliance concern")],
