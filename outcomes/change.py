@@ -100,17 +100,23 @@ def _reliable_labels(improved, deteriorated, undefined) -> np.ndarray:
     return _RELIABLE_LABELS[codes]
 
 
+# Decimal totals (ORS 3.2 → 8.2) differ by 4.999999999999999 in binary floating point; a change
+# of exactly the published value must still count, so comparisons allow this much.
+_FIXED_POINT_TOLERANCE = 1e-9
+
+
 def fixed_point_category(
     pre: float, post: float, *, reliable_change: float, direction: str
 ) -> ReliableChange:
     """Reliable change by a fixed published value: a change of at least that size (``>=``).
 
-    PHQ-9 6 and GAD-7 4 points (NHS Talking Therapies Manual), OQ-45 14 (Lambert et al.).
+    PHQ-9 6 and GAD-7 4 points (NHS Talking Therapies Manual), OQ-45 14 (Lambert et al.), ORS 5
+    (Miller et al. 2003, on totals with one decimal).
     """
     healthier_change = direction_sign(direction) * (post - pre)
-    if healthier_change >= reliable_change:
+    if healthier_change >= reliable_change - _FIXED_POINT_TOLERANCE:
         return "improved"
-    if healthier_change <= -reliable_change:
+    if healthier_change <= -reliable_change + _FIXED_POINT_TOLERANCE:
         return "deteriorated"
     return "unchanged"
 
@@ -121,8 +127,8 @@ def fixed_point_categories(pre, post, *, reliable_change: float, direction: str)
     post = np.asarray(post, dtype=float)
     healthier_change = direction_sign(direction) * (post - pre)
     return _reliable_labels(
-        healthier_change >= reliable_change,
-        healthier_change <= -reliable_change,
+        healthier_change >= reliable_change - _FIXED_POINT_TOLERANCE,
+        healthier_change <= -reliable_change + _FIXED_POINT_TOLERANCE,
         np.isnan(healthier_change),
     )
 

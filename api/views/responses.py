@@ -37,6 +37,17 @@ class RecordedOutput(serializers.Serializer):
     )
 
 
+class AnswerValueField(serializers.FloatField):
+    """A number as given: whole numbers stay integers (choice items, stored as before), decimals
+    are kept for visual-analogue items; the scoring rules decide what each item accepts."""
+
+    def to_internal_value(self, data):
+        if isinstance(data, bool):
+            self.fail("invalid")
+        value = super().to_internal_value(data)
+        return int(value) if value.is_integer() else value
+
+
 class ResponseFilter(serializers.Serializer):
     instrument = serializers.CharField(required=False, max_length=40)
 
@@ -49,9 +60,10 @@ class EpisodeResponsesApi(GenericAPIView):
     class ResponseRecordInput(serializers.Serializer):
         instrument = serializers.CharField(max_length=40, help_text="e.g. phq9")
         answers = serializers.ListField(
-            child=serializers.IntegerField(allow_null=True, min_value=-1000, max_value=1000),
+            child=AnswerValueField(allow_null=True, min_value=-1000, max_value=1000),
             max_length=200,
-            help_text="Option values in item order (as printed on the form); null if unanswered.",
+            help_text="Option values in item order (as printed on the form); null if unanswered. "
+            "Visual-analogue items (ORS, SRS, session rating) take one decimal, e.g. 4.2.",
         )
         administered_at = serializers.DateTimeField(
             required=False,

@@ -82,7 +82,8 @@ def validate_text_pack(instrument: Instrument, pack: Any) -> list[str]:
         labels = entry.get("options")
         if labels is None:
             continue
-        expected = len(known[number].options)
+        # A continuous item's "options" are its two anchors (low end, high end).
+        expected = 2 if known[number].continuous else len(known[number].options)
         if not isinstance(labels, list) or not all(_non_empty_string(label) for label in labels):
             errors.append(f"item {number}: options must be a list of non-empty labels")
         elif len(labels) != expected:
@@ -108,6 +109,16 @@ def apply_text_pack(instrument: Instrument, pack: dict) -> Instrument:
     for item in instrument.items:
         entry = entries[item.number]
         options = item.options
+        if item.continuous:
+            anchors = entry.get("options")
+            items.append(
+                dataclasses.replace(
+                    item,
+                    text=entry["text"].strip(),
+                    anchors=tuple(a.strip() for a in anchors) if anchors else item.anchors,
+                )
+            )
+            continue
         if entry.get("options") is not None:
             options = tuple(
                 Option(value=option.value, label=label.strip(), code=option.code)
@@ -135,7 +146,11 @@ def text_pack_template(instrument: Instrument) -> dict:
         "licence_holder": "",
         "instructions": "",
         "items": [
-            {"number": item.number, "text": "", "options": ["" for _ in item.options]}
+            {
+                "number": item.number,
+                "text": "",
+                "options": ["", ""] if item.continuous else ["" for _ in item.options],
+            }
             for item in instrument.items
         ],
     }

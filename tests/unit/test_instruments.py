@@ -159,12 +159,17 @@ def test_our_session_rating_does_not_reuse_srs_wording():
     rating = get_instrument("session_rating")
     texts = " ".join(
         [item.text.lower() for item in rating.items]
-        + [option.label.lower() for item in rating.items for option in item.options]
+        + [anchor.lower() for item in rating.items for anchor in item.anchors]
     )
     for phrase in srs_phrases:
         assert phrase not in texts
     assert [item.number for item in rating.items] == [1, 2, 3, 4]
-    assert all(item.values == tuple(range(11)) for item in rating.items)
+    # Visual-analogue lines read to 0.1 (CLINICAL.md §1), with our own anchors at both ends.
+    assert all(
+        (item.kind, item.minimum, item.maximum, item.step) == ("continuous", 0, 10, 0.1)
+        for item in rating.items
+    )
+    assert all(len(item.anchors) == 2 for item in rating.items)
 
 
 BAND_BOUNDARIES = {
@@ -191,9 +196,11 @@ BAND_BOUNDARIES = {
         (48, "poor well-being"), (52, "no poor well-being"),
     ],
     "oq45": [(63, "normal range"), (64, "clinical range")],
-    "ors": [(24, "clinical range"), (25, "non-clinical range")],
-    "srs": [(35, "alliance concern"), (36, "no alliance concern")],
-    "session_rating": [(35, "alliance concern"), (36, "no alliance concern")],
+    "ors": [(24, "clinical range"), (24.9, "clinical range"), (25, "non-clinical range")],
+    "srs": [(35, "alliance concern"), (35.9, "alliance concern"), (36, "no alliance concern")],
+    "session_rating": [
+        (35.4, "alliance concern"), (35.9, "alliance concern"), (36, "no alliance concern"),
+    ],
 }  # fmt: skip
 
 
@@ -209,7 +216,11 @@ def test_band_boundaries_follow_the_published_tables(code, total, label):
 def test_every_possible_total_falls_in_exactly_one_band(code):
     instrument = get_instrument(code)
     step = instrument.total_multiplier
-    for total in range(int(instrument.min_total), int(instrument.max_total) + 1, step):
+    scale = 10**instrument.decimals  # ORS, SRS and session rating totals have one decimal
+    for units in range(
+        int(instrument.min_total * scale), int(instrument.max_total * scale) + 1, step
+    ):
+        total = units / scale if scale > 1 else units
         matching = [band for band in instrument.bands if band.contains(total)]
         assert len(matching) == 1, f"{code} total {total} is in {len(matching)} bands"
     assert instrument.band_for(instrument.max_total + 1) is None
