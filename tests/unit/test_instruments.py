@@ -337,3 +337,49 @@ def test_a_definition_must_score_at_least_one_item():
 
 def test_a_non_object_definition_is_refused():
     assert validate_definition(["not", "a", "dict"]) == ["the definition must be a JSON object"]
+
+
+def _vas_definition(**item_overrides):
+    item = {
+        "number": 1,
+        "link_id": "vas1",
+        "text": "How was this week?",
+        "kind": "continuous",
+        "min": 0,
+        "max": 10,
+        "step": 0.1,
+        "anchors": ["very bad", "very good"],
+        **item_overrides,
+    }
+    return {
+        "code": "weekly_line",
+        "name": "Weekly line",
+        "version": "1",
+        "direction": "higher_is_better",
+        "items": [item, {**item, "number": 2, "link_id": "vas2"}],
+    }
+
+
+def test_a_continuous_item_in_tenths_is_a_valid_definition_and_round_trips():
+    instrument = instrument_from_dict(_vas_definition())
+    assert (instrument.min_total, instrument.max_total, instrument.decimals) == (0, 20, 1)
+    assert instrument.items[0].anchors == ("very bad", "very good")
+    assert instrument_from_dict(instrument_to_dict(instrument)) == instrument
+
+
+@pytest.mark.parametrize(
+    ("overrides", "message"),
+    [
+        ({"step": 0.3}, "item 1 (vas1): min 0 and max 10 must be whole steps of 0.3"),
+        ({"step": 0.001}, "item 1 (vas1): step 0.001 is finer than 0.01"),
+        ({"step": 0}, "item 1 (vas1): a continuous item needs a positive step (e.g. 0.1)"),
+        ({"min": 10, "max": 0}, "item 1 (vas1): a continuous item needs numbers min < max"),
+        ({"anchors": ["only one"]}, "item 1 (vas1): anchors must be two labels"),
+        ({"anchors": None}, "item 1 (vas1): has no anchors, but has_item_text is true"),
+        ({"kind": "slider"}, "item 1 (vas1): kind 'slider' must be one of choice, continuous"),
+        ({"critical_above": 10}, "item 1 (vas1): critical_above 10 can never be exceeded"),
+    ],
+)
+def test_a_broken_continuous_item_is_refused_naming_it(overrides, message):
+    errors = validate_definition(_vas_definition(**overrides))
+    assert any(error.startswith(message) for error in errors), errors
