@@ -82,10 +82,14 @@ def validate_text_pack(instrument: Instrument, pack: Any) -> list[str]:
         labels = entry.get("options")
         if labels is None:
             continue
-        # A continuous item's "options" are its two anchors (low end, high end).
-        expected = 2 if known[number].continuous else len(known[number].options)
+        expected = len(known[number].options)
         if not isinstance(labels, list) or not all(_non_empty_string(label) for label in labels):
             errors.append(f"item {number}: options must be a list of non-empty labels")
+        elif known[number].continuous:
+            # A line's "options" are its anchors: [low, high], or the labels of the 0–10 points
+            # of packs written before ORS/SRS became lines, whose first and last are the anchors.
+            if len(labels) < 2:
+                errors.append(f"item {number}: give the two anchors (low end, high end)")
         elif len(labels) != expected:
             errors.append(
                 f"item {number}: {len(labels)} option labels given; the item has {expected} options"
@@ -110,14 +114,9 @@ def apply_text_pack(instrument: Instrument, pack: dict) -> Instrument:
         entry = entries[item.number]
         options = item.options
         if item.continuous:
-            anchors = entry.get("options")
-            items.append(
-                dataclasses.replace(
-                    item,
-                    text=entry["text"].strip(),
-                    anchors=tuple(a.strip() for a in anchors) if anchors else item.anchors,
-                )
-            )
+            labels = entry.get("options")
+            anchors = (labels[0].strip(), labels[-1].strip()) if labels else item.anchors
+            items.append(dataclasses.replace(item, text=entry["text"].strip(), anchors=anchors))
             continue
         if entry.get("options") is not None:
             options = tuple(
