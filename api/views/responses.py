@@ -15,13 +15,28 @@ from outcomes.models import Administration, ResponseSource, RiskState
 from outcomes.services import AdministeredAtInvalid, AnswersInvalid, administration_record
 
 
+class AnswerValueField(serializers.FloatField):
+    """A number as given: whole numbers stay integers (choice items, stored as before), decimals
+    are kept for visual-analogue items; the scoring rules decide what each item accepts."""
+
+    def to_internal_value(self, data):
+        if isinstance(data, bool):
+            self.fail("invalid")
+        value = super().to_internal_value(data)
+        return int(value) if value.is_integer() else value
+
+    def to_representation(self, value):
+        # 8.6 stays 8.6 and 2 stays 2 (an IntegerField would floor the mark to 8).
+        return int(value) if float(value).is_integer() else float(value)
+
+
 class AdministrationOutput(serializers.Serializer):
     id = serializers.IntegerField()
     episode = serializers.IntegerField(source="episode_id")
     instrument = serializers.CharField()
     instrument_version = serializers.CharField()
     administered_at = serializers.DateTimeField()
-    answers = serializers.ListField(child=serializers.IntegerField(allow_null=True))
+    answers = serializers.ListField(child=AnswerValueField(allow_null=True))
     total = serializers.FloatField(allow_null=True)
     band = serializers.CharField()
     caseness = serializers.BooleanField(allow_null=True)
@@ -35,17 +50,6 @@ class RecordedOutput(serializers.Serializer):
     risk_alert = serializers.IntegerField(
         allow_null=True, help_text="The urgent alert raised by a risk answer, if any."
     )
-
-
-class AnswerValueField(serializers.FloatField):
-    """A number as given: whole numbers stay integers (choice items, stored as before), decimals
-    are kept for visual-analogue items; the scoring rules decide what each item accepts."""
-
-    def to_internal_value(self, data):
-        if isinstance(data, bool):
-            self.fail("invalid")
-        value = super().to_internal_value(data)
-        return int(value) if value.is_integer() else value
 
 
 class ResponseFilter(serializers.Serializer):
