@@ -30,6 +30,8 @@ def item_field_name(instrument: Instrument, item: Item) -> str:
 
 
 def is_scale(item: Item) -> bool:
+    if item.continuous:
+        return False
     values = sorted(item.values)
     return len(values) >= SCALE_MIN_OPTIONS and values == list(range(values[0], values[-1] + 1))
 
@@ -42,7 +44,39 @@ def _scale_anchor(label: str) -> str:
     return "" if label.strip().isdigit() else label
 
 
-def _item_field(item: Item, *, required: bool, scale: bool) -> forms.TypedChoiceField:
+class VisualAnalogueField(forms.DecimalField):
+    """A continuous item (ORS, SRS, session rating): a mark from min to max read to its step.
+
+    Empty means "not answered": a slider must never submit its starting position unasked.
+    Cleans to a float (or None) so the scoring rules see the same numbers as from the API.
+    """
+
+    def __init__(self, item: Item, **kwargs):
+        super().__init__(
+            min_value=item.minimum,
+            max_value=item.maximum,
+            decimal_places=item.decimals,
+            step_size=item.step,
+            widget=forms.NumberInput(
+                attrs={"step": str(item.step), "min": item.minimum, "max": item.maximum}
+            ),
+            **kwargs,
+        )
+        self.item = item
+
+    def clean(self, value):
+        cleaned = super().clean(value)
+        return None if cleaned is None else float(cleaned)
+
+
+def _item_field(item: Item, *, required: bool, scale: bool) -> forms.Field:
+    if item.continuous:
+        return VisualAnalogueField(
+            item,
+            label=item.label,
+            required=required,
+            error_messages={"required": REQUIRED_MESSAGE},
+        )
     choices = [
         (option.value, str(option.value) if scale else option.label) for option in item.options
     ]
@@ -64,6 +98,10 @@ class ItemRow:
     scale: bool
     low_anchor: str = ""
     high_anchor: str = ""
+
+    @property
+    def continuous(self) -> bool:
+        return self.item.continuous
 
 
 @dataclass
@@ -103,13 +141,16 @@ class _InstrumentsForm(forms.Form):
             for item in instrument.items:
                 scale = is_scale(item)
                 options = sorted(item.options, key=lambda option: option.value)
+                low, high = item.anchors or ("", "")
+                if scale:
+                    low, high = _scale_anchor(options[0].label), _scale_anchor(options[-1].label)
                 rows.append(
                     ItemRow(
                         item=item,
                         field=self[item_field_name(instrument, item)],
                         scale=scale,
-                        low_anchor=_scale_anchor(options[0].label) if scale else "",
-                        high_anchor=_scale_anchor(options[-1].label) if scale else "",
+                        low_anchor=low,
+                        high_anchor=high,
                     )
                 )
             sections.append(

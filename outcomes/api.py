@@ -63,7 +63,7 @@ def score(instrument_code: str, answers: Sequence[Any] | Mapping[Any, Any]) -> d
     form (``None`` for a missing answer). Reverse keying (CORE-10 items 2 and 3) is done here.
     PHQ-9 takes its 9 scored answers; the difficulty answer may follow as a 10th (never scored).
 
-    Returns ``{"total", "band", "caseness", "risk", "valid", "errors"}``:
+    Returns ``{"total", "band", "caseness", "risk", "valid", "errors", "flags"}``:
 
     * ``total``: number or None (WHO-5: the 0–100 percentage); prorated when at most the
       allowed number of items is missing (PHQ-9 and GAD-7: 1), rounding half up;
@@ -71,7 +71,9 @@ def score(instrument_code: str, answers: Sequence[Any] | Mapping[Any, Any]) -> d
     * ``risk``: "yes" when a risk item is endorsed (PHQ-9 item 9 > 0, CORE-10 item 6 > 0),
       "unknown" when a risk item is unanswered (never imputed), otherwise "no";
     * ``valid``: False with ``errors`` naming the item when an answer is not an option on the
-      form or too many items are missing.
+      form or too many items are missing;
+    * ``flags``: item-level signals that the total hides, e.g. WHO-5 "an item answered 0 or 1:
+      screen for depression" (Topp et al. 2015); an empty list when there are none.
     """
     return score_answers(_instrument(instrument_code), answers).as_dict()
 
@@ -151,7 +153,7 @@ def clinical_significance(
     reliability: float,
     direction: str,
     reliability_post: float | None = None,
-    cutoff: str = "c",
+    cutoff: str | None = None,
     functional_mean: float | None = None,
     functional_sd: float | None = None,
     clinical_mean: float | None = None,
@@ -165,8 +167,9 @@ def clinical_significance(
     follow the R package clinicalsignificance (Claus, Wager & Bonnet 2024).
 
     ``cutoff`` "a" uses only the clinical sample; "b" and "c" need ``functional_mean`` and
-    ``functional_sd``. The clinical mean/SD are the sample's pre scores (SD with n − 1) unless
-    ``clinical_mean``/``clinical_sd`` give published norms.
+    ``functional_sd``. Without it: "c" when functional norms are given, otherwise "a" (the
+    R package clinicalsignificance's default). The clinical mean/SD are the sample's pre scores
+    (SD with n − 1) unless ``clinical_mean``/``clinical_sd`` give published norms.
 
     Columns: ``pre``, ``post``, ``change``, ``rci``, ``reliable``, ``clinical_pre``,
     ``functional_post``, ``category`` (recovered, improved, unchanged, deteriorated, harmed; None
@@ -205,6 +208,8 @@ def talking_therapies_outcome(
     mirror image), ``reliable_recovery`` and ``no_reliable_change``. A metric that is undefined is
     None: everything but ``finished_course_of_treatment`` for an unfinished episode or a missing
     score, ``recovery`` and ``reliable_recovery`` for a client who was not a case at the start.
+    Raises ValueError naming the argument for a score outside its instrument's range (PHQ-9
+    0–27, GAD-7 0–21), anything that is not a number, or a negative or fractional session count.
     """
     return _change.talking_therapies_outcome(
         phq9_first, phq9_last, gad7_first, gad7_last, attended_sessions

@@ -19,6 +19,7 @@ from __future__ import annotations
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass
+from numbers import Real
 from typing import Literal
 
 import numpy as np
@@ -99,17 +100,23 @@ def _reliable_labels(improved, deteriorated, undefined) -> np.ndarray:
     return _RELIABLE_LABELS[codes]
 
 
+# Decimal totals (ORS 3.2 → 8.2) differ by 4.999999999999999 in binary floating point; a change
+# of exactly the published value must still count, so comparisons allow this much.
+_FIXED_POINT_TOLERANCE = 1e-9
+
+
 def fixed_point_category(
     pre: float, post: float, *, reliable_change: float, direction: str
 ) -> ReliableChange:
     """Reliable change by a fixed published value: a change of at least that size (``>=``).
 
-    PHQ-9 6 and GAD-7 4 points (NHS Talking Therapies Manual), OQ-45 14 (Lambert et al.).
+    PHQ-9 6 and GAD-7 4 points (NHS Talking Therapies Manual), OQ-45 14 (Lambert et al.), ORS 5
+    (Miller et al. 2003, on totals with one decimal).
     """
     healthier_change = direction_sign(direction) * (post - pre)
-    if healthier_change >= reliable_change:
+    if healthier_change >= reliable_change - _FIXED_POINT_TOLERANCE:
         return "improved"
-    if healthier_change <= -reliable_change:
+    if healthier_change <= -reliable_change + _FIXED_POINT_TOLERANCE:
         return "deteriorated"
     return "unchanged"
 
@@ -120,8 +127,8 @@ def fixed_point_categories(pre, post, *, reliable_change: float, direction: str)
     post = np.asarray(post, dtype=float)
     healthier_change = direction_sign(direction) * (post - pre)
     return _reliable_labels(
-        healthier_change >= reliable_change,
-        healthier_change <= -reliable_change,
+        healthier_change >= reliable_change - _FIXED_POINT_TOLERANCE,
+        healthier_change <= -reliable_change + _FIXED_POINT_TOLERANCE,
         np.isnan(healthier_change),
     )
 
@@ -297,7 +304,7 @@ def clinical_significance_frame(
     reliability: float,
     direction: str,
     reliability_post: float | None = None,
-    cutoff: str = "c",
+    cutoff: str | None = None,
     functional_mean: float | None = None,
     functional_sd: float | None = None,
     clinical_mean: float | None = None,
@@ -325,6 +332,11 @@ def clinical_significance_frame(
     method = method.upper()
     if method not in RCI_METHODS:
         raise ValueError(f"method must be one of {', '.join(RCI_METHODS)}, got {method!r}")
+    if cutoff is None:
+        # Without a functional population only "a" can be computed; the R package
+        # clinicalsignificance defaults to "a" as well (Claus, Wager & Bonnet 2024).
+        has_functional_norms = functional_mean is not None and functional_sd is not None
+        cutoff = "c" if has_functional_norms else "a"
     if cutoff not in CUTOFF_TYPES:
         raise ValueError(f"cutoff must be one of a, b, c, got {cutoff!r}")
     _check_reliability(reliability)
@@ -537,8 +549,26 @@ def talking_therapies_outcome(
       reliable drop on one and a reliable rise on the other is no reliable change.
     * Reliable recovery: recovery and reliable improvement.
 
-    Pass ``anxiety_instrument`` to use another anxiety measure in place of GAD-7.
+    Pass ``anxiety_instrument`` to use another anxiety measure in place of GAD-7. Impossible
+    inputs (a score outside the measure's range, text, a negative or fractional session count)
+    raise ValueError naming the argument: a typo must not become a "recovery".
     """
+    anxiety = anxiety_instrument or get_instrument("gad7")
+    for name, value, instrument in (
+        ("phq9_first", phq9_first, get_instrument("phq9")),
+        ("phq9_last", phq9_last, get_instrument("phq9")),
+        ("gad7_first", gad7_first, anxiety),
+        ("gad7_last", gad7_last, anxiety),
+    ):
+        _check_total(name, value, instrument)
+    if attended_sessions is not None and not (
+        _is_real(attended_sessions)
+        and float(attended_sessions).is_integer()
+        and attended_sessions >= 0
+    ):
+        raise ValueError(
+            f"attended_sessions must be a whole number of sessions ≥ 0, got {attended_sessions!r}"
+        )
     row = pd.DataFrame(
         {
             "phq9_first": [phq9_first],
@@ -551,6 +581,22 @@ def talking_therapies_outcome(
     )
     outcome = talking_therapies_frame(row, anxiety_instrument=anxiety_instrument).iloc[0]
     return {key: (None if pd.isna(value) else bool(value)) for key, value in outcome.items()}
+
+
+def _is_real(value) -> bool:
+    return isinstance(value, Real) and not isinstance(value, bool) and not math.isnan(value)
+
+
+def _check_total(name: str, value, instrument: Instrument) -> None:
+    if value is None or (isinstance(value, float) and math.isnan(value)):
+        return  # missing, as in the vectorised path
+    if not _is_real(value):
+        raise ValueError(f"{name} must be a {instrument.code} total or None, got {value!r}")
+    if not instrument.min_total <= value <= instrument.max_total:
+        raise ValueError(
+            f"{name} {value!r} is outside the {instrument.code} range "
+            f"{instrument.min_total}–{instrument.max_total}"
+        )
 
 
 def talking_therapies_frame(

@@ -24,15 +24,21 @@ from outcomes.instrument_services import (
     instrument_definition_check,
     instrument_definition_set_active,
     instrument_import_fhir,
+    instrument_import_notes,
     text_pack_load,
 )
-from outcomes.instruments import BUILTIN_CODES, DIRECTIONS, load_definition_file
+from outcomes.instruments import (
+    BUILTIN_CODES,
+    DIRECTIONS,
+    MAX_QUESTIONNAIRE_BYTES,
+    load_definition_file,
+)
 from outcomes.models import InstrumentDefinition
 from outcomes.selectors import instrument_send_block_reason, instruments_overview
 
 # A Questionnaire or text pack is a few hundred kilobytes at most; refuse anything far larger
-# before reading it into memory.
-MAX_UPLOAD_BYTES = 5 * 1024 * 1024
+# before reading it into memory. The same limit as the management command's.
+MAX_UPLOAD_BYTES = MAX_QUESTIONNAIRE_BYTES
 Source = InstrumentDefinition.Source
 
 
@@ -88,6 +94,30 @@ class QuestionnaireImportForm(ClinicChoiceMixin, forms.Form):
     version = forms.CharField(
         max_length=20, required=False, help_text="Default: the Questionnaire's own version, else 1."
     )
+    risk_loinc = forms.CharField(
+        required=False,
+        label="Risk items (LOINC codes)",
+        help_text="Comma-separated LOINC codes of items that signal risk, each optionally "
+        "CODE:ABOVE (answers above ABOVE, default 0). PHQ-9 item 9 (44260-8) is known.",
+    )
+    map_to_builtin = forms.BooleanField(
+        required=False,
+        label="Map to the built-in instrument",
+        help_text="For a PHQ-9 or GAD-7 (recognised by its LOINC panel code): store the built-in "
+        "definition with its bands, caseness and risk item, using this Questionnaire's wording.",
+    )
+
+    def clean_risk_loinc(self):
+        codes = {}
+        for part in self.cleaned_data["risk_loinc"].split(","):
+            if not part.strip():
+                continue
+            code, _, above = part.partition(":")
+            try:
+                codes[code.strip()] = int(above) if above.strip() else 0
+            except ValueError:
+                raise forms.ValidationError(f"{part.strip()!r}: write CODE or CODE:ABOVE") from None
+        return codes
 
 
 class TextPackForm(ClinicChoiceMixin, forms.Form):
@@ -242,17 +272,26 @@ class InstrumentDefinitionAdmin(admin.ModelAdmin):
                         direction=form.cleaned_data["direction"],
                         max_missing=form.cleaned_data["max_missing"],
                         version=form.cleaned_data["version"] or None,
+                        risk_loinc=form.cleaned_data["risk_loinc"],
+                        map_to_builtin=form.cleaned_data["map_to_builtin"],
                     )
                 except InstrumentRefused as refusal:
                     add_refusal(form, refusal)
                 else:
+                    follow_up = (
+                        ""
+                        if row.definition.get("bands")
+                        else " Add its bands, caseness cutoff and reliable change below before "
+                        "relying on its scores."
+                    )
                     self.message_user(
                         request,
                         f"Imported {row.code} version {row.version} "
-                        f"({len(row.definition['items'])} items). Add its bands, caseness cutoff "
-                        "and reliable change below before relying on its scores.",
+                        f"({len(row.definition['items'])} items).{follow_up}",
                         messages.SUCCESS,
                     )
+                    for note in instrument_import_notes(row):
+                        self.message_user(request, note, messages.WARNING)
                     return redirect(
                         reverse("admin:outcomes_instrumentdefinition_change", args=[row.pk])
                     )

@@ -6,11 +6,14 @@ The checks themselves are the pure ones (``outcomes.instruments``: ``validate_de
 ``instrument_from_fhir_questionnaire``, ``validate_text_pack``), whose messages name the item and
 the problem. Two rules are added here because they concern what a clinic already has:
 
+* A Questionnaire is read only up to ``MAX_QUESTIONNAIRE_BYTES`` and ``MAX_QUESTIONNAIRE_ITEMS``,
+  whichever door it comes through (admin upload, management command).
 * A clinic's own definition of a built-in code replaces the built-in one for that clinic, so it
   must keep the built-in's direction and every risk item (PHQ-9 item 9, CORE-10 item 6) at the
   same or a lower threshold: risk alerts must never disappear because a definition was edited.
-  A FHIR Questionnaire cannot carry risk items or bands at all, so it is never imported under a
-  built-in code.
+  A FHIR Questionnaire carries no bands and marks no risk items, so it is never imported under a
+  built-in code; one that declares a built-in's LOINC panel (PHQ-9, GAD-7) can instead be mapped
+  onto the built-in definition under its own code (``map_to_builtin``).
 * A definition is not created twice for the same clinic, code and version (answers already
   stored against a version must keep meaning what they meant).
 """
@@ -27,11 +30,14 @@ from audit.services import audit_record
 from outcomes.instruments import (
     BUILTIN_CODES,
     DIRECTIONS,
+    MAX_QUESTIONNAIRE_BYTES,
     QuestionnaireImportError,
+    builtin_code_for,
     get_instrument,
     instrument_from_dict,
     instrument_from_fhir_questionnaire,
     instrument_to_dict,
+    mapped_to_builtin,
     validate_definition,
     validate_text_pack,
 )
@@ -80,12 +86,14 @@ def _builtin_override_errors(definition: dict) -> list[str]:
     """A clinic's definition of a built-in code must keep its direction and its risk items."""
     builtin = get_instrument(definition["code"])
     errors = []
-    if definition["direction"] != builtin.direction:
+    if definition.get("direction") != builtin.direction:
         errors.append(
             f"direction: {builtin.code} is {builtin.direction.replace('_', ' ')}; a clinic "
             "definition of a built-in instrument cannot reverse it"
         )
-    items = {item.get("number"): item for item in definition["items"]}
+    raw_items = definition.get("items")
+    raw_items = raw_items if isinstance(raw_items, list) else []
+    items = {item.get("number"): item for item in raw_items if isinstance(item, dict)}
     for risk_item in builtin.critical_items:
         own = items.get(risk_item.number)
         threshold = None if own is None else own.get("critical_above")
@@ -153,6 +161,16 @@ def _save_definition(
     return row
 
 
+def questionnaire_size_errors(size: int) -> list[str]:
+    """The one size limit for a Questionnaire file, whichever door it comes through."""
+    if size <= MAX_QUESTIONNAIRE_BYTES:
+        return []
+    return [
+        f"the Questionnaire file is {size / 1024 / 1024:.1f} MB; at most "
+        f"{MAX_QUESTIONNAIRE_BYTES // 1024 // 1024} MB can be imported"
+    ]
+
+
 def instrument_import_fhir(
     *,
     clinic,
@@ -162,14 +180,24 @@ def instrument_import_fhir(
     direction: str = "lower_is_better",
     max_missing: int = 0,
     version: str | None = None,
+    risk_loinc: dict[str, int] | None = None,
+    map_to_builtin: bool = False,
 ) -> InstrumentDefinition:
     """Import a FHIR R4 Questionnaire (bytes, text or parsed JSON) as ``code`` for ``clinic``
     (None: every clinic on this installation). Raises InstrumentRefused and stores nothing when
     the Questionnaire cannot be scored; the messages name the linkId and the problem.
 
     Direction, bands, caseness and reliable change are not part of a Questionnaire: the clinic
-    adds them afterwards by editing the stored definition in the admin.
+    adds them afterwards by editing the stored definition in the admin, or, for a Questionnaire
+    that declares PHQ-9's or GAD-7's LOINC panel, asks for ``map_to_builtin``: the built-in's
+    definition is stored under ``code`` with the Questionnaire's linkIds and wording.
+    ``risk_loinc`` names the clinic's own risk items by LOINC code (PHQ-9 item 9 is known);
+    without any, the definition waits for an admin's risk decision before it can be sent.
     """
+    if isinstance(payload, str | bytes | bytearray):
+        errors = questionnaire_size_errors(len(payload))
+        if errors:
+            raise InstrumentRefused(errors)
     questionnaire = parse_json_payload(payload, what="Questionnaire file")
     errors = []
     if code in BUILTIN_CODES:
@@ -184,8 +212,14 @@ def instrument_import_fhir(
         raise InstrumentRefused(errors)
     try:
         instrument = instrument_from_fhir_questionnaire(
-            questionnaire, code=code, direction=direction, max_missing=max_missing
+            questionnaire,
+            code=code,
+            direction=direction,
+            max_missing=max_missing,
+            risk_loinc=risk_loinc,
         )
+        if map_to_builtin:
+            instrument = mapped_to_builtin(instrument, code=code)
     except QuestionnaireImportError as error:
         raise InstrumentRefused(error.messages) from None
     definition = instrument_to_dict(instrument)
@@ -202,8 +236,47 @@ def instrument_import_fhir(
         source=Source.FHIR,
         user=user,
         action="instrument.import_fhir",
-        details={"has_item_text": instrument.has_item_text},
+        details={
+            "has_item_text": instrument.has_item_text,
+            "risk_decision": instrument.risk_decision,
+            "mapped_to": builtin_code_for(instrument) if map_to_builtin else None,
+        },
     )
+
+
+def instrument_import_notes(row: InstrumentDefinition) -> list[str]:
+    """What an admin must know after an import: the risk decision, a recognised built-in, and
+    what still stops sending. Both doors (admin page, command) show the same lines."""
+    instrument = instrument_from_dict(row.definition)
+    notes = []
+    builtin_code = builtin_code_for(instrument)
+    mapped = any(source.startswith("Mapped to the built-in") for source in instrument.sources)
+    if builtin_code is not None and not mapped:
+        notes.append(
+            f"This Questionnaire declares the LOINC panel {instrument.loinc_panel} "
+            f"({get_instrument(builtin_code).name}). It was imported as a bare copy without "
+            f"bands, caseness or reliable change; import it again mapped to the built-in "
+            f'{builtin_code} (admin: tick "Map to the built-in instrument"; command: '
+            "--map-to-builtin) to get them."
+        )
+    risk_items = [
+        f"item {item.number} (LOINC {item.loinc}) answered above {item.critical_above}"
+        for item in instrument.critical_items
+    ]
+    if risk_items:
+        notes.append(f"Risk alert when {', or '.join(risk_items)}.")
+    elif instrument.risk_decision == "pending":
+        notes.append(
+            "No risk item was recognised: it cannot be sent to clients until an admin marks the "
+            'risk item (critical_above on the item and risk_decision "items") or states that '
+            'it has none (risk_decision "none") in the definition.'
+        )
+    if not instrument.has_item_text:
+        notes.append(
+            "Some items have no text: it can be entered in session, but not sent to clients "
+            "until their text is added."
+        )
+    return notes
 
 
 def instrument_definition_check(
@@ -221,6 +294,11 @@ def instrument_definition_check(
         return None, error.messages
     errors = validate_definition(definition)
     if errors:
+        if isinstance(definition, dict) and definition.get("code") in BUILTIN_CODES:
+            # Say that a risk item was dropped even when the definition has other problems too.
+            errors.extend(
+                error for error in _builtin_override_errors(definition) if error not in errors
+            )
         return None, errors
     definition = instrument_to_dict(instrument_from_dict(definition))
     code = definition["code"]

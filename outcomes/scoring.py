@@ -13,6 +13,11 @@ Both paths implement the same rules and agree exactly (a hypothesis test holds t
   vectorised paths disagree. Python's ``round`` (half-to-even) is deliberately not used.
 * The total is multiplied by ``instrument.total_multiplier`` after prorating (WHO-5 raw × 4 = the
   percentage, Topp et al. 2015).
+* Continuous (visual-analogue) items take any value from their minimum to their maximum in whole
+  steps (ORS, SRS, session rating: 0–10 in 0.1, Miller et al. 2003; Duncan et al. 2003). Sums are
+  taken in integer units of the step, so 8.6 + 8.6 + 8.6 + 9.6 is exactly 35.4 (an alliance
+  concern, < 36) on both paths; rounding marks to whole points would make it 37 and hide it.
+  Such totals are floats with the step's decimals; all-choice instruments keep integer totals.
 * Risk is never imputed: any critical item answered above its threshold gives "yes" (PHQ-9 item 9
   > 0, Kroenke et al. 2001; CORE-10 item 6 > 0, Barkham et al. 2013); otherwise an unanswered or
   unreadable critical item gives "unknown"; only a fully answered set of critical items gives "no".
@@ -44,7 +49,7 @@ class ScoreResult:
     """
 
     instrument_code: str
-    total: int | None
+    total: float | None
     band: str | None
     caseness: bool | None
     risk: Risk
@@ -52,9 +57,9 @@ class ScoreResult:
     errors: list[str] = field(default_factory=list)
     n_missing: int = 0
     prorated: bool = False
-    item_values: tuple[int | None, ...] = ()
-    raw_total: int | None = None
-    subscales: dict[str, int | None] = field(default_factory=dict)
+    item_values: tuple[float | None, ...] = ()
+    raw_total: float | None = None
+    subscales: dict[str, float | None] = field(default_factory=dict)
     flags: tuple[str, ...] = ()
 
     def as_dict(self) -> dict:
@@ -66,6 +71,7 @@ class ScoreResult:
             "risk": self.risk,
             "valid": self.valid,
             "errors": list(self.errors),
+            "flags": list(self.flags),
         }
 
 
@@ -89,6 +95,8 @@ def _is_missing(value: Any) -> bool:
 
 
 def _allowed_text(item: Item) -> str:
+    if item.continuous:
+        return f"{item.minimum}–{item.maximum} in steps of {item.step}"
     values = sorted(item.values)
     if values == list(range(values[0], values[-1] + 1)):
         return f"{values[0]}–{values[-1]}"
@@ -99,12 +107,30 @@ def _item_name(item: Item) -> str:
     return f"item {item.number} ({item.link_id})"
 
 
-def _read_value(item: Item, value: Any) -> tuple[int | None, str | None]:
+def _on_continuous_scale(item: Item, value: float) -> bool:
+    scale = 10**item.decimals
+    units = value * scale
+    step_units = round(item.step * scale)
+    return (
+        item.minimum <= value <= item.maximum
+        and abs(units - round(units)) < 1e-6
+        and (round(units) - round(item.minimum * scale)) % step_units == 0
+    )
+
+
+def _read_value(item: Item, value: Any) -> tuple[float | None, str | None]:
     """(printed value, error); both None means the item was not answered."""
     if _is_missing(value):
         return None, None
     if isinstance(value, bool | np.bool_) or not isinstance(value, Real):
         return None, f"{_item_name(item)}: {value!r} is not a number"
+    if item.continuous:
+        if not _on_continuous_scale(item, float(value)):
+            return None, (
+                f"{_item_name(item)}: {value!r} is not one of its answer values "
+                f"({_allowed_text(item)})"
+            )
+        return round(float(value), item.decimals), None
     whole = isinstance(value, Integral) or float(value).is_integer()
     number = int(value) if whole else None
     if number is None or number not in item.values:
@@ -157,7 +183,7 @@ def score_answers(
     by_position, errors = _answers_by_position(instrument, answers)
     answers_misaligned = bool(errors)
 
-    item_values: list[int | None] = []
+    item_values: list[float | None] = []
     unreadable: set[int] = set()
     for position, (item, value) in enumerate(zip(instrument.items, by_position, strict=True)):
         printed, error = _read_value(item, value)
@@ -187,13 +213,17 @@ def score_answers(
     valid = not errors
 
     raw_total = None
+    scale = 10**instrument.decimals
     if valid:
-        raw_total = (
-            sum(answered)
-            if n_missing == 0
-            else prorated_total(sum(answered), n_scored, len(answered))
-        )
-    total = None if raw_total is None else raw_total * instrument.total_multiplier
+        # Integer units of the smallest step: exact sums and proration, as in score_frame.
+        units = sum(round(value * scale) for value in answered)
+        raw_units = units if n_missing == 0 else prorated_total(units, n_scored, len(answered))
+        raw_total = raw_units if scale == 1 else raw_units / scale
+    total = None
+    if raw_total is not None:
+        total = raw_total * instrument.total_multiplier
+        if scale != 1:
+            total = round(total, instrument.decimals)
 
     return ScoreResult(
         instrument_code=instrument.code,
@@ -233,7 +263,9 @@ def _subscale_totals(instrument: Instrument, item_values: Sequence[int | None]) 
             for item, value in zip(instrument.items, item_values, strict=True)
             if item.scored and item.subscale == name
         ]
-        totals[name] = None if any(v is None for v in values) else sum(values)
+        totals[name] = (
+            None if any(v is None for v in values) else round(sum(values), instrument.decimals)
+        )
     return totals
 
 
@@ -309,8 +341,9 @@ def score_frame(
 
     Item columns are, in order of preference: ``item_columns``; columns named by the items'
     ``link_id``; otherwise all columns of ``frame`` in item order. Output columns: ``total``
-    (Int64), ``band``, ``caseness`` (boolean), ``risk``, ``valid``, ``n_missing``, ``prorated``.
-    Row by row the result equals :func:`score_answers` (hypothesis-tested).
+    (Int64; Float64 for instruments with continuous items), ``band``, ``caseness`` (boolean),
+    ``risk``, ``valid``, ``n_missing``, ``prorated``. Row by row the result equals
+    :func:`score_answers` (hypothesis-tested).
     """
     columns = _item_columns(instrument, frame, item_columns)
     n_rows = len(frame)
@@ -318,7 +351,8 @@ def score_frame(
     invalid_row = np.zeros(n_rows, dtype=bool)
     n_unreadable_scored = np.zeros(n_rows, dtype=np.int64)
     n_answered = np.zeros(n_rows, dtype=np.int64)
-    answered_sum = np.zeros(n_rows, dtype=np.int64)
+    answered_sum = np.zeros(n_rows, dtype=np.int64)  # in units of the smallest step
+    scale = 10**instrument.decimals
     risk_endorsed = np.zeros(n_rows, dtype=bool)
     risk_unknown = np.zeros(n_rows, dtype=bool)
     for position, item in enumerate(instrument.items):
@@ -328,7 +362,21 @@ def score_frame(
             continue
         values, not_numeric = _column_values(frame[columns[position]])
         missing = np.isnan(values)
-        allowed = np.isin(values, np.asarray(item.values, dtype=float))
+        if item.continuous:
+            item_scale = 10**item.decimals
+            units = values * item_scale
+            on_grid = np.abs(units - np.rint(units)) < 1e-6
+            step_units = round(item.step * item_scale)
+            offset = np.where(on_grid, np.rint(units) - round(item.minimum * item_scale), 1)
+            allowed = (
+                (values >= item.minimum)
+                & (values <= item.maximum)
+                & on_grid
+                & (np.fmod(np.nan_to_num(offset, nan=1.0), step_units) == 0)
+            )
+            values = np.where(allowed, np.rint(units) / item_scale, values)
+        else:
+            allowed = np.isin(values, np.asarray(item.values, dtype=float))
         unreadable = (~missing & ~allowed) | not_numeric
         invalid_row |= unreadable
         answered = ~missing & ~unreadable
@@ -338,7 +386,7 @@ def score_frame(
                 keyed = item.min_value + item.max_value - values
             n_unreadable_scored += unreadable
             n_answered += answered
-            answered_sum += np.where(answered, keyed, 0).astype(np.int64)
+            answered_sum += np.rint(np.where(answered, keyed, 0) * scale).astype(np.int64)
         if item.critical_above is not None:
             # Unreadable counts as unanswered: risk is never read from a value off the form.
             risk_unknown |= ~answered
@@ -353,8 +401,11 @@ def score_frame(
     prorated = (2 * answered_sum * n_scored + safe_answered) // (2 * safe_answered)
     raw_total = np.where(n_missing == 0, answered_sum, prorated)
     total_values = raw_total * instrument.total_multiplier
-
-    total = pd.array(total_values, dtype="Int64")
+    if scale == 1:
+        total = pd.array(total_values, dtype="Int64")
+    else:
+        total_values = np.round(total_values / scale, instrument.decimals)
+        total = pd.array(total_values, dtype="Float64")
     total[~valid] = pd.NA
 
     # Labels are picked from a small object array by code, so 1,000,000 rows share a handful

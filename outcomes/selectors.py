@@ -101,8 +101,10 @@ def instrument_send_block_reason(clinic, code: str) -> str | None:
 
     A form is only shown to a client when every item has its text (``Instrument.can_be_sent``):
     the scoring-only instruments (ORS, SRS, CORE-10, OQ-45) need the clinic's licensed text pack;
-    an imported Questionnaire whose items carry no text needs the text added in the admin. The
-    form can still be entered by staff in session or from paper either way.
+    an imported Questionnaire whose items carry no text needs the text added in the admin; one
+    imported without a recognised risk item waits for an admin's risk decision (a risk answer on
+    a form nobody reads as risk would go unseen). The form can still be entered by staff in
+    session or from paper either way.
     """
     try:
         layers = _layers(clinic, code)
@@ -115,6 +117,21 @@ def _block_reason(layers: _Layers, code: str) -> str | None:
     instrument = layers.instrument
     if instrument.can_be_sent:
         return None
+    reasons = []
+    if not instrument.has_item_text:
+        reasons.append(_missing_text_reason(layers, code))
+    if instrument.risk_decision == "pending":
+        reasons.append(
+            f"{instrument.name} was imported without a recognised risk item: in the admin, mark "
+            'its risk item (critical_above on the item and risk_decision "items") or state that '
+            'it has none (risk_decision "none") before sending it. It can still be entered in '
+            "session."
+        )
+    return " ".join(reasons)
+
+
+def _missing_text_reason(layers: _Layers, code: str) -> str:
+    instrument = layers.instrument
     name = instrument.name
     if layers.pack_errors:
         return (

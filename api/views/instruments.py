@@ -30,7 +30,16 @@ class ItemOutput(serializers.Serializer):
         allow_null=True, help_text="Null where the item text is licensed and not loaded."
     )
     scored = serializers.BooleanField()
+    kind = serializers.ChoiceField(
+        choices=["choice", "continuous"],
+        help_text="continuous: a visual-analogue line from min to max in steps (ORS, SRS, "
+        "session rating: 0–10 in 0.1); it has anchors instead of options.",
+    )
     options = OptionOutput(many=True)
+    min = serializers.FloatField(source="minimum", allow_null=True)
+    max = serializers.FloatField(source="maximum", allow_null=True)
+    step = serializers.FloatField(allow_null=True)
+    anchors = serializers.ListField(child=serializers.CharField(), allow_null=True)
 
 
 class BandOutput(serializers.Serializer):

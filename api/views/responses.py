@@ -16,13 +16,28 @@ from outcomes.models import Administration, ResponseSource, RiskState
 from outcomes.services import AdministeredAtInvalid, AnswersInvalid, administration_record
 
 
+class AnswerValueField(serializers.FloatField):
+    """A number as given: whole numbers stay integers (choice items, stored as before), decimals
+    are kept for visual-analogue items; the scoring rules decide what each item accepts."""
+
+    def to_internal_value(self, data):
+        if isinstance(data, bool):
+            self.fail("invalid")
+        value = super().to_internal_value(data)
+        return int(value) if value.is_integer() else value
+
+    def to_representation(self, value):
+        # 8.6 stays 8.6 and 2 stays 2 (an IntegerField would floor the mark to 8).
+        return int(value) if float(value).is_integer() else float(value)
+
+
 class AdministrationOutput(serializers.Serializer):
     id = serializers.IntegerField()
     episode = serializers.IntegerField(source="episode_id")
     instrument = serializers.CharField()
     instrument_version = serializers.CharField()
     administered_at = serializers.DateTimeField()
-    answers = serializers.ListField(child=serializers.IntegerField(allow_null=True))
+    answers = serializers.ListField(child=AnswerValueField(allow_null=True))
     total = serializers.FloatField(allow_null=True)
     band = serializers.CharField()
     caseness = serializers.BooleanField(allow_null=True)
@@ -50,9 +65,10 @@ class EpisodeResponsesApi(GenericAPIView):
     class ResponseRecordInput(StrictInput):
         instrument = serializers.CharField(max_length=40, help_text="e.g. phq9")
         answers = serializers.ListField(
-            child=serializers.IntegerField(allow_null=True, min_value=-1000, max_value=1000),
+            child=AnswerValueField(allow_null=True, min_value=-1000, max_value=1000),
             max_length=200,
-            help_text="Option values in item order (as printed on the form); null if unanswered.",
+            help_text="Option values in item order (as printed on the form); null if unanswered. "
+            "Visual-analogue items (ORS, SRS, session rating) take one decimal, e.g. 4.2.",
         )
         administered_at = serializers.DateTimeField(
             required=False,

@@ -4,7 +4,8 @@ derived from it (PHQ-9 44261-6, GAD-7 70274-6; CLINICAL.md §1).
 
 The questionnaire is named by its LOINC panel where one exists (``http://loinc.org/q/44249-1``
 for the PHQ-9, 69737-5 for the GAD-7), otherwise by this installation's canonical URL. Answers
-are the item values as given (``valueInteger``); item ``linkId``s are those of the instrument
+are the item values as given (``valueInteger``; ``valueDecimal`` for visual-analogue items);
+item ``linkId``s are those of the instrument
 definition. The subject is the client's pseudonymous label, as an identifier (no name, no
 contact data). The file is written entry by entry, so its size does not bound the memory used.
 """
@@ -110,7 +111,9 @@ def _questionnaire_response(instrument, pk, subject, authored, answers) -> dict:
     for item, value in zip(instrument.items, answers, strict=False):
         if value is None:
             continue
-        entry = {"linkId": item.link_id, "answer": [{"valueInteger": int(value)}]}
+        # A visual-analogue mark (ORS 4.2) is a decimal; int() would silently floor it.
+        answer = {"valueDecimal": value} if item.continuous else {"valueInteger": int(value)}
+        entry = {"linkId": item.link_id, "answer": [answer]}
         if instrument.has_item_text and item.text:
             entry["text"] = item.text
         items.append(entry)

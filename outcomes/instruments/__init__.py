@@ -6,6 +6,7 @@ instruments, their sources and licences.
 
 from outcomes.instruments.definition import (
     DIRECTIONS,
+    RISK_DECISIONS,
     Band,
     Direction,
     Instrument,
@@ -13,7 +14,15 @@ from outcomes.instruments.definition import (
     Norms,
     Option,
 )
-from outcomes.instruments.fhir import QuestionnaireImportError, instrument_from_fhir_questionnaire
+from outcomes.instruments.fhir import (
+    KNOWN_RISK_LOINC,
+    MAX_QUESTIONNAIRE_BYTES,
+    MAX_QUESTIONNAIRE_ITEMS,
+    QuestionnaireImportError,
+    builtin_code_for,
+    instrument_from_fhir_questionnaire,
+    mapped_to_builtin,
+)
 from outcomes.instruments.registry import (
     BUILTIN_CODES,
     InvalidDefinitionError,
@@ -34,6 +43,10 @@ from outcomes.instruments.textpack import (
 __all__ = [
     "BUILTIN_CODES",
     "DIRECTIONS",
+    "KNOWN_RISK_LOINC",
+    "MAX_QUESTIONNAIRE_BYTES",
+    "MAX_QUESTIONNAIRE_ITEMS",
+    "RISK_DECISIONS",
     "Band",
     "Direction",
     "Instrument",
@@ -44,12 +57,14 @@ __all__ = [
     "QuestionnaireImportError",
     "TextPackError",
     "apply_text_pack",
+    "builtin_code_for",
     "builtin_instruments",
     "get_instrument",
     "instrument_from_dict",
     "instrument_from_fhir_questionnaire",
     "instrument_to_dict",
     "load_definition_file",
+    "mapped_to_builtin",
     "text_pack_template",
     "validate_definition",
     "validate_text_pack",

@@ -12,6 +12,11 @@ from typing import Literal
 
 Direction = Literal["lower_is_better", "higher_is_better"]
 DIRECTIONS: tuple[str, ...] = ("lower_is_better", "higher_is_better")
+# Whether someone has decided which items signal risk: "items" (the items with
+# ``critical_above``), "none" (an admin stated the instrument has no risk item) or "pending"
+# (imported and not yet reviewed: it must not reach a client, whose risk answer could go unseen).
+RiskDecision = Literal["items", "none", "pending"]
+RISK_DECISIONS: tuple[str, ...] = ("items", "none", "pending")
 
 
 @dataclass(frozen=True)
@@ -23,10 +28,24 @@ class Option:
     code: str | None = None
 
 
+ItemKind = Literal["choice", "continuous"]
+ITEM_KINDS: tuple[str, ...] = ("choice", "continuous")
+
+
+def decimals_of(step: float) -> int:
+    """Decimal places of a step: 1 → 0, 0.1 → 1, 0.05 → 2."""
+    text = f"{step:.10f}".rstrip("0")
+    return len(text.split(".")[1]) if "." in text else 0
+
+
 @dataclass(frozen=True)
 class Item:
     """One question.
 
+    ``kind`` "choice": the answer is one of ``options``. ``kind`` "continuous": a visual-analogue
+    line or slider from ``minimum`` to ``maximum`` read to ``step`` (ORS, SRS and our session
+    rating: 0–10 in 0.1 steps, a 10 cm line measured to the nearest millimetre, Miller et al.
+    2003), with ``anchors`` (low end, high end) as its printed labels.
     ``critical_above``: the answer signals risk when its (keyed) value is greater than this,
     e.g. PHQ-9 item 9 with ``critical_above=0`` (Kroenke, Spitzer & Williams 2001).
     ``reverse``: the printed value is reverse-keyed before summing (CORE-10 items 2 and 3,
@@ -39,31 +58,46 @@ class Item:
     options: tuple[Option, ...]
     scored: bool = True
     reverse: bool = False
-    critical_above: int | None = None
+    critical_above: float | None = None
     subscale: str | None = None
     loinc: str | None = None
+    kind: ItemKind = "choice"
+    minimum: float | None = None
+    maximum: float | None = None
+    step: float | None = None
+    anchors: tuple[str, str] | None = None
+
+    @property
+    def continuous(self) -> bool:
+        return self.kind == "continuous"
 
     @property
     def values(self) -> tuple[int, ...]:
+        """The printed option values (none for a continuous item)."""
         return tuple(option.value for option in self.options)
 
     @property
-    def min_value(self) -> int:
-        return min(self.values)
+    def min_value(self) -> float:
+        return self.minimum if self.continuous else min(self.values)
 
     @property
-    def max_value(self) -> int:
-        return max(self.values)
+    def max_value(self) -> float:
+        return self.maximum if self.continuous else max(self.values)
+
+    @property
+    def decimals(self) -> int:
+        return decimals_of(self.step) if self.continuous else 0
 
     @property
     def label(self) -> str:
         """What to call the item in messages and in forms without licensed text."""
         return self.text if self.text else f"Item {self.number}"
 
-    def keyed(self, printed_value: int) -> int:
+    def keyed(self, printed_value: float) -> float:
         """The value that counts towards the total: reverse keying mirrors it in the range."""
         if self.reverse:
-            return self.min_value + self.max_value - printed_value
+            mirrored = self.min_value + self.max_value - printed_value
+            return round(mirrored, self.decimals) if self.continuous else mirrored
         return printed_value
 
 
@@ -127,10 +161,16 @@ class Instrument:
     item_alert_at_or_below: int | None = None
     item_alert_label: str | None = None
     drop_alert_points: float | None = None
+    risk_decision: RiskDecision = "none"
 
     @property
     def higher_is_better(self) -> bool:
         return self.direction == "higher_is_better"
+
+    @property
+    def decimals(self) -> int:
+        """Decimal places of the total: 1 for ORS/SRS/session rating (0.1 steps), else 0."""
+        return max((item.decimals for item in self.scored_items), default=0)
 
     @property
     def scored_items(self) -> tuple[Item, ...]:
@@ -150,8 +190,9 @@ class Instrument:
 
     @property
     def can_be_sent(self) -> bool:
-        """A form can only be shown to a client when every item has its text."""
-        return self.has_item_text
+        """A form can only be shown to a client when every item has its text and someone has
+        decided which of its items, if any, signal risk."""
+        return self.has_item_text and self.risk_decision != "pending"
 
     def item(self, number: int) -> Item:
         for candidate in self.items:

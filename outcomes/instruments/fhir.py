@@ -28,10 +28,16 @@ clinic adds them to the imported definition.
 from __future__ import annotations
 
 import re
+from collections.abc import Mapping
 from typing import Any
 
 from outcomes.instruments.definition import Instrument
-from outcomes.instruments.registry import instrument_from_dict, validate_definition
+from outcomes.instruments.registry import (
+    get_instrument,
+    instrument_from_dict,
+    instrument_to_dict,
+    validate_definition,
+)
 
 LOINC_SYSTEM = "http://loinc.org"
 ORDINAL_EXTENSIONS = (
@@ -45,6 +51,23 @@ CALCULATED_EXPRESSION = (
 WEIGHT_PROPERTIES = ("itemWeight", "ordinalValue", "weight")
 CHOICE_TYPES = ("choice", "open-choice", "coding")
 _LOINC_SHAPE = re.compile(r"^\d{1,8}-\d$")
+
+# Questions that are asked but never part of any total, whatever ordinals their answers carry:
+# the PHQ-9 "how difficult have these problems made it…" item (LOINC 69722-7) is excluded from
+# the 0–27 total by Kroenke, Spitzer & Williams 2001 and by its own Questionnaires' FHIRPath.
+NEVER_SCORED_LOINC = frozenset({"69722-7"})
+# Risk items known by LOINC, with the answer value above which they signal risk, None meaning
+# "any answer but the lowest" whatever the numbering: PHQ-9 item 9 ("thoughts that you would be
+# better off dead…", 44260-8), any answer but "not at all" (Kroenke et al. 2001). A clinic can
+# name more (``risk_loinc``).
+KNOWN_RISK_LOINC: dict[str, int | None] = {"44260-8": None}
+# Built-in instruments recognised by their LOINC panel code (CLINICAL.md §1 LOINC codes).
+BUILTIN_BY_LOINC_PANEL: dict[str, str] = {"44249-1": "phq9", "69737-5": "gad7"}
+# One limit for every door in (admin upload, management command, parsed JSON): the largest real
+# instruments have a few hundred questions (OQ-45 has 45, MMPI-2-RF 338); 37,000 is an attack or
+# an accident, and every item becomes a form field and a database value per response.
+MAX_QUESTIONNAIRE_BYTES = 5 * 1024 * 1024
+MAX_QUESTIONNAIRE_ITEMS = 500
 
 
 class QuestionnaireImportError(ValueError):
@@ -80,9 +103,14 @@ def _slug(text: str) -> str:
     return slug[:64]
 
 
+class _TooManyItems(Exception):
+    pass
+
+
 class _Importer:
-    def __init__(self, questionnaire: dict):
+    def __init__(self, questionnaire: dict, risk_loinc: Mapping[str, int | None]):
         self.questionnaire = questionnaire
+        self.risk_loinc = risk_loinc
         self.errors: list[str] = []
         self.contained = {
             resource.get("id"): resource
@@ -91,9 +119,17 @@ class _Importer:
         }
         self.items: list[dict] = []
         self.loinc_total: str | None = None
+        self.items_seen = 0
 
     def walk(self, items: list) -> None:
+        if not isinstance(items, list):
+            self.errors.append("an item list is not a JSON array")
+            return
         for item in items:
+            # Every node counts (groups and display items too): the limit bounds the work done.
+            self.items_seen += 1
+            if self.items_seen > MAX_QUESTIONNAIRE_ITEMS:
+                raise _TooManyItems
             if not isinstance(item, dict):
                 self.errors.append("an item is not a JSON object")
                 continue
@@ -134,15 +170,17 @@ class _Importer:
         if not options:
             self.errors.append(f"item {link_id!r}: has no answer options")
             return
+        loinc = _loinc(item.get("code"))
         with_value = [option for option in options if option["value"] is not None]
-        scored = bool(with_value)
+        scored = bool(with_value) and loinc not in NEVER_SCORED_LOINC
         if scored and len(with_value) != len(options):
             missing = ", ".join(repr(o["label"]) for o in options if o["value"] is None)
             self.errors.append(f"item {link_id!r}: options {missing} have no ordinal value")
             return
         for position, option in enumerate(options):
             value = option["value"]
-            if value is None:
+            if value is None or not scored:
+                # An unscored question's answers are only recorded: numbered in order.
                 option["value"] = position
             elif isinstance(value, bool) or not float(value).is_integer():
                 self.errors.append(
@@ -153,13 +191,26 @@ class _Importer:
             else:
                 option["value"] = int(value)
         text = item.get("text")
+        values = [option["value"] for option in options]
+        critical_above = None
+        if scored and loinc in self.risk_loinc:
+            critical_above = self.risk_loinc[loinc]
+            if critical_above is None:
+                critical_above = min(values)
+        if critical_above is not None and not min(values) <= critical_above < max(values):
+            self.errors.append(
+                f"item {link_id!r}: LOINC {loinc} is a risk item (answers above "
+                f"{critical_above}), but its answers are {min(values)}–{max(values)}"
+            )
+            return
         self.items.append(
             {
                 "number": len(self.items) + 1,
                 "link_id": link_id,
                 "text": text.strip() if isinstance(text, str) and text.strip() else None,
                 "scored": scored,
-                "loinc": _loinc(item.get("code")),
+                "critical_above": critical_above,
+                "loinc": loinc,
                 "options": options,
             }
         )
@@ -204,8 +255,21 @@ class _Importer:
         self.errors.append(f"item {link_id!r}: answer type {kinds} is not supported")
         return None
 
+    def contained_value_set(self, reference: str) -> dict | None:
+        """A contained ValueSet by local reference (``#id``) or by its canonical URL (with or
+        without ``|version``): both are valid ways to point at a contained resource."""
+        if reference.startswith("#"):
+            return self.contained.get(reference[1:])
+        url, _, version = reference.partition("|")
+        for resource in self.contained.values():
+            if resource.get("resourceType") != "ValueSet" or resource.get("url") != url:
+                continue
+            if not version or resource.get("version") in (None, version):
+                return resource
+        return None
+
     def options_from_value_set(self, link_id: str, reference: str) -> list[dict] | None:
-        value_set = self.contained.get(reference[1:]) if reference.startswith("#") else None
+        value_set = self.contained_value_set(reference)
         if not value_set or value_set.get("resourceType") != "ValueSet":
             self.errors.append(
                 f"item {link_id!r}: answerValueSet {reference!r} is not a ValueSet contained in "
@@ -281,16 +345,26 @@ def instrument_from_fhir_questionnaire(
     code: str | None = None,
     direction: str = "lower_is_better",
     max_missing: int = 0,
+    risk_loinc: Mapping[str, int] | None = None,
 ) -> Instrument:
     """Build an instrument definition from a FHIR R4 Questionnaire resource (parsed JSON).
 
     ``code`` defaults to a slug of the Questionnaire's ``name`` (or ``id``/``title``).
+    ``risk_loinc`` adds the clinic's own risk items (LOINC code → answers above this value
+    signal risk) to :data:`KNOWN_RISK_LOINC`. When no item is recognised as a risk item the
+    instrument's ``risk_decision`` is "pending": it cannot be sent to clients until an admin
+    marks a risk item or states "none".
     Raises :class:`QuestionnaireImportError` listing every problem found.
     """
     if not isinstance(questionnaire, dict) or questionnaire.get("resourceType") != "Questionnaire":
         raise QuestionnaireImportError(["the resource is not a FHIR Questionnaire"])
-    importer = _Importer(questionnaire)
-    importer.walk(questionnaire.get("item") or [])
+    importer = _Importer(questionnaire, {**KNOWN_RISK_LOINC, **(risk_loinc or {})})
+    try:
+        importer.walk(questionnaire.get("item") or [])
+    except _TooManyItems:
+        raise QuestionnaireImportError(
+            [f"the Questionnaire has more than {MAX_QUESTIONNAIRE_ITEMS} items; none was imported"]
+        ) from None
     if not importer.items and not importer.errors:
         importer.errors.append("the Questionnaire has no choice items to score")
     if importer.items and not any(item["scored"] for item in importer.items):
@@ -302,6 +376,7 @@ def instrument_from_fhir_questionnaire(
         raise QuestionnaireImportError(importer.errors)
 
     title = questionnaire.get("title") or questionnaire.get("name") or questionnaire.get("id")
+    has_risk_item = any(item["critical_above"] is not None for item in importer.items)
     definition = {
         "code": code or _slug(questionnaire.get("name") or questionnaire.get("id") or title or ""),
         "name": title or "Imported questionnaire",
@@ -312,6 +387,7 @@ def instrument_from_fhir_questionnaire(
         "loinc_panel": _loinc(questionnaire.get("code")),
         "loinc_total": importer.loinc_total,
         "max_missing": max_missing,
+        "risk_decision": "items" if has_risk_item else "pending",
         "sources": [f"Imported from FHIR Questionnaire {questionnaire.get('url') or title}"],
         "items": importer.items,
     }
@@ -319,3 +395,79 @@ def instrument_from_fhir_questionnaire(
     if errors:
         raise QuestionnaireImportError(errors)
     return instrument_from_dict(definition)
+
+
+def builtin_code_for(imported: Instrument) -> str | None:
+    """The built-in instrument this Questionnaire declares itself to be, by LOINC panel code."""
+    return BUILTIN_BY_LOINC_PANEL.get(imported.loinc_panel or "")
+
+
+def mapped_to_builtin(imported: Instrument, *, code: str) -> Instrument:
+    """The built-in instrument the Questionnaire declares (bands, caseness, reliable change, risk
+    items, missing-item rule), stored as ``code`` with the Questionnaire's linkIds and wording so
+    its answers line up item by item (matched by LOINC).
+
+    Refused, naming the instrument, when the Questionnaire is not that instrument as published:
+    a scored item missing or extra, or answers valued differently (a 1–4 PHQ-9 is not the
+    PHQ-9, and its bands would mislead).
+    """
+    builtin_code = builtin_code_for(imported)
+    if builtin_code is None:
+        raise QuestionnaireImportError(
+            [f"the Questionnaire's LOINC panel code {imported.loinc_panel!r} is not one we know"]
+        )
+    builtin = get_instrument(builtin_code)
+    construct = f"{builtin.name} (LOINC {builtin.loinc_panel})"
+    theirs = {item.loinc: item for item in imported.items if item.loinc}
+    errors = []
+    items = []
+    for ours in builtin.items:
+        item = theirs.get(ours.loinc)
+        if item is None:
+            if ours.scored:
+                errors.append(
+                    f"not the {construct}: its item {ours.number} (LOINC {ours.loinc}) is missing"
+                )
+            continue
+        if ours.scored and item.values != ours.values:
+            errors.append(
+                f"not the {construct}: item {item.link_id!r} (LOINC {ours.loinc}) is valued "
+                f"{_range_text(item.values)}, the published instrument "
+                f"{_range_text(ours.values)}"
+            )
+        items.append(
+            {
+                "number": len(items) + 1,
+                "link_id": item.link_id,
+                "text": item.text or ours.text,
+                "scored": ours.scored,
+                "reverse": ours.reverse,
+                "critical_above": ours.critical_above,
+                "subscale": ours.subscale,
+                "loinc": ours.loinc,
+                "options": [
+                    {"value": o.value, "label": o.label, "code": o.code} for o in ours.options
+                ],
+            }
+        )
+    known = {ours.loinc for ours in builtin.items}
+    for item in imported.scored_items:
+        if item.loinc not in known:
+            errors.append(
+                f"not the {construct}: item {item.link_id!r} is scored but is not one of its items"
+            )
+    if errors:
+        raise QuestionnaireImportError(errors)
+    definition = instrument_to_dict(builtin)
+    definition.update(
+        code=code,
+        name=imported.name,
+        has_item_text=all(item["text"] for item in items),
+        items=items,
+        sources=[*builtin.sources, *imported.sources, f"Mapped to the built-in {builtin_code}"],
+    )
+    return instrument_from_dict(definition)
+
+
+def _range_text(values: tuple[int, ...]) -> str:
+    return f"{min(values)}–{max(values)}"

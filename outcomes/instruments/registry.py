@@ -19,11 +19,14 @@ from typing import Any
 
 from outcomes.instruments.definition import (
     DIRECTIONS,
+    ITEM_KINDS,
+    RISK_DECISIONS,
     Band,
     Instrument,
     Item,
     Norms,
     Option,
+    decimals_of,
 )
 
 FORMAT_VERSION = 1
@@ -39,6 +42,9 @@ BUILTIN_CODES: tuple[str, ...] = (
     "oq45",
 )
 _CODE_PATTERN = re.compile(r"^[a-z][a-z0-9_]{0,63}$")
+# A visual-analogue line is read to a millimetre at best; finer steps are noise, and whole
+# numbers of steps keep totals exact (summed in integer units of the step).
+MAX_STEP_DECIMALS = 2
 _NORM_FIELDS = ("clinical_mean", "clinical_sd", "functional_mean", "functional_sd", "reliability")
 
 
@@ -78,8 +84,16 @@ def _resolve_options(raw_item: dict, option_sets: dict) -> Any:
 
 def _total_range(definition: dict, option_sets: dict) -> tuple[float, float] | None:
     low = high = 0
+    decimals = 0
     for raw_item in definition.get("items") or []:
         if not isinstance(raw_item, dict) or not raw_item.get("scored", True):
+            continue
+        if raw_item.get("kind") == "continuous":
+            if _continuous_errors("item", raw_item):
+                return None
+            low += raw_item["min"]
+            high += raw_item["max"]
+            decimals = max(decimals, decimals_of(raw_item["step"]))
             continue
         options = _resolve_options(raw_item, option_sets)
         if not isinstance(options, list) or not options:
@@ -93,7 +107,27 @@ def _total_range(definition: dict, option_sets: dict) -> tuple[float, float] | N
     multiplier = definition.get("total_multiplier", 1)
     if not _is_int(multiplier):
         return None
+    if decimals:
+        return round(low * multiplier, decimals), round(high * multiplier, decimals)
     return low * multiplier, high * multiplier
+
+
+def _continuous_errors(name: str, raw_item: dict) -> list[str]:
+    """A continuous item: numbers min < max, a positive step that divides the range."""
+    low, high, step = raw_item.get("min"), raw_item.get("max"), raw_item.get("step")
+    if not (_is_number(low) and _is_number(high) and low < high):
+        return [f"{name}: a continuous item needs numbers min < max"]
+    if not _is_number(step) or step <= 0:
+        return [f"{name}: a continuous item needs a positive step (e.g. 0.1)"]
+    if decimals_of(step) > MAX_STEP_DECIMALS:
+        return [f"{name}: step {step} is finer than {10**-MAX_STEP_DECIMALS}"]
+    scale = 10 ** decimals_of(step)
+    units = round(step * scale)
+    if any(
+        abs(v * scale - round(v * scale)) > 1e-9 or round(v * scale) % units for v in (low, high)
+    ):
+        return [f"{name}: min {low} and max {high} must be whole steps of {step}"]
+    return []
 
 
 def validate_definition(definition: Any) -> list[str]:
@@ -166,6 +200,13 @@ def validate_definition(definition: Any) -> list[str]:
         if raw_item.get("scored", True) is True:
             scored_count += 1
 
+        kind = raw_item.get("kind", "choice")
+        if kind not in ITEM_KINDS:
+            errors.append(f"{name}: kind {kind!r} must be one of {', '.join(ITEM_KINDS)}")
+            continue
+        if kind == "continuous":
+            errors.extend(_continuous_item_errors(name, raw_item, has_item_text))
+            continue
         raw_options = raw_item.get("options")
         options = _resolve_options(raw_item, option_sets)
         if isinstance(raw_options, str) and isinstance(options, str):
@@ -209,6 +250,7 @@ def validate_definition(definition: Any) -> list[str]:
 
     if raw_items and scored_count == 0:
         errors.append("at least one item must be scored")
+    errors.extend(_risk_decision_errors(definition, raw_items))
 
     max_missing = definition.get("max_missing", 0)
     if not _is_int(max_missing) or max_missing < 0:
@@ -260,6 +302,59 @@ def validate_definition(definition: Any) -> list[str]:
     return errors
 
 
+def _continuous_item_errors(name: str, raw_item: dict, has_item_text: bool) -> list[str]:
+    errors = _continuous_errors(name, raw_item)
+    if raw_item.get("options"):
+        errors.append(f"{name}: a continuous item has anchors, not options")
+    anchors = raw_item.get("anchors")
+    if anchors is not None and not (
+        isinstance(anchors, list)
+        and len(anchors) == 2
+        and all(isinstance(a, str) and a.strip() for a in anchors)
+    ):
+        errors.append(f"{name}: anchors must be two labels, for the low and the high end")
+    elif anchors is None and has_item_text:
+        errors.append(f"{name}: has no anchors, but has_item_text is true")
+    critical_above = raw_item.get("critical_above")
+    if critical_above is not None and not errors:
+        if not _is_number(critical_above):
+            errors.append(f"{name}: critical_above must be a number or null")
+        elif not raw_item["min"] <= critical_above < raw_item["max"]:
+            errors.append(
+                f"{name}: critical_above {critical_above} can never be exceeded by answers "
+                f"{raw_item['min']}–{raw_item['max']} (or is always exceeded)"
+            )
+    for key in ("subscale", "loinc"):
+        if raw_item.get(key) is not None and not isinstance(raw_item.get(key), str):
+            errors.append(f"{name}: {key} must be a string or null")
+    return errors
+
+
+def _risk_decision(definition: dict) -> str:
+    # Marking a risk item is itself the decision; definitions written before the field existed
+    # without one had decided there was none.
+    if any(
+        isinstance(i, dict) and i.get("critical_above") is not None for i in definition["items"]
+    ):
+        return "items"
+    return definition.get("risk_decision") or "none"
+
+
+def _risk_decision_errors(definition: dict, raw_items: list) -> list[str]:
+    decision = definition.get("risk_decision")
+    if decision is None:
+        return []
+    if decision not in RISK_DECISIONS:
+        return [f"risk_decision {decision!r} must be one of {', '.join(RISK_DECISIONS)}"]
+    marked = any(isinstance(i, dict) and i.get("critical_above") is not None for i in raw_items)
+    if decision == "items" and not marked:
+        return [
+            'risk_decision is "items" but no item has critical_above: mark the risk item, or '
+            'set risk_decision to "none" if the instrument has none'
+        ]
+    return []
+
+
 def _band_errors(raw_bands: Any, total_range: tuple[float, float] | None) -> list[str]:
     if not isinstance(raw_bands, list):
         return ["bands must be a list"]
@@ -294,6 +389,27 @@ def instrument_from_dict(definition: dict) -> Instrument:
     option_sets = definition.get("option_sets") or {}
     items = []
     for raw_item in definition["items"]:
+        if raw_item.get("kind") == "continuous":
+            anchors = raw_item.get("anchors")
+            items.append(
+                Item(
+                    number=raw_item["number"],
+                    link_id=raw_item["link_id"],
+                    text=raw_item.get("text"),
+                    options=(),
+                    scored=raw_item.get("scored", True),
+                    reverse=raw_item.get("reverse", False),
+                    critical_above=raw_item.get("critical_above"),
+                    subscale=raw_item.get("subscale"),
+                    loinc=raw_item.get("loinc"),
+                    kind="continuous",
+                    minimum=raw_item["min"],
+                    maximum=raw_item["max"],
+                    step=raw_item["step"],
+                    anchors=tuple(a.strip() for a in anchors) if anchors else None,
+                )
+            )
+            continue
         options = _resolve_options(raw_item, option_sets)
         items.append(
             Item(
@@ -339,6 +455,7 @@ def instrument_from_dict(definition: dict) -> Instrument:
         item_alert_at_or_below=definition.get("item_alert_at_or_below"),
         item_alert_label=definition.get("item_alert_label"),
         drop_alert_points=definition.get("drop_alert_points"),
+        risk_decision=_risk_decision(definition),
     )
 
 
@@ -365,25 +482,37 @@ def instrument_to_dict(instrument: Instrument) -> dict:
         "item_alert_at_or_below": instrument.item_alert_at_or_below,
         "item_alert_label": instrument.item_alert_label,
         "drop_alert_points": instrument.drop_alert_points,
+        "risk_decision": instrument.risk_decision,
         "norms": {key: getattr(instrument.norms, key) for key in _NORM_FIELDS},
         "bands": [{"low": b.low, "high": b.high, "label": b.label} for b in instrument.bands],
         "sources": list(instrument.sources),
-        "items": [
-            {
-                "number": item.number,
-                "link_id": item.link_id,
-                "text": item.text,
-                "scored": item.scored,
-                "reverse": item.reverse,
-                "critical_above": item.critical_above,
-                "subscale": item.subscale,
-                "loinc": item.loinc,
-                "options": [
-                    {"value": o.value, "label": o.label, "code": o.code} for o in item.options
-                ],
-            }
-            for item in instrument.items
-        ],
+        "items": [_item_to_dict(item) for item in instrument.items],
+    }
+
+
+def _item_to_dict(item: Item) -> dict:
+    shared = {
+        "number": item.number,
+        "link_id": item.link_id,
+        "text": item.text,
+        "scored": item.scored,
+        "reverse": item.reverse,
+        "critical_above": item.critical_above,
+        "subscale": item.subscale,
+        "loinc": item.loinc,
+    }
+    if item.continuous:
+        return {
+            **shared,
+            "kind": "continuous",
+            "min": item.minimum,
+            "max": item.maximum,
+            "step": item.step,
+            "anchors": list(item.anchors) if item.anchors else None,
+        }
+    return {
+        **shared,
+        "options": [{"value": o.value, "label": o.label, "code": o.code} for o in item.options],
     }
 
 

@@ -85,6 +85,11 @@ def validate_text_pack(instrument: Instrument, pack: Any) -> list[str]:
         expected = len(known[number].options)
         if not isinstance(labels, list) or not all(_non_empty_string(label) for label in labels):
             errors.append(f"item {number}: options must be a list of non-empty labels")
+        elif known[number].continuous:
+            # A line's "options" are its anchors: [low, high], or the labels of the 0–10 points
+            # of packs written before ORS/SRS became lines, whose first and last are the anchors.
+            if len(labels) < 2:
+                errors.append(f"item {number}: give the two anchors (low end, high end)")
         elif len(labels) != expected:
             errors.append(
                 f"item {number}: {len(labels)} option labels given; the item has {expected} options"
@@ -108,6 +113,11 @@ def apply_text_pack(instrument: Instrument, pack: dict) -> Instrument:
     for item in instrument.items:
         entry = entries[item.number]
         options = item.options
+        if item.continuous:
+            labels = entry.get("options")
+            anchors = (labels[0].strip(), labels[-1].strip()) if labels else item.anchors
+            items.append(dataclasses.replace(item, text=entry["text"].strip(), anchors=anchors))
+            continue
         if entry.get("options") is not None:
             options = tuple(
                 Option(value=option.value, label=label.strip(), code=option.code)
@@ -135,7 +145,11 @@ def text_pack_template(instrument: Instrument) -> dict:
         "licence_holder": "",
         "instructions": "",
         "items": [
-            {"number": item.number, "text": "", "options": ["" for _ in item.options]}
+            {
+                "number": item.number,
+                "text": "",
+                "options": ["", ""] if item.continuous else ["" for _ in item.options],
+            }
             for item in instrument.items
         ],
     }

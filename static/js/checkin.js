@@ -15,6 +15,11 @@
     var names = {};
     var inputs = form.querySelectorAll("input[type=radio]:checked");
     for (var i = 0; i < inputs.length; i++) { names[inputs[i].name] = true; }
+    // Visual-analogue lines: the submitted number field, empty until the person marks the line.
+    var marks = form.querySelectorAll("input[type=number][name]");
+    for (var j = 0; j < marks.length; j++) {
+      if (marks[j].value !== "") { names[marks[j].name] = true; }
+    }
     var answered = Object.keys(names).length;
     count.textContent = String(answered);
     fill.style.width = (total ? Math.round(100 * answered / total) : 0) + "%";
@@ -22,6 +27,7 @@
 
   progress.hidden = false;
   form.addEventListener("change", update);
+  form.addEventListener("input", update);
   update();
 
   var first = document.getElementById("crisis") || document.getElementById("error-summary");

@@ -145,7 +145,7 @@ def test_a_client_opens_the_emailed_link_on_a_phone_and_submits_once(
     assert totals == {"phq9": 1, "gad7": 14}
 
 
-def test_the_0_to_10_scale_works_by_keyboard_and_by_touch(
+def test_the_session_rating_sliders_work_by_keyboard_and_by_mouse_and_start_unanswered(
     episode, smtp_inbox, phone_page, screenshot
 ):
     start_plan(episode, instruments=["phq9"])
@@ -158,36 +158,70 @@ def test_the_0_to_10_scale_works_by_keyboard_and_by_touch(
     rating = CheckIn.objects.get(episode=episode, kind=CheckInKind.SESSION_RATING)
     links = [link_in(m) for m in smtp_inbox.messages]
     page = phone_page
-    # The session rating is whichever link opens a form with a 0-10 scale.
+    # The session rating is whichever link opens a form with visual-analogue sliders.
     for link in links:
         page.goto(link)
-        if page.locator(".scale").count():
+        if page.locator(".vas").count():
             break
-    assert page.locator(".scale").count() == 4
+    sliders = page.get_by_role("slider")
+    expect(sliders).to_have_count(4)
 
-    # Keyboard: focus the first segment, arrow along the scale to 7.
-    page.locator("#q-session_rating-1 input[value='0']").focus()
-    page.keyboard.press("Space")
-    for _ in range(7):
+    def mark(number):
+        return page.locator(f"#id_session_rating-{number}")
+
+    # Every item starts "not answered": the slider's starting position is not an answer.
+    for number in range(1, 5):
+        assert mark(number).input_value() == ""
+        assert sliders.nth(number - 1).get_attribute("aria-valuetext") == "not answered"
+    expect(page.locator("#q-session_rating-1 .vas-state")).to_have_text("not answered")
+
+    # Keyboard: arrow keys move the mark by 0.1 and the value is shown as it moves.
+    sliders.nth(0).focus()
+    for _ in range(72):
         page.keyboard.press("ArrowRight")
-    assert page.locator("#q-session_rating-1 input[value='7']").is_checked()
-    outline = page.evaluate(
-        "getComputedStyle(document.activeElement.closest('label')).outlineStyle"
-    )
-    assert outline != "none", "the focused segment shows a focus ring"
-    # Touch: tap segments; each is at least 44 px square.
-    for number, value in [(2, "8"), (3, "9"), (4, "10")]:
-        segment = page.locator(f"#q-session_rating-{number} label").filter(
-            has_text=re.compile(rf"^{value}$")
-        )
-        box = segment.bounding_box()
-        assert box["width"] >= 44 and box["height"] >= 44
-        segment.tap()
-    screenshot(page, "checkin-scale-phone")
-    page.get_by_role("button", name="Send my answers").tap()
+    assert mark(1).input_value() == "7.2"
+    assert sliders.nth(0).get_attribute("aria-valuetext") == "7.2"
+    outline = page.evaluate("getComputedStyle(document.activeElement).outlineStyle")
+    assert outline != "none", "the focused slider shows a focus ring"
+    page.keyboard.press("End")
+    page.keyboard.press("ArrowLeft")
+    assert mark(1).input_value() == "9.9"
+
+    # Mouse: a click on the line sets a mark to one decimal, about where it was clicked.
+    sliders.nth(1).scroll_into_view_if_needed()
+    box = sliders.nth(1).bounding_box()
+    assert box["height"] >= 44
+    page.mouse.click(box["x"] + box["width"] * 0.5, box["y"] + box["height"] / 2)
+    middle = float(mark(2).input_value())
+    assert 4.0 <= middle <= 6.0 and mark(2).input_value() == f"{middle:.1f}"
+    # Typing a mark moves the slider too; "Clear" returns the item to "not answered".
+    mark(3).fill("8.6")
+    assert sliders.nth(2).input_value() == "8.6"
+    page.locator("#q-session_rating-3").get_by_role("button", name="Clear: not answered").click()
+    assert mark(3).input_value() == ""
+    expect(page.locator("#q-session_rating-3 .vas-state")).to_have_text("not answered")
+
+    # Unanswered items are refused next to the item; nothing is stored.
+    page.get_by_role("button", name="Send my answers").click()
+    expect(page.locator("#q-session_rating-3 .field-error")).to_be_visible()
+    expect(page.locator("#q-session_rating-4 .field-error")).to_be_visible()
+    assert not Administration.objects.filter(checkin=rating).exists()
+    screenshot(page, "checkin-vas-unanswered-phone")
+
+    # The marks already made survive the round trip; finish by mouse and keyboard.
+    assert mark(1).input_value() == "9.9" and mark(2).input_value() == f"{middle:.1f}"
+    page.get_by_role("slider").nth(2).scroll_into_view_if_needed()
+    box = page.get_by_role("slider").nth(2).bounding_box()
+    page.mouse.click(box["x"] + box["width"] * 0.86, box["y"] + box["height"] / 2)
+    third = float(mark(3).input_value())
+    page.get_by_role("slider").nth(3).focus()
+    page.keyboard.press("End")
+    screenshot(page, "checkin-vas-phone")
+    page.get_by_role("button", name="Send my answers").click()
     page.wait_for_url(re.compile(r".*/done/$"))
     administration = Administration.objects.get(checkin=rating)
-    assert administration.answers == [7, 8, 9, 10]
+    assert administration.answers == [9.9, middle, third, 10.0]
+    assert administration.total == round(9.9 + middle + third + 10.0, 1)
 
 
 def test_at_320px_nothing_scrolls_sideways_and_a_missed_answer_is_shown_next_to_it(

@@ -498,6 +498,7 @@ def test_a_former_care_team_neither_reads_nor_redirects_a_moved_clients_contact(
     assert moved.status_code == 200 and moved.json()["email"] == "new@example.org"
 
 
+<<<<<<< HEAD
 def test_an_empty_form_value_is_refused_not_read_as_left_out(cast):
     """A multipart ``ended_on=""`` closed the episode as of today; ``?status=`` listed all."""
     therapist = api_as(cast.therapist)
@@ -512,3 +513,37 @@ def test_an_empty_form_value_is_refused_not_read_as_left_out(cast):
     listed = therapist.get("/api/v1/episodes/", {"status": ""})
     assert listed.status_code == 400 and "status" in listed.json()
     assert therapist.get("/api/v1/episodes/", {"active": ""}).status_code == 400
+=======
+def test_a_session_rating_with_one_decimal_is_accepted_and_stored_to_one_decimal(cast):
+    client = api_as(cast.therapist)
+    url = f"/api/v1/episodes/{cast.episode.pk}/responses/"
+    response = client.post(
+        url, {"instrument": "session_rating", "answers": [8.6, 8.6, 8.6, 9.6]}, format="json"
+    )
+    assert response.status_code == 201, response.json()
+    assert response.json()["administration"]["total"] == 35.4  # < 36: an alliance concern
+    administration = Administration.objects.get(episode=cast.episode)
+    assert administration.answers == [8.6, 8.6, 8.6, 9.6] and administration.total == 35.4
+    listed = client.get(url).json()["results"][0]
+    assert listed["answers"] == [8.6, 8.6, 8.6, 9.6] and listed["total"] == 35.4
+    described = client.get("/api/v1/instruments/session_rating/").json()["items"][0]
+    assert (described["kind"], described["min"], described["max"], described["step"]) == (
+        "continuous",
+        0,
+        10,
+        0.1,
+    )
+    # Whole numbers stay whole for choice items; hundredths are refused per item.
+    assert (
+        client.post(url, {"instrument": "phq9", "answers": [1] * 9}, format="json").json()[
+            "administration"
+        ]["total"]
+        == 9
+    )
+    assert Administration.objects.filter(instrument="phq9").get().answers == [1] * 9
+    listed = client.get(url, {"instrument": "phq9"}).json()["results"][0]
+    assert listed["answers"] == [1] * 9  # whole numbers stay whole in the JSON
+    refused = client.post(url, {"instrument": "ors", "answers": [4.25, 5, 5, 5]}, format="json")
+    assert refused.status_code == 400
+    assert refused.json()["answers"][0].startswith("item 1 (ors-1): 4.25 is not one of")
+>>>>>>> instruments

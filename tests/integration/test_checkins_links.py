@@ -529,3 +529,25 @@ def test_an_unfinished_form_without_risk_raises_nothing_but_a_contact_request(cl
     assert not Alert.objects.exists()
     client.post(form_url(key), form_post(phq9=phq9, contact=True))
     assert list(Alert.objects.values_list("rule", flat=True)) == [AlertRule.CONTACT_REQUEST]
+
+
+def test_staff_enter_a_session_rating_to_one_decimal_and_an_empty_mark_is_not_answered(
+    client, cast
+):
+    client.force_login(cast.therapist)
+    page = client.get(enter_url(cast.episode) + "?instrument=session_rating").content.decode()
+    assert 'type="range"' in page and 'step="0.1"' in page and "not answered" in page
+    assert "js/visual_analogue.js" in page
+    data = form_post(phq9=None, gad7=None, session_rating=[8.6, 8.6, 8.6, 9.6])
+    data.update({"instrument": "session_rating", "source": "in_session"})
+    data["administered_on"] = cast.episode.started_on.isoformat()
+    response = client.post(enter_url(cast.episode), data, follow=True)
+    assert "saved (total 35.4)" in response.content.decode()
+    assert Administration.objects.get(episode=cast.episode).answers == [8.6, 8.6, 8.6, 9.6]
+
+    # No mark on an item: not answered, so the form cannot be scored (no proration for VAS).
+    data = form_post(phq9=None, gad7=None, session_rating=[8.6, 8.6, 8.6, None])
+    data.update({"instrument": "session_rating", "source": "in_session"})
+    data["administered_on"] = cast.episode.started_on.isoformat()
+    response = client.post(enter_url(cast.episode), data)
+    assert "1 of 4 scored items are unanswered" in response.content.decode()

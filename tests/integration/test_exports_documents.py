@@ -222,3 +222,32 @@ def test_the_pdf_funnel_of_a_small_team_hides_the_stage_the_table_suppresses(
     assert "Recovered 3" not in html and ">3 (30 %)<" not in html
     assert 'Recovered <span class="suppressed">n&nbsp;&lt;&nbsp;10</span>' in html
     assert '<text x="0" y="122">Recovered</text><text x="566" y="122">n &lt; 10</text>' in html
+
+
+def test_a_visual_analogue_mark_is_exported_as_a_decimal_not_floored():
+    from dashboards.exporters.fhir_bundle import _questionnaire_response
+    from outcomes.instruments import get_instrument
+
+    response = _questionnaire_response(
+        get_instrument("session_rating"), 1, {"value": "C-1"}, "2026-01-05", [8.6, 8.6, 8.6, 9.6]
+    )
+    answers = [entry["answer"][0] for entry in response["item"]]
+    assert answers[0] == {"valueDecimal": 8.6} and answers[3] == {"valueDecimal": 9.6}
+
+
+def test_the_research_export_keeps_decimal_session_rating_marks_and_totals(cast, media):
+    from outcomes.services import administration_record
+
+    episode = finished_episode(cast.clinic, cast.therapist, ended_on=date(2026, 5, 1))
+    from tests.report_support import at
+
+    administration_record(
+        episode=episode,
+        instrument_code="session_rating",
+        answers=[8.6, 8.6, 8.6, 9.6],
+        administered_at=at(date(2026, 4, 20)),
+    )
+    rows = list(csv.DictReader(io.StringIO(export(cast.admin, "research", "csv", media))))
+    rating = next(row for row in rows if row["instrument"] == "session_rating")
+    assert rating["answers"] == "8.6 8.6 8.6 9.6"
+    assert rating["total"] == "35.4" and rating["band"] == "alliance concern"

@@ -42,6 +42,8 @@ FIXTURES = [
     pytest.param(PHQ9_FILE, "phq9_lforms", 10, 9, id="lforms-phq9"),
     pytest.param(GAD7_FILE, "gad7_uwcirg", 7, 7, id="uwcirg-gad7"),
 ]
+# PHQ-9's risk item (44260-8) is known by LOINC; GAD-7 has none, which only an admin can state.
+SENDABLE_AT_ONCE = {"phq9_lforms": True, "gad7_uwcirg": False}
 
 
 def core10_pack(**overrides):
@@ -107,8 +109,9 @@ def test_the_command_imports_each_fixture_questionnaire_for_one_clinic(
     instrument = instrument_for(cast.clinic, code)
     assert len(instrument.items) == n_items
     assert len(instrument.scored_items) == n_scored
-    assert instrument.can_be_sent
-    assert instrument_send_block_reason(cast.clinic, code) is None
+    assert instrument.can_be_sent is SENDABLE_AT_ONCE[code]
+    reason = instrument_send_block_reason(cast.clinic, code)
+    assert (reason is None) is SENDABLE_AT_ONCE[code]
     assert code in instruments_available(cast.clinic)
     assert code not in instruments_available(cast.other_clinic)
     with pytest.raises(KeyError):
@@ -604,3 +607,120 @@ def test_a_new_definition_can_start_from_a_copy_of_a_built_in(admin_client):
     assert page.status_code == 200
     initial = page.context["adminform"].form.initial["definition"]
     assert initial["code"] == "oq45" and len(initial["items"]) == 45
+
+
+# --- issue 17: risk decisions, one size limit, mapping to the built-in ---------------------------
+
+
+def oversized_questionnaire(tmp_path) -> Path:
+    """The GAD-7 padded with whitespace to 5.2 MB: valid JSON, only too large."""
+    text = GAD7_FILE.read_text(encoding="utf-8")
+    path = tmp_path / "padded.json"
+    path.write_text(text + " " * int(5.2 * 1024 * 1024 - len(text)), encoding="utf-8")
+    return path
+
+
+def test_the_command_refuses_a_file_over_the_one_size_limit(cast, tmp_path):
+    message = command_error(
+        "import_questionnaire", str(oversized_questionnaire(tmp_path)), "--code", "gad7_big"
+    )
+    assert "the Questionnaire file is 5.2 MB; at most 5 MB can be imported" in message
+    assert not InstrumentDefinition.objects.exists()
+
+
+def test_the_service_refuses_an_oversized_payload_from_any_door(cast, tmp_path):
+    with pytest.raises(InstrumentRefused) as refused:
+        instrument_import_fhir(
+            clinic=cast.clinic,
+            payload=oversized_questionnaire(tmp_path).read_bytes(),
+            code="gad7_big",
+            user=cast.admin,
+        )
+    assert refused.value.messages == [
+        "the Questionnaire file is 5.2 MB; at most 5 MB can be imported"
+    ]
+
+
+def test_an_import_without_a_risk_item_cannot_be_sent_until_an_admin_decides(cast, capsys):
+    call_command(
+        "import_questionnaire",
+        str(GAD7_FILE),
+        "--code",
+        "gad7_uwcirg",
+        "--clinic",
+        cast.clinic.slug,
+    )
+    out = capsys.readouterr().out
+    assert "No risk item was recognised: it cannot be sent to clients" in out
+    assert "declares the LOINC panel 69737-5" in out and "--map-to-builtin" in out
+    reason = instrument_send_block_reason(cast.clinic, "gad7_uwcirg")
+    assert "without a recognised risk item" in reason
+    with pytest.raises(PlanInvalid):
+        plan_set(episode=cast.episode, instruments=["gad7_uwcirg"])
+
+    row = InstrumentDefinition.objects.get(code="gad7_uwcirg")
+    instrument_define(
+        clinic=cast.clinic,
+        definition={**row.definition, "risk_decision": "none"},
+        user=cast.admin,
+        instance=row,
+    )
+    assert instrument_send_block_reason(cast.clinic, "gad7_uwcirg") is None
+
+
+def test_the_command_names_the_risk_item_it_recognised_and_clinic_marked_ones(cast, capsys):
+    call_command("import_questionnaire", str(PHQ9_FILE), "--code", "phq9_lforms")
+    assert "Risk alert when item 9 (LOINC 44260-8) answered above 0." in capsys.readouterr().out
+    call_command(
+        "import_questionnaire", str(GAD7_FILE), "--code", "gad7_afraid", "--risk-loinc", "69736-7:1"
+    )
+    instrument = instrument_for(cast.clinic, "gad7_afraid")
+    assert [(i.number, i.critical_above) for i in instrument.critical_items] == [(7, 1)]
+    assert instrument.can_be_sent
+
+
+def test_the_command_maps_a_recognised_phq9_to_the_builtin(cast, capsys):
+    call_command(
+        "import_questionnaire", str(PHQ9_FILE), "--code", "phq9_lforms", "--map-to-builtin"
+    )
+    out = capsys.readouterr().out
+    assert "Add its bands" not in out and "declares the LOINC panel" not in out
+    instrument = instrument_for(cast.clinic, "phq9_lforms")
+    assert instrument.bands == get_instrument("phq9").bands
+    assert (instrument.caseness_cutoff, instrument.reliable_change) == (10, 6)
+    recorded = administration_record(
+        episode=cast.episode,
+        instrument_code="phq9_lforms",
+        answers=[3] * 9,
+    )
+    assert recorded.administration.total == 27
+    assert AuditEvent.objects.get(action="instrument.import_fhir").details["mapped_to"] == "phq9"
+
+
+@pytest.fixture
+def superuser_client(client, django_user_model):
+    # The admin site answers to superusers only (config/admin_site.py).
+    client.force_login(
+        django_user_model.objects.create_superuser("root", "root@example.org", "x" * 20)
+    )
+    return client
+
+
+def test_the_admin_door_has_the_same_size_limit_and_maps_to_the_builtin(
+    cast, superuser_client, tmp_path
+):
+    fields = {"code": "gad7_uwcirg", "direction": "lower_is_better", "max_missing": 0}
+    response = superuser_client.post(
+        reverse(IMPORT_URL),
+        {**fields, "file": upload(oversized_questionnaire(tmp_path))},
+    )
+    assert response.status_code == 200 and "larger than 5 MB" in response.content.decode()
+    assert not InstrumentDefinition.objects.exists()
+
+    response = superuser_client.post(
+        reverse(IMPORT_URL), {**fields, "file": upload(GAD7_FILE), "map_to_builtin": "on"}
+    )
+    assert response.status_code == 302
+    instrument = instrument_for(cast.clinic, "gad7_uwcirg")
+    assert (instrument.caseness_cutoff, instrument.max_total) == (8, 21)
+    assert instrument.can_be_sent

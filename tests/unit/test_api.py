@@ -32,7 +32,7 @@ EXPECTED_TOTALS = {
 @pytest.mark.parametrize("code", sorted(EXAMPLE_ANSWERS))
 def test_score_returns_exactly_the_contract_keys_for_every_code(code):
     result = api.score(code, EXAMPLE_ANSWERS[code])
-    assert set(result) == {"total", "band", "caseness", "risk", "valid", "errors"}
+    assert set(result) == {"total", "band", "caseness", "risk", "valid", "errors", "flags"}
     assert result["total"] == EXPECTED_TOTALS[code]
     assert result["valid"] is True and result["errors"] == []
     assert result["risk"] in ("yes", "no", "unknown")
@@ -48,6 +48,7 @@ def test_score_reports_problems_instead_of_raising():
         "risk": "no",
         "valid": False,
         "errors": ["item 4 (gad7-4): 9 is not one of its answer values (0–3)"],
+        "flags": [],
     }
 
 
@@ -142,3 +143,43 @@ def test_the_registry_and_vectorised_scoring_are_exposed():
     assert "oq45" in api.builtin_instruments()
     frame = pd.DataFrame([EXAMPLE_ANSWERS["gad7"]])
     assert api.score_frame(api.get_instrument("gad7"), frame)["total"].tolist() == [7]
+
+
+def test_score_returns_the_who5_screen_for_depression_flag_and_band():
+    # Topp et al. 2015: any item at 0 or 1 means screen for depression; <= 28 % likely depression.
+    low = api.score("who5", [1, 2, 1, 2, 1])
+    assert (low["total"], low["band"]) == (28, "likely depression")
+    assert low["flags"] == ["an item answered 0 or 1: screen for depression"]
+    fine = api.score("who5", [2, 2, 2, 2, 2])
+    assert (fine["total"], fine["band"], fine["flags"]) == (40, "poor well-being", [])
+
+
+@pytest.mark.parametrize(
+    ("arguments", "message"),
+    [
+        ((30, 8, 10, 5, 6), "phq9_first 30 is outside the phq9 range 0–27"),
+        ((15, 8, 10, 22, 6), "gad7_last 22 is outside the gad7 range 0–21"),
+        ((15, -1, 10, 5, 6), "phq9_last -1 is outside the phq9 range 0–27"),
+        (("15", 8, 10, 5, 6), "phq9_first must be a phq9 total or None, got '15'"),
+        ((15, 8, True, 5, 6), "gad7_first must be a gad7 total or None, got True"),
+        ((15, 8, 10, 5, "six"), "attended_sessions must be a whole number of sessions ≥ 0"),
+        ((15, 8, 10, 5, 2.5), "attended_sessions must be a whole number of sessions ≥ 0"),
+    ],
+)
+def test_talking_therapies_outcome_refuses_impossible_inputs(arguments, message):
+    with pytest.raises(ValueError, match=message):
+        api.talking_therapies_outcome(*arguments)
+
+
+def test_talking_therapies_outcome_still_reads_nan_as_a_missing_score():
+    assert api.talking_therapies_outcome(15, float("nan"), 10, 5, 6)["recovery"] is None
+
+
+def test_clinical_significance_without_functional_norms_uses_cutoff_a():
+    frame = pd.DataFrame({"pre": [20, 22, 18, 25], "post": [8, 20, 19, 6]})
+    result = api.clinical_significance(frame, reliability=0.85, direction="lower_is_better")
+    assert result.attrs["cutoff_type"] == "a"
+    sd = frame["pre"].std()
+    assert result.attrs["cutoff"] == pytest.approx(21.25 - 2 * sd)
+    with pytest.raises(ValueError, match="needs the functional population's norms"):
+        api.clinical_significance(frame, reliability=0.85, direction="lower_is_better", cutoff="c")

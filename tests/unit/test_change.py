@@ -597,3 +597,22 @@ def test_sudden_changes_frame_reports_each_episode():
         [1, "gain", 3, 4],
         [2, "loss", 3, 4],
     ]
+
+
+@pytest.mark.parametrize(
+    ("pre", "post", "reliable"),
+    [
+        (19.1, 24.0, "unchanged"),  # +4.9: below ORS reliable change 5 (Miller et al. 2003)
+        (19.1, 24.1, "improved"),  # +5.0
+        (24.1, 19.1, "deteriorated"),
+        (24.1, 19.2, "unchanged"),
+        (3.2, 8.2, "improved"),  # 8.2 - 3.2 is 4.999999999999999 in binary floating point
+        (8.7, 3.7, "deteriorated"),
+    ],
+)
+def test_ors_reliable_change_of_five_holds_on_decimal_totals(pre, post, reliable):
+    from outcomes import api
+
+    assert api.classify_change("ors", pre, post)["reliable"] == reliable
+    frame = classify_instrument_change_frame(get_instrument("ors"), [pre], [post])
+    assert frame["reliable"].iloc[0] == reliable

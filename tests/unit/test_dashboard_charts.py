@@ -193,3 +193,23 @@ def test_the_review_figure_says_when_it_has_no_dashed_line(totals, instrument):
     assert all(trace.get("line", {}).get("dash") != "dash" for trace in figure["data"])
     empty = charts.review_figure(get_instrument("phq9"), scores())
     assert empty["layout"]["meta"]["curve"] is None and empty["data"] == []
+
+
+def test_decimal_session_ratings_are_charted_as_given_and_35_4_is_a_concern():
+    ratings = scores(35.4, 36.0, 39.9, instrument="session_rating")
+    ratings["answers"] = [[8.6, 8.6, 8.6, 9.6], [9, 9, 9, 9], [10, 10, 10, 9.9]]
+    figure = charts.session_rating_figure(
+        ratings, items=["Relationship", "Goals", "Approach", "Overall"]
+    )
+    rating = trace(figure, "Session rating")
+    assert rating["y"] == [35.4, 36.0, 39.9]
+    assert rating["marker"]["symbol"] == ["diamond-open", "circle", "circle"]
+    assert "Overall: 9.6" in rating["text"][0]
+    assert charts.sparkline_svg([19.1, 24.1], low=0, high=40, label="ORS").count("19.1, 24.1") == 2
+
+
+def test_the_item_heatmap_shows_visual_analogue_marks_to_one_decimal():
+    figure = charts.item_heatmap_figure(
+        get_instrument("ors"), scores(19.1, instrument="ors", answers=[[4.2, 5.0, 3.8, 6.1]])
+    )
+    assert [row[0] for row in figure["data"][0]["z"]] == [4.2, 5.0, 3.8, 6.1]

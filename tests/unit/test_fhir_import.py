@@ -1,5 +1,6 @@
 """Importing FHIR R4 Questionnaires written elsewhere (fixtures: LHNCBC lforms PHQ-9 and uwcirg
-GAD-7, copied byte for byte, see tests/fixtures/clinical/fhir/SOURCES.md) and malformed variants.
+GAD-7, copied byte for byte, see tests/fixtures/clinical/fhir/SOURCES.md), one written by us for
+the failures of issue 17 (labelled as ours there), and malformed variants.
 """
 
 import copy
@@ -9,11 +10,15 @@ from pathlib import Path
 import pytest
 
 from outcomes.instruments import (
+    MAX_QUESTIONNAIRE_ITEMS,
     QuestionnaireImportError,
+    builtin_code_for,
     get_instrument,
     instrument_from_dict,
     instrument_from_fhir_questionnaire,
     instrument_to_dict,
+    mapped_to_builtin,
+    validate_definition,
 )
 from outcomes.scoring import score_answers
 
@@ -373,3 +378,204 @@ def test_a_question_without_text_makes_the_instrument_unsendable():
     instrument = instrument_from_fhir_questionnaire(simple_questionnaire([item]))
     assert not instrument.has_item_text
     assert instrument.items[0].label == "Item 1"
+
+
+# --- issue 17: the instrument's meaning survives the import ------------------------------------
+
+OURS_PHQ9 = "ours_phq9-contained-valueset-by-url.json"
+# (file, construct, number of scored items, maximum total): two real files and one of ours.
+EVERY_FIXTURE = [
+    pytest.param("lhncbc-lforms_R4_phq9.json", "phq9", 9, 27, id="lforms-phq9"),
+    pytest.param("uwcirg-asbi-screening-app_1_Questionnaire-GAD7.json", "gad7", 7, 21, id="uwcirg"),
+    pytest.param(OURS_PHQ9, "phq9", 9, 27, id="ours-phq9"),
+]
+
+
+def extremes(instrument, pick):
+    """Every scored item answered at its lowest or highest value; unscored items left out."""
+    return {item.number: pick(item.values) for item in instrument.scored_items}
+
+
+@pytest.mark.parametrize(("name", "construct", "n_scored", "maximum"), EVERY_FIXTURE)
+def test_every_fixture_scores_from_zero_to_the_published_maximum(
+    name, construct, n_scored, maximum
+):
+    imported = instrument_from_fhir_questionnaire(load(name), code="imported")
+    assert len(imported.scored_items) == n_scored
+    assert (imported.min_total, imported.max_total) == (0, maximum)
+    assert score_answers(imported, extremes(imported, max)).total == maximum
+    assert score_answers(imported, extremes(imported, min)).total == 0
+    assert builtin_code_for(imported) == construct
+
+
+@pytest.mark.parametrize(("name", "construct", "n_scored", "maximum"), EVERY_FIXTURE)
+def test_every_fixture_maps_onto_its_builtin_with_bands_caseness_and_risk(
+    name, construct, n_scored, maximum
+):
+    mapped = mapped_to_builtin(
+        instrument_from_fhir_questionnaire(load(name), code="imported"), code="imported"
+    )
+    builtin = get_instrument(construct)
+    assert mapped.code == "imported" and mapped.bands == builtin.bands
+    assert (mapped.caseness_cutoff, mapped.reliable_change, mapped.max_missing) == (
+        builtin.caseness_cutoff,
+        builtin.reliable_change,
+        builtin.max_missing,
+    )
+    assert [i.critical_above for i in mapped.items] == [
+        i.critical_above for i in builtin.items if i.loinc in {m.loinc for m in mapped.items}
+    ]
+    top = score_answers(mapped, extremes(mapped, max))
+    assert (top.total, top.band, top.caseness) == (maximum, "severe", True)
+    assert score_answers(mapped, extremes(mapped, min)).total == 0
+    assert mapped.can_be_sent
+
+
+@pytest.mark.parametrize("name", ["lhncbc-lforms_R4_phq9.json", OURS_PHQ9])
+def test_an_imported_phq9_keeps_item_9_as_its_risk_item(name):
+    imported = instrument_from_fhir_questionnaire(load(name), code="imported")
+    assert [(i.number, i.loinc, i.critical_above) for i in imported.critical_items] == [
+        (9, "44260-8", 0)
+    ]
+    assert imported.risk_decision == "items" and imported.can_be_sent
+    answers = dict.fromkeys(range(1, 10), 0)
+    assert score_answers(imported, answers).risk == "no"
+    assert score_answers(imported, {**answers, 9: 3}).risk == "yes"
+    assert score_answers(imported, {**answers, 9: None}).risk == "unknown"
+
+
+def test_the_difficulty_question_is_never_scored_even_with_ordinal_values():
+    imported = instrument_from_fhir_questionnaire(load(OURS_PHQ9), code="imported")
+    difficulty = imported.items[9]
+    assert (difficulty.loinc, difficulty.scored) == ("69722-7", False)
+    symptoms = dict.fromkeys(range(1, 10), 1)
+    # Symptom sum 9 with "somewhat difficult": the PHQ-9 total stays 9, not 10.
+    assert score_answers(imported, {**symptoms, 10: 1}).total == 9
+    # Skipping the optional question leaves the form valid.
+    skipped = score_answers(imported, symptoms)
+    assert skipped.valid and skipped.total == 9
+
+
+def test_the_lforms_difficulty_question_stays_unscored_when_given_ordinals(lforms_phq9):
+    with_ordinals = copy.deepcopy(lforms_phq9)
+    for value, option in enumerate(with_ordinals["item"][10]["answerOption"]):
+        option["extension"] = [{"url": ORDINAL, "valueDecimal": value}]
+    imported = instrument_from_fhir_questionnaire(with_ordinals, code="imported")
+    assert imported.max_total == 27 and len(imported.scored_items) == 9
+
+
+def test_a_questionnaire_without_a_known_risk_item_waits_for_a_risk_decision(uwcirg_gad7):
+    imported = instrument_from_fhir_questionnaire(uwcirg_gad7)
+    assert imported.risk_decision == "pending"
+    assert imported.has_item_text and not imported.can_be_sent
+    stored = instrument_to_dict(imported)
+    assert instrument_from_dict({**stored, "risk_decision": "none"}).can_be_sent
+
+
+def test_a_clinic_can_name_its_own_risk_items_by_loinc(uwcirg_gad7):
+    # GAD-7 item 7, "feeling afraid as if something awful might happen", as a clinic's choice.
+    imported = instrument_from_fhir_questionnaire(uwcirg_gad7, risk_loinc={"69736-7": 1})
+    assert [(i.number, i.critical_above) for i in imported.critical_items] == [(7, 1)]
+    assert imported.risk_decision == "items" and imported.can_be_sent
+    assert score_answers(imported, [0, 0, 0, 0, 0, 0, 2]).risk == "yes"
+
+
+@pytest.mark.parametrize(
+    ("decision", "message"),
+    [
+        ("items", 'risk_decision is "items" but no item has critical_above'),
+        ("maybe", "risk_decision 'maybe' must be one of items, none, pending"),
+    ],
+)
+def test_a_risk_decision_must_be_known_and_agree_with_the_marked_items(decision, message):
+    definition = instrument_to_dict(get_instrument("gad7"))
+    definition["risk_decision"] = decision
+    errors = validate_definition(definition)
+    assert any(error.startswith(message) for error in errors), errors
+
+
+@pytest.mark.parametrize("decision", ["pending", "none"])
+def test_marking_a_risk_item_is_itself_the_risk_decision(uwcirg_gad7, decision):
+    definition = instrument_to_dict(instrument_from_fhir_questionnaire(uwcirg_gad7))
+    definition["risk_decision"] = decision
+    definition["items"][6]["critical_above"] = 1
+    instrument = instrument_from_dict(definition)
+    assert instrument.risk_decision == "items" and instrument.can_be_sent
+
+
+def test_a_definition_stored_before_risk_decisions_existed_reads_as_decided():
+    definition = instrument_to_dict(get_instrument("gad7"))
+    del definition["risk_decision"]
+    assert instrument_from_dict(definition).risk_decision == "none"
+    assert get_instrument("phq9").risk_decision == "items"
+
+
+def test_a_contained_value_set_is_found_by_its_canonical_url(lforms_phq9):
+    questionnaire = copy.deepcopy(lforms_phq9)
+    first = questionnaire["item"][0]
+    value_set = {
+        "resourceType": "ValueSet",
+        "id": "frequency",
+        "url": "http://example.org/ValueSet/frequency",
+        "version": "2",
+        "expansion": {
+            "contains": [
+                {**option["valueCoding"], "extension": option["extension"][1:]}
+                for option in first.pop("answerOption")
+            ]
+        },
+    }
+    questionnaire["contained"] = [value_set]
+    for reference in ("#frequency", value_set["url"], f"{value_set['url']}|2"):
+        first["answerValueSet"] = reference
+        item = instrument_from_fhir_questionnaire(questionnaire).items[0]
+        assert item.values == (0, 1, 2, 3), reference
+    first["answerValueSet"] = f"{value_set['url']}|3"
+    assert "not a ValueSet contained in the Questionnaire" in import_errors(questionnaire)[0]
+
+
+def test_a_questionnaire_with_too_many_items_is_refused_before_reading_them_all():
+    items = [choice_item(f"q{n}", TWO_OPTIONS) for n in range(MAX_QUESTIONNAIRE_ITEMS + 1)]
+    assert import_errors(simple_questionnaire(items)) == [
+        f"the Questionnaire has more than {MAX_QUESTIONNAIRE_ITEMS} items; none was imported"
+    ]
+    nested = simple_questionnaire(
+        [{"linkId": "g", "type": "group", "item": items[:MAX_QUESTIONNAIRE_ITEMS]}]
+    )
+    assert import_errors(nested)[0].startswith("the Questionnaire has more than")
+    assert (
+        len(
+            instrument_from_fhir_questionnaire(
+                simple_questionnaire(items[:MAX_QUESTIONNAIRE_ITEMS])
+            ).items
+        )
+        == MAX_QUESTIONNAIRE_ITEMS
+    )
+
+
+def test_a_phq9_valued_one_to_four_is_refused_as_the_builtin_naming_it(lforms_phq9):
+    shifted = copy.deepcopy(lforms_phq9)
+    for item in shifted["item"][:9]:
+        for option in item["answerOption"]:
+            option["extension"][1]["valueDecimal"] += 1
+    imported = instrument_from_fhir_questionnaire(shifted, code="imported")
+    with pytest.raises(QuestionnaireImportError) as refused:
+        mapped_to_builtin(imported, code="imported")
+    messages = refused.value.messages
+    assert len(messages) == 9
+    assert messages[0] == (
+        "not the Patient Health Questionnaire-9 (PHQ-9) (LOINC 44249-1): item '/44250-9' "
+        "(LOINC 44250-9) is valued 1–4, the published instrument 0–3"
+    )
+
+
+def test_a_phq9_missing_its_risk_item_is_not_mapped_to_the_builtin(lforms_phq9):
+    short = copy.deepcopy(lforms_phq9)
+    del short["item"][8]
+    imported = instrument_from_fhir_questionnaire(short, code="imported")
+    with pytest.raises(QuestionnaireImportError) as refused:
+        mapped_to_builtin(imported, code="imported")
+    assert refused.value.messages == [
+        "not the Patient Health Questionnaire-9 (PHQ-9) (LOINC 44249-1): its item 9 "
+        "(LOINC 44260-8) is missing"
+    ]

@@ -159,12 +159,17 @@ def test_our_session_rating_does_not_reuse_srs_wording():
     rating = get_instrument("session_rating")
     texts = " ".join(
         [item.text.lower() for item in rating.items]
-        + [option.label.lower() for item in rating.items for option in item.options]
+        + [anchor.lower() for item in rating.items for anchor in item.anchors]
     )
     for phrase in srs_phrases:
         assert phrase not in texts
     assert [item.number for item in rating.items] == [1, 2, 3, 4]
-    assert all(item.values == tuple(range(11)) for item in rating.items)
+    # Visual-analogue lines read to 0.1 (CLINICAL.md §1), with our own anchors at both ends.
+    assert all(
+        (item.kind, item.minimum, item.maximum, item.step) == ("continuous", 0, 10, 0.1)
+        for item in rating.items
+    )
+    assert all(len(item.anchors) == 2 for item in rating.items)
 
 
 BAND_BOUNDARIES = {
@@ -186,11 +191,16 @@ BAND_BOUNDARIES = {
         (15, "moderate"), (19, "moderate"), (20, "moderate-severe"), (24, "moderate-severe"),
         (25, "severe"), (40, "severe"),
     ],
-    "who5": [(0, "poor well-being"), (48, "poor well-being"), (52, "no poor well-being")],
+    "who5": [
+        (0, "likely depression"), (28, "likely depression"), (32, "poor well-being"),
+        (48, "poor well-being"), (52, "no poor well-being"),
+    ],
     "oq45": [(63, "normal range"), (64, "clinical range")],
-    "ors": [(24, "clinical range"), (25, "non-clinical range")],
-    "srs": [(35, "alliance concern"), (36, "no alliance concern")],
-    "session_rating": [(35, "alliance concern"), (36, "no alliance concern")],
+    "ors": [(24, "clinical range"), (24.9, "clinical range"), (25, "non-clinical range")],
+    "srs": [(35, "alliance concern"), (35.9, "alliance concern"), (36, "no alliance concern")],
+    "session_rating": [
+        (35.4, "alliance concern"), (35.9, "alliance concern"), (36, "no alliance concern"),
+    ],
 }  # fmt: skip
 
 
@@ -206,7 +216,11 @@ def test_band_boundaries_follow_the_published_tables(code, total, label):
 def test_every_possible_total_falls_in_exactly_one_band(code):
     instrument = get_instrument(code)
     step = instrument.total_multiplier
-    for total in range(int(instrument.min_total), int(instrument.max_total) + 1, step):
+    scale = 10**instrument.decimals  # ORS, SRS and session rating totals have one decimal
+    for units in range(
+        int(instrument.min_total * scale), int(instrument.max_total * scale) + 1, step
+    ):
+        total = units / scale if scale > 1 else units
         matching = [band for band in instrument.bands if band.contains(total)]
         assert len(matching) == 1, f"{code} total {total} is in {len(matching)} bands"
     assert instrument.band_for(instrument.max_total + 1) is None
@@ -323,3 +337,49 @@ def test_a_definition_must_score_at_least_one_item():
 
 def test_a_non_object_definition_is_refused():
     assert validate_definition(["not", "a", "dict"]) == ["the definition must be a JSON object"]
+
+
+def _vas_definition(**item_overrides):
+    item = {
+        "number": 1,
+        "link_id": "vas1",
+        "text": "How was this week?",
+        "kind": "continuous",
+        "min": 0,
+        "max": 10,
+        "step": 0.1,
+        "anchors": ["very bad", "very good"],
+        **item_overrides,
+    }
+    return {
+        "code": "weekly_line",
+        "name": "Weekly line",
+        "version": "1",
+        "direction": "higher_is_better",
+        "items": [item, {**item, "number": 2, "link_id": "vas2"}],
+    }
+
+
+def test_a_continuous_item_in_tenths_is_a_valid_definition_and_round_trips():
+    instrument = instrument_from_dict(_vas_definition())
+    assert (instrument.min_total, instrument.max_total, instrument.decimals) == (0, 20, 1)
+    assert instrument.items[0].anchors == ("very bad", "very good")
+    assert instrument_from_dict(instrument_to_dict(instrument)) == instrument
+
+
+@pytest.mark.parametrize(
+    ("overrides", "message"),
+    [
+        ({"step": 0.3}, "item 1 (vas1): min 0 and max 10 must be whole steps of 0.3"),
+        ({"step": 0.001}, "item 1 (vas1): step 0.001 is finer than 0.01"),
+        ({"step": 0}, "item 1 (vas1): a continuous item needs a positive step (e.g. 0.1)"),
+        ({"min": 10, "max": 0}, "item 1 (vas1): a continuous item needs numbers min < max"),
+        ({"anchors": ["only one"]}, "item 1 (vas1): anchors must be two labels"),
+        ({"anchors": None}, "item 1 (vas1): has no anchors, but has_item_text is true"),
+        ({"kind": "slider"}, "item 1 (vas1): kind 'slider' must be one of choice, continuous"),
+        ({"critical_above": 10}, "item 1 (vas1): critical_above 10 can never be exceeded"),
+    ],
+)
+def test_a_broken_continuous_item_is_refused_naming_it(overrides, message):
+    errors = validate_definition(_vas_definition(**overrides))
+    assert any(error.startswith(message) for error in errors), errors

@@ -470,3 +470,14 @@ def test_instruments_missing_from_params_are_ignored_by_the_score_rules():
 def test_state_rules_alert_once_while_the_state_persists(rule):
     alerts = evaluate(weekly([16, 23, 24, 25, 25, 26]), NO_CHECKINS).alerts
     assert (alerts["rule"] == rule).sum() == 1
+
+
+def test_a_decimal_rating_just_below_36_is_an_alliance_concern_and_36_is_not():
+    assert triggers(alliance_concern(ratings([35.4]))) == ["adm:1"]
+    assert triggers(alliance_concern(ratings([35.9]))) == ["adm:1"]
+    assert alliance_concern(ratings([36.0])).empty
+
+
+def test_a_decimal_drop_of_exactly_one_point_is_flagged_and_0_9_is_not():
+    assert triggers(alliance_concern(ratings([38.4, 37.4]))) == ["adm:2"]
+    assert alliance_concern(ratings([38.4, 37.5])).empty

@@ -269,6 +269,11 @@ def test_score_frame_refuses_the_wrong_number_of_columns():
 
 def _strategy_for_answer(item):
     """Mostly valid answers, some missing, a few impossible values."""
+    if item.continuous:
+        tenths = st.integers(0, 100).map(lambda n: n / 10)
+        return st.one_of(
+            tenths, tenths, tenths, st.none(), st.sampled_from([-0.1, 10.1, 0.05, 3.33])
+        )
     return st.one_of(
         st.sampled_from(item.values),
         st.sampled_from(item.values),
@@ -340,3 +345,55 @@ def test_a_prorated_total_stays_within_the_instruments_range(data):
     answered = [a for a in answers if a is not None]
     assert instrument.min_total <= result.total <= instrument.max_total
     assert abs(result.total - sum(answered) * len(answers) / len(answered)) <= 0.5
+
+
+# --- visual-analogue items (ORS, SRS, session rating: 0–10 lines read to 0.1) -----------------
+
+
+def test_ors_marks_to_a_tenth_are_valid_and_total_to_one_decimal():
+    result = score_answers(get_instrument("ors"), [4.2, 5.0, 3.8, 6.1])
+    assert result.valid and result.errors == []
+    assert result.total == 19.1 and result.band == "clinical range" and result.caseness is True
+
+
+def test_srs_marks_are_summed_exactly_and_rounding_them_would_hide_the_concern():
+    srs = get_instrument("srs")
+    exact = score_answers(srs, [8.6, 8.6, 8.6, 9.6])
+    assert exact.total == 35.4  # exactly, not 35.400000000000006
+    assert (exact.band, exact.caseness) == ("alliance concern", True)
+    rounded = score_answers(srs, [9, 9, 9, 10])
+    assert (rounded.total, rounded.caseness) == (37, False)
+
+
+@pytest.mark.parametrize(
+    ("code", "answers", "total", "is_case"),
+    [
+        ("ors", [6.2, 6.2, 6.2, 6.3], 24.9, True),  # adult cutoff 25 (Miller et al. 2003)
+        ("ors", [6.2, 6.2, 6.3, 6.3], 25.0, False),
+        ("srs", [9.0, 9.0, 9.0, 8.9], 35.9, True),  # < 36 (Duncan et al. 2003)
+        ("srs", [9.0, 9.0, 9.0, 9.0], 36.0, False),
+        ("session_rating", [9.0, 9.0, 9.0, 8.9], 35.9, True),
+        ("session_rating", [9.0, 9.0, 9.0, 9.0], 36.0, False),
+    ],
+)
+def test_cutoffs_hold_on_both_sides_for_decimal_totals(code, answers, total, is_case):
+    result = score_answers(get_instrument(code), answers)
+    assert (result.total, result.caseness) == (total, is_case)
+    frame = score_frame(get_instrument(code), pd.DataFrame([answers]))
+    assert frame["total"].iloc[0] == total and bool(frame["caseness"].iloc[0]) is is_case
+
+
+@pytest.mark.parametrize(
+    "value", [10.1, -0.1, 4.25, "4.2", True], ids=["above", "below", "hundredths", "text", "bool"]
+)
+def test_a_mark_off_the_line_or_between_tenths_is_refused_naming_the_item(value):
+    result = score_answers(get_instrument("ors"), [value, 5, 5, 5])
+    assert not result.valid
+    assert result.errors[0].startswith("item 1 (ors-1): ")
+
+
+def test_decimal_totals_come_out_of_the_frame_as_floats():
+    frame = pd.DataFrame({"a": [8.6, 10], "b": [8.6, 10], "c": [8.6, None], "d": [9.6, 10]})
+    scored = score_frame(get_instrument("srs"), frame)
+    assert str(scored["total"].dtype) == "Float64"
+    assert scored["total"].iloc[0] == 35.4 and scored["total"].isna().iloc[1]

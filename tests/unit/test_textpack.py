@@ -121,3 +121,31 @@ def test_a_translation_pack_can_replace_free_text_too():
     translated = apply_text_pack(phq9, pack)
     assert translated.item(9).text == "Frage 9"
     assert translated.item(9).critical_above == 0
+
+
+def _ors_pack(options):
+    return {
+        "instrument": "ors",
+        "version": "adult",
+        "licence_holder": "Example licence holder",
+        "items": [
+            {"number": n, "text": f"Placeholder line {n}", "options": options} for n in range(1, 5)
+        ],
+    }
+
+
+def test_an_ors_pack_gives_each_line_its_two_anchors():
+    ors = apply_text_pack(get_instrument("ors"), _ors_pack(["placeholder low", "placeholder high"]))
+    assert ors.can_be_sent
+    assert ors.items[0].anchors == ("placeholder low", "placeholder high")
+    assert score_answers(ors, [4.2, 5.0, 3.8, 6.1]).total == 19.1
+
+
+def test_a_pack_written_for_the_old_0_to_10_points_still_fits_the_lines():
+    # Packs loaded before ORS/SRS became lines labelled all 11 points; the ends are the anchors.
+    labels = ["placeholder low"] + [str(n) for n in range(1, 10)] + ["placeholder high"]
+    ors = apply_text_pack(get_instrument("ors"), _ors_pack(labels))
+    assert ors.items[3].anchors == ("placeholder low", "placeholder high")
+    assert validate_text_pack(get_instrument("ors"), _ors_pack(["one"])) == [
+        f"item {n}: give the two anchors (low end, high end)" for n in range(1, 5)
+    ]

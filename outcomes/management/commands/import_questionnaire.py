@@ -1,10 +1,26 @@
 """Import a FHIR R4 Questionnaire (JSON) as a custom instrument; see docs/instruments.md."""
 
-from django.core.management.base import BaseCommand
+from pathlib import Path
 
-from outcomes.instrument_services import InstrumentRefused, instrument_import_fhir
+from django.core.management.base import BaseCommand, CommandError
+
+from outcomes.instrument_services import (
+    InstrumentRefused,
+    instrument_import_fhir,
+    instrument_import_notes,
+    questionnaire_size_errors,
+)
 from outcomes.instruments import DIRECTIONS
 from outcomes.management.commands._instrument_args import clinic_from_slug, read_file, refused
+
+
+def risk_loinc_argument(text: str) -> tuple[str, int]:
+    """``CODE`` or ``CODE:ABOVE`` (answers above ABOVE signal risk; default 0)."""
+    code, _, above = text.partition(":")
+    try:
+        return code.strip(), int(above) if above else 0
+    except ValueError:
+        raise CommandError(f"--risk-loinc {text!r}: write CODE or CODE:ABOVE") from None
 
 
 class Command(BaseCommand):
@@ -33,9 +49,30 @@ class Command(BaseCommand):
             "--definition-version",
             help="the version to store (default: the Questionnaire's own, else 1)",
         )
+        parser.add_argument(
+            "--risk-loinc",
+            action="append",
+            default=[],
+            metavar="CODE[:ABOVE]",
+            help="an item's LOINC code that marks a risk item, answers above ABOVE (default 0) "
+            "raising a risk alert; PHQ-9 item 9 (44260-8) is known. Repeat for several.",
+        )
+        parser.add_argument(
+            "--map-to-builtin",
+            action="store_true",
+            help="for a PHQ-9 or GAD-7 (by LOINC panel code): store the built-in definition with "
+            "its bands, caseness and risk item, using this Questionnaire's linkIds and wording",
+        )
 
     def handle(self, *args, **options):
         clinic = clinic_from_slug(options["clinic"])
+        risk_loinc = dict(risk_loinc_argument(text) for text in options["risk_loinc"])
+        try:
+            size = Path(options["file"]).stat().st_size
+        except OSError:
+            size = 0  # read_file reports why it cannot be read
+        if questionnaire_size_errors(size):
+            raise refused("Questionnaire", questionnaire_size_errors(size))
         payload = read_file(options["file"])
         try:
             row = instrument_import_fhir(
@@ -46,20 +83,24 @@ class Command(BaseCommand):
                 direction=options["direction"],
                 max_missing=options["max_missing"],
                 version=options["definition_version"],
+                risk_loinc=risk_loinc,
+                map_to_builtin=options["map_to_builtin"],
             )
         except InstrumentRefused as error:
             raise refused("Questionnaire", error.messages) from None
         scope = clinic.name if clinic is not None else "every clinic"
         items = len(row.definition["items"])
+        follow_up = (
+            ""
+            if row.definition.get("bands")
+            else " Add its bands, caseness cutoff and reliable change in the admin (Instrument "
+            "definitions)."
+        )
         self.stdout.write(
             self.style.SUCCESS(
                 f"Imported {row.definition['name']!r} as {row.code} version {row.version} "
-                f"({items} items) for {scope}. Add its bands, caseness cutoff and reliable change "
-                "in the admin (Instrument definitions)."
+                f"({items} items) for {scope}.{follow_up}"
             )
         )
-        if not row.definition.get("has_item_text"):
-            self.stdout.write(
-                "Some items have no text: it can be entered in session, but not sent to clients "
-                "until their text is added."
-            )
+        for note in instrument_import_notes(row):
+            self.stdout.write(note)
