@@ -498,7 +498,6 @@ def test_a_former_care_team_neither_reads_nor_redirects_a_moved_clients_contact(
     assert moved.status_code == 200 and moved.json()["email"] == "new@example.org"
 
 
-<<<<<<< HEAD
 def test_an_empty_form_value_is_refused_not_read_as_left_out(cast):
     """A multipart ``ended_on=""`` closed the episode as of today; ``?status=`` listed all."""
     therapist = api_as(cast.therapist)
@@ -513,7 +512,8 @@ def test_an_empty_form_value_is_refused_not_read_as_left_out(cast):
     listed = therapist.get("/api/v1/episodes/", {"status": ""})
     assert listed.status_code == 400 and "status" in listed.json()
     assert therapist.get("/api/v1/episodes/", {"active": ""}).status_code == 400
-=======
+
+
 def test_a_session_rating_with_one_decimal_is_accepted_and_stored_to_one_decimal(cast):
     client = api_as(cast.therapist)
     url = f"/api/v1/episodes/{cast.episode.pk}/responses/"
@@ -546,4 +546,3 @@ def test_a_session_rating_with_one_decimal_is_accepted_and_stored_to_one_decimal
     refused = client.post(url, {"instrument": "ors", "answers": [4.25, 5, 5, 5]}, format="json")
     assert refused.status_code == 400
     assert refused.json()["answers"][0].startswith("item 1 (ors-1): 4.25 is not one of")
->>>>>>> instruments
