@@ -151,6 +151,24 @@ class RuleSettings:
 
 
 @dataclass(frozen=True)
+class OperatingPoint:
+    """A pair of tolerance z values a clinic can choose, with what it trades (issue 16)."""
+
+    z_yellow: float
+    z_red: float
+    description: str
+
+
+# Measured with bench/bench_early_warning.py (docs/alerts.md): more sensitive points warn more
+# deteriorators earlier and flag more clients who go on to improve.
+OPERATING_POINTS: Mapping[str, OperatingPoint] = {
+    "balanced (default)": OperatingPoint(
+        Z_YELLOW, Z_RED, "The shipped default: CLINICAL.md §4 step 3."
+    ),
+}
+
+
+@dataclass(frozen=True)
 class RuleResult:
     alerts: pd.DataFrame
     status: pd.DataFrame

@@ -889,3 +889,59 @@ def _warning_figures(
         "n_never_deteriorated_flagged": n_false_alarms,
         "false_alarm_rate": rate(n_false_alarms, int(never.sum())),
     }
+
+
+def warning_per_episode(scores: pd.DataFrame, flagged, *, high=None) -> pd.DataFrame:
+    """Per episode, whether a flag warned *before* the client was reliably worse (CLINICAL.md §4
+    step 6, prospective).
+
+    ``scores``: classified rows of one instrument (episode_id, week, total, intake, reliably_worse,
+    reliably_improved), sorted by episode and time as ``classify_administrations`` returns them.
+    ``flagged`` (and optionally ``high``): booleans on the same rows. A warning is a flag on an
+    administration strictly before the first one reliably worse than intake; a flag raised once
+    the client is already reliably worse is not a warning. ``lead_weeks`` is the week of that first
+    reliably-worse administration minus the week of the first warning.
+
+    ``course`` splits the episodes that were never reliably worse by what happened: "improved"
+    (the last score a reliable improvement, never above intake on the way), "dipped then improved"
+    (the last score a reliable improvement after at least one score above intake) or
+    "no reliable change".
+    """
+    flagged = pd.Series(np.asarray(flagged, dtype=bool), index=scores.index)
+    high = flagged & False if high is None else pd.Series(np.asarray(high, bool), scores.index)
+    episode = scores["episode_id"]
+    worse = scores["reliably_worse"].astype(bool)
+    # True on every row from the first reliably-worse administration on.
+    worse_yet = worse.groupby(episode).cummax()
+    before_worse = ~worse_yet
+    groups = scores.groupby("episode_id", sort=False)
+    first_worse_week = scores["week"].where(worse).groupby(episode).min()
+    first_warning_week = scores["week"].where(flagged & before_worse).groupby(episode).min()
+    is_last = groups.cumcount(ascending=False) == 0
+    above_intake = scores["total"] > scores["intake"]
+    per_episode = pd.DataFrame(
+        {
+            "n_scores": groups.size(),
+            "ended_deteriorated": worse.groupby(episode).last(),
+            "ever_deteriorated": worse.groupby(episode).any(),
+            "ended_improved": scores["reliably_improved"].astype(bool).groupby(episode).last(),
+            "ever_above_intake": above_intake.groupby(episode).any(),
+            "ever_flagged": flagged.groupby(episode).any(),
+            "ever_flagged_high": high.groupby(episode).any(),
+            "flagged_before_last": (flagged & ~is_last).groupby(episode).any(),
+            "first_worse_week": first_worse_week,
+            "first_warning_week": first_warning_week,
+        }
+    )
+    per_episode["warned"] = per_episode["first_warning_week"].notna()
+    per_episode["lead_weeks"] = per_episode["first_worse_week"] - per_episode["first_warning_week"]
+    per_episode["course"] = np.select(
+        [
+            per_episode["ever_deteriorated"],
+            per_episode["ended_improved"] & per_episode["ever_above_intake"],
+            per_episode["ended_improved"],
+        ],
+        ["deteriorated", "dipped then improved", "improved"],
+        default="no reliable change",
+    )
+    return per_episode
