@@ -42,6 +42,7 @@ from dashboards.alert_words import SEVERITY_RANK, alert_reason_short
 from dashboards.report_selectors import CLOSED_CHECKIN_STATUSES
 from dashboards.reports import completion_rate
 from outcomes import api
+from outcomes.curves import clinic_curve_overrides
 from outcomes.instruments import Instrument, get_instrument
 from outcomes.models import (
     Administration,
@@ -50,7 +51,6 @@ from outcomes.models import (
     AlertSeverity,
     AlertState,
     NotificationChannel,
-    TrajectoryCurve,
 )
 from outcomes.selectors import instruments_available
 from outcomes.trajectories import BandCurve
@@ -346,36 +346,11 @@ def episode_for(*, user, episode_id: int) -> Episode:
 
 
 def clinic_curves(clinic) -> tuple[BandCurve, ...]:
-    """The clinic's fitted recovery curves, newest fit per (instrument, band). Bands without a
-    fit fall back to the provisional defaults inside ``outcomes.trajectories``."""
-    latest: dict[tuple, TrajectoryCurve] = {}
-    fitted = TrajectoryCurve.objects.filter(
-        clinic=clinic, source=TrajectoryCurve.Source.FITTED
-    ).order_by("fitted_at", "pk")
-    for curve in fitted:
-        latest[(curve.instrument, curve.band_low, curve.band_high)] = curve
-    return tuple(
-        BandCurve(
-            instrument=curve.instrument,
-            band_low=curve.band_low,
-            band_high=curve.band_high,
-            b0=curve.b0,
-            b1=curve.b1,
-            sigma=curve.sigma,
-            sigma_by_week=_sigma_by_week(curve.calibration),
-            n_episodes=curve.n_episodes,
-            source="fitted",
-        )
-        for curve in latest.values()
-    )
-
-
-def _sigma_by_week(calibration) -> tuple[tuple[int, float], ...]:
-    by_week = (calibration or {}).get("sigma_by_week") or {}
-    try:
-        return tuple(sorted((int(week), float(sigma)) for week, sigma in by_week.items()))
-    except (AttributeError, TypeError, ValueError):
-        return ()
+    """The clinic's curves in force, decided in one place for the chart, the API and the alerts
+    (``outcomes.curves.clinic_curve_overrides``: the newest row per band, only when it is fitted on
+    at least ``clinic.trajectory_min_episodes`` episodes). Other bands use the provisional defaults
+    inside ``outcomes.trajectories``."""
+    return clinic_curve_overrides(clinic=clinic)
 
 
 @dataclass

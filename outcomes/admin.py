@@ -69,12 +69,27 @@ class AlertAdmin(ViewOnly, admin.ModelAdmin):
 
 
 #: What calibrate() found on the clinic's history, as (label, combined key, curve-only key).
+#: Prospective (CLINICAL.md §4 step 6): a flag is a warning only before the client was reliably
+#: worse; Lambert's weaker "flagged before the last score" is shown beside, labelled as such.
 CALIBRATION_ROWS = (
     ("Episodes", "n_episodes", "curve_n_episodes"),
     ("Ended reliably deteriorated", "n_deteriorated", "curve_n_deteriorated"),
-    ("of them flagged before the end", "n_deteriorated_flagged", "curve_n_deteriorated_flagged"),
-    ("Sensitivity", "sensitivity", "curve_sensitivity"),
-    ("Median weeks of warning", "median_weeks_of_warning", "curve_median_weeks_of_warning"),
+    (
+        "of them warned before they were reliably worse",
+        "n_deteriorated_flagged",
+        "curve_n_deteriorated_flagged",
+    ),
+    ("Sensitivity (warned before reliably worse)", "sensitivity", "curve_sensitivity"),
+    (
+        "Median weeks from the warning to the first reliably-worse score",
+        "median_weeks_of_warning",
+        "curve_median_weeks_of_warning",
+    ),
+    (
+        "Flagged at any score before the last (Lambert's weaker figure, not a warning)",
+        "sensitivity_before_last",
+        "curve_sensitivity_before_last",
+    ),
     ("Never deteriorated", "n_never_deteriorated", "curve_n_never_deteriorated"),
     (
         "of them flagged (false alarms)",
@@ -82,10 +97,32 @@ CALIBRATION_ROWS = (
         "curve_n_never_deteriorated_flagged",
     ),
     ("False-alarm rate", "false_alarm_rate", "curve_false_alarm_rate"),
+    (
+        "… among those who improved",
+        "false_alarm_rate_improved",
+        "curve_false_alarm_rate_improved",
+    ),
+    (
+        "… among those who dipped, then improved",
+        "false_alarm_rate_dipped_then_improved",
+        "curve_false_alarm_rate_dipped_then_improved",
+    ),
+    (
+        "… among those with no reliable change",
+        "false_alarm_rate_no_reliable_change",
+        "curve_false_alarm_rate_no_reliable_change",
+    ),
 )
 
 
-RATES = ("sensitivity", "false_alarm_rate")
+RATES = (
+    "sensitivity",
+    "sensitivity_before_last",
+    "false_alarm_rate",
+    "false_alarm_rate_improved",
+    "false_alarm_rate_dipped_then_improved",
+    "false_alarm_rate_no_reliable_change",
+)
 
 
 def _figure(value, *, rate=False) -> str:
@@ -132,12 +169,35 @@ class TrajectoryCurveAdmin(ViewOnly, admin.ModelAdmin):
                 for label, combined, curve_only in CALIBRATION_ROWS
             ),
         )
+        points = format_html_join(
+            "",
+            "<tr><th>{}</th><td>{} / {}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>",
+            (
+                (
+                    name,
+                    point.get("z_yellow", "–"),
+                    point.get("z_red", "–"),
+                    _figure(point.get("curve_sensitivity"), rate=True),
+                    _figure(point.get("curve_median_weeks_of_warning")),
+                    _figure(point.get("curve_false_alarm_rate"), rate=True),
+                    _figure(point.get("curve_false_alarm_rate_dipped_then_improved"), rate=True),
+                )
+                for name, point in (figures.get("operating_points") or {}).items()
+            ),
+        )
         return format_html(
             "<table><thead><tr><th></th><th>Status (curve or reliable worsening)</th>"
             "<th>Curve alone</th></tr></thead><tbody>{}</tbody></table>"
-            "<p>z yellow {}, z red {}. – : no rate on fewer than 10 episodes, or nobody warned. "
-            "See docs/alerts.md, calibration.</p>",
+            "<p>z yellow {}, z red {}. Sensitivity counts a flag only when it came before the "
+            "client was reliably worse than at intake: a flag raised after is not a warning. "
+            "– : no rate on fewer than 10 episodes, or nobody warned. "
+            "See docs/alerts.md, calibration.</p>"
+            "<h4>Operating points on the same history (curve alone)</h4>"
+            "<table><thead><tr><th></th><th>z yellow / red</th><th>Warned before reliably "
+            "worse</th><th>Median weeks of warning</th><th>False alarms</th><th>False alarms "
+            "on a dip that improved</th></tr></thead><tbody>{}</tbody></table>",
             rows,
             figures.get("z_yellow", "–"),
             figures.get("z_red", "–"),
+            points,
         )

@@ -17,12 +17,14 @@ instrument definitions (``get_instrument(code).sources``).
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Mapping, Sequence
 from typing import Any
 
 import pandas as pd
 
 from outcomes import change as _change
+from outcomes import rules as _rules
 from outcomes.instruments import (
     Instrument,
     builtin_instruments,
@@ -40,6 +42,7 @@ __all__ = [
     "classify_change",
     "clinical_significance",
     "cutoffs",
+    "evaluate_alerts",
     "get_instrument",
     "instrument_from_dict",
     "instrument_to_dict",
@@ -214,3 +217,53 @@ def talking_therapies_outcome(
     return _change.talking_therapies_outcome(
         phq9_first, phq9_last, gad7_first, gad7_last, attended_sessions
     )
+
+
+ALERT_FRAME_COLUMNS = [
+    "episode_id",
+    "administration_id",
+    "rule",
+    "severity",
+    "instrument",
+    "trigger",
+    "reason",
+]
+
+
+def evaluate_alerts(
+    administrations: pd.DataFrame,
+    checkins: pd.DataFrame | None = None,
+    *,
+    settings: _rules.RuleSettings | None = None,
+    curves=None,
+) -> pd.DataFrame:
+    """Every alert the shipped rules raise on a history, one row per alert (docs/alerts.md).
+
+    ``administrations``: episode_id, administration_id, instrument, administered_at (tz-aware
+    UTC), total (NaN when unscorable), risk ("yes" | "no" | "unknown"); each episode's full history.
+    ``checkins`` (optional): episode_id, checkin_id, due_at, status ("completed" | "missed" |
+    "pending"). ``settings``: ``outcomes.rules.RuleSettings`` (the shipped defaults when None);
+    ``curves``: fitted ``outcomes.trajectories.BandCurve`` rows to use instead of the provisional
+    defaults (replaces ``settings.curve_overrides``).
+
+    Columns: episode_id, administration_id (None for a check-in alert), rule (risk_item,
+    reliable_deterioration, not_on_track, sudden_loss, alliance_concern, disengagement), severity
+    (urgent, high, warning; "warning" is a watch), instrument, trigger ("adm:<id>" or
+    "checkin:<id>") and reason: the plain-language sentence staff see, which says why the severity
+    is what it is (persistence, a steep rise, an alliance concern, early in care). Pure: no
+    database, no Django. The rules behind it may change; these columns are the contract.
+    """
+    settings = settings or _rules.RuleSettings()
+    if curves is not None:
+        settings = dataclasses.replace(settings, curve_overrides=tuple(curves))
+    if checkins is None:
+        checkins = pd.DataFrame(
+            {
+                "episode_id": pd.Series(dtype="int64"),
+                "checkin_id": pd.Series(dtype="int64"),
+                "due_at": pd.Series(dtype="datetime64[ns, UTC]"),
+                "status": pd.Series(dtype=object),
+            }
+        )
+    alerts = _rules.evaluate(administrations, checkins, settings=settings).alerts
+    return alerts.rename(columns={"message": "reason"})[ALERT_FRAME_COLUMNS]

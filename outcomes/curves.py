@@ -17,7 +17,7 @@ from audit.services import audit_record
 from clients.models import Clinic
 from outcomes import trajectories
 from outcomes.models import Administration, TrajectoryCurve
-from outcomes.rules import DEFAULT_PARAMS
+from outcomes.rules import DEFAULT_PARAMS, OPERATING_POINTS
 
 # The instruments that have expected recovery curves: those with provisional default bands.
 CURVE_INSTRUMENTS = tuple(trajectories.DEFAULT_CURVES)
@@ -100,7 +100,8 @@ def curves_fit(*, clinic: Clinic, now=None) -> FitSummary:
     to an eventual reliable deterioration, false-alarm rate, median weeks of warning, for the
     combined status and for the curve alone; CLINICAL.md §4 step 6, Hannan et al. 2005) replays
     the curves now in force on the same history, so it is an in-sample figure: it says how the flags
-    would have behaved, not a validated accuracy.
+    would have behaved, not a validated accuracy. It is prospective: a flag counts only when it came
+    before the client was reliably worse (``trajectories.calibrate``).
     """
     now = now or timezone.now()
     scores = completed_episode_scores(clinic=clinic)
@@ -150,20 +151,47 @@ def _calibration(clinic, scores, instrument, curves) -> dict:
         for curve in curves
         if curve.source == "fitted" and curve.n_episodes >= clinic.trajectory_min_episodes
     ]
-    figures = trajectories.calibrate(
-        scores[scores["instrument"] == instrument],
-        instrument=instrument,
-        reliable_change=params.reliable_change,
-        direction=params.direction,
-        functional_cutoff=params.functional_cutoff,
-        curves=in_force,
-        z_yellow=clinic.z_yellow,
-        z_red=clinic.z_red,
-    )
-    # JSON-safe: numpy numbers become plain floats and ints.
-    return {
-        key: (value.item() if hasattr(value, "item") else value) for key, value in figures.items()
+    history = scores[scores["instrument"] == instrument]
+
+    def calibrate(z_yellow, z_red):
+        figures = trajectories.calibrate(
+            history,
+            instrument=instrument,
+            reliable_change=params.reliable_change,
+            direction=params.direction,
+            functional_cutoff=params.functional_cutoff,
+            curves=in_force,
+            z_yellow=z_yellow,
+            z_red=z_red,
+        )
+        # JSON-safe: numpy numbers become plain floats and ints.
+        return {
+            key: (value.item() if hasattr(value, "item") else value)
+            for key, value in figures.items()
+        }
+
+    figures = calibrate(clinic.z_yellow, clinic.z_red)
+    # What each operating point a clinic can choose would have done on the same history, so the
+    # admin sees what a more sensitive point costs in false alarms (issue 16).
+    figures["operating_points"] = {
+        name: {
+            key: value
+            for key, value in calibrate(point.z_yellow, point.z_red).items()
+            if key in OPERATING_POINT_FIGURES
+        }
+        for name, point in OPERATING_POINTS.items()
     }
+    return figures
+
+
+OPERATING_POINT_FIGURES = (
+    "z_yellow",
+    "z_red",
+    "curve_sensitivity",
+    "curve_median_weeks_of_warning",
+    "curve_false_alarm_rate",
+    "curve_false_alarm_rate_dipped_then_improved",
+)
 
 
 def clinics_fit(*, clinics=None) -> list[FitSummary]:

@@ -18,10 +18,11 @@ alert only on the administration where the state BEGINS (not met → met), so a 
 is one alert, not one a week; a new onset after recovery is a new alert, and so is each further
 reliable-change step of worsening while the state lasts (``_further_worsening``).
 
-Severities: "urgent" for an endorsed risk item; "high" for reliable deterioration, sudden loss and a
-red not-on-track; "warning" for a yellow not-on-track, alliance concern, disengagement and an
-unanswered risk item. A client's request to be contacted is no rule over scores: the check-in
-raises it ("high", ``clients.checkins``).
+Severities: "urgent" for an endorsed risk item; "high" for reliable deterioration, sudden loss and
+a not-on-track that persists, rises steeply late in care or comes with an alliance concern;
+"warning" (a watch) for the first score off the curve, alliance concern, disengagement and an
+unanswered risk item (issue 16; see ``not_on_track``). A client's request to be contacted is no
+rule over scores: the check-in raises it ("high", ``clients.checkins``).
 
 Signals are prompts for review, never diagnoses (CLINICAL.md §4 step 6).
 """
@@ -76,6 +77,13 @@ TANG_DERUBEIS_CRITICAL_T = 2.776
 TANG_DERUBEIS_SHARE_OF_PRE_SCORE = 0.25
 
 _FLOAT_TOLERANCE = 1e-9
+
+# Not on track in the first four weeks is graded as a watch until it persists: a transient early
+# worsening that resolves ("worse before better") is common and most change comes by session 4–6
+# (Delgadillo et al. 2014). A local choice, measured in bench/bench_early_warning.py.
+EARLY_IN_CARE_WEEKS = 4
+# An alliance concern this recent raises a not-on-track onset to high (Whipple et al. 2003).
+ALLIANCE_WINDOW = pd.Timedelta(days=14)
 
 
 @dataclass(frozen=True)
@@ -133,9 +141,10 @@ class RuleSettings:
     """Clinic settings, defaults from CLINICAL.md. The z values are local choices to calibrate.
 
     ``curve_overrides``: band curves from ``trajectories.fit_curves``; only those with source
-    "fitted" replace the provisional defaults. ``sudden_loss_criteria``: "reliable_change" (a
-    worsening of at least the reliable-change value between consecutive scores, issue 5) or
-    "tang_derubeis" (the full mirror of Tang & DeRubeis 1999; see ``sudden_loss``).
+    "fitted" replace the provisional defaults. ``sudden_loss_criteria``: "tang_derubeis" (the
+    default: the full mirror of Tang & DeRubeis 1999 that CLINICAL.md §5 specifies; see
+    ``sudden_loss``) or "reliable_change" (any worsening of at least the reliable-change value
+    between consecutive scores, issue 5: it flagged a quarter of clients who went on to improve).
     ``alert_on_unanswered_risk_item``: a skipped risk item is "unknown", never "no risk"
     (CLINICAL.md §1), so by default it raises a warning to ask directly.
     """
@@ -146,8 +155,35 @@ class RuleSettings:
     alliance_cutoff: float = 36.0
     alliance_drop: float = 1.0
     curve_overrides: tuple[BandCurve, ...] = ()
-    sudden_loss_criteria: str = "reliable_change"
+    sudden_loss_criteria: str = "tang_derubeis"
     alert_on_unanswered_risk_item: bool = True
+
+
+@dataclass(frozen=True)
+class OperatingPoint:
+    """A pair of tolerance z values a clinic can choose, with what it trades (issue 16)."""
+
+    z_yellow: float
+    z_red: float
+    description: str
+
+
+# Measured with bench/bench_early_warning.py (docs/alerts.md): more sensitive points warn more
+# deteriorators earlier and flag more clients who go on to improve.
+OPERATING_POINTS: Mapping[str, OperatingPoint] = {
+    "fewer false alarms": OperatingPoint(
+        1.4, Z_RED, "Fewer clients who go on to improve are flagged; fewer deteriorations foreseen."
+    ),
+    "balanced (default)": OperatingPoint(
+        Z_YELLOW, Z_RED, "The shipped default: the 90th/95th percentile lines, CLINICAL.md §4."
+    ),
+    "more sensitive": OperatingPoint(
+        1.15, Z_RED, "More deteriorations foreseen, at the cost of more false alarms."
+    ),
+    "most sensitive": OperatingPoint(
+        1.0, Z_RED, "The most deteriorations foreseen; about one improver in five flagged."
+    ),
+}
 
 
 @dataclass(frozen=True)
@@ -361,61 +397,122 @@ def not_on_track(
     administrations: pd.DataFrame,
     params: Mapping[str, InstrumentParams] = DEFAULT_PARAMS,
     *,
-    settings: RuleSettings = RuleSettings(),  # noqa: B008
+    settings: RuleSettings = RuleSettings(),  # noqa: B008 (frozen, so a shared default is safe)
     history: pd.DataFrame | None = None,
 ) -> pd.DataFrame:
     """Outside the expected recovery curve's tolerance band (Finch, Lambert & Schaalje 2001; Lambert
-    et al. 2002; CLINICAL.md §4; see ``outcomes.trajectories``).
+    et al. 2002; CLINICAL.md §4; see ``outcomes.trajectories``), graded by persistence (issue 16).
 
-    Yellow above ŷ + z_yellow·σ_t, red above ŷ + z_red·σ_t (strictly above; mirrored for
-    higher-is-better). Alerts where the level rises: none → yellow, none → red, yellow → red; a
-    client who stays yellow is one alert. Red is "high", yellow "warning". Only instruments with a
-    curve and intakes at or above caseness are watched.
+    Off the curve: above ŷ + z_yellow·σ_t (yellow) or ŷ + z_red·σ_t (red), strictly; mirrored for
+    higher-is-better; judged from ``trajectories.FIRST_LIMIT_WEEK``. Only instruments with a curve
+    and intakes at or above caseness are watched.
+
+    - The first score off the curve is a "warning" (watch): one score beyond a 90th/95th percentile
+      line is expected of about one client in ten in any week, and a transient early worsening
+      that resolves is common and is not a worse outcome (worse before better; Lambert et al. 2002
+      count a single signal as a prompt, not a verdict).
+    - It is "high" at once when it is red and rose by at least half the reliable-change value since
+      the previous score after the first ``EARLY_IN_CARE_WEEKS`` (a steep late fall is the pattern
+      of deterioration, Finch, Lambert & Schaalje 2001), or when an alliance concern was rated in
+      the ``ALLIANCE_WINDOW`` before it (a weak or falling alliance predicts deterioration and is
+      part of the Clinical Support Tools, Whipple et al. 2003; Lambert et al. 2002).
+    - A second score in a row off the curve is a new "high" alert ("off the curve for 2 scores"),
+      unless the first one already was high.
+    - While off the curve, each further reliable-change step alerts again (``_further_worsening``).
+
+    The message says which of these applied.
     """
     history = _history(history, administrations, params, settings)
-    rising = history[history["curve_level"] > history["previous_curve_level"]]
-    red = (rising["curve_level"] == CURVE_LEVEL_RED).to_numpy()
-    limit = np.where(red, rising["red_limit"], rising["yellow_limit"])
-    provisional = np.where(rising["curve_source"] == "default", ", provisional default curve", "")
+    off = history["curve_level"] > CURVE_LEVEL_NONE
+    onset = off & (history["previous_curve_level"] == CURVE_LEVEL_NONE)
+    run = onset[off].cumsum()
+    position = pd.Series(0, index=history.index)
+    position[off] = run.groupby(run).cumcount()
+    rows = history[onset | (off & (position == 1))]
+    is_onset = onset[rows.index].to_numpy()
+    red = (rows["curve_level"] == CURVE_LEVEL_RED).to_numpy()
+    rise = (rows["worse_sign"] * (rows["total"] - rows["previous_total"])).to_numpy()
+    steep = (
+        red
+        & (rise >= rows["reliable_change"].to_numpy() / 2 - _FLOAT_TOLERANCE)
+        & (rows["week"].to_numpy() > EARLY_IN_CARE_WEEKS)
+    )
+    alliance = _alliance_concern_before(rows, history, settings)
+    onset_high = is_onset & (steep | alliance)
+    # The second score of a run alerts only when the run's first one was a watch.
+    run_of_row = run.reindex(rows.index).to_numpy()
+    high_runs = set(run_of_row[onset_high])
+    keep = is_onset | ~np.isin(run_of_row, list(high_runs))
+    rows, is_onset, red, rise = rows[keep], is_onset[keep], red[keep], rise[keep]
+    steep, alliance = steep[keep], alliance[keep]
+    severity = np.where(is_onset & ~steep & ~alliance, "warning", "high")
+    limit = np.where(red, rows["red_limit"], rows["yellow_limit"])
+    provisional = np.where(rows["curve_source"] == "default", ", provisional default curve", "")
+    why = np.select(
+        [~is_onset, steep, alliance, rows["week"].to_numpy() <= EARLY_IN_CARE_WEEKS],
+        [
+            "; off the curve for 2 scores in a row",
+            "; rose " + format_scores(rise) + " points since the previous score",
+            "; with an alliance concern in the past two weeks",
+            "; first score off the curve, early in care: watch, review if it persists",
+        ],
+        default="; first score off the curve: watch, review if it persists",
+    ).astype(object)
     messages = (
-        "Not on track: " + _text(rising["label"]) + " " + format_scores(rising["total"]) + " is"
-        + _text(rising["worse_side"]) + "the expected " + format_one_decimal(rising["expected"])
+        "Not on track: " + _text(rows["label"]) + " " + format_scores(rows["total"]) + " is"
+        + _text(rows["worse_side"]) + "the expected " + format_one_decimal(rows["expected"])
         + " (" + np.where(red, "red", "yellow").astype(object) + " limit "
         + format_one_decimal(limit) + provisional.astype(object) + ") at week "
-        + format_scores(rising["week"])
+        + format_scores(rows["week"]) + why
     )  # fmt: skip
-    off_track = history["curve_level"] > CURVE_LEVEL_NONE
-    further = _further_worsening(
-        history, in_state=off_track, anchor=history["curve_level"] > history["previous_curve_level"]
-    )
+    further = _further_worsening(history, in_state=off, anchor=onset)
     again = history.loc[further.index]
-    again_red = (again["curve_level"] == CURVE_LEVEL_RED).to_numpy()
     again_messages = (
         "Not on track and worse again: " + _text(again["label"]) + " "
         + format_scores(again["total"]) + " at week " + format_scores(again["week"])
         + " against " + format_scores(further["from_total"]) + " at week "
-        + format_scores(further["from_week"]) + ", where it last crossed a limit: "
+        + format_scores(further["from_week"]) + ", where it left the curve: "
         + format_scores(further["worsening"]) + " points worse (reliable change "
         + format_scores(again["reliable_change"]) + "; expected "
         + format_one_decimal(again["expected"]) + ")"
     )  # fmt: skip
     return pd.concat(
         [
-            _alerts(
-                rising,
-                rule="not_on_track",
-                severity=np.where(red, "high", "warning"),
-                messages=messages,
-            ),
-            _alerts(
-                again,
-                rule="not_on_track",
-                severity=np.where(again_red, "high", "warning"),
-                messages=again_messages,
-            ),
+            _alerts(rows, rule="not_on_track", severity=severity, messages=messages),
+            _alerts(again, rule="not_on_track", severity="high", messages=again_messages),
         ],
         ignore_index=True,
     )
+
+
+def _alliance_concern_before(
+    rows: pd.DataFrame, history: pd.DataFrame, settings: RuleSettings
+) -> np.ndarray:
+    """True where the same episode had an alliance concern in the ALLIANCE_WINDOW up to the row."""
+    ratings = history[history["measures"] == "alliance"]
+    if ratings.empty or rows.empty:
+        return np.zeros(len(rows), dtype=bool)
+    worse = ratings["worse_sign"]
+    concern = (worse * (ratings["total"] - settings.alliance_cutoff) > 0) | (
+        worse * (ratings["total"] - ratings["previous_total"])
+        >= settings.alliance_drop - _FLOAT_TOLERANCE
+    )
+    concerns = ratings.loc[concern, ["episode_id", "administered_at"]].rename(
+        columns={"administered_at": "concern_at"}
+    )
+    if concerns.empty:
+        return np.zeros(len(rows), dtype=bool)
+    left = rows[["episode_id", "administered_at"]].reset_index()
+    matched = pd.merge_asof(
+        left.sort_values("administered_at"),
+        concerns.sort_values("concern_at"),
+        left_on="administered_at",
+        right_on="concern_at",
+        by="episode_id",
+        direction="backward",
+        tolerance=ALLIANCE_WINDOW,
+    ).set_index("index")
+    return matched["concern_at"].notna().reindex(rows.index).to_numpy(dtype=bool)
 
 
 def sudden_loss(
@@ -427,13 +524,13 @@ def sudden_loss(
 ) -> pd.DataFrame:
     """A sudden loss: the mirror image of a sudden gain (Tang & DeRubeis 1999; CLINICAL.md §5).
 
-    Default ("reliable_change", issue 5): worse than the previous valid score of the same
-    instrument by at least its reliable-change value. With ``settings.sudden_loss_criteria =
-    "tang_derubeis"`` all three mirrored criteria must hold for the loss between score N and N+1:
+    By default (``settings.sudden_loss_criteria = "tang_derubeis"``, CLINICAL.md §5) all three
+    mirrored criteria must hold for the loss between score N and N+1:
     (1) the worsening is at least the reliable-change value; (2) it is at least 25 % of the pre-loss
     score N; (3) the mean of scores N+1..N+3 is worse than the mean of N−2..N by more than
     2.776 pooled standard errors (t test, 3 + 3 scores). Criterion 3 needs two scores after the
-    loss, so in that mode the alert appears two administrations later, still keyed to the loss.
+    loss, so the alert appears two administrations later, still keyed to the loss. With
+    "reliable_change" (issue 5) criterion 1 alone is enough.
     """
     history = _history(history, administrations, params, settings)
     worse = history["worse_sign"]

@@ -16,7 +16,7 @@ returned a day early or late counts for its own week and a missed week does not 
 Curves are held flat after t = 12 (CLINICAL.md §4 step 5).
 
 **Which default form is used.** Until a band has a fitted curve, the *continuous* default form is
-used: ŷ(t) = x0 + ((a + c·x0) − x0)·ln t / ln 7 and σ_t = √max((s_e·ln t / ln 7)², SEM²), with x0
+used: ŷ(t) = x0 + ((a + c·x0) − x0)·ln t / ln 7 and σ_t = √max((s_e·ln t / ln 7)², 2·SEM²), with x0
 the client's own intake. Unlike the banded defaults it has no jump at a band edge (an intake of 14
 and one of 15 get nearly the same expectations) and its σ_t grows with t as observed. It reproduces
 the banded default curves at each band's mean intake (tests/unit/test_trajectories.py checks this
@@ -50,6 +50,13 @@ LAST_CURVE_WEEK = 12
 # The continuous form reaches its end-of-treatment expectation a + c·x0 at t = 7: the mean course
 # length was 6.8 sessions (NHS Digital, Psychological Therapies annual report 2017-18).
 END_OF_TREATMENT_WEEK = 7
+
+# The tolerance limits apply from week 3. At week 2 the change the curve expects (0.36 of the
+# whole course: about 2–4 PHQ-9 points) is no larger than the error of the difference between two
+# scores (√2·SEM ≈ 3.1, Jacobson & Truax 1991), so an unchanged score there cannot be told from
+# noise; most change comes by session 4–6 (Delgadillo et al. 2014). Reliable deterioration and
+# sudden loss still watch week 2. Measured: bench/bench_early_warning.py, docs/alerts.md.
+FIRST_LIMIT_WEEK = 3
 
 DAYS_PER_WEEK = 7
 # Reliable-change comparisons use ≥ (CLINICAL.md §2); the tolerance absorbs float noise such as
@@ -106,9 +113,10 @@ class BandCurve:
 class ContinuousCurve:
     """The continuous provisional default: expectations anchored on the client's own intake x0.
 
-    ŷ(t) = x0 + ((a + c·x0) − x0)·ln t / ln 7;  σ_t = √max((s_e·ln t / ln 7)², SEM²)  (CLINICAL.md
+    ŷ(t) = x0 + ((a + c·x0) − x0)·ln t / ln 7;  σ_t = √max((s_e·ln t / ln 7)², 2·SEM²)  (CLINICAL.md
     §4 step 5). a + c·x0 is the expected score at the end of an average course (t = 7); s_e is the
-    SD of the end score around it; SEM floors σ_t at the measurement error, so week 1 and 2 are not
+    SD of the end score around it; √2·SEM (issue 16: the intake's error too, Jacobson & Truax 1991)
+    floors σ_t at the measurement error of a change from intake, so the early weeks are not
     over-sensitive.
     """
 
@@ -123,7 +131,9 @@ class ContinuousCurve:
         return intake + ((self.a + self.c * intake) - intake) * progress
 
     def sigma(self, week):
-        return np.maximum(self.s_e * _progress(week), self.sem)
+        # The expectation is anchored on the client's own intake, which carries its own error: the
+        # floor is the error of a difference of two scores, √2·SEM (Jacobson & Truax 1991).
+        return np.maximum(self.s_e * _progress(week), math.sqrt(2) * self.sem)
 
 
 @dataclass(frozen=True)
@@ -278,6 +288,8 @@ def expected_scores(frame: pd.DataFrame, *, curves: Iterable[BandCurve] = ()) ->
             sigma[target] = defaults.continuous.sigma(week[use_default])
             source[target] = "default"
 
+    # No limits before FIRST_LIMIT_WEEK: the expected line is drawn, nothing is judged against it.
+    sigma[weeks < FIRST_LIMIT_WEEK] = np.nan
     return pd.DataFrame(
         {"expected": expected, "sigma": sigma, "curve_source": source, "intake_band": band_label},
         index=frame.index,
@@ -297,7 +309,11 @@ def tolerance_limits(
     CLINICAL.md §4 step 3; z defaults 1.2816 / 1.6449 are local settings, to be calibrated.
     """
     worse = _worse_sign(direction)
-    return expected + worse * z_yellow * sigma, expected + worse * z_red * sigma
+    # Rounded to the one decimal staff see, so a flag and the limit in its message agree
+    # (a limit of 19.97 shown as "20.0" must not flag a score of 20).
+    yellow = np.round(expected + worse * z_yellow * sigma, 1)
+    red = np.round(expected + worse * z_red * sigma, 1)
+    return yellow, red
 
 
 def _worse_sign(direction: str) -> int:
@@ -785,11 +801,20 @@ def calibrate(
     Over episodes with at least two valid scores of ``instrument``, for the combined status (red or
     yellow, which includes a reliable worsening from intake):
 
+    Prospective figures (issue 16): a flag counts as a warning only when it came strictly before
+    the first administration at which the client was reliably worse than intake; a flag raised
+    once the client was already worse is not a warning.
+
     - sensitivity: of the episodes whose LAST score is a reliable worsening from intake, the share
-      flagged red or yellow at an earlier administration (Lambert reports 85–100 %; therapists alone
-      foresaw about 1 in 40, Hannan et al. 2005);
-    - median_weeks_of_warning: for those flagged, last week − week of the first flag;
-    - false_alarm_rate: of the episodes never reliably worse than intake, the share ever flagged.
+      warned (``n_deteriorated_flagged`` of ``n_deteriorated``);
+    - median_weeks_of_warning: week of the first reliably-worse score − week of the first warning;
+    - sensitivity_before_last: Lambert's weaker definition, flagged at any score before the last
+      (Lambert reports 85–100 % on it; therapists alone foresaw about 1 in 40, Hannan et al. 2005).
+      Shown beside, labelled as such: it counts flags raised after the client was already worse;
+    - false_alarm_rate: of the episodes never reliably worse than intake, the share ever flagged,
+      also split by what happened to them (``false_alarm_rate_improved``,
+      ``_dipped_then_improved``: above intake at some score and reliably improved at the last,
+      ``_no_reliable_change``), each with its n.
 
     The same figures prefixed ``curve_`` count only flags by the curve's own yellow/red limit
     (Finch, Lambert & Schaalje 2001), over the episodes the curve watches (an intake with a curve:
@@ -813,79 +838,120 @@ def calibrate(
         z_red=z_red,
         with_reasons=False,
     )
-    episode = classified.groupby("episode_id", sort=False)
-    is_last = episode.cumcount(ascending=False) == 0
-    flagged = classified["status"].isin(["red", "yellow"])
+    flagged = classified["status"].isin(["red", "yellow"]).to_numpy()
     # The curve's own limits, without the reliable-worsening criterion that also makes a status red.
-    curve_flagged = classified["curve_level"] > CURVE_LEVEL_NONE
-
-    def first_early_flag_week(flags: pd.Series) -> pd.Series:
-        return classified["week"].where(flags & ~is_last).groupby(classified["episode_id"]).min()
-
-    per_episode = pd.DataFrame(
-        {
-            "n_scores": episode.size(),
-            "last_week": episode["week"].last(),
-            "ended_deteriorated": episode["reliably_worse"].last(),
-            "ever_deteriorated": episode["reliably_worse"].any(),
-            "watched": classified["expected"].notna().groupby(classified["episode_id"]).any(),
-            "ever_flagged": flagged.groupby(classified["episode_id"]).any(),
-            "first_early_flag_week": first_early_flag_week(flagged),
-            "ever_curve_flagged": curve_flagged.groupby(classified["episode_id"]).any(),
-            "first_early_curve_flag_week": first_early_flag_week(curve_flagged),
-        }
-    )
-    per_episode = per_episode[per_episode["n_scores"] >= 2]
-    watched = per_episode[per_episode["watched"]]
-    curve_only = _warning_figures(
-        watched,
-        ever_flagged=watched["ever_curve_flagged"],
-        first_early_flag_week=watched["first_early_curve_flag_week"],
-        min_episodes_for_rate=min_episodes_for_rate,
-    )
+    curve_flagged = (classified["curve_level"] > CURVE_LEVEL_NONE).to_numpy()
+    per_episode = warning_per_episode(classified, flagged)
+    curve_per_episode = warning_per_episode(classified, curve_flagged)
+    watched = classified["expected"].notna().groupby(classified["episode_id"]).any()
+    enough = per_episode["n_scores"] >= 2
+    per_episode = per_episode[enough]
+    curve_per_episode = curve_per_episode[enough & watched.reindex(enough.index)]
+    curve_only = _warning_figures(curve_per_episode, min_episodes_for_rate=min_episodes_for_rate)
     return {
         "instrument": instrument,
         "n_episodes": len(per_episode),
-        **_warning_figures(
-            per_episode,
-            ever_flagged=per_episode["ever_flagged"],
-            first_early_flag_week=per_episode["first_early_flag_week"],
-            min_episodes_for_rate=min_episodes_for_rate,
-        ),
-        "curve_n_episodes": len(watched),
+        **_warning_figures(per_episode, min_episodes_for_rate=min_episodes_for_rate),
+        "curve_n_episodes": len(curve_per_episode),
         **{f"curve_{key}": value for key, value in curve_only.items()},
         "z_yellow": z_yellow,
         "z_red": z_red,
     }
 
 
-def _warning_figures(
-    per_episode: pd.DataFrame,
-    *,
-    ever_flagged: pd.Series,
-    first_early_flag_week: pd.Series,
-    min_episodes_for_rate: int,
-) -> dict:
-    """Sensitivity, lead time and false alarms of one kind of flag, one row per episode."""
-    deteriorated = per_episode["ended_deteriorated"].astype(bool)
-    warned = deteriorated & first_early_flag_week.notna()
-    never = ~per_episode["ever_deteriorated"].astype(bool)
-    weeks_of_warning = (per_episode["last_week"] - first_early_flag_week)[warned]
-    n_false_alarms = int((never & ever_flagged.astype(bool)).sum())
+# How the episodes that were never reliably worse are split in the false-alarm figures.
+COURSES = {
+    "improved": "improved",
+    "dipped then improved": "dipped_then_improved",
+    "no reliable change": "no_reliable_change",
+}
 
-    def rate(numerator: int, denominator: int) -> float | None:
+
+def _warning_figures(per_episode: pd.DataFrame, *, min_episodes_for_rate: int) -> dict:
+    """Prospective sensitivity, lead time and false alarms of one kind of flag (CLINICAL.md §4
+    step 6), from ``warning_per_episode``; Lambert's weaker "flagged before the last score" beside.
+    """
+    deteriorated = per_episode["ended_deteriorated"].astype(bool)
+    warned = deteriorated & per_episode["warned"]
+    before_last = deteriorated & per_episode["flagged_before_last"]
+    never = ~per_episode["ever_deteriorated"].astype(bool)
+    false_alarm = never & per_episode["ever_flagged"].astype(bool)
+    lead_weeks = per_episode.loc[warned, "lead_weeks"]
+
+    def rate(numerator, denominator) -> float | None:
         if denominator < max(min_episodes_for_rate, 1):
             return None
-        return numerator / denominator
+        return int(numerator) / int(denominator)
 
-    return {
+    figures = {
         "n_deteriorated": int(deteriorated.sum()),
         "n_deteriorated_flagged": int(warned.sum()),
-        "sensitivity": rate(int(warned.sum()), int(deteriorated.sum())),
-        "median_weeks_of_warning": (
-            float(weeks_of_warning.median()) if len(weeks_of_warning) else None
-        ),
+        "sensitivity": rate(warned.sum(), deteriorated.sum()),
+        "median_weeks_of_warning": float(lead_weeks.median()) if len(lead_weeks) else None,
+        "n_deteriorated_flagged_before_last": int(before_last.sum()),
+        "sensitivity_before_last": rate(before_last.sum(), deteriorated.sum()),
         "n_never_deteriorated": int(never.sum()),
-        "n_never_deteriorated_flagged": n_false_alarms,
-        "false_alarm_rate": rate(n_false_alarms, int(never.sum())),
+        "n_never_deteriorated_flagged": int(false_alarm.sum()),
+        "false_alarm_rate": rate(false_alarm.sum(), never.sum()),
     }
+    for course, key in COURSES.items():
+        in_course = never & (per_episode["course"] == course)
+        figures[f"n_{key}"] = int(in_course.sum())
+        figures[f"false_alarm_rate_{key}"] = rate((false_alarm & in_course).sum(), in_course.sum())
+    return figures
+
+
+def warning_per_episode(scores: pd.DataFrame, flagged, *, high=None) -> pd.DataFrame:
+    """Per episode, whether a flag warned *before* the client was reliably worse (CLINICAL.md §4
+    step 6, prospective).
+
+    ``scores``: classified rows of one instrument (episode_id, week, total, intake, reliably_worse,
+    reliably_improved), sorted by episode and time as ``classify_administrations`` returns them.
+    ``flagged`` (and optionally ``high``): booleans on the same rows. A warning is a flag on an
+    administration strictly before the first one reliably worse than intake; a flag raised once
+    the client is already reliably worse is not a warning. ``lead_weeks`` is the week of that first
+    reliably-worse administration minus the week of the first warning.
+
+    ``course`` splits the episodes that were never reliably worse by what happened: "improved"
+    (the last score a reliable improvement, never above intake on the way), "dipped then improved"
+    (the last score a reliable improvement after at least one score above intake) or
+    "no reliable change".
+    """
+    flagged = pd.Series(np.asarray(flagged, dtype=bool), index=scores.index)
+    high = flagged & False if high is None else pd.Series(np.asarray(high, bool), scores.index)
+    episode = scores["episode_id"]
+    worse = scores["reliably_worse"].astype(bool)
+    # True on every row from the first reliably-worse administration on.
+    worse_yet = worse.groupby(episode).cummax()
+    before_worse = ~worse_yet
+    groups = scores.groupby("episode_id", sort=False)
+    first_worse_week = scores["week"].where(worse).groupby(episode).min()
+    first_warning_week = scores["week"].where(flagged & before_worse).groupby(episode).min()
+    is_last = groups.cumcount(ascending=False) == 0
+    above_intake = scores["total"] > scores["intake"]
+    per_episode = pd.DataFrame(
+        {
+            "n_scores": groups.size(),
+            "ended_deteriorated": worse.groupby(episode).last(),
+            "ever_deteriorated": worse.groupby(episode).any(),
+            "ended_improved": scores["reliably_improved"].astype(bool).groupby(episode).last(),
+            "ever_above_intake": above_intake.groupby(episode).any(),
+            "ever_flagged": flagged.groupby(episode).any(),
+            "ever_flagged_high": high.groupby(episode).any(),
+            "flagged_before_last": (flagged & ~is_last).groupby(episode).any(),
+            "first_worse_week": first_worse_week,
+            "first_warning_week": first_warning_week,
+        }
+    )
+    per_episode["warned"] = per_episode["first_warning_week"].notna()
+    per_episode["lead_weeks"] = per_episode["first_worse_week"] - per_episode["first_warning_week"]
+    per_episode["course"] = np.select(
+        [
+            per_episode["ever_deteriorated"],
+            per_episode["ended_improved"] & per_episode["ever_above_intake"],
+            per_episode["ended_improved"],
+        ],
+        ["deteriorated", "dipped then improved", "improved"],
+        default="no reliable change",
+    )
+    return per_episode

@@ -556,6 +556,12 @@ def test_fit_trajectories_stores_provisional_bands_with_their_n_and_calibration(
     assert middle.calibration["sensitivity"] is None  # fewer than 10 episodes: suppressed
     assert middle.calibration["curve_n_episodes"] == 3  # every intake is a case: all watched
     assert middle.calibration["curve_sensitivity"] is None
+    assert set(middle.calibration["operating_points"]) == {
+        "fewer false alarms",
+        "balanced (default)",
+        "more sensitive",
+        "most sensitive",
+    }
     assert AuditEvent.objects.filter(action="trajectory.fit", clinic=cast.clinic).exists()
 
 
@@ -573,6 +579,12 @@ def test_the_admin_shows_a_curves_calibration_and_does_not_let_it_be_edited(cast
     assert "Calibration on the clinic" in html
     assert "<th>Curve alone</th>" in html and "<th>Episodes</th><td>3</td><td>3</td>" in html
     assert 'name="b0"' not in html  # no form fields: view only
+    # Prospective figures, Lambert's weaker one labelled beside, and the operating points a
+    # clinic can choose with their false alarms (issue 16).
+    assert "Sensitivity (warned before reliably worse)" in html
+    assert "Lambert&#x27;s weaker figure, not a warning" in html
+    assert "among those who dipped, then improved" in html
+    assert "<th>more sensitive</th><td>1.15 / 1.6449</td>" in html
     assert client.post(url, {"b0": "0"}).status_code == 403
     curve.refresh_from_db()
     assert curve.b0 == pytest.approx(16.98)

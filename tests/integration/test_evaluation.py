@@ -42,11 +42,17 @@ def test_a_reliable_worsening_from_intake_raises_one_high_alert_at_its_onset(cas
     assert alert.clinic == cast.clinic
 
 
-def test_a_week_on_week_rise_of_six_points_is_a_sudden_loss(cast):
-    forms = phq9_course(cast.episode, [14, 10, 16])
+def test_a_rise_that_lasts_is_a_sudden_loss_keyed_to_where_it_happened(cast):
+    # Tang & DeRubeis 1999 mirrored, the default since issue 16: the alert comes two scores later.
+    forms = phq9_course(cast.episode, [10, 9, 10, 17, 18, 17])
     episode_evaluate(episode_id=cast.episode.pk)
-    assert alerts_of(cast.episode, AlertRule.SUDDEN_LOSS).get().administration == forms[2]
-    assert not alerts_of(cast.episode, AlertRule.RELIABLE_DETERIORATION).exists()
+    assert alerts_of(cast.episode, AlertRule.SUDDEN_LOSS).get().administration == forms[3]
+
+
+def test_a_week_on_week_spike_that_reverts_is_no_sudden_loss(cast):
+    phq9_course(cast.episode, [14, 10, 16, 11, 10])
+    episode_evaluate(episode_id=cast.episode.pk)
+    assert not alerts_of(cast.episode, AlertRule.SUDDEN_LOSS).exists()
 
 
 def test_a_client_who_does_not_improve_is_not_on_track(cast):

@@ -4,6 +4,8 @@ import pandas as pd
 import pytest
 
 from outcomes import api
+from outcomes.rules import RuleSettings
+from outcomes.trajectories import BandCurve
 
 EXAMPLE_ANSWERS = {
     "phq9": [1, 2, 3, 1, 2, 3, 1, 2, 0],
@@ -183,3 +185,46 @@ def test_clinical_significance_without_functional_norms_uses_cutoff_a():
     assert result.attrs["cutoff"] == pytest.approx(21.25 - 2 * sd)
     with pytest.raises(ValueError, match="needs the functional population's norms"):
         api.clinical_significance(frame, reliability=0.85, direction="lower_is_better", cutoff="c")
+
+
+# evaluate_alerts (issue 16) ----------------------------------------------------------------------
+
+
+def _weekly_phq9(totals, *, episode_id=1):
+    start = pd.Timestamp("2025-01-06 09:00", tz="UTC")
+    return pd.DataFrame(
+        {
+            "episode_id": episode_id,
+            "administration_id": range(1, len(totals) + 1),
+            "instrument": "phq9",
+            "administered_at": [start + pd.Timedelta(weeks=week) for week in range(len(totals))],
+            "total": [float(total) for total in totals],
+            "risk": "no",
+        }
+    )
+
+
+def test_evaluate_alerts_returns_one_row_per_alert_with_its_reason():
+    alerts = api.evaluate_alerts(_weekly_phq9([15, 15, 19, 19, 20, 20]))
+    assert list(alerts.columns) == [
+        "episode_id",
+        "administration_id",
+        "rule",
+        "severity",
+        "instrument",
+        "trigger",
+        "reason",
+    ]
+    off_track = alerts[alerts["rule"] == "not_on_track"]
+    assert off_track["severity"].tolist() == ["warning", "high"]
+    assert off_track["reason"].iloc[1].endswith("off the curve for 2 scores in a row")
+
+
+def test_evaluate_alerts_takes_settings_and_curves():
+    # The provisional default expects 12.0 at week 3 from an intake of 15: 17.7 is beyond it.
+    history = _weekly_phq9([15, 15, 17.7])
+    assert api.evaluate_alerts(history)["rule"].tolist() == ["not_on_track"]
+    flat = BandCurve("phq9", 10, 27, b0=15, b1=0, sigma=2, source="fitted")
+    assert api.evaluate_alerts(_weekly_phq9([15, 15, 16.5]), curves=[flat]).empty
+    strict = RuleSettings(z_yellow=0.5, z_red=1.0)
+    assert len(api.evaluate_alerts(_weekly_phq9([15, 15, 16.5]), settings=strict, curves=[flat]))

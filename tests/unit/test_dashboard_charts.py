@@ -42,7 +42,10 @@ def test_the_trajectory_figure_is_plain_json_with_scores_curve_and_limits():
     assert expected["y"][0] == pytest.approx(18)
     assert expected["y"][4] < 18
     # Limits sit above the expected score for a lower-is-better measure, red beyond yellow.
-    assert all(r >= y >= e for e, y, r in zip(expected["y"], yellow["y"], red["y"], strict=True))
+    # No limits before week 3 (trajectories.FIRST_LIMIT_WEEK): nothing is judged against them.
+    assert yellow["y"][:2] == [None, None] and red["y"][:2] == [None, None]
+    limits = zip(expected["y"][2:], yellow["y"][2:], red["y"][2:], strict=True)
+    assert all(r >= y >= e for e, y, r in limits)
     assert figure["layout"]["meta"]["curve"] == "default"
     assert "provisional" in figure["layout"]["meta"]["curve_words"]
 
@@ -51,7 +54,7 @@ def test_the_expected_curve_matches_outcomes_trajectories_at_each_week():
     course = charts.expected_course(
         get_instrument("phq9"), intake=18, baseline_at=START, last_week=5
     )
-    for week in (1, 3, 6):
+    for week in (3, 6):
         reference = trajectories.expected_score("phq9", 18, week)
         row = course[course["week"] == week].iloc[0]
         assert row["expected"] == pytest.approx(reference.expected)

@@ -163,43 +163,91 @@ def test_an_instrument_without_a_reliable_change_value_never_deteriorates_reliab
 
 
 def test_it_flags_not_on_track_yellow_just_above_the_yellow_limit():
-    alerts = not_on_track(weekly([15, 17.6]), settings=FLAT)
-    assert triggers(alerts) == ["adm:2"]
+    alerts = not_on_track(weekly([15, 15, 17.7]), settings=FLAT)
+    assert triggers(alerts) == ["adm:3"]
     assert alerts["severity"].tolist() == ["warning"]
     assert alerts["message"].iloc[0] == (
-        "Not on track: PHQ-9 17.6 is above the expected 15.0 (yellow limit 17.6) at week 2"
+        "Not on track: PHQ-9 17.7 is above the expected 15.0 (yellow limit 17.6) at week 3; "
+        "first score off the curve, early in care: watch, review if it persists"
     )
 
 
 def test_it_does_not_flag_a_score_exactly_at_the_yellow_limit():
-    assert not_on_track(weekly([15, 15 + 1.2816 * 2]), settings=FLAT).empty
+    assert not_on_track(weekly([15, 15, 15 + 1.2816 * 2]), settings=FLAT).empty
 
 
-def test_it_flags_not_on_track_red_as_high_severity():
-    alerts = not_on_track(weekly([15, 18.3]), settings=FLAT)
+def test_it_does_not_flag_a_score_equal_to_the_limit_it_shows():
+    # 17.5632 is shown as "17.6": a score of 17.6 must not be called "above the limit 17.6".
+    assert not_on_track(weekly([15, 15, 17.6]), settings=FLAT).empty
+
+
+def test_the_curve_does_not_judge_week_two():
+    assert not_on_track(weekly([15, 25]), settings=FLAT).empty
+
+
+def test_a_steep_rise_beyond_the_red_limit_after_the_early_weeks_is_high_at_once():
+    alerts = not_on_track(weekly([15, 15, 15, 15, 15, 18.4]), settings=FLAT)
     assert alerts["severity"].tolist() == ["high"]
     assert "red limit 18.3" in alerts["message"].iloc[0]
+    assert alerts["message"].iloc[0].endswith("; rose 3.4 points since the previous score")
 
 
-def test_it_flags_not_on_track_when_it_begins_and_when_it_worsens_to_red():
-    alerts = not_on_track(weekly([15, 17.8, 17.9, 19, 19, 17.8, 19, 15, 18]), settings=FLAT)
-    # yellow (2), red (4), back to yellow (6: no alert), red again (7), green, yellow again (9)
-    assert triggers(alerts) == ["adm:2", "adm:4", "adm:7", "adm:9"]
+def test_a_red_score_early_in_care_is_a_watch_until_it_persists():
+    alerts = not_on_track(weekly([15, 15, 19]), settings=FLAT)
+    assert alerts["severity"].tolist() == ["warning"]
+
+
+def test_it_flags_not_on_track_when_it_begins_and_again_when_it_persists():
+    alerts = not_on_track(weekly([15, 15, 17.8, 17.9, 15, 19, 15, 18]), settings=FLAT)
+    # off at week 3 (watch), still off at week 4 (high), back on, off steeply at week 6 (high at
+    # once, no second alert when it stays), back on, off again at week 8 (yellow: watch).
+    assert triggers(alerts) == ["adm:3", "adm:4", "adm:6", "adm:8"]
     assert alerts["severity"].tolist() == ["warning", "high", "high", "warning"]
+    assert alerts["message"].iloc[1].endswith("; off the curve for 2 scores in a row")
+
+
+def test_a_one_week_dip_that_resolves_is_at_most_a_watch():
+    alerts = evaluate(weekly([18, 17, 23, 14, 12, 10]), NO_CHECKINS).alerts
+    assert len(alerts) >= 1
+    assert set(alerts["severity"]) == {"warning"}
+
+
+def test_four_weeks_off_the_curve_is_high():
+    alerts = evaluate(weekly([15, 15, 19, 19, 20, 20]), NO_CHECKINS).alerts
+    off_track = alerts[alerts["rule"] == "not_on_track"]
+    assert "high" in set(off_track["severity"])
+
+
+@pytest.mark.parametrize("intake", [10, 15, 20, 25, 27])
+def test_an_unchanged_score_at_week_two_raises_nothing(intake):
+    assert evaluate(weekly([intake, intake]), NO_CHECKINS).alerts.empty
+
+
+def test_an_alliance_concern_makes_a_first_score_off_the_curve_high():
+    scores = weekly([15, 15, 15, 15, 15, 17.7])
+    ratings = weekly([38, 33], instrument="session_rating", first_id=20)
+    ratings["administered_at"] = [START + pd.Timedelta(weeks=w, days=-1) for w in (4, 5)]
+    alerts = not_on_track(pd.concat([scores, ratings], ignore_index=True), settings=FLAT)
+    assert alerts["severity"].tolist() == ["high"]
+    assert alerts["message"].iloc[0].endswith("; with an alliance concern in the past two weeks")
+    assert not_on_track(scores, settings=FLAT)["severity"].tolist() == ["warning"]
 
 
 def test_off_track_and_worse_again_by_a_reliable_change_is_a_new_alert():
-    alerts = not_on_track(weekly([15, 19, 20, 24, 25, 26]), settings=FLAT)
-    # red at 19 (week 2); 25 is 6 points past it: a further alert, red, high.
-    assert triggers(alerts) == ["adm:2", "adm:5"]
-    assert alerts["severity"].tolist() == ["high", "high"]
+    alerts = not_on_track(weekly([15, 15, 19, 20, 24, 25, 26]), settings=FLAT)
+    # off at 19 (week 3, watch), persists (week 4, high); 25 is 6 points past 19: a further alert.
+    assert triggers(alerts) == ["adm:3", "adm:4", "adm:6"]
+    assert alerts["severity"].tolist() == ["warning", "high", "high"]
     assert (
         alerts["message"]
-        .iloc[1]
-        .startswith("Not on track and worse again: PHQ-9 25 at week 5 against 19 at week 2")
+        .iloc[2]
+        .startswith("Not on track and worse again: PHQ-9 25 at week 6 against 19 at week 3")
     )
     # Back on track in between: 25 is then an onset of its own, measured afresh.
-    assert triggers(not_on_track(weekly([15, 19, 14, 25]), settings=FLAT)) == ["adm:2", "adm:4"]
+    assert triggers(not_on_track(weekly([15, 15, 19, 14, 25]), settings=FLAT)) == [
+        "adm:3",
+        "adm:5",
+    ]
 
 
 def test_the_default_curve_is_labelled_provisional_in_the_message():
@@ -220,31 +268,41 @@ def test_not_on_track_ignores_instruments_without_curves():
 
 def test_the_tolerance_z_values_are_settings():
     strict = RuleSettings(z_yellow=0.5, z_red=1.0, curve_overrides=FLAT.curve_overrides)
-    assert not_on_track(weekly([15, 16.5]), settings=strict)["severity"].tolist() == ["warning"]
-    assert not_on_track(weekly([15, 17.5]), settings=strict)["severity"].tolist() == ["high"]
+    assert not_on_track(weekly([15, 15, 16.5]), settings=FLAT).empty
+    assert not_on_track(weekly([15, 15, 16.5]), settings=strict)["severity"].tolist() == ["warning"]
+    assert "red limit 17.0" in not_on_track(weekly([15, 15, 17.5]), settings=strict)["message"][0]
 
 
 # Sudden loss -----------------------------------------------------------------------------------
 
+# Issue 16: the default is now the full Tang & DeRubeis mirror (CLINICAL.md §5); the single
+# week-to-week criterion is still a setting, tested here.
+RC = RuleSettings(sudden_loss_criteria="reliable_change")
+
+
+def test_the_default_sudden_loss_is_the_full_tang_derubeis_mirror():
+    assert RuleSettings().sudden_loss_criteria == "tang_derubeis"
+    assert sudden_loss(weekly([10, 9, 10, 17, 10, 9])).empty
+
 
 def test_it_flags_a_sudden_loss_of_six_points_in_a_week():
-    alerts = sudden_loss(weekly([16, 10, 16, 14]))
+    alerts = sudden_loss(weekly([16, 10, 16, 14]), settings=RC)
     assert triggers(alerts) == ["adm:3"]
     assert alerts["message"].iloc[0] == "Sudden loss: PHQ-9 rose from 10 at week 2 to 16 at week 3"
 
 
 def test_it_does_not_flag_five_points_in_a_week():
-    assert sudden_loss(weekly([16, 10, 15])).empty
+    assert sudden_loss(weekly([16, 10, 15]), settings=RC).empty
 
 
 def test_sudden_loss_compares_with_the_previous_valid_score():
-    assert triggers(sudden_loss(weekly([16, 10, np.nan, 16]))) == ["adm:4"]
+    assert triggers(sudden_loss(weekly([16, 10, np.nan, 16]), settings=RC)) == ["adm:4"]
 
 
 def test_sudden_loss_is_mirrored_for_higher_is_better():
-    assert triggers(sudden_loss(weekly([20, 15], instrument="ors"))) == ["adm:2"]
-    assert sudden_loss(weekly([20, 16], instrument="ors")).empty
-    assert sudden_loss(weekly([10, 20], instrument="ors")).empty
+    assert triggers(sudden_loss(weekly([20, 15], instrument="ors"), settings=RC)) == ["adm:2"]
+    assert sudden_loss(weekly([20, 16], instrument="ors"), settings=RC).empty
+    assert sudden_loss(weekly([10, 20], instrument="ors"), settings=RC).empty
 
 
 TANG = RuleSettings(sudden_loss_criteria="tang_derubeis")
@@ -257,7 +315,7 @@ def test_the_tang_derubeis_mode_flags_a_loss_that_lasts():
 
 def test_the_tang_derubeis_mode_ignores_a_spike_that_reverts():
     spike = weekly([10, 9, 10, 17, 10, 9])
-    assert triggers(sudden_loss(spike)) == ["adm:4"]  # the default, simpler criterion flags it
+    assert triggers(sudden_loss(spike, settings=RC)) == ["adm:4"]  # the simpler one flags it
     assert sudden_loss(spike, settings=TANG).empty
 
 
@@ -358,8 +416,10 @@ def caseload():
     alliance = weekly([38, 35], instrument="session_rating", episode_id=2, first_id=30)
     at_risk = weekly([12], episode_id=3, first_id=40, risks=["yes"])
     unscorable = weekly([np.nan, np.nan], episode_id=4, first_id=50)
+    lasting_loss = weekly([10, 9, 10, 17, 18, 17], episode_id=6, first_id=60)
     administrations = pd.concat(
-        [deteriorating, recovering, anxious, alliance, at_risk, unscorable], ignore_index=True
+        [deteriorating, recovering, anxious, alliance, at_risk, unscorable, lasting_loss],
+        ignore_index=True,
     )
     checkins = pd.concat(
         [checkin_log(["missed", "missed"], episode_id=5, first_id=1), checkin_log(["completed"])],
@@ -383,7 +443,7 @@ def test_evaluate_returns_the_alert_and_status_contract():
     assert set(result.alerts["severity"]) <= {"urgent", "high", "warning"}
     assert not result.alerts.duplicated(["episode_id", "rule", "trigger"]).any()
     assert list(result.status.columns) == ["episode_id", "status", "reason"]
-    assert result.status["episode_id"].tolist() == [1, 2, 3, 4, 5]
+    assert result.status["episode_id"].tolist() == [1, 2, 3, 4, 5, 6]
 
 
 def test_evaluate_is_idempotent_whatever_the_row_order():
@@ -466,10 +526,14 @@ def test_instruments_missing_from_params_are_ignored_by_the_score_rules():
     assert "k10" not in with_k10
 
 
-@pytest.mark.parametrize("rule", ["reliable_deterioration", "not_on_track"])
-def test_state_rules_alert_once_while_the_state_persists(rule):
+@pytest.mark.parametrize(
+    ("rule", "severities"),
+    # Not on track: a watch where it begins, high once it persists (issue 16), then nothing more.
+    [("reliable_deterioration", ["high"]), ("not_on_track", ["warning", "high"])],
+)
+def test_state_rules_alert_once_while_the_state_persists(rule, severities):
     alerts = evaluate(weekly([16, 23, 24, 25, 25, 26]), NO_CHECKINS).alerts
-    assert (alerts["rule"] == rule).sum() == 1
+    assert alerts.loc[alerts["rule"] == rule, "severity"].tolist() == severities
 
 
 def test_a_decimal_rating_just_below_36_is_an_alliance_concern_and_36_is_not():

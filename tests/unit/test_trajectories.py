@@ -84,20 +84,21 @@ def test_continuous_sigma_matches_the_table_sigma_from_week_four(published_table
         assert sigma == pytest.approx(row.table_sigma, abs=0.3)
 
 
-def test_continuous_sigma_is_somewhat_narrower_than_the_table_in_weeks_two_and_three(
+def test_continuous_sigma_in_weeks_two_and_three_is_floored_at_the_error_of_a_difference(
     published_table,
 ):
-    # The table's σ_t also holds the spread of intakes within a band; the continuous form anchors on
-    # the client's own intake, so early on its σ_t is the SEM floor, a little narrower.
+    # The continuous form anchors on the client's own intake, which has its own error: early on
+    # its σ_t is √2·SEM (issue 16), within a point of the table's σ_t, which also holds the spread
+    # of intakes within a band.
     early = published_table[published_table["session"].isin([2, 3])]
     for row in early.itertuples():
         sigma = DEFAULT_CURVES[row.instrument].continuous.sigma(row.session)
-        assert 0 <= row.table_sigma - sigma <= 0.75
+        assert sigma == pytest.approx(row.table_sigma, abs=1.0)
 
 
-def test_sigma_is_the_sem_at_intake():
-    assert DEFAULT_CURVES["phq9"].continuous.sigma(1) == pytest.approx(2.16)
-    assert DEFAULT_CURVES["gad7"].continuous.sigma(1) == pytest.approx(1.80)
+def test_sigma_is_the_error_of_a_difference_of_two_scores_at_intake():
+    assert DEFAULT_CURVES["phq9"].continuous.sigma(1) == pytest.approx(2.16 * 2**0.5)
+    assert DEFAULT_CURVES["gad7"].continuous.sigma(1) == pytest.approx(1.80 * 2**0.5)
 
 
 def test_it_holds_the_curve_flat_after_week_twelve():
@@ -185,31 +186,32 @@ def test_vectorised_expected_scores_match_the_scalar_version():
 
 def test_tolerance_limits_default_to_the_90th_and_95th_percentile_lines():
     yellow, red = tolerance_limits(10.0, 2.0)
-    assert (yellow, red) == pytest.approx((10 + 1.2816 * 2, 10 + 1.6449 * 2))
+    # Rounded to the one decimal staff are shown (issue 16): 12.5632 and 13.2898.
+    assert (yellow, red) == pytest.approx((12.6, 13.3))
     assert (Z_YELLOW, Z_RED) == (1.2816, 1.6449)
 
 
 def test_tolerance_limits_are_mirrored_for_higher_is_better():
     yellow, red = tolerance_limits(50.0, 4.0, direction=HIGHER_IS_BETTER)
-    assert (yellow, red) == pytest.approx((50 - 1.2816 * 4, 50 - 1.6449 * 4))
+    assert (yellow, red) == pytest.approx((44.9, 43.4))
 
 
 FLAT_CURVES = (flat_curve(),)
 
 
-def status_of(total, *, intake=15, week=2, curves=FLAT_CURVES, **overrides):
+def status_of(total, *, intake=15, week=3, curves=FLAT_CURVES, **overrides):
     arguments = {"instrument": "phq9", **PHQ9, "curves": curves, "label": "PHQ-9", **overrides}
     return classify_status(total=total, intake=intake, week=week, **arguments)
 
 
 def test_it_is_red_strictly_above_the_red_limit():
-    red_limit = 15.0 + 1.6449 * 2.0
+    red_limit = 18.3  # 15 + 1.6449·2 = 18.2898, as shown
     assert status_of(red_limit + 0.01).status == "red"
     assert status_of(red_limit).status == "yellow"
 
 
 def test_it_is_yellow_strictly_above_the_yellow_limit():
-    yellow_limit = 15.0 + 1.2816 * 2.0
+    yellow_limit = 17.6  # 15 + 1.2816·2 = 17.5632, as shown
     assert status_of(yellow_limit + 0.01).status == "yellow"
     assert status_of(yellow_limit).status == "green"
 
@@ -259,7 +261,7 @@ def test_the_reason_says_what_is_wrong_in_plain_words():
 def test_the_reason_explains_a_reliable_worsening_and_the_white_status():
     worse = status_of(22, intake=15, curves=(flat_curve(sigma=10.0),))
     assert worse.reason == (
-        "PHQ-9 rose from 15 at intake to 22 at week 2, a reliable worsening (at least 6 points)"
+        "PHQ-9 rose from 15 at intake to 22 at week 3, a reliable worsening (at least 6 points)"
     )
     better = status_of(8, intake=16)
     assert "consider planning the ending" in better.reason
@@ -373,9 +375,9 @@ def test_calibration_reports_sensitivity_lead_time_and_false_alarms():
     recoverers = [
         weekly([15, 13, 11, 9, 8], episode_id=100 + e, first_id=1000 + e * 10) for e in range(10)
     ]
-    # 17 at week 2 is above the red limit (16.7) but only 2 points worse: flagged, never
-    # deteriorated.
-    false_alarm = [weekly([15, 17, 12, 10, 8], episode_id=200, first_id=3000)]
+    # 18 at week 3 is above the red limit (17.0) but only 3 points worse: flagged, never
+    # deteriorated, and it went on to improve reliably: a false alarm on a dip.
+    false_alarm = [weekly([15, 15, 18, 10, 8], episode_id=200, first_id=3000)]
     # A reliable rise that recovered: neither a deteriorator at the end nor "never deteriorated".
     dip = [weekly([15, 23, 14, 12, 10], episode_id=300, first_id=4000)]
     history = pd.concat(deteriorators + recoverers + false_alarm + dip, ignore_index=True)
@@ -384,15 +386,28 @@ def test_calibration_reports_sensitivity_lead_time_and_false_alarms():
 
     assert report["n_deteriorated"] == 10
     assert report["sensitivity"] == 1.0
-    # Red from week 2 (17 is above the red limit 16.7 of an intake of 15); last score at week 5.
-    assert report["median_weeks_of_warning"] == 3
+    # Red at week 3 (20 above 17.0), reliably worse at week 4 (22): one week of warning, not the
+    # two weeks to the last score.
+    assert report["median_weeks_of_warning"] == 1
     assert report["n_never_deteriorated"] == 11
     assert report["n_never_deteriorated_flagged"] == 1
     assert report["false_alarm_rate"] == pytest.approx(1 / 11)
+    assert report["n_dipped_then_improved"] == 1
+    assert report["n_improved"] == 10
     # Every flag here is also beyond the curve, so the curve-only figures agree.
     assert report["curve_sensitivity"] == 1.0
-    assert report["curve_median_weeks_of_warning"] == 3
+    assert report["curve_median_weeks_of_warning"] == 1
     assert report["curve_false_alarm_rate"] == pytest.approx(1 / 11)
+
+
+def test_a_flag_raised_after_the_client_was_already_reliably_worse_is_not_a_warning():
+    # Reliably worse at week 4 (22) and still red at week 5: flagged before the last score, but
+    # never before the worsening.
+    late = [weekly([15, 15, 15, 22, 23], episode_id=e, first_id=e * 10) for e in range(10)]
+    report = calibrate(pd.concat(late), instrument="phq9", **PHQ9)
+    assert report["sensitivity"] == 0.0
+    assert report["median_weeks_of_warning"] is None
+    assert report["sensitivity_before_last"] == 1.0  # Lambert's weaker definition, beside
 
 
 def calibration_history_where_reliable_worsening_flags_first():
@@ -414,7 +429,7 @@ def calibration_history_where_reliable_worsening_flags_first():
     return pd.concat(frames, ignore_index=True)
 
 
-def test_curve_only_calibration_leaves_out_flags_of_reliable_worsening_alone():
+def test_a_reliable_worsening_is_never_its_own_warning():
     report = calibrate(
         calibration_history_where_reliable_worsening_flags_first(),
         instrument="phq9",
@@ -422,16 +437,17 @@ def test_curve_only_calibration_leaves_out_flags_of_reliable_worsening_alone():
         **PHQ9,
     )
 
-    # Combined: every deteriorated episode is red from week 2 (last score at week 5).
+    # Every deteriorated episode is reliably worse at week 2, before any flag could warn of it.
     assert report["n_deteriorated"] == 21
-    assert report["n_deteriorated_flagged"] == 21
-    assert report["sensitivity"] == 1.0
-    assert report["median_weeks_of_warning"] == 3
-    # Curve only: half the watched deteriorators ever go beyond the curve, from week 3.
+    assert report["n_deteriorated_flagged"] == 0
+    assert report["sensitivity"] == 0.0
+    assert report["median_weeks_of_warning"] is None
+    # The old, weaker figure (flagged before the last score) would have called all 21 foreseen.
+    assert report["sensitivity_before_last"] == 1.0
+    # Curve only: half the watched deteriorators go beyond the curve, from week 3, after the fact.
     assert report["curve_n_deteriorated"] == 20
-    assert report["curve_n_deteriorated_flagged"] == 10
-    assert report["curve_sensitivity"] == 0.5
-    assert report["curve_median_weeks_of_warning"] == 2
+    assert report["curve_n_deteriorated_flagged"] == 0
+    assert report["curve_sensitivity_before_last"] == 0.5
 
 
 def test_curve_only_calibration_counts_only_the_episodes_the_curve_watches():
@@ -455,7 +471,7 @@ def test_curve_only_calibration_counts_only_the_episodes_the_curve_watches():
 def test_without_a_curve_the_curve_only_figures_are_empty():
     history = calibration_history_where_reliable_worsening_flags_first()
     report = calibrate(history, instrument="phq9", has_curve=False, **PHQ9)
-    assert report["sensitivity"] == 1.0
+    assert report["sensitivity_before_last"] == 1.0
     assert report["curve_n_episodes"] == 0
     assert report["curve_sensitivity"] is None
     assert report["curve_median_weeks_of_warning"] is None
@@ -471,7 +487,7 @@ def test_calibration_counts_flags_before_the_last_score_only():
 
 
 def test_calibration_suppresses_rates_on_fewer_than_ten_episodes():
-    few = pd.concat([weekly([15, 20, 22], episode_id=e, first_id=e * 10) for e in range(3)])
+    few = pd.concat([weekly([15, 15, 20, 22], episode_id=e, first_id=e * 10) for e in range(3)])
     report = calibrate(few, instrument="phq9", **PHQ9)
     assert report["n_deteriorated"] == 3
     assert report["sensitivity"] is None
