@@ -466,6 +466,12 @@ def not_on_track(
         + format_scores(rows["week"]) + why
     )  # fmt: skip
     further = _further_worsening(history, in_state=off, anchor=onset)
+    # A score that is both the run's second (the persistence alert, already high) and a further
+    # reliable step raises one alert, not two with the same trigger (the second would be lost
+    # to the alert table's unique key, and the pair depended on the rows' order).
+    further = further[
+        ~history.loc[further.index, "administration_id"].isin(rows["administration_id"])
+    ]
     again = history.loc[further.index]
     again_messages = (
         "Not on track and worse again: " + _text(again["label"]) + " "
