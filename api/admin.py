@@ -15,17 +15,7 @@ from api.services import api_token_revoke
 
 @admin.register(ApiToken)
 class ApiTokenAdmin(admin.ModelAdmin):
-    list_display = (
-        "name",
-        "user",
-        "key_prefix",
-        "created_at",
-        "last_used_at",
-        "expires_at",
-        "revoked_at",
-    )
-    list_filter = ("revoked_at",)
-    search_fields = ("name", "user__username", "key_prefix")
+    # Everything is shown, nothing typed: a key is made by its owner's page or the command.
     fields = (
         "user",
         "name",
@@ -35,14 +25,10 @@ class ApiTokenAdmin(admin.ModelAdmin):
         "expires_at",
         "revoked_at",
     )
-    readonly_fields = (
-        "user",
-        "key_prefix",
-        "created_at",
-        "last_used_at",
-        "expires_at",
-        "revoked_at",
-    )
+    list_display = ("name", *fields[:1], *fields[2:])
+    readonly_fields = ("user", *fields[2:])
+    list_filter = ("revoked_at",)
+    search_fields = ("name", "user__username", "key_prefix")
     actions = ["revoke_selected"]
 
     def has_add_permission(self, request):
