@@ -19,11 +19,13 @@ from django.conf import settings
 from django.utils import timezone
 
 from dashboards.exporters.base import PROGRESS_EVERY, Exporter
+from dashboards.report_selectors import episode_batches
 from outcomes.models import Administration
 from outcomes.selectors import instrument_for
 
 LOINC = "http://loinc.org"
-BATCH = 2000
+#: Episodes read at a time (their forms, a few dozen each, are held in memory together).
+BATCH = 500
 
 
 class FhirBundleExporter(Exporter):
@@ -77,7 +79,7 @@ class FhirBundleExporter(Exporter):
                 "total",
             )
         )  # fmt: skip
-        for pk, label, code, administered_at, answers, total in rows.iterator(chunk_size=BATCH):
+        for pk, label, code, administered_at, answers, total in _read_in_batches(rows):
             instrument = instruments.get(code)
             if instrument is None:
                 instrument = instruments[code] = instrument_for(self.scope.clinic, code)
@@ -97,6 +99,12 @@ class FhirBundleExporter(Exporter):
                         instrument, subject, authored, total, response_url
                     ),
                 }
+
+
+def _read_in_batches(rows) -> Iterator[tuple]:
+    """Each batch is read whole: the caller writes progress between rows (see episode_batches)."""
+    for batch in episode_batches(rows, episodes_per_batch=BATCH):
+        yield from list(batch)
 
 
 def questionnaire_url(instrument) -> str:
