@@ -7,6 +7,13 @@ for the PHQ-9, 69737-5 for the GAD-7), otherwise by this installation's canonica
 are the item values as given (``valueInteger``); item ``linkId``s are those of the instrument
 definition. The subject is the client's pseudonymous label, as an identifier (no name, no
 contact data). The file is written entry by entry, so its size does not bound the memory used.
+
+Which FHIR version: R4 (4.0.1), the release EHRs exchange today. A Bundle has no ``fhirVersion``
+element (that lives in a CapabilityStatement), so the file says it twice where FHIR provides for
+it: ``Bundle.meta.profile`` names the R4 Bundle definition by its versioned canonical URL, and the
+download's media type carries ``fhirVersion=4.0`` (FHIR R4 §3.1.0.3 "Version parameter"). Every
+element written here is the same in R4 and R4B; the tests validate the file with
+``fhir.resources.R4B`` (the package has no 4.0.1 models; its default is R5, which this is not).
 """
 
 from __future__ import annotations
@@ -24,6 +31,9 @@ from outcomes.models import Administration
 from outcomes.selectors import instrument_for
 
 LOINC = "http://loinc.org"
+FHIR_VERSION = "4.0.1"
+#: The versioned canonical URL of the base Bundle definition: this file is an R4 Bundle.
+BUNDLE_PROFILE = f"http://hl7.org/fhir/StructureDefinition/Bundle|{FHIR_VERSION}"
 #: Episodes read at a time (their forms, a few dozen each, are held in memory together).
 BATCH = 500
 
@@ -53,7 +63,8 @@ class FhirBundleExporter(Exporter):
         done = 0
         with open(path, "w", encoding="utf-8") as handle:
             handle.write(
-                '{"resourceType": "Bundle", "type": "collection", '
+                '{"resourceType": "Bundle", '
+                f'"meta": {{"profile": [{json.dumps(BUNDLE_PROFILE)}]}}, "type": "collection", '
                 f'"timestamp": {json.dumps(timezone.now().isoformat())}, "entry": ['
             )
             first = True
