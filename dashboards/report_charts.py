@@ -89,8 +89,10 @@ def _stage_label(stage) -> str:
 def _stage_text(stage) -> str:
     if stage.suppressed:
         return "n < 10"
-    percent = stage.percent_of_initial
-    return f"{stage.count}" if percent is None else f"{stage.count} ({percent:.0f} %)"
+    percent = stage.percent_of_base
+    if percent is None:
+        return f"{stage.count}"
+    return f"{stage.count} ({percent:.0f} % of {stage.base})"
 
 
 # --- static SVG (PDF) -----------------------------------------------------------------------------
