@@ -468,3 +468,21 @@ def test_the_warning_goes_once_the_mail_is_sent(client, cast, monkeypatch):
         sweep_outbox()  # SMTP is back
         mails, page = undelivered_block(client, cast.supervisor)
     assert (mails, page) == ([], "")
+
+
+def test_an_empty_chart_of_rates_by_clinician_says_why(client, cast):
+    for _ in range(3):
+        finished_episode(cast.clinic, cast.therapist)
+    response = report(client, cast.admin)
+    html = response.content.decode()
+    assert 'id="chart-rates"' not in html
+    assert "no clinician has 10 or more finished episodes with paired scores" in html
+    svg = report_charts.rates_svg(response.context["report"])
+    assert "no clinician has 10 or more finished episodes" in svg
+
+
+def test_the_chart_of_rates_is_drawn_once_a_clinician_has_ten_finished_episodes(client, cast):
+    for _ in range(10):
+        finished_episode(cast.clinic, cast.therapist)
+    html = report(client, cast.admin).content.decode()
+    assert 'id="chart-rates"' in html and 'class="chart-empty"' not in html
