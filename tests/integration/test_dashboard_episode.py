@@ -344,12 +344,16 @@ def test_an_alert_card_says_why_in_the_caseloads_words_not_the_rules_name(client
     # contradiction. The card names the reason as the caseload row does.
     alert = add_alert(cast.episode, severity=AlertSeverity.HIGH)
     alert.instrument = "phq9"
-    alert.save(update_fields=["instrument"])
+    alert.administration = add_score(cast.episode, "phq9", 18, weeks_ago=1)
+    alert.save(update_fields=["instrument", "administration"])
     client.force_login(cast.therapist)
-    for html in (page_of(client, cast.episode).content.decode(), client.get("/alerts/").content):
-        html = html if isinstance(html, str) else html.decode()
+    response = page_of(client, cast.episode)
+    for html in (response.content.decode(), client.get("/alerts/").content.decode()):
         title = re.search(rf'id="alert-{alert.pk}-title"[^>]*>(.*?)</h3>', html, re.S).group(1)
         assert title.endswith("Worse than expected on PHQ-9")
+    chart = response.context["page"].panels[0].figure
+    marker = next(trace for trace in chart["data"] if trace.get("name") == "Alert")
+    assert marker["text"] == ["Worse than expected on PHQ-9"]
 
 
 def test_a_client_reliably_worse_into_the_clinical_range_is_described_not_called_harmed(
