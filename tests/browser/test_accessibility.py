@@ -8,9 +8,12 @@ import re
 
 import pytest
 from django.core.management import call_command
+from playwright.sync_api import expect
 
 from clients.models import Membership, Role
 from config.celery_app import app as celery_app
+from dashboards import report_services, tasks
+from dashboards.models import ExportJob
 from tests.browser.accessibility import audit
 from tests.checkin_support import open_checkin
 from tests.factories import make_client, make_clinic, make_episode, make_staff
@@ -90,6 +93,30 @@ def test_no_page_of_the_staff_journeys_has_a_serious_accessibility_violation(
 
     failures = [f"{name}: {line}" for name, lines in found.items() for line in lines]
     assert not failures, "\n".join(failures)
+
+
+def test_a_screen_reader_hears_when_an_export_started_on_the_page_is_ready(
+    live_server, audit_page, demo_clinic, settings, tmp_path, monkeypatch
+):
+    settings.MEDIA_ROOT = tmp_path
+    # No worker: the job stays queued until the test runs it, as a worker would meanwhile.
+    monkeypatch.setattr(tasks.export_run, "apply_async", lambda *args, **kwargs: None)
+    page = audit_page
+    admin = Membership.objects.filter(role=Role.ADMIN).select_related("user").first().user
+    sign_in(page, live_server, admin.username)
+    page.goto(f"{live_server.url}/reports/")
+    form = page.locator('.export-form[data-exporter="outcome_report"]')
+    form.get_by_role("button", name="Export as CSV").click()
+    expect(page.locator("tr.export-job .export-status")).to_contain_text("Queued")
+    expect(page.locator("#export-announcer")).to_have_text("")
+
+    assert report_services.export_job_run(job_id=ExportJob.objects.get().pk)
+
+    expect(page.locator("#export-announcer")).to_have_text(
+        re.compile(r"^Outcome report .* is ready: the Download link is in the list")
+    )
+    expect(page.locator("tr.export-job .export-download a")).to_have_text("Download")
+    assert not (found := audit(page)), "\n".join(found)
 
 
 @pytest.fixture
