@@ -1,5 +1,6 @@
 from django.contrib import admin
 from django.contrib.auth import views as auth_views
+from django.templatetags.static import static
 from django.urls import include, path
 from django.views.generic import RedirectView
 
@@ -9,6 +10,9 @@ from config.health import healthz
 
 urlpatterns = [
     path("healthz", healthz, name="healthz"),
+    # Pages name their icon with <link rel="icon">; feed readers, bookmarks and pages without a
+    # <head> (file downloads, JSON) still ask for /favicon.ico.
+    path("favicon.ico", RedirectView.as_view(url=static("img/favicon.ico")), name="favicon"),
     path("login/", StaffLoginView.as_view(), name="login"),
     path("logout/", auth_views.LogoutView.as_view(), name="logout"),
     path("accounts/", include("accounts.urls")),

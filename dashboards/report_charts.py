@@ -5,6 +5,7 @@ export needs a headless Chrome that a server should not need)."""
 from __future__ import annotations
 
 import json
+import textwrap
 from xml.sax.saxutils import escape
 
 import plotly.graph_objects as go
@@ -19,6 +20,19 @@ RATES = (
 
 def _shown_clinicians(report: Report, rate: str):
     return [row for row in report.clinicians if getattr(row, rate).value is not None]
+
+
+def rates_empty_reason(report: Report) -> str | None:
+    """Why the chart of rates by clinician would have no bar, or None when it has one. An empty
+    plot with bare axes reads as "every clinician at 0 %"."""
+    if not report.clinicians:
+        return "No clinician had an episode in this period, so there is no rate to draw."
+    if any(_shown_clinicians(report, rate) for rate, _title, _colour in RATES):
+        return None
+    return (
+        "No rate to draw: no clinician has 10 or more finished episodes with paired scores in "
+        "this period (a rate on fewer is mostly noise). The tables give each clinician's counts."
+    )
 
 
 def rates_figure(report: Report) -> dict:
@@ -89,8 +103,10 @@ def _stage_label(stage) -> str:
 def _stage_text(stage) -> str:
     if stage.suppressed:
         return "n < 10"
-    percent = stage.percent_of_initial
-    return f"{stage.count}" if percent is None else f"{stage.count} ({percent:.0f} %)"
+    percent = stage.percent_of_base
+    if percent is None:
+        return f"{stage.count}"
+    return f"{stage.count} ({percent:.0f} % of {stage.base})"
 
 
 # --- static SVG (PDF) -----------------------------------------------------------------------------
@@ -105,7 +121,7 @@ def rates_svg(report: Report) -> str:
         if getattr(row, rate).value is not None
     ]
     label_width, bar_width, row_height = 190, 360, 16
-    height = 40 + len(rows) * (row_height + 4)
+    height = 40 + (len(rows) * (row_height + 4) if rows else 40)  # room for the reason
     width = label_width + bar_width + 60
     parts = [
         f'<svg xmlns="http://www.w3.org/2000/svg" width="{width}" height="{height}" '
@@ -139,7 +155,8 @@ def rates_svg(report: Report) -> str:
         f'stroke-dasharray="4 3"/>'
     )
     if not rows:
-        parts.append('<text x="0" y="36">No clinician has 10 or more finished episodes.</text>')
+        for line_number, line in enumerate(textwrap.wrap(rates_empty_reason(report), 100)):
+            parts.append(f'<text x="0" y="{36 + 14 * line_number}">{escape(line)}</text>')
     parts.append("</svg>")
     return "".join(parts)
 

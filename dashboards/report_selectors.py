@@ -316,15 +316,32 @@ def _paired_scores_from_forms(*, administrations, timezone: str) -> pd.DataFrame
     ).astype(float)
 
 
-def stream_rows(queryset: QuerySet, chunk_size: int = FETCH_CHUNK) -> Iterator[tuple]:
-    """The rows of a ``values_list`` query as the driver returns them, fetched in chunks (see
-    :func:`fetch_frame` for why the ORM's converters are skipped; callers convert)."""
-    sql, params = queryset.query.sql_with_params()
+def episode_batches(queryset: QuerySet, *, episodes_per_batch: int) -> Iterator[QuerySet]:
+    """``queryset`` (ordered by ``episode_id`` first) cut into queries of a few episodes each,
+    in episode order. For reads too large to hold at once that write as they go.
+
+    Read each batch whole (``list()``, :func:`rows_by_episode`) before writing anything: a cursor
+    left open while the caller writes (an export's progress) holds a read lock on SQLite, and a
+    second connection writing meanwhile ends in "database is locked" for one of them.
+    """
+    episode_ids = list(
+        queryset.order_by("episode_id").values_list("episode_id", flat=True).distinct()
+    )
+    for start in range(0, len(episode_ids), episodes_per_batch):
+        yield queryset.filter(episode_id__in=episode_ids[start : start + episodes_per_batch])
+
+
+def rows_by_episode(queryset: QuerySet, *, episodes_per_batch: int) -> Iterator[tuple]:
+    """The rows of a ``values_list`` query by :func:`episode_batches`, as the driver returns them
+    (see :func:`fetch_frame` for why the ORM's converters are skipped; callers convert). Each
+    batch's cursor is closed before its first row is yielded."""
     connection = connections[queryset.db]
-    with connection.chunked_cursor() as cursor:
-        cursor.execute(sql, params)
-        while rows := cursor.fetchmany(chunk_size):
-            yield from rows
+    for batch in episode_batches(queryset, episodes_per_batch=episodes_per_batch):
+        sql, params = batch.query.sql_with_params()
+        with connection.cursor() as cursor:
+            cursor.execute(sql, params)
+            rows = cursor.fetchall()
+        yield from rows
 
 
 def fetch_frame(queryset: QuerySet, columns: list[str]) -> pd.DataFrame:

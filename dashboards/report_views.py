@@ -82,6 +82,7 @@ def report_page(request):
             "form": form,
             "figures": {
                 "rates": report_charts.rates_figure(report),
+                "rates_empty": report_charts.rates_empty_reason(report),
                 "funnel": report_charts.funnel_figure(report),
             },
             "exporters": export_choices(),

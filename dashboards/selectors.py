@@ -445,7 +445,9 @@ def episode_page(*, episode: Episode) -> EpisodePage:
             charts.AlertMark(
                 at=alert.administration.administered_at,
                 total=alert.administration.total,
-                label=alert.get_rule_display(),
+                label=alert_reason_short(
+                    rule=alert.rule, instrument=code, instrument_name=charts.short_name(instrument)
+                ),
                 severity=alert.severity,
             )
             for alert in alerts

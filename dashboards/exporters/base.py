@@ -40,7 +40,8 @@ CONTENT_TYPES = {
     "csv": "text/csv; charset=utf-8",
     "xlsx": "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
     "pdf": "application/pdf",
-    "json": "application/fhir+json",
+    # The FHIR version as FHIR's media type parameter states it (see exporters.fhir_bundle).
+    "json": "application/fhir+json; fhirVersion=4.0",
 }
 
 

@@ -8,6 +8,13 @@ are the item values as given (``valueInteger``; ``valueDecimal`` for visual-anal
 item ``linkId``s are those of the instrument
 definition. The subject is the client's pseudonymous label, as an identifier (no name, no
 contact data). The file is written entry by entry, so its size does not bound the memory used.
+
+Which FHIR version: R4 (4.0.1), the release EHRs exchange today. A Bundle has no ``fhirVersion``
+element (that lives in a CapabilityStatement), so the file says it twice where FHIR provides for
+it: ``Bundle.meta.profile`` names the R4 Bundle definition by its versioned canonical URL, and the
+download's media type carries ``fhirVersion=4.0`` (FHIR R4 §3.1.0.3 "Version parameter"). Every
+element written here is the same in R4 and R4B; the tests validate the file with
+``fhir.resources.R4B`` (the package has no 4.0.1 models; its default is R5, which this is not).
 """
 
 from __future__ import annotations
@@ -20,11 +27,16 @@ from django.conf import settings
 from django.utils import timezone
 
 from dashboards.exporters.base import PROGRESS_EVERY, Exporter
+from dashboards.report_selectors import episode_batches
 from outcomes.models import Administration
 from outcomes.selectors import instrument_for
 
 LOINC = "http://loinc.org"
-BATCH = 2000
+FHIR_VERSION = "4.0.1"
+#: The versioned canonical URL of the base Bundle definition: this file is an R4 Bundle.
+BUNDLE_PROFILE = f"http://hl7.org/fhir/StructureDefinition/Bundle|{FHIR_VERSION}"
+#: Episodes read at a time (their forms, a few dozen each, are held in memory together).
+BATCH = 500
 
 
 class FhirBundleExporter(Exporter):
@@ -52,7 +64,8 @@ class FhirBundleExporter(Exporter):
         done = 0
         with open(path, "w", encoding="utf-8") as handle:
             handle.write(
-                '{"resourceType": "Bundle", "type": "collection", '
+                '{"resourceType": "Bundle", '
+                f'"meta": {{"profile": [{json.dumps(BUNDLE_PROFILE)}]}}, "type": "collection", '
                 f'"timestamp": {json.dumps(timezone.now().isoformat())}, "entry": ['
             )
             first = True
@@ -78,7 +91,7 @@ class FhirBundleExporter(Exporter):
                 "total",
             )
         )  # fmt: skip
-        for pk, label, code, administered_at, answers, total in rows.iterator(chunk_size=BATCH):
+        for pk, label, code, administered_at, answers, total in _read_in_batches(rows):
             instrument = instruments.get(code)
             if instrument is None:
                 instrument = instruments[code] = instrument_for(self.scope.clinic, code)
@@ -98,6 +111,12 @@ class FhirBundleExporter(Exporter):
                         instrument, subject, authored, total, response_url
                     ),
                 }
+
+
+def _read_in_batches(rows) -> Iterator[tuple]:
+    """Each batch is read whole: the caller writes progress between rows (see episode_batches)."""
+    for batch in episode_batches(rows, episodes_per_batch=BATCH):
+        yield from list(batch)
 
 
 def questionnaire_url(instrument) -> str:

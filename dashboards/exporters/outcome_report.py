@@ -58,15 +58,14 @@ class OutcomeReportExporter(Exporter):
 
     def iterate_rows(self) -> Iterator[list]:
         yield HEADER
-        ids = self._episodes().order_by("pk").values_list("pk", flat=True)
         names: dict[int, str] = {}
-        batch: list[int] = []
-        for episode_id in ids.iterator(chunk_size=BATCH):
-            batch.append(episode_id)
-            if len(batch) == BATCH:
-                yield from self._rows(batch, names)
-                batch = []
-        if batch:
+        # Keyset pages, each read whole: no cursor stays open while the base class writes the
+        # progress between rows (on SQLite an open read and a second writer end in "database is
+        # locked").
+        episodes = self._episodes().order_by("pk").values_list("pk", flat=True)
+        last = 0
+        while batch := list(episodes.filter(pk__gt=last)[:BATCH]):
+            last = batch[-1]
             yield from self._rows(batch, names)
 
     def _rows(self, episode_ids: list[int], names: dict[int, str]) -> Iterator[list]:

@@ -20,12 +20,13 @@ from datetime import UTC, date, datetime, timedelta
 from zoneinfo import ZoneInfo
 
 from dashboards.exporters.base import Exporter
-from dashboards.report_selectors import stream_rows
+from dashboards.report_selectors import rows_by_episode
 from outcomes.models import Administration
 
 #: Largest date shift, in days, either way.
 MAX_SHIFT_DAYS = 182
-BATCH = 5000
+#: Episodes read at a time (their forms, a few dozen each, are held in memory together).
+BATCH = 500
 
 HEADER = [
     "client_id",
@@ -114,7 +115,7 @@ class ResearchExporter(Exporter):
                 "source",
             )
         )
-        # Raw driver values (see report_selectors.stream_rows): converted here, once each.
+        # Raw driver values (see report_selectors.rows_by_episode): converted here, once each.
         for (
             client_id,
             episode_id,
@@ -129,7 +130,7 @@ class ResearchExporter(Exporter):
             caseness,
             risk,
             source,
-        ) in stream_rows(rows, BATCH):
+        ) in rows_by_episode(rows, episodes_per_batch=BATCH):
             started_on = _as_date(started_on)
             answers = json.loads(answers) if isinstance(answers, str | bytes) else answers
             shift = shifts.get(client_id)

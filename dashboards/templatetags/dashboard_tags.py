@@ -3,12 +3,26 @@
 from django import template
 from django.utils import timezone
 
+from dashboards.alert_words import alert_reason_short
+from dashboards.selectors import instrument_short_name
+
 register = template.Library()
 
 RELIABLE_WORDS = {
     "improved": "reliable improvement",
     "unchanged": "no reliable change",
     "deteriorated": "reliable worsening",
+}
+
+# Jacobson & Truax's categories in a clinician's words. "Harmed" is the method's term for a
+# client who started outside the clinical range and is now reliably worse and inside it; on a
+# client's page it reads as an accusation, and it says less than the plain description.
+CATEGORY_WORDS = {
+    "recovered": "recovered",
+    "improved": "improved",
+    "unchanged": "no reliable change",
+    "deteriorated": "deteriorated",
+    "harmed": "worse, now in the clinical range",
 }
 
 
@@ -38,6 +52,23 @@ def percent(value):
 @register.filter
 def reliable_words(value):
     return RELIABLE_WORDS.get(value, "")
+
+
+@register.filter
+def category_words(value):
+    return CATEGORY_WORDS.get(value, value or "")
+
+
+@register.filter
+def alert_reason(alert):
+    """The alert's reason in the caseload's words ("Worse than expected on PHQ-9"), so the alert
+    card, the caseload row and the status ("Off track", "Not on track") never disagree."""
+    code = alert.instrument or ""
+    return alert_reason_short(
+        rule=alert.rule,
+        instrument=code,
+        instrument_name=instrument_short_name(code) if code else "",
+    )
 
 
 @register.filter

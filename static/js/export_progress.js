@@ -23,9 +23,23 @@
           link.textContent = "Download";
           cell.appendChild(link);
         }
-        if (!FINAL[job.status]) { window.setTimeout(function () { poll(row); }, INTERVAL_MS); }
+        if (FINAL[job.status]) {
+          announce(row, job);
+        } else {
+          window.setTimeout(function () { poll(row); }, INTERVAL_MS);
+        }
       })
       .catch(function () { window.setTimeout(function () { poll(row); }, INTERVAL_MS * 4); });
+  }
+
+  // Only the end is announced: a progress count read out every 1.5 s would drown the page.
+  function announce(row, job) {
+    var announcer = document.getElementById("export-announcer");
+    if (!announcer) { return; }
+    var name = row.cells[0].textContent.trim();
+    announcer.textContent = job.download_url
+      ? name + " is ready: the Download link is in the list of your exports."
+      : name + ": " + job.status_label;
   }
 
   document.addEventListener("DOMContentLoaded", function () {

@@ -77,6 +77,16 @@ def phone_page(browser):
 
 
 @pytest.fixture
+def audit_page(browser):
+    """A desktop page whose context bypasses the Content Security Policy, so the accessibility
+    audit can inject axe-core (``tests/browser/accessibility.py``). Only for audits: journeys
+    that check the policy itself use ``page``."""
+    context, page = _page(browser, viewport={"width": 1366, "height": 900}, bypass_csp=True)
+    yield page
+    context.close()
+
+
+@pytest.fixture
 def screenshot():
     SCREENSHOTS.mkdir(parents=True, exist_ok=True)
 

@@ -158,6 +158,7 @@ TODAY = timezone.localdate
 # One line per method and route: how to call it, and what each caller gets.
 MATRIX = {
     "GET /healthz": (lambda w: get("/healthz"), everyone()),
+    "GET /favicon.ico": (lambda w: get("/favicon.ico"), everyone(302)),
     "GET /login/": (lambda w: get("/login/"), everyone()),
     "POST /logout/": (lambda w: post("/logout/"), everyone(302)),
     "GET /accounts/security/": (lambda w: get("/accounts/security/"), any_staff()),

@@ -1,5 +1,6 @@
 """The client page, "review together", the notifications page and the actions on them."""
 
+import re
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -336,3 +337,31 @@ def test_the_review_page_says_nothing_of_a_dashed_line_it_does_not_draw(client, 
 def test_the_review_page_without_scores_has_no_dashed_line_note(client, cast):
     html = review_html(client, cast)
     assert "There are no answers to show yet" in html and DASHED_LINE_NOTE not in html
+
+
+def test_an_alert_card_says_why_in_the_caseloads_words_not_the_rules_name(client, cast):
+    # The client's status is "Off track"; a card titled "Not on track" beside it read as a
+    # contradiction. The card names the reason as the caseload row does.
+    alert = add_alert(cast.episode, severity=AlertSeverity.HIGH)
+    alert.instrument = "phq9"
+    alert.administration = add_score(cast.episode, "phq9", 18, weeks_ago=1)
+    alert.save(update_fields=["instrument", "administration"])
+    client.force_login(cast.therapist)
+    response = page_of(client, cast.episode)
+    for html in (response.content.decode(), client.get("/alerts/").content.decode()):
+        title = re.search(rf'id="alert-{alert.pk}-title"[^>]*>(.*?)</h3>', html, re.S).group(1)
+        assert title.endswith("Worse than expected on PHQ-9")
+    chart = response.context["page"].panels[0].figure
+    marker = next(trace for trace in chart["data"] if trace.get("name") == "Alert")
+    assert marker["text"] == ["Worse than expected on PHQ-9"]
+
+
+def test_a_client_reliably_worse_into_the_clinical_range_is_described_not_called_harmed(
+    client, cast
+):
+    add_score(cast.episode, "phq9", 4, weeks_ago=3)
+    add_score(cast.episode, "phq9", 16, weeks_ago=1)
+    client.force_login(cast.therapist)
+    html = page_of(client, cast.episode).content.decode()
+    assert "(worse, now in the clinical range)" in html
+    assert "harmed" not in html

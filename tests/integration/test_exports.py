@@ -246,3 +246,19 @@ def test_a_failed_export_tells_the_supervisor_why_in_words_not_an_exception_clas
     assert "KeyError" not in html and "phq9_first" not in html
     status = client.get(reverse("reports:export_status", args=[job.pk])).json()
     assert status["error"] == report_services.FAILED_UNEXPECTEDLY
+
+
+def test_the_fhir_download_states_its_fhir_version_in_the_file_and_the_media_type(
+    client, cast, media, django_capture_on_commit_callbacks
+):
+    from fhir.resources.R4B.bundle import Bundle
+
+    finished_episode(cast.clinic, cast.therapist)
+    job = run_export(
+        client, cast.supervisor, django_capture_on_commit_callbacks, exporter="fhir",
+        file_format="json",
+    )  # fmt: skip
+    response, body = download(client, job)
+    assert response["Content-Type"] == "application/fhir+json; fhirVersion=4.0"
+    bundle = Bundle.model_validate_json(body)
+    assert bundle.meta.profile == ["http://hl7.org/fhir/StructureDefinition/Bundle|4.0.1"]

@@ -230,7 +230,7 @@ def test_the_funnel_does_not_show_what_n_lt_10_hides(client, cast):
     assert stages["Case at start, paired scores"].shown_count == 5  # base: 10 finished
     recovered = stages["Recovered"]
     assert recovered.suppressed and recovered.shown_count is None
-    assert recovered.percent_of_initial is None
+    assert recovered.percent_of_base is None
     html = response.content.decode()
     assert "Recovered 3" not in html
     assert 'Recovered <span class="suppressed">n&nbsp;&lt;&nbsp;10</span>' in html
@@ -238,12 +238,28 @@ def test_the_funnel_does_not_show_what_n_lt_10_hides(client, cast):
     trace = report_charts.funnel_figure(result)["data"][0]
     assert trace["x"][-1] is None and trace["text"][-1] == "n < 10"
     assert trace["textinfo"] == "text" and "percent" not in trace.get("hovertemplate", "")
-    assert trace["text"][3] == "5 (50 %)"
+    assert trace["text"][3] == "5 (50 % of 10)"
     svg = report_charts.funnel_svg(result)
     assert svg.endswith(
         '<text x="0" y="122">Recovered</text><text x="566" y="122">n &lt; 10</text></svg>'
     )
     assert '<text x="566" y="122">3' not in svg
+
+
+def test_the_funnels_recovered_share_is_the_tables_recovery_rate_with_its_denominator(client, cast):
+    for _ in range(10):
+        finished_episode(cast.clinic, cast.therapist)
+    for _ in range(2):
+        finished_episode(cast.clinic, cast.therapist, last=(16, 12))  # still a case
+    for _ in range(3):
+        finished_episode(cast.clinic, cast.therapist, sessions=1)  # ended, not finished
+    response = report(client, cast.admin)
+    result = response.context["report"]
+    assert (result.total.recovery.numerator, result.total.recovery.denominator) == (10, 12)
+    trace = report_charts.funnel_figure(result)["data"][0]
+    # 10 of 12 cases, as in the table; not 10 of the 15 referrals that ended (67 %).
+    assert trace["text"][-1] == "10 (83 % of 12)"
+    assert "Each percentage is of the stage before it" in response.content.decode()
 
 
 def test_a_suppressed_team_cannot_be_recovered_by_subtraction_from_the_total(client, cast):
@@ -453,3 +469,21 @@ def test_the_warning_goes_once_the_mail_is_sent(client, cast, monkeypatch):
         sweep_outbox()  # SMTP is back
         mails, page = undelivered_block(client, cast.supervisor)
     assert (mails, page) == ([], "")
+
+
+def test_an_empty_chart_of_rates_by_clinician_says_why(client, cast):
+    for _ in range(3):
+        finished_episode(cast.clinic, cast.therapist)
+    response = report(client, cast.admin)
+    html = response.content.decode()
+    assert 'id="chart-rates"' not in html
+    assert "no clinician has 10 or more finished episodes with paired scores" in html
+    svg = report_charts.rates_svg(response.context["report"])
+    assert "no clinician has 10 or more finished episodes" in svg
+
+
+def test_the_chart_of_rates_is_drawn_once_a_clinician_has_ten_finished_episodes(client, cast):
+    for _ in range(10):
+        finished_episode(cast.clinic, cast.therapist)
+    html = report(client, cast.admin).content.decode()
+    assert 'id="chart-rates"' in html and 'class="chart-empty"' not in html

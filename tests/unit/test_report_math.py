@@ -174,11 +174,12 @@ def test_funnel_stages_on_a_base_below_ten_show_neither_count_nor_percentage():
         [("Ended", 12), ("Entered", 11), ("Finished", 10), ("Cases", 5), ("Recovered", 3)]
     )
     assert [stage.shown_count for stage in stages] == [12, 11, 10, 5, None]
-    assert stages[-1].suppressed and stages[-1].percent_of_initial is None
-    assert stages[3].percent_of_initial == pytest.approx(100 * 5 / 12)
+    assert stages[-1].suppressed and stages[-1].percent_of_base is None
+    # Each share is of the stage before: the last shown one, cases among the finished.
+    assert stages[3].percent_of_base == pytest.approx(100 * 5 / 10)
     few = funnel_stages([("Ended", 8), ("Entered", 8), ("Finished", 7)])
     assert [stage.shown_count for stage in few] == [8, None, None]
-    assert few[0].percent_of_initial is None  # a share of 8 referrals is a rate on 8
+    assert few[0].percent_of_base is None  # the first stage is the base of the others
 
 
 def test_completion_counts_only_checkins_that_have_closed():
