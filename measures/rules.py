@@ -35,7 +35,7 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from outcomes.trajectories import (
+from measures.trajectories import (
     CURVE_LEVEL_NONE,
     CURVE_LEVEL_RED,
     HIGHER_IS_BETTER,
@@ -401,7 +401,7 @@ def not_on_track(
     history: pd.DataFrame | None = None,
 ) -> pd.DataFrame:
     """Outside the expected recovery curve's tolerance band (Finch, Lambert & Schaalje 2001; Lambert
-    et al. 2002; CLINICAL.md §4; see ``outcomes.trajectories``), graded by persistence (issue 16).
+    et al. 2002; CLINICAL.md §4; see ``measures.trajectories``), graded by persistence (issue 16).
 
     Off the curve: above ŷ + z_yellow·σ_t (yellow) or ŷ + z_red·σ_t (red), strictly; mirrored for
     higher-is-better; judged from ``trajectories.FIRST_LIMIT_WEEK``. Only instruments with a curve

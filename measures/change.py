@@ -25,7 +25,7 @@ from typing import Literal
 import numpy as np
 import pandas as pd
 
-from outcomes.instruments import Instrument, get_instrument
+from measures.instruments import Instrument, get_instrument
 
 #: qnorm(0.975): two-tailed 5 % critical value (Jacobson & Truax 1991).
 Z_TWO_TAILED_5 = 1.959964
