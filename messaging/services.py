@@ -16,7 +16,7 @@ from django.conf import settings
 from django.core.mail import EmailMultiAlternatives
 from django.utils import timezone
 
-from config.queue import enqueue_on_commit
+from config.queue import enqueue_task_on_commit
 from messaging.models import OutboundEmail
 
 logger = logging.getLogger(__name__)
@@ -49,9 +49,7 @@ def mail_queue(
         purpose=purpose,
         headers=headers or {},
     )
-    from messaging.tasks import send_outbound_email
-
-    enqueue_on_commit(send_outbound_email, mail.pk)
+    enqueue_task_on_commit("messaging.tasks.send_outbound_email", mail.pk)
     return mail
 
 

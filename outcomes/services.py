@@ -16,7 +16,7 @@ from django.utils import timezone
 
 from audit.services import audit_record
 from clients.selectors import episodes_visible_to
-from config.queue import enqueue_on_commit
+from config.queue import enqueue_task_on_commit
 from measures.scoring import score_answers
 from outcomes.models import (
     Administration,
@@ -151,9 +151,7 @@ def administration_record(
             details={"source": source, "instrument": instrument.code},
         )
 
-    from outcomes.tasks import evaluate_episode
-
-    enqueue_on_commit(evaluate_episode, episode.pk)
+    enqueue_task_on_commit("outcomes.tasks.evaluate_episode", episode.pk)
     return RecordedAdministration(administration=administration, risk_alert=risk_alert)
 
 
