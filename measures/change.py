@@ -12,6 +12,10 @@ Conventions used throughout:
   the NHS Talking Therapies Manual does.
 * The alternative RCI methods follow the R package clinicalsignificance (Claus, Wager & Bonnet,
   J. Stat. Softw. 2024), the reference implementation named in CLINICAL.md §2.
+
+Why one long module (~780 lines): each statistic is short, but they share the direction sign, the
+critical values and the instrument norms above, and the scalar and vectorised paths sit side by side
+so a reader can check one against the other.
 """
 
 from __future__ import annotations

@@ -24,6 +24,9 @@ a not-on-track that persists, rises steeply late in care or comes with an allian
 unanswered risk item (issue 16; see ``not_on_track``). A client's request to be contacted is no
 rule over scores: the check-in raises it ("high", ``clients.checkins``).
 
+Why one long module (~800 lines): every rule reads the same per-episode frame and shares the
+baseline, transition and trigger helpers; the onset logic is only checkable with all rules in view.
+
 Signals are prompts for review, never diagnoses (CLINICAL.md §4 step 6).
 """
 
