@@ -4,8 +4,8 @@ from django.contrib.auth.forms import AuthenticationForm
 from django.core.exceptions import ValidationError
 
 from accounts.known_browser import known_browser_for
-from accounts.selectors import client_ip
 from accounts.services import LoginRefusal, login_attempt_claim
+from config.request_address import client_ip
 
 
 def lockout_message() -> str:

@@ -25,7 +25,6 @@ from accounts.known_browser import known_browser_remember
 from accounts.models import RecoveryCodes
 from accounts.qr import qr_svg
 from accounts.selectors import (
-    client_ip,
     mfa_required_for,
     user_audit_clinic,
     user_has_mfa,
@@ -41,6 +40,7 @@ from accounts.services import (
 from api.models import ApiToken
 from api.services import api_token_create, api_token_revoke
 from audit.services import audit_record
+from config.request_address import client_ip
 
 
 class StaffLoginView(auth_views.LoginView):

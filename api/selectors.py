@@ -10,9 +10,9 @@ import pandas as pd
 from clients.models import Episode
 from dashboards.charts import expected_course
 from dashboards.selectors import clinic_curves
-from outcomes import trajectories
+from measures import trajectories
+from measures.rules import DEFAULT_PARAMS
 from outcomes.models import Administration
-from outcomes.rules import DEFAULT_PARAMS
 from outcomes.selectors import instrument_for
 
 
@@ -37,7 +37,7 @@ class InstrumentTrajectory:
 
 def episode_trajectory(*, episode: Episode) -> list[InstrumentTrajectory]:
     """Per instrument: every valid score with its treatment week, expected score, tolerance
-    limits and status (``outcomes.trajectories.classify_administrations``, CLINICAL.md §4), and
+    limits and status (``measures.trajectories.classify_administrations``, CLINICAL.md §4), and
     the expected course week by week from intake (empty when no curve applies)."""
     rows = list(
         Administration.objects.filter(episode=episode, valid=True, total__isnull=False)

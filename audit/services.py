@@ -2,8 +2,8 @@
 
 from django.utils import timezone
 
-from accounts.selectors import client_ip
 from audit.models import AuditEvent
+from config.request_address import client_ip
 
 
 def audit_record(

@@ -4,7 +4,7 @@ client is reliably worse, and how often does it cry wolf?
     PYTHONPATH=. .venv/bin/python bench/bench_early_warning.py [--clients 2000] [--seed 1]
 
 Generates the synthetic cohort of ``bench/early_warning_cohort.py`` (published trajectory
-shapes), feeds every client's weekly PHQ-9 through ``outcomes.rules.evaluate`` and prints, for the
+shapes), feeds every client's weekly PHQ-9 through ``measures.rules.evaluate`` and prints, for the
 shipped defaults and for each operating point a clinic can choose (``rules.OPERATING_POINTS``):
 
 - eventual deteriorators (last − intake ≥ 6) flagged by a deterioration rule strictly before the
@@ -26,8 +26,8 @@ import numpy as np
 import pandas as pd
 
 from bench.early_warning_cohort import generate_cohort
-from outcomes import trajectories
-from outcomes.rules import DEFAULT_PARAMS, OPERATING_POINTS, RuleSettings, evaluate, score_history
+from measures import trajectories
+from measures.rules import DEFAULT_PARAMS, OPERATING_POINTS, RuleSettings, evaluate, score_history
 
 DETERIORATION_RULES = ("reliable_deterioration", "not_on_track", "sudden_loss")
 GOALS = {

@@ -15,7 +15,7 @@ import time
 import numpy as np
 import pandas as pd
 
-from outcomes.rules import evaluate
+from measures.rules import evaluate
 
 START = pd.Timestamp("2024-01-01", tz="UTC")
 

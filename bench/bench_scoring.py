@@ -27,15 +27,15 @@ import pandas as pd
 # Run as a plain script from anywhere: make the repository root importable.
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from outcomes.change import (  # noqa: E402
+from measures.change import (  # noqa: E402
     change_categories,
     change_category,
     rci_categories,
     rci_category,
     reliable_change_index,
 )
-from outcomes.instruments import get_instrument  # noqa: E402
-from outcomes.scoring import score_answers, score_frame  # noqa: E402
+from measures.instruments import get_instrument  # noqa: E402
+from measures.scoring import score_answers, score_frame  # noqa: E402
 
 RELIABILITY = 0.89  # PHQ-9 internal consistency, Kroenke, Spitzer & Williams 2001
 

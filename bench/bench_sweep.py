@@ -237,7 +237,7 @@ def naive_loop(episode_ids: list[int]) -> float:
     from django.utils import timezone
 
     from clients.models import Episode
-    from outcomes import rules
+    from measures import rules
     from outcomes.evaluation import CHECKIN_STATUS_FOR_RULES, rule_settings
     from outcomes.models import Administration, Alert
 

@@ -10,10 +10,8 @@ to the sweep and the client's link.
 """
 
 from django.contrib import admin, messages
-from django.contrib.admin import helpers
 from django.db import transaction
 from django.shortcuts import redirect
-from django.template.response import TemplateResponse
 
 from audit.services import audit_record
 from clients.models import (
@@ -27,7 +25,6 @@ from clients.models import (
     TimelineEvent,
     TreatmentSession,
 )
-from privacy.services import client_erase
 
 # Audit action prefixes, as the services name the same records.
 AUDIT_NAMES = {
@@ -159,7 +156,8 @@ class ClientAdmin(AuditedAdmin):
     list_filter = ("clinic",)
     search_fields = ("label",)
     inlines = [EpisodeInline]
-    actions = ["open_privacy_page", "erase_client"]
+    # privacy/admin.py adds "erase_client": erasure is privacy's service, and privacy sits above.
+    actions = ["open_privacy_page"]
 
     def has_delete_permission(self, request, obj=None):
         # Django's delete would leave the outbox's mails to the client and audit nothing.
@@ -180,42 +178,6 @@ class ClientAdmin(AuditedAdmin):
             self.message_user(request, "Choose exactly one client.", level=messages.WARNING)
             return None
         return redirect("privacy:client", client_id=queryset.get().pk)
-
-    @admin.action(
-        description="Erase the client's data (GDPR); asks to confirm", permissions=["change"]
-    )
-    def erase_client(self, request, queryset):
-        """The GDPR erasure service, after typing the client's label on a confirmation page
-        (like Django's own "delete selected" confirmation)."""
-        if queryset.count() != 1:
-            self.message_user(request, "Choose exactly one client.", level=messages.WARNING)
-            return None
-        client = queryset.select_related("clinic").get()
-        typed = request.POST.get("confirm_label")
-        if typed is None:
-            context = {
-                **self.admin_site.each_context(request),
-                "title": f"Erase {client.label}?",
-                "opts": self.model._meta,
-                "client": client,
-                "action_checkbox_name": helpers.ACTION_CHECKBOX_NAME,
-            }
-            return TemplateResponse(request, "privacy/admin_erase_confirm.html", context)
-        if typed.strip() != client.label:
-            self.message_user(
-                request,
-                "Type the client's label exactly to confirm the erasure.",
-                level=messages.ERROR,
-            )
-            return None
-        label = client.label
-        erased = client_erase(client=client, actor=request.user, reason="request", request=request)
-        self.message_user(
-            request,
-            f"{label} is erased: {erased.episodes} episode(s), {erased.responses} response(s), "
-            f"{erased.mails} queued mail(s). The audit log records the erasure.",
-        )
-        return None
 
 
 class SessionInline(admin.TabularInline):

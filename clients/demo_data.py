@@ -21,6 +21,10 @@ Where the numbers come from (see /work/shared/CLINICAL.md):
   after the SRS cutoff of Duncan 2003); ruptures are built to cross it.
 - A finished course needs at least 2 attended sessions (NHS Talking Therapies); dropouts have fewer.
 
+Why one long module (~900 lines): one seeded random stream is threaded through every step in a
+fixed order, and the demo, tests and benchmarks rely on the exact numbers; the steps read as one
+story top to bottom. Split it only along that order.
+
 Everything else (noise sizes, shares of archetypes, attendance and completion rates) is a local
 choice that makes the demo look plausible; none of it is a clinical claim.
 """

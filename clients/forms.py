@@ -13,7 +13,7 @@ from django import forms
 from django.utils import timezone
 
 from clients.models import MeasurementPlan
-from outcomes.instruments import Instrument, Item
+from measures.instruments import Instrument, Item
 from outcomes.models import ResponseSource
 from outcomes.selectors import instruments_available
 

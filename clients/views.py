@@ -26,13 +26,13 @@ from django.utils import timezone
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_http_methods
 
-from accounts.selectors import client_ip
 from audit.services import audit_record
 from clients import checkins
 from clients.checkins import LinkState
 from clients.forms import CheckInForm, ResponseEntryForm
 from clients.models import CheckInStatus
 from clients.selectors import episodes_visible_to
+from config.request_address import client_ip
 from outcomes.selectors import instruments_available
 from outcomes.services import AnswersInvalid
 

@@ -3,19 +3,42 @@
 Why: a task sent from inside a transaction can run before the row it needs exists, or after a
 rollback for a row that never will. And a client's submission must be saved and acknowledged even
 when the broker is down: the periodic sweeps find whatever was not queued (rows carry the state).
+
+Services name the task (``enqueue_task_on_commit("messaging.tasks.send_outbound_email", mail.pk)``)
+rather than import it: a task calls its service, so a service that imported its tasks module made
+an import circle. This module imports no app (an import-linter contract holds it to that).
 """
 
 import logging
+from importlib import import_module
 
 from django.db import transaction
+
+from config.celery_app import app
 
 logger = logging.getLogger(__name__)
 
 
-def enqueue_on_commit(task, *args, **kwargs) -> None:
-    """Send ``task`` with ``args`` once the current transaction commits (at once outside one).
+def enqueue_task_on_commit(task_name: str, *args, **kwargs) -> None:
+    """Send the task registered as ``task_name`` with ``args`` once the current transaction
+    commits (at once outside one).
+
+    The task is looked up in the Celery app's registry now, so a misspelt name fails the caller
+    loudly in tests instead of a warning after commit; its module is imported here, at call time,
+    because a web process only registers the tasks whose modules something imported. Going through
+    the task object (not ``app.send_task``) keeps eager mode and tests that patch a task's
+    ``apply_async`` working.
 
     Arguments must be ids, never health data or names: task arguments end up in broker logs.
+    """
+    import_module(task_name.rsplit(".", 1)[0])
+    enqueue_on_commit(app.tasks[task_name], *args, **kwargs)
+
+
+def enqueue_on_commit(task, *args, **kwargs) -> None:
+    """Send the task object ``task`` with ``args`` once the current transaction commits.
+
+    Prefer ``enqueue_task_on_commit`` from services: passing the object means importing the task.
     """
 
     def send():

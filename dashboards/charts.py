@@ -21,8 +21,8 @@ from datetime import date, datetime, timedelta
 import numpy as np
 import pandas as pd
 
-from outcomes import trajectories
-from outcomes.instruments import Instrument
+from measures import trajectories
+from measures.instruments import Instrument
 
 # Calm palette, readable on white; every status also has a shape and a word elsewhere.
 INK = "#1b1f24"

@@ -18,7 +18,7 @@ from django.utils import timezone
 from django.utils.http import urlencode
 
 from audit.services import audit_record
-from config.queue import enqueue_on_commit
+from config.queue import enqueue_task_on_commit
 from dashboards.exporters import ExportRefused, exporter_class
 from dashboards.models import EXPORT_LIFETIME, ExportJob, ReportSubscription
 from dashboards.report_selectors import (
@@ -90,9 +90,7 @@ def export_job_request(
         request=request,
         details={"exporter": exporter, "format": file_format, **job.options},
     )
-    from dashboards.tasks import export_run
-
-    enqueue_on_commit(export_run, str(job.pk))
+    enqueue_task_on_commit("dashboards.tasks.export_run", str(job.pk))
     return job
 
 
@@ -188,13 +186,11 @@ def exports_sweep(*, now=None) -> dict[str, int]:
         expired += ExportJob.objects.filter(pk=job.pk, status=job.status).update(
             status=new_status, file_path=""
         )
-    from dashboards.tasks import export_run
-
     requeued = 0
     for job_id in ExportJob.objects.filter(
         status=ExportJob.Status.QUEUED, created_at__lte=now - REQUEUE_AFTER
     ).values_list("pk", flat=True):
-        enqueue_on_commit(export_run, str(job_id))
+        enqueue_task_on_commit("dashboards.tasks.export_run", str(job_id))
         requeued += 1
     dead = ExportJob.objects.filter(
         status=ExportJob.Status.RUNNING, started_at__lte=now - RUNNING_STALE_AFTER

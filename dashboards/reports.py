@@ -13,10 +13,10 @@ Definitions (CLINICAL.md §3 and §5):
   sessions (NHS Talking Therapies Manual: a finished course of treatment).
 * Recovery, reliable improvement, reliable deterioration and reliable recovery: NHS Talking
   Therapies paired outcomes on the first and last paired PHQ-9 and GAD-7 of finished episodes,
-  computed by ``outcomes.change.talking_therapies_frame``. Recovery and reliable recovery are
+  computed by ``measures.change.talking_therapies_frame``. Recovery and reliable recovery are
   defined for cases at the start only (PHQ-9 >= 10 or GAD-7 >= 8).
 * Pre-post effect size d = (mean_pre - mean_post) / SD_pre on finished episodes with paired
-  scores (``outcomes.change.pre_post_effect_size``), with a 95 % interval from Becker's (1988)
+  scores (``measures.change.pre_post_effect_size``), with a 95 % interval from Becker's (1988)
   large-sample variance of the standardised mean change.
 * Dropout: an ended episode with fewer than 2 attended sessions, or ended unplanned (end reason
   "unplanned" or "dropout").
@@ -39,7 +39,7 @@ from datetime import date
 import numpy as np
 import pandas as pd
 
-from outcomes.change import pre_post_effect_size, talking_therapies_frame
+from measures.change import pre_post_effect_size, talking_therapies_frame
 
 #: Rates on fewer episodes than this are not shown (CLINICAL.md §5).
 SUPPRESS_BELOW = 10

@@ -41,9 +41,10 @@ from dashboards import charts
 from dashboards.alert_words import SEVERITY_RANK, alert_reason_short
 from dashboards.report_selectors import CLOSED_CHECKIN_STATUSES
 from dashboards.reports import completion_rate
-from outcomes import api
+from measures import api
+from measures.instruments import Instrument, get_instrument
+from measures.trajectories import BandCurve
 from outcomes.curves import clinic_curve_overrides
-from outcomes.instruments import Instrument, get_instrument
 from outcomes.models import (
     Administration,
     Alert,
@@ -53,7 +54,6 @@ from outcomes.models import (
     NotificationChannel,
 )
 from outcomes.selectors import instruments_available
-from outcomes.trajectories import BandCurve
 
 SESSION_RATING = "session_rating"
 # Most urgent first: CLINICAL.md §4 step 4 (red worst); "none" (no scores yet) last.
@@ -349,7 +349,7 @@ def clinic_curves(clinic) -> tuple[BandCurve, ...]:
     """The clinic's curves in force, decided in one place for the chart, the API and the alerts
     (``outcomes.curves.clinic_curve_overrides``: the newest row per band, only when it is fitted on
     at least ``clinic.trajectory_min_episodes`` episodes). Other bands use the provisional defaults
-    inside ``outcomes.trajectories``."""
+    inside ``measures.trajectories``."""
     return clinic_curve_overrides(clinic=clinic)
 
 

@@ -16,8 +16,9 @@ from django.conf import settings
 from django.core.mail import EmailMultiAlternatives
 from django.utils import timezone
 
-from config.queue import enqueue_on_commit
+from config.queue import enqueue_task_on_commit
 from messaging.models import OutboundEmail
+from messaging.signals import mail_sent
 
 logger = logging.getLogger(__name__)
 
@@ -49,9 +50,7 @@ def mail_queue(
         purpose=purpose,
         headers=headers or {},
     )
-    from messaging.tasks import send_outbound_email
-
-    enqueue_on_commit(send_outbound_email, mail.pk)
+    enqueue_task_on_commit("messaging.tasks.send_outbound_email", mail.pk)
     return mail
 
 
@@ -130,17 +129,17 @@ def mail_give_up(*, mail_ids, reason: str) -> int:
 
 
 def _mail_settled(*, mail: OutboundEmail) -> None:
-    """An alert mail went out: its notification, the alert's record of who was told, says so now
-    (until then it says "queued"). Apart from the send's UPDATE: should this fail, the mail stays
-    sent (never resent) and the notification retry task brings the notification in line."""
-    if mail.purpose != "alert":
-        return
-    from outcomes.notifications import notifications_follow_mails
-
-    try:
-        notifications_follow_mails(mail_ids=[mail.pk])
-    except Exception as error:  # the mail went out; only its mirror lags, for the beat to fix
-        logger.warning("notification of mail %s not updated: %s", mail.pk, error.__class__.__name__)
+    """Tell the apps above that the mail went out (an alert's notification says "queued" until
+    then). Apart from the send's UPDATE: should a receiver fail, the mail stays sent (never resent)
+    and that app's own sweep brings its record in line."""
+    for receiver, result in mail_sent.send_robust(sender=OutboundEmail, mail=mail):
+        if isinstance(result, Exception):
+            logger.warning(
+                "%s not updated for mail %s: %s",
+                getattr(receiver, "__qualname__", receiver),
+                mail.pk,
+                result.__class__.__name__,
+            )
 
 
 def _without_address(text: str, address: str) -> str:

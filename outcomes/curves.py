@@ -1,7 +1,7 @@
 """Expected recovery curves as stored rows: fit them on a clinic's completed episodes, and load
 the ones the alert rules and the charts should use (CLINICAL.md §4 steps 2 and 6).
 
-The math is in ``outcomes.trajectories`` (pure); this module only reads the episodes, calls it and
+The math is in ``measures.trajectories`` (pure); this module only reads the episodes, calls it and
 keeps the result. Every fit writes a new set of rows (one per instrument and intake band), so the
 clinic's history of fits, with their date, n and calibration, stays visible; the newest row per
 band is the one in force.
@@ -15,9 +15,9 @@ from django.utils import timezone
 
 from audit.services import audit_record
 from clients.models import Clinic
-from outcomes import trajectories
+from measures import trajectories
+from measures.rules import DEFAULT_PARAMS, OPERATING_POINTS
 from outcomes.models import Administration, TrajectoryCurve
-from outcomes.rules import DEFAULT_PARAMS, OPERATING_POINTS
 
 # The instruments that have expected recovery curves: those with provisional default bands.
 CURVE_INSTRUMENTS = tuple(trajectories.DEFAULT_CURVES)

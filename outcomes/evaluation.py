@@ -1,6 +1,6 @@
 """Run the alert rules over episodes and store what they find: alerts, statuses, "evaluated".
 
-The rules are pure (``outcomes.rules``); this module only loads, calls and saves, for one
+The rules are pure (``measures.rules``); this module only loads, calls and saves, for one
 episode (the task queued after each submission) or a chunk of thousands (the periodic sweeps),
 with the same code path and a fixed number of queries per chunk, whatever its size:
 
@@ -36,9 +36,9 @@ from django.utils import timezone
 
 from audit.models import AuditEvent
 from clients.models import CheckIn, CheckInKind, CheckInStatus, Clinic, Episode, EpisodeStatus
-from outcomes import rules
+from measures import rules
+from measures.instruments import get_instrument
 from outcomes.curves import clinics_curve_overrides
-from outcomes.instruments import get_instrument
 from outcomes.models import Administration, Alert
 
 # Episodes per sweep task: ~40,000 administrations, a fraction of a second of rule time and a

@@ -18,6 +18,12 @@ from django.urls import path, reverse
 
 from clients.models import Clinic, Role
 from clients.selectors import memberships_of
+from measures.instruments import (
+    BUILTIN_CODES,
+    DIRECTIONS,
+    MAX_QUESTIONNAIRE_BYTES,
+    load_definition_file,
+)
 from outcomes.instrument_services import (
     InstrumentRefused,
     instrument_define,
@@ -26,12 +32,6 @@ from outcomes.instrument_services import (
     instrument_import_fhir,
     instrument_import_notes,
     text_pack_load,
-)
-from outcomes.instruments import (
-    BUILTIN_CODES,
-    DIRECTIONS,
-    MAX_QUESTIONNAIRE_BYTES,
-    load_definition_file,
 )
 from outcomes.models import InstrumentDefinition
 from outcomes.selectors import instrument_send_block_reason, instruments_overview

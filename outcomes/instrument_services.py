@@ -2,7 +2,7 @@
 and licensed text packs. Each validates everything first and stores nothing when anything is
 wrong; each write is audited.
 
-The checks themselves are the pure ones (``outcomes.instruments``: ``validate_definition``,
+The checks themselves are the pure ones (``measures.instruments``: ``validate_definition``,
 ``instrument_from_fhir_questionnaire``, ``validate_text_pack``), whose messages name the item and
 the problem. Two rules are added here because they concern what a clinic already has:
 
@@ -27,7 +27,7 @@ from django.db import transaction
 from django.utils import timezone
 
 from audit.services import audit_record
-from outcomes.instruments import (
+from measures.instruments import (
     BUILTIN_CODES,
     DIRECTIONS,
     MAX_QUESTIONNAIRE_BYTES,

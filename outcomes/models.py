@@ -1,7 +1,7 @@
 """Stored administrations (scored forms), alerts, their notifications, and recovery curves.
 
-The clinical math lives in pure modules (``outcomes.scoring``, ``outcomes.change``,
-``outcomes.trajectories``, ``outcomes.rules``); these models only keep its inputs and results.
+The clinical math lives in pure modules (``measures.scoring``, ``measures.change``,
+``measures.trajectories``, ``measures.rules``); these models only keep its inputs and results.
 """
 
 from django.conf import settings
@@ -12,7 +12,7 @@ from django.utils import timezone
 class InstrumentDefinition(models.Model):
     """A clinic's custom or imported instrument, or a licensed text pack for a built-in one.
 
-    ``definition`` is the JSON form understood by ``outcomes.instruments.instrument_from_dict``.
+    ``definition`` is the JSON form understood by ``measures.instruments.instrument_from_dict``.
     """
 
     class Source(models.TextChoices):

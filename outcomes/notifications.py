@@ -38,7 +38,7 @@ from clients.models import (
     Membership,
     Role,
 )
-from config.queue import enqueue_on_commit
+from config.queue import enqueue_task_on_commit
 from messaging.models import OutboundEmail
 from messaging.services import mail_give_up, mail_queue, mail_send
 from outcomes.models import (
@@ -134,9 +134,7 @@ def _notifications_create(pairs, *, kind) -> list[int]:
         ).values_list("pk", flat=True)
     )
     if email_ids:
-        from outcomes.tasks import send_alert_notifications
-
-        enqueue_on_commit(send_alert_notifications, email_ids)
+        enqueue_task_on_commit("outcomes.tasks.send_alert_notifications", email_ids)
     return email_ids
 
 

@@ -11,7 +11,7 @@ from dataclasses import dataclass
 
 from django.db.models import Q
 
-from outcomes.instruments import (
+from measures.instruments import (
     BUILTIN_CODES,
     Instrument,
     TextPackError,

@@ -1,7 +1,7 @@
 """Writes for administrations and alerts.
 
 ``administration_record`` is the one door every answer comes through: the client's e-mailed form,
-in-session entry, paper, the API. It validates and scores (pure ``outcomes.scoring``), stores the
+in-session entry, paper, the API. It validates and scores (pure ``measures.scoring``), stores the
 administration, raises the risk alert in the same transaction (a risk answer must never wait for a
 batch or depend on the broker) and queues the episode's rule evaluation after commit.
 """
@@ -16,7 +16,8 @@ from django.utils import timezone
 
 from audit.services import audit_record
 from clients.selectors import episodes_visible_to
-from config.queue import enqueue_on_commit
+from config.queue import enqueue_task_on_commit
+from measures.scoring import score_answers
 from outcomes.models import (
     Administration,
     Alert,
@@ -27,7 +28,6 @@ from outcomes.models import (
     ResponseSource,
     RiskState,
 )
-from outcomes.scoring import score_answers
 from outcomes.selectors import instrument_for
 
 
@@ -151,9 +151,7 @@ def administration_record(
             details={"source": source, "instrument": instrument.code},
         )
 
-    from outcomes.tasks import evaluate_episode
-
-    enqueue_on_commit(evaluate_episode, episode.pk)
+    enqueue_task_on_commit("outcomes.tasks.evaluate_episode", episode.pk)
     return RecordedAdministration(administration=administration, risk_alert=risk_alert)
 
 

@@ -191,6 +191,26 @@ def test_a_notification_is_handed_to_the_outbox_exactly_once(mailable):
     assert notification.status == "sent" and notification.sent_at == notification.email.sent_at
 
 
+def test_a_sent_alert_mail_stays_sent_when_its_notification_cannot_be_updated(
+    mailable, monkeypatch, caplog
+):
+    from messaging.services import mail_send
+    from outcomes import receivers
+
+    def broken(**kwargs):
+        raise DatabaseError("lock timeout")
+
+    monkeypatch.setattr(receivers, "notifications_follow_mails", broken)
+    alert = raise_alert(mailable.episode)
+    notification = alert.notifications.get(channel="email")
+    assert notifications.notification_send(notification_id=notification.pk)
+    notification.refresh_from_db()
+    assert mail_send(mail_id=notification.email_id)  # the send is not undone by its mirror
+    notification.refresh_from_db()
+    assert notification.email.status == "sent" and notification.status == "queued"
+    assert "not updated for mail" in caplog.text
+
+
 def test_a_notification_left_pending_by_a_lost_task_is_sent_by_the_retry(mailable):
     raise_alert(mailable.episode)
     assert notifications.notifications_send_pending() == 0  # within the grace period

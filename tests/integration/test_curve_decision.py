@@ -10,9 +10,9 @@ from django.utils import timezone
 
 from dashboards import charts
 from dashboards.selectors import clinic_curves
+from measures.instruments import get_instrument
 from outcomes.curves import clinics_curve_overrides
 from outcomes.evaluation import episode_evaluate
-from outcomes.instruments import get_instrument
 from outcomes.models import Alert, AlertRule, TrajectoryCurve
 from tests.integration.evaluation_support import phq9_course
 

@@ -8,9 +8,9 @@ from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
 from clients.models import CheckIn, CheckInKind, CheckInStatus, EpisodeStatus
-from outcomes.instruments import get_instrument
+from measures.instruments import get_instrument
+from measures.scoring import score_answers
 from outcomes.models import Administration, Alert, AlertSeverity, AlertState, ResponseSource
-from outcomes.scoring import score_answers
 from tests.factories import make_client, make_episode
 
 pytestmark = pytest.mark.django_db

@@ -226,7 +226,7 @@ def test_the_pdf_funnel_of_a_small_team_hides_the_stage_the_table_suppresses(
 
 def test_a_visual_analogue_mark_is_exported_as_a_decimal_not_floored():
     from dashboards.exporters.fhir_bundle import _questionnaire_response
-    from outcomes.instruments import get_instrument
+    from measures.instruments import get_instrument
 
     response = _questionnaire_response(
         get_instrument("session_rating"), 1, {"value": "C-1"}, "2026-01-05", [8.6, 8.6, 8.6, 9.6]

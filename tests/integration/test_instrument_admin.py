@@ -17,15 +17,15 @@ from django.urls import reverse
 
 from audit.models import AuditEvent
 from clients.checkins import PlanInvalid, plan_set
+from measures.instruments import get_instrument, instrument_to_dict
+from measures.scoring import score_answers
 from outcomes.instrument_services import (
     InstrumentRefused,
     instrument_define,
     instrument_import_fhir,
     text_pack_load,
 )
-from outcomes.instruments import get_instrument, instrument_to_dict
 from outcomes.models import InstrumentDefinition
-from outcomes.scoring import score_answers
 from outcomes.selectors import (
     instrument_for,
     instrument_send_block_reason,

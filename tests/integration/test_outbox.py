@@ -178,6 +178,7 @@ def test_every_task_is_either_queued_by_the_code_or_run_by_beat():
     )
     assert len(ours) >= 15, sorted(ours)  # every task module was found
     queued = set(re.findall(r"enqueue_on_commit\((\w+)", source))
+    queued |= set(re.findall(r"enqueue_task_on_commit\(\s*\"[\w.]+\.(\w+)\"", source))
     queued |= set(re.findall(r"(\w+)\.apply_async\(", source))
     scheduled = {entry["task"] for entry in settings.CELERY_BEAT_SCHEDULE.values()}
     never_run = sorted(

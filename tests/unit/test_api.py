@@ -3,9 +3,9 @@
 import pandas as pd
 import pytest
 
-from outcomes import api
-from outcomes.rules import RuleSettings
-from outcomes.trajectories import BandCurve
+from measures import api
+from measures.rules import RuleSettings
+from measures.trajectories import BandCurve
 
 EXAMPLE_ANSWERS = {
     "phq9": [1, 2, 3, 1, 2, 3, 1, 2, 0],

@@ -12,7 +12,7 @@ import pytest
 from hypothesis import assume, given, settings
 from hypothesis import strategies as st
 
-from outcomes.change import (
+from measures.change import (
     CATEGORIES,
     Z_ONE_TAILED_5,
     Z_TWO_TAILED_5,
@@ -32,7 +32,7 @@ from outcomes.change import (
     talking_therapies_frame,
     talking_therapies_outcome,
 )
-from outcomes.instruments import get_instrument
+from measures.instruments import get_instrument
 
 FIXTURES = Path(__file__).resolve().parents[1] / "fixtures" / "clinical"
 MIRROR = {
@@ -611,7 +611,7 @@ def test_sudden_changes_frame_reports_each_episode():
     ],
 )
 def test_ors_reliable_change_of_five_holds_on_decimal_totals(pre, post, reliable):
-    from outcomes import api
+    from measures import api
 
     assert api.classify_change("ors", pre, post)["reliable"] == reliable
     frame = classify_instrument_change_frame(get_instrument("ors"), [pre], [post])

@@ -7,8 +7,8 @@ import pandas as pd
 import pytest
 
 from dashboards import charts
-from outcomes import trajectories
-from outcomes.instruments import get_instrument
+from measures import trajectories
+from measures.instruments import get_instrument
 
 START = datetime(2026, 1, 5, 9, 0, tzinfo=UTC)
 

@@ -28,7 +28,7 @@ from clients.demo_data import (
     generate_clinic,
     to_frames,
 )
-from outcomes.rules import evaluate
+from measures.rules import evaluate
 
 TODAY = date(2025, 6, 2)
 
@@ -189,7 +189,7 @@ def test_the_default_curve_flags_deteriorators_before_their_last_score(demo):
 
 
 def alert_frames(demo):
-    """The demo's scores in the input shape of ``outcomes.rules.evaluate``, ids by position."""
+    """The demo's scores in the input shape of ``measures.rules.evaluate``, ids by position."""
     administrations = pd.DataFrame(
         {
             "episode_id": [a.episode for a in demo.administrations],

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from outcomes.instruments import (
+from measures.instruments import (
     MAX_QUESTIONNAIRE_ITEMS,
     QuestionnaireImportError,
     builtin_code_for,
@@ -20,7 +20,7 @@ from outcomes.instruments import (
     mapped_to_builtin,
     validate_definition,
 )
-from outcomes.scoring import score_answers
+from measures.scoring import score_answers
 
 FHIR = Path(__file__).resolve().parents[1] / "fixtures" / "clinical" / "fhir"
 ORDINAL = "http://hl7.org/fhir/StructureDefinition/ordinalValue"

@@ -4,7 +4,7 @@ import json
 
 import pytest
 
-from outcomes.instruments import (
+from measures.instruments import (
     BUILTIN_CODES,
     Instrument,
     InvalidDefinitionError,

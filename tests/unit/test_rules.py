@@ -5,7 +5,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from outcomes.rules import (
+from measures.rules import (
     ALERT_COLUMNS,
     DEFAULT_PARAMS,
     RuleSettings,
@@ -17,7 +17,7 @@ from outcomes.rules import (
     risk_item,
     sudden_loss,
 )
-from outcomes.trajectories import BandCurve, expected_score
+from measures.trajectories import BandCurve, expected_score
 
 START = pd.Timestamp("2025-01-06 09:00", tz="UTC")
 

@@ -5,8 +5,8 @@ import pandas as pd
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from outcomes.rules import evaluate, reliable_deterioration
-from outcomes.trajectories import classify_administrations, classify_status
+from measures.rules import evaluate, reliable_deterioration
+from measures.trajectories import classify_administrations, classify_status
 
 START = pd.Timestamp("2025-01-06 09:00", tz="UTC")
 RANGES = {"phq9": 27, "gad7": 21, "who5": 100, "session_rating": 40}

@@ -8,13 +8,13 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from outcomes.instruments import (
+from measures.instruments import (
     BUILTIN_CODES,
     get_instrument,
     instrument_from_dict,
     instrument_to_dict,
 )
-from outcomes.scoring import (
+from measures.scoring import (
     prorated_total,
     score_answers,
     score_frame,

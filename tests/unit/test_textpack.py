@@ -3,14 +3,14 @@ no copyrighted item text belongs in this repository, not even in tests."""
 
 import pytest
 
-from outcomes.instruments import (
+from measures.instruments import (
     TextPackError,
     apply_text_pack,
     get_instrument,
     text_pack_template,
     validate_text_pack,
 )
-from outcomes.scoring import score_answers
+from measures.scoring import score_answers
 
 CORE10 = get_instrument("core10")
 

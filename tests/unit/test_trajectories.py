@@ -7,7 +7,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from outcomes.trajectories import (
+from measures.trajectories import (
     DEFAULT_CURVES,
     HIGHER_IS_BETTER,
     LOWER_IS_BETTER,

@@ -28,7 +28,8 @@ from clients.models import (
     TimelineEvent,
     TreatmentSession,
 )
-from outcomes.instruments import get_instrument
+from measures.instruments import get_instrument
+from measures.scoring import score_frame
 from outcomes.models import (
     Administration,
     Alert,
@@ -38,7 +39,6 @@ from outcomes.models import (
     AlertState,
     ResponseSource,
 )
-from outcomes.scoring import score_frame
 
 BATCH = 5000
 DEMO_SLUG = "demo"

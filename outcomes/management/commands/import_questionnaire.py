@@ -4,13 +4,13 @@ from pathlib import Path
 
 from django.core.management.base import BaseCommand, CommandError
 
+from measures.instruments import DIRECTIONS
 from outcomes.instrument_services import (
     InstrumentRefused,
     instrument_import_fhir,
     instrument_import_notes,
     questionnaire_size_errors,
 )
-from outcomes.instruments import DIRECTIONS
 from outcomes.management.commands._instrument_args import clinic_from_slug, read_file, refused
 
 

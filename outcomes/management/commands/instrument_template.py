@@ -4,7 +4,7 @@ import json
 
 from django.core.management.base import BaseCommand, CommandError
 
-from outcomes.instruments import text_pack_template
+from measures.instruments import text_pack_template
 from outcomes.management.commands._instrument_args import clinic_from_slug
 from outcomes.selectors import instrument_base_for
 

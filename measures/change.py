@@ -12,6 +12,10 @@ Conventions used throughout:
   the NHS Talking Therapies Manual does.
 * The alternative RCI methods follow the R package clinicalsignificance (Claus, Wager & Bonnet,
   J. Stat. Softw. 2024), the reference implementation named in CLINICAL.md §2.
+
+Why one long module (~780 lines): each statistic is short, but they share the direction sign, the
+critical values and the instrument norms above, and the scalar and vectorised paths sit side by side
+so a reader can check one against the other.
 """
 
 from __future__ import annotations
@@ -25,7 +29,7 @@ from typing import Literal
 import numpy as np
 import pandas as pd
 
-from outcomes.instruments import Instrument, get_instrument
+from measures.instruments import Instrument, get_instrument
 
 #: qnorm(0.975): two-tailed 5 % critical value (Jacobson & Truax 1991).
 Z_TWO_TAILED_5 = 1.959964

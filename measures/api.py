@@ -1,10 +1,10 @@
 """The public Python API for researchers (notebooks) and for external validation.
 
-Every function here is a thin wrapper over :mod:`outcomes.scoring`, :mod:`outcomes.change` and
-:mod:`outcomes.instruments`; the names and return shapes are a contract. Nothing here needs a
+Every function here is a thin wrapper over :mod:`measures.scoring`, :mod:`measures.change` and
+:mod:`measures.instruments`; the names and return shapes are a contract. Nothing here needs a
 database or Django::
 
-    >>> from outcomes import api
+    >>> from measures import api
     >>> api.score("phq9", [1, 2, 3, 1, 2, 3, 1, 2, 0])["total"]
     15
     >>> api.classify_change("phq9", 18, 7)["category"]
@@ -23,9 +23,9 @@ from typing import Any
 
 import pandas as pd
 
-from outcomes import change as _change
-from outcomes import rules as _rules
-from outcomes.instruments import (
+from measures import change as _change
+from measures import rules as _rules
+from measures.instruments import (
     Instrument,
     builtin_instruments,
     get_instrument,
@@ -33,7 +33,7 @@ from outcomes.instruments import (
     instrument_to_dict,
     validate_definition,
 )
-from outcomes.scoring import ScoreResult, score_answers, score_frame
+from measures.scoring import ScoreResult, score_answers, score_frame
 
 __all__ = [
     "Instrument",
@@ -242,8 +242,8 @@ def evaluate_alerts(
     ``administrations``: episode_id, administration_id, instrument, administered_at (tz-aware
     UTC), total (NaN when unscorable), risk ("yes" | "no" | "unknown"); each episode's full history.
     ``checkins`` (optional): episode_id, checkin_id, due_at, status ("completed" | "missed" |
-    "pending"). ``settings``: ``outcomes.rules.RuleSettings`` (the shipped defaults when None);
-    ``curves``: fitted ``outcomes.trajectories.BandCurve`` rows to use instead of the provisional
+    "pending"). ``settings``: ``measures.rules.RuleSettings`` (the shipped defaults when None);
+    ``curves``: fitted ``measures.trajectories.BandCurve`` rows to use instead of the provisional
     defaults (replaces ``settings.curve_overrides``).
 
     Columns: episode_id, administration_id (None for a check-in alert), rule (risk_item,

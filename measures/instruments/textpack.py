@@ -27,7 +27,7 @@ from __future__ import annotations
 import dataclasses
 from typing import Any
 
-from outcomes.instruments.definition import Instrument, Option
+from measures.instruments.definition import Instrument, Option
 
 
 class TextPackError(ValueError):

@@ -35,7 +35,7 @@ from typing import Any, Literal
 import numpy as np
 import pandas as pd
 
-from outcomes.instruments import Instrument, Item
+from measures.instruments import Instrument, Item
 
 Risk = Literal["yes", "no", "unknown"]
 
@@ -63,7 +63,7 @@ class ScoreResult:
     flags: tuple[str, ...] = ()
 
     def as_dict(self) -> dict:
-        """The public ``outcomes.api.score`` shape."""
+        """The public ``measures.api.score`` shape."""
         return {
             "total": self.total,
             "band": self.band,

@@ -1,6 +1,6 @@
 """Instrument definitions as JSON: loading the built-ins, validating and (de)serialising.
 
-The built-in definitions live in ``outcomes/instruments/data/<code>.json``. The Django layer
+The built-in definitions live in ``measures/instruments/data/<code>.json``. The Django layer
 stores custom or imported definitions with :func:`instrument_to_dict` and rebuilds them with
 :func:`instrument_from_dict`; both sides go through :func:`validate_definition`, so a broken
 definition is refused with messages that name the item and the problem.
@@ -17,7 +17,7 @@ from functools import cache
 from importlib import resources
 from typing import Any
 
-from outcomes.instruments.definition import (
+from measures.instruments.definition import (
     DIRECTIONS,
     ITEM_KINDS,
     RISK_DECISIONS,
@@ -521,7 +521,7 @@ def load_definition_file(code: str) -> dict:
     if code not in BUILTIN_CODES:
         raise KeyError(_unknown_message(code))
     text = (
-        resources.files("outcomes.instruments")
+        resources.files("measures.instruments")
         .joinpath("data", f"{code}.json")
         .read_text(encoding="utf-8")
     )

@@ -31,8 +31,8 @@ import re
 from collections.abc import Mapping
 from typing import Any
 
-from outcomes.instruments.definition import Instrument
-from outcomes.instruments.registry import (
+from measures.instruments.definition import Instrument
+from measures.instruments.registry import (
     get_instrument,
     instrument_from_dict,
     instrument_to_dict,

@@ -24,6 +24,9 @@ a not-on-track that persists, rises steeply late in care or comes with an allian
 unanswered risk item (issue 16; see ``not_on_track``). A client's request to be contacted is no
 rule over scores: the check-in raises it ("high", ``clients.checkins``).
 
+Why one long module (~800 lines): every rule reads the same per-episode frame and shares the
+baseline, transition and trigger helpers; the onset logic is only checkable with all rules in view.
+
 Signals are prompts for review, never diagnoses (CLINICAL.md §4 step 6).
 """
 
@@ -35,7 +38,7 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from outcomes.trajectories import (
+from measures.trajectories import (
     CURVE_LEVEL_NONE,
     CURVE_LEVEL_RED,
     HIGHER_IS_BETTER,
@@ -401,7 +404,7 @@ def not_on_track(
     history: pd.DataFrame | None = None,
 ) -> pd.DataFrame:
     """Outside the expected recovery curve's tolerance band (Finch, Lambert & Schaalje 2001; Lambert
-    et al. 2002; CLINICAL.md §4; see ``outcomes.trajectories``), graded by persistence (issue 16).
+    et al. 2002; CLINICAL.md §4; see ``measures.trajectories``), graded by persistence (issue 16).
 
     Off the curve: above ŷ + z_yellow·σ_t (yellow) or ŷ + z_red·σ_t (red), strictly; mirrored for
     higher-is-better; judged from ``trajectories.FIRST_LIMIT_WEEK``. Only instruments with a curve

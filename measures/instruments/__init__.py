@@ -4,7 +4,7 @@ Built-in definitions are JSON files in ``data/``; see docs/instruments.md for th
 instruments, their sources and licences.
 """
 
-from outcomes.instruments.definition import (
+from measures.instruments.definition import (
     DIRECTIONS,
     RISK_DECISIONS,
     Band,
@@ -14,7 +14,7 @@ from outcomes.instruments.definition import (
     Norms,
     Option,
 )
-from outcomes.instruments.fhir import (
+from measures.instruments.fhir import (
     KNOWN_RISK_LOINC,
     MAX_QUESTIONNAIRE_BYTES,
     MAX_QUESTIONNAIRE_ITEMS,
@@ -23,7 +23,7 @@ from outcomes.instruments.fhir import (
     instrument_from_fhir_questionnaire,
     mapped_to_builtin,
 )
-from outcomes.instruments.registry import (
+from measures.instruments.registry import (
     BUILTIN_CODES,
     InvalidDefinitionError,
     builtin_instruments,
@@ -33,7 +33,7 @@ from outcomes.instruments.registry import (
     load_definition_file,
     validate_definition,
 )
-from outcomes.instruments.textpack import (
+from measures.instruments.textpack import (
     TextPackError,
     apply_text_pack,
     text_pack_template,

@@ -27,6 +27,9 @@ default for that band.
 Every default here is PROVISIONAL: derived, not published, coefficients. Say so wherever they are
 shown.
 
+Why one long module (~950 lines): the fit, the defaults, the weekly status and the calibration
+report share the treatment-week and band definitions above; split, each would re-derive them.
+
 Pure: numpy and pandas only, no Django.
 """
 
