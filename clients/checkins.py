@@ -60,6 +60,7 @@ from outcomes.services import (
     AnswersInvalid,
     administration_record,
     alert_raise,
+    episode_evaluation_queue,
     unfinished_form_risk_raise,
 )
 
@@ -865,6 +866,7 @@ def checkin_submit(
                     source=ResponseSource.LINK,
                     checkin=checkin,
                     administered_at=now,
+                    evaluate=False,
                 )
                 risk = risk or recorded.administration.risk == RiskState.YES
             CheckIn.objects.filter(pk=checkin.pk).update(
@@ -872,6 +874,8 @@ def checkin_submit(
             )
             if contact_request:
                 _contact_request_raise(checkin)
+            # One evaluation for the whole check-in, after its last form (not one per form).
+            episode_evaluation_queue(episode_id=checkin.episode_id)
     except IntegrityError:
         # Another request stored this check-in between our read and our insert.
         return SubmitOutcome(state=LinkState.COMPLETED)
