@@ -777,7 +777,11 @@ def checkin_expire_overdue(*, now: datetime | None = None) -> int:
         expired = CheckIn.objects.filter(
             pk__in=[pk for pk, _ in overdue], status=CheckInStatus.PENDING
         ).update(status=CheckInStatus.EXPIRED)
-        for episode_id in sorted({episode_id for _, episode_id in overdue}):
+        episode_ids = sorted({episode_id for _, episode_id in overdue})
+        # A missed check-in is a new input for the rules: the incremental sweep must not skip
+        # these episodes if the task below is lost (same transaction, so never half-done).
+        Episode.objects.filter(pk__in=episode_ids).update(rules_evaluated_at=None)
+        for episode_id in episode_ids:
             enqueue_on_commit(evaluate_episode, episode_id)
     return expired
 

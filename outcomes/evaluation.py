@@ -24,6 +24,7 @@ check-in that began the alert, so a new worsening after a resolved alert has a n
 raises a new alert, while the same worsening never raises a second one.
 """
 
+import hashlib
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import timedelta
@@ -129,8 +130,10 @@ def _chunk_evaluate(episode_ids: list[int], *, now) -> EvaluationSummary:
 
         clinics = Clinic.objects.in_bulk({episode.clinic_id for episode in episodes.values()})
         curves = clinics_curve_overrides(clinics=clinics.values())
-        alerts, statuses = [], []
+        alerts, statuses, fingerprints = [], [], {}
         for clinic_id, clinic in clinics.items():
+            settings = rule_settings(clinic=clinic, curves=curves[clinic_id])
+            fingerprints[clinic_id] = settings_fingerprint(settings)
             clinic_administrations, clinic_checkins = administrations, checkins
             if len(clinics) > 1:
                 in_clinic = [
@@ -144,7 +147,7 @@ def _chunk_evaluate(episode_ids: list[int], *, now) -> EvaluationSummary:
                 clinic_administrations,
                 clinic_checkins,
                 instrument_params(codes=clinic_administrations["instrument"].unique()),
-                settings=rule_settings(clinic=clinic, curves=curves[clinic_id]),
+                settings=settings,
             )
             alerts.append(result.alerts)
             statuses.append(result.status)
@@ -158,12 +161,60 @@ def _chunk_evaluate(episode_ids: list[int], *, now) -> EvaluationSummary:
         )
         changed = _statuses_save(statuses, episodes=episodes, now=now)
         _administrations_stamp(unevaluated, now=now)
+        _episodes_stamp(episodes, fingerprints=fingerprints, now=now)
     return EvaluationSummary(
         episodes=len(episodes),
         administrations=len(administrations),
         alerts_created=created,
         statuses_changed=changed,
     )
+
+
+def episodes_to_evaluate(*, full: bool = False) -> list[int]:
+    """The active episodes whose rule inputs changed since their last evaluation, in clinic and
+    id order; every active episode with ``full``.
+
+    An episode's inputs are its administrations, its decided check-ins and its clinic's settings
+    and curves. New administrations carry ``alerts_evaluated_at IS NULL``; an expired check-in
+    clears ``Episode.rules_evaluated_at`` in the transaction that expires it; a changed setting or
+    refitted curve changes the clinic's fingerprint, so its episodes no longer match. Anything
+    else leaves the rules' result as it was, so a steady sweep reads almost nothing.
+    """
+    active = Episode.objects.filter(ended_on__isnull=True)
+    if full:
+        return list(active.order_by("clinic_id", "pk").values_list("pk", flat=True))
+    clinics = Clinic.objects.filter(pk__in=active.values("clinic_id"))
+    curves = clinics_curve_overrides(clinics=clinics)
+    stale = Q(rules_evaluated_at__isnull=True)
+    for clinic in clinics:
+        fingerprint = settings_fingerprint(rule_settings(clinic=clinic, curves=curves[clinic.pk]))
+        stale |= Q(clinic_id=clinic.pk) & ~Q(rules_fingerprint=fingerprint)
+    ids = set(active.filter(stale).values_list("pk", flat=True))
+    ids.update(
+        active.filter(
+            pk__in=Administration.objects.filter(alerts_evaluated_at__isnull=True).values(
+                "episode_id"
+            )
+        ).values_list("pk", flat=True)
+    )
+    clinic_of = dict(active.filter(pk__in=ids).values_list("pk", "clinic_id"))
+    return sorted(clinic_of, key=lambda pk: (clinic_of[pk], pk))
+
+
+def settings_fingerprint(settings: rules.RuleSettings) -> str:
+    """A short digest of everything in the settings the rules read (a frozen dataclass of
+    numbers, strings and tuples, so its repr is deterministic)."""
+    return hashlib.sha256(repr(settings).encode()).hexdigest()[:32]
+
+
+def _episodes_stamp(episodes: dict, *, fingerprints: dict, now) -> None:
+    by_clinic: dict[int, list[int]] = {}
+    for pk, episode in episodes.items():
+        by_clinic.setdefault(episode.clinic_id, []).append(pk)
+    for clinic_id, ids in by_clinic.items():
+        Episode.objects.filter(pk__in=ids).update(
+            rules_evaluated_at=now, rules_fingerprint=fingerprints[clinic_id]
+        )
 
 
 @dataclass(frozen=True)
