@@ -32,7 +32,7 @@ from datetime import timedelta
 import numpy as np
 import pandas as pd
 from django.db import connection, transaction
-from django.db.models import Q
+from django.db.models import BigIntegerField, Func, Q
 from django.utils import timezone
 
 from audit.models import AuditEvent
@@ -232,12 +232,41 @@ def _columns(rows: list[tuple], count: int) -> list:
     return [list(column) for column in zip(*rows, strict=True)] if rows else [[]] * count
 
 
+class EpochMicroseconds(Func):
+    """A timestamp column as integer microseconds since 1970-01-01 UTC, computed by the database.
+
+    Why: Django turns every timestamp it reads into a Python datetime through a per-value converter
+    (on PostgreSQL derived from psycopg's pure-Python loader), which was 29.5 % of a steady
+    sweep's time; an integer column has no converter, and numpy turns a million of them into
+    datetimes at once. Exact on both backends: PostgreSQL's ``extract`` returns numeric, and on
+    SQLite (where Django stores UTC as "YYYY-MM-DD HH:MM:SS[.ffffff]") whole seconds come from
+    ``julianday`` rounded and the microseconds from the text.
+    """
+
+    output_field = BigIntegerField()
+
+    def as_postgresql(self, compiler, connection, **extra_context):
+        template = "(EXTRACT(EPOCH FROM %(expressions)s) * 1000000)::bigint"
+        return self.as_sql(compiler, connection, template=template, **extra_context)
+
+    def as_sqlite(self, compiler, connection, **extra_context):
+        template = (
+            "(CAST(ROUND((julianday(substr(%(expressions)s, 1, 19)) - 2440587.5) * 86400) "
+            "AS INTEGER) * 1000000 + CAST(substr(%(expressions)s || '.000000', 21, 6) AS INTEGER))"
+        )
+        return self.as_sql(compiler, connection, template=template, **extra_context)
+
+
+def _utc_times(microseconds: list) -> pd.DatetimeIndex:
+    return pd.to_datetime(np.array(microseconds, dtype="int64"), unit="us", utc=True)
+
+
 def administrations_frame(*, episode_ids: list[int]) -> pd.DataFrame:
     """Every administration of the episodes (the rules need each episode's full history)."""
     rows = list(
-        Administration.objects.filter(episode_id__in=episode_ids).values_list(
-            "episode_id", "pk", "instrument", "administered_at", "total", "risk"
-        )
+        Administration.objects.filter(episode_id__in=episode_ids)
+        .annotate(administered_us=EpochMicroseconds("administered_at"))
+        .values_list("episode_id", "pk", "instrument", "administered_us", "total", "risk")
     )
     episode, pk, instrument, administered_at, total, risk = _columns(rows, 6)
     return pd.DataFrame(
@@ -245,7 +274,7 @@ def administrations_frame(*, episode_ids: list[int]) -> pd.DataFrame:
             "episode_id": np.array(episode, dtype="int64"),
             "administration_id": np.array(pk, dtype="int64"),
             "instrument": np.array(instrument, dtype=object),
-            "administered_at": pd.to_datetime(administered_at, utc=True),
+            "administered_at": _utc_times(administered_at),
             "total": np.array(total, dtype=float),
             "risk": np.array(risk, dtype=object),
         },
@@ -260,14 +289,16 @@ def checkins_frame(*, episode_ids: list[int]) -> pd.DataFrame:
             episode_id__in=episode_ids,
             kind__in=DISENGAGEMENT_KINDS,
             status__in=list(CHECKIN_STATUS_FOR_RULES),
-        ).values_list("episode_id", "pk", "due_at", "status")
+        )
+        .annotate(due_us=EpochMicroseconds("due_at"))
+        .values_list("episode_id", "pk", "due_us", "status")
     )
     episode, pk, due_at, status = _columns(rows, 4)
     return pd.DataFrame(
         {
             "episode_id": np.array(episode, dtype="int64"),
             "checkin_id": np.array(pk, dtype="int64"),
-            "due_at": pd.to_datetime(due_at, utc=True),
+            "due_at": _utc_times(due_at),
             "status": np.array([CHECKIN_STATUS_FOR_RULES[value] for value in status], dtype=object),
         },
         columns=CHECKIN_COLUMNS,
