@@ -34,7 +34,16 @@ from django.db import connection  # noqa: E402
 from django.test import Client as HttpClient  # noqa: E402
 from django.utils import timezone  # noqa: E402
 
-from clients.models import CheckIn, CheckInKind, CheckInStatus, Client, Clinic, Episode  # noqa: E402
+from clients.models import (  # noqa: E402
+    CheckIn,
+    CheckInKind,
+    CheckInStatus,
+    Client,
+    Clinic,
+    Episode,
+    Role,
+)
+from dashboards.views import OWN_CASELOAD_PAGE_SIZE, TEAM_PAGE_SIZE  # noqa: E402
 from outcomes.models import Administration, Alert  # noqa: E402
 from tests.factories import make_staff  # noqa: E402
 
@@ -102,6 +111,9 @@ def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--sizes", default="5,50,300")
     parser.add_argument("--repeat", type=int, default=5)
+    parser.add_argument(
+        "--team", action="store_true", help="a clinic admin's team view of the same clients"
+    )
     options = parser.parse_args()
     sizes = [int(size) for size in options.sizes.split(",")]
 
@@ -109,26 +121,33 @@ def main() -> None:
     clinic = Clinic.objects.create(name="Bench clinic", slug="bench")
     therapist = make_staff(clinic, username="bench-therapist")
     http = HttpClient()
-    http.force_login(therapist)
+    path, page_size = "/", OWN_CASELOAD_PAGE_SIZE
+    if options.team:
+        admin = make_staff(clinic, role=Role.ADMIN, username="bench-admin")
+        http.force_login(admin)
+        path, page_size = "/?view=team", TEAM_PAGE_SIZE
+    else:
+        http.force_login(therapist)
 
     print(f"caseload page, {WEEKS} weeks of PHQ-9 + GAD-7 per client, SQLite in {_workdir}")
-    print(f"{'clients':>8} {'queries':>8} {'median ms':>10} {'max ms':>8}")
+    print(f"{'clients':>8} {'queries':>8} {'median ms':>10} {'max ms':>8} {'HTML kB':>8}")
     built = 0
     for size in sizes:
         build_caseload(clinic, therapist, first=built, count=size - built)
         built = size
         executed: list[str] = []
         with connection.execute_wrapper(_counting(executed)):
-            response = http.get("/")
+            response = http.get(path)
         assert response.status_code == 200
-        assert response.content.count(b'<tr class="caseload-row') == size
+        assert response.content.count(b'<tr class="caseload-row') == min(size, page_size)
         timings = []
         for _ in range(options.repeat):
             started = time.perf_counter()
-            http.get("/")
+            http.get(path)
             timings.append((time.perf_counter() - started) * 1000)
         print(
-            f"{size:>8} {len(executed):>8} {statistics.median(timings):>10.0f} {max(timings):>8.0f}"
+            f"{size:>8} {len(executed):>8} {statistics.median(timings):>10.0f} "
+            f"{max(timings):>8.0f} {len(response.content) / 1000:>8.0f}"
         )
 
 

@@ -10,7 +10,8 @@ known keys (only their hashes are stored, as the app does). Then ``--clients`` t
 its own keep-alive connection, POST real check-in forms (PHQ-9 + GAD-7, the form the client's
 phone sends) for ``--seconds``, each to a fresh link. Redis database 13 is the broker (emptied
 before and after), so the evaluation tasks are really queued; no worker runs, which is the
-broker's job to absorb.
+broker's job to absorb; the report counts that backlog (one task per check-in). Set
+``BENCH_LOAD_DATABASE_URL`` / ``BENCH_LOAD_BROKER_URL`` to use a database and broker of your own.
 
 It prints throughput, p50/p99 latency, and the submissions acknowledged (a redirect to the thank-
 you page) against the check-ins completed and the responses stored: they must be equal (nothing
@@ -38,8 +39,11 @@ from urllib.parse import urlencode, urlparse
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-DATABASE_URL = "postgres://postgres@127.0.0.1:5432/outcomes_bench_load"
-BROKER_URL = "redis://127.0.0.1:6379/13"
+# Overridable, so that two people on one machine do not drop each other's database or broker.
+DATABASE_URL = os.environ.get(
+    "BENCH_LOAD_DATABASE_URL", "postgres://postgres@127.0.0.1:5432/outcomes_bench_load"
+)
+BROKER_URL = os.environ.get("BENCH_LOAD_BROKER_URL", "redis://127.0.0.1:6379/13")
 SLUG = "bench-load"
 # PHQ-9 (9 scored items + the unscored difficulty item) and GAD-7: mild, no risk answer.
 PHQ9 = [1, 1, 0, 1, 0, 1, 0, 1, 0, 1]
@@ -125,6 +129,32 @@ def stored_counts(keys_used: int) -> dict:
         "responses": Administration.objects.filter(checkin__in=bench).count(),
         "keys_handed_out": keys_used,
     }
+
+
+def evaluation_backlog() -> dict:
+    """What the worker would still have to do: the ``evaluate_episode`` tasks waiting on the
+    broker (one per submitted check-in) and the stored forms no evaluation has reached yet."""
+    import json
+
+    import redis
+
+    from outcomes.models import Administration
+
+    broker = redis.Redis.from_url(BROKER_URL)
+    queued = 0
+    for key in broker.scan_iter():
+        if broker.type(key) != b"list":
+            continue
+        for message in broker.lrange(key, 0, -1):
+            try:
+                task = json.loads(message)["headers"].get("task")
+            except (ValueError, KeyError, TypeError, AttributeError):
+                continue
+            queued += task == "outcomes.tasks.evaluate_episode"
+    unevaluated = Administration.objects.filter(
+        episode__clinic__slug=SLUG, alerts_evaluated_at__isnull=True
+    ).count()
+    return {"tasks_queued": queued, "administrations_unevaluated": unevaluated}
 
 
 def free_port() -> int:
@@ -284,6 +314,12 @@ def main() -> None:
             counts["responses"] == 2 * counts["checkins_completed"]
         )
         print("nothing lost, nothing doubled" if equal else "MISMATCH: see the counts above")
+        backlog = evaluation_backlog()
+        print(
+            f"worker's evaluation backlog (no worker runs here): {backlog['tasks_queued']} "
+            f"evaluate_episode tasks queued for {counts['checkins_completed']} check-ins, "
+            f"{backlog['administrations_unevaluated']} stored forms not yet evaluated"
+        )
         if handed_out >= len(keys):
             print("note: every prepared link was used; raise --checkins for a full-length run")
 

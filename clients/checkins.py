@@ -60,6 +60,7 @@ from outcomes.services import (
     AnswersInvalid,
     administration_record,
     alert_raise,
+    episode_evaluation_queue,
     unfinished_form_risk_raise,
 )
 
@@ -776,7 +777,11 @@ def checkin_expire_overdue(*, now: datetime | None = None) -> int:
         expired = CheckIn.objects.filter(
             pk__in=[pk for pk, _ in overdue], status=CheckInStatus.PENDING
         ).update(status=CheckInStatus.EXPIRED)
-        for episode_id in sorted({episode_id for _, episode_id in overdue}):
+        episode_ids = sorted({episode_id for _, episode_id in overdue})
+        # A missed check-in is a new input for the rules: the incremental sweep must not skip
+        # these episodes if the task below is lost (same transaction, so never half-done).
+        Episode.objects.filter(pk__in=episode_ids).update(rules_evaluated_at=None)
+        for episode_id in episode_ids:
             enqueue_on_commit(evaluate_episode, episode_id)
     return expired
 
@@ -865,6 +870,7 @@ def checkin_submit(
                     source=ResponseSource.LINK,
                     checkin=checkin,
                     administered_at=now,
+                    evaluate=False,
                 )
                 risk = risk or recorded.administration.risk == RiskState.YES
             CheckIn.objects.filter(pk=checkin.pk).update(
@@ -872,6 +878,8 @@ def checkin_submit(
             )
             if contact_request:
                 _contact_request_raise(checkin)
+            # One evaluation for the whole check-in, after its last form (not one per form).
+            episode_evaluation_queue(episode_id=checkin.episode_id)
     except IntegrityError:
         # Another request stored this check-in between our read and our insert.
         return SubmitOutcome(state=LinkState.COMPLETED)

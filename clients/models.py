@@ -177,6 +177,11 @@ class Episode(models.Model):
     )
     status_reason = models.CharField(max_length=300, blank=True)
     status_updated_at = models.DateTimeField(null=True, blank=True)
+    # What the hourly sweep needs to skip an episode whose rule inputs have not changed: when the
+    # rules last read it (cleared when a check-in of it is decided without a form, i.e. expires),
+    # and a fingerprint of the clinic settings and curves they read it with.
+    rules_evaluated_at = models.DateTimeField(null=True, blank=True)
+    rules_fingerprint = models.CharField(max_length=32, blank=True)
     created_at = models.DateTimeField(default=now)
 
     class Meta:

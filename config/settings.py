@@ -299,9 +299,10 @@ CELERY_BEAT_SCHEDULE["dashboards.send_monthly_reports"] = {
     "task": "dashboards.tasks.send_monthly_reports",
     "schedule": 6 * 3600.0,
 }
-# Alerts (outcomes/tasks.py): every active episode hourly in chunks; every five minutes the
-# episodes a lost task never reached, urgent alerts past their acknowledgement window, and
-# notifications still pending; a weekly digest (Monday 07:00 UTC); curves refitted monthly.
+# Alerts (outcomes/tasks.py): hourly, in chunks, the active episodes whose rule inputs changed;
+# every five minutes the episodes a lost task never reached, urgent alerts past their
+# acknowledgement window, and notifications still pending; a weekly digest (Monday 07:00 UTC);
+# curves refitted monthly.
 CELERY_BEAT_SCHEDULE["outcomes.sweep_active_episodes"] = {
     "task": "outcomes.tasks.sweep_active_episodes",
     "schedule": 3600.0,

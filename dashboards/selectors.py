@@ -167,12 +167,48 @@ def status_label(episode: Episode, *, has_scores: bool) -> str:
     return episode.get_status_display()
 
 
-def caseload_rows(
-    *, user, filters: CaseloadFilters = CaseloadFilters(), team: bool = False
-) -> list[CaseloadRow]:
-    """One row per active episode, most urgent first (open urgent alerts, then red, yellow,
-    green, white, no scores). ``team``: the active episodes ``user`` may see beyond their own
-    (supervisors and clinic admins), else the episodes they carry themselves."""
+@dataclass(frozen=True)
+class CaseloadPage:
+    rows: list[CaseloadRow]  # the first ``limit`` of all matching rows, most urgent first
+    total: int  # every matching row
+    urgent: int  # matching rows with an open urgent alert
+
+
+def caseload_page(
+    *, user, filters: CaseloadFilters = CaseloadFilters(), team: bool = False, limit: int
+) -> CaseloadPage:
+    """The most urgent ``limit`` rows of ``caseload_rows``, with the counts of all of them.
+
+    A clinic's team view lists thousands of clients; ranking them needs only each episode's
+    status, label and open-alert counts (one grouped query), so only the rows shown pay for their
+    scores, sparklines, check-ins and HTML. The instrument filter needs the rows' summaries and
+    takes the full path.
+    """
+    episodes = _caseload_episodes(user=user, filters=filters, team=team)
+    if filters.instrument:
+        rows = caseload_rows(user=user, filters=filters, team=team)
+        urgent = sum(1 for row in rows if row.urgent_alerts)
+        return CaseloadPage(rows=rows[:limit], total=len(rows), urgent=urgent)
+    unresolved = Q(alerts__state__in=UNRESOLVED)
+    ranked = [
+        (0 if urgent else 1, STATUS_ORDER.get(status, len(STATUS_ORDER)), -open_alerts, label, pk)
+        for pk, status, label, open_alerts, urgent in episodes.annotate(
+            open_count=Count("alerts", filter=unresolved),
+            urgent_count=Count(
+                "alerts", filter=unresolved & Q(alerts__severity=AlertSeverity.URGENT)
+            ),
+        ).values_list("pk", "status", "client__label", "open_count", "urgent_count")
+        if open_alerts or not filters.has_open_alerts
+    ]
+    ranked.sort()
+    shown = [key[-1] for key in ranked[:limit]]
+    rows = _caseload_rows_of(episodes.filter(pk__in=shown), filters=filters) if shown else []
+    return CaseloadPage(
+        rows=rows, total=len(ranked), urgent=sum(1 for key in ranked if key[0] == 0)
+    )
+
+
+def _caseload_episodes(*, user, filters: CaseloadFilters, team: bool):
     if team:
         episodes = episodes_visible_to(user).filter(ended_on__isnull=True).exclude(therapist=user)
     else:
@@ -181,6 +217,20 @@ def caseload_rows(
         episodes = episodes.filter(client__label__icontains=filters.search)
     if filters.status in STATUS_ORDER:
         episodes = episodes.filter(status=filters.status)
+    return episodes
+
+
+def caseload_rows(
+    *, user, filters: CaseloadFilters = CaseloadFilters(), team: bool = False
+) -> list[CaseloadRow]:
+    """One row per active episode, most urgent first (open urgent alerts, then red, yellow,
+    green, white, no scores). ``team``: the active episodes ``user`` may see beyond their own
+    (supervisors and clinic admins), else the episodes they carry themselves."""
+    episodes = _caseload_episodes(user=user, filters=filters, team=team)
+    return _caseload_rows_of(episodes, filters=filters)
+
+
+def _caseload_rows_of(episodes, *, filters: CaseloadFilters) -> list[CaseloadRow]:
     episode_list = list(episodes.select_related("client", "therapist"))
     if not episode_list:
         return []

@@ -111,7 +111,10 @@ def caseload(request):
         has_open_alerts=bool(data.get("alerts")),
         search=(data.get("q") or "").strip(),
     )
-    rows = selectors.caseload_rows(user=request.user, filters=filters, team=team)
+    page_size = TEAM_PAGE_SIZE if team else OWN_CASELOAD_PAGE_SIZE
+    shown = _shown(request, page_size=page_size)
+    page = selectors.caseload_page(user=request.user, filters=filters, team=team, limit=shown)
+    rows = page.rows
     listed = [row.episode.client for row in rows]
     surface = "team_caseload" if team else "caseload"
     audit_clients_listed(actor=request.user, clients=listed, request=request, surface=surface)
@@ -125,9 +128,31 @@ def caseload(request):
             "filters": filters,
             "team": team,
             "sees_team": sees_team,
-            "urgent_count": sum(1 for row in rows if row.urgent_alerts),
+            "total": page.total,
+            "urgent_count": page.urgent,
+            "more_url": _more_url(request, shown + page_size) if page.total > len(rows) else "",
         },
     )
+
+
+# A team or clinic view lists thousands of clients: the most urgent first, "show more" for the
+# next ones. A therapist's own caseload (tens of clients) fits on one page unless it is huge.
+TEAM_PAGE_SIZE = 100
+OWN_CASELOAD_PAGE_SIZE = 500
+
+
+def _shown(request, *, page_size: int) -> int:
+    try:
+        shown = int(request.GET.get("shown", page_size))
+    except ValueError:
+        return page_size
+    return max(page_size, shown)
+
+
+def _more_url(request, shown: int) -> str:
+    query = request.GET.copy()
+    query["shown"] = str(shown)
+    return f"?{query.urlencode()}"
 
 
 # --- One client -------------------------------------------------------------------------------

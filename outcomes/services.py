@@ -75,7 +75,12 @@ def administration_record(
     checkin=None,
     entered_by=None,
     administered_at=None,
+    evaluate: bool = True,
 ) -> RecordedAdministration:
+    """Store, score and audit one form; raise its risk alert at once; queue the episode's
+    evaluation after commit. A caller that stores several forms in one go (a check-in) passes
+    ``evaluate=False`` and queues one evaluation itself: the rules read the whole episode, so one
+    run after the last form sees them all, and a run per form only repeats the work."""
     try:
         instrument = instrument_for(episode.clinic, instrument_code)
     except KeyError as error:
@@ -151,8 +156,14 @@ def administration_record(
             details={"source": source, "instrument": instrument.code},
         )
 
-    enqueue_task_on_commit("outcomes.tasks.evaluate_episode", episode.pk)
+    if evaluate:
+        episode_evaluation_queue(episode_id=episode.pk)
     return RecordedAdministration(administration=administration, risk_alert=risk_alert)
+
+
+def episode_evaluation_queue(*, episode_id: int) -> None:
+    """Run the alert rules over the episode once the current transaction commits."""
+    enqueue_task_on_commit("outcomes.tasks.evaluate_episode", episode_id)
 
 
 def unfinished_form_trigger(*, checkin_id: int, code: str) -> str:

@@ -9,7 +9,6 @@ from datetime import timedelta
 from celery import shared_task
 from django.utils import timezone
 
-from clients.models import Episode
 from outcomes import curves, evaluation, notifications
 from outcomes.models import Administration
 
@@ -38,15 +37,11 @@ def _queue_chunks(episode_ids: list[int]) -> int:
 
 
 @shared_task(ignore_result=True)
-def sweep_active_episodes() -> int:
-    """Hourly (beat): recompute every active episode, one task per chunk, so workers on several
-    machines share the load. Catches a changed clinic setting or a newly fitted curve."""
-    ids = list(
-        Episode.objects.filter(ended_on__isnull=True)
-        .order_by("clinic_id", "pk")
-        .values_list("pk", flat=True)
-    )
-    return _queue_chunks(ids)
+def sweep_active_episodes(full: bool = False) -> int:
+    """Hourly (beat): re-evaluate the active episodes whose rule inputs changed (a new form, a
+    missed check-in, a changed clinic setting or a newly fitted curve), one task per chunk, so
+    workers on several machines share the load; ``full`` re-evaluates every active episode."""
+    return _queue_chunks(evaluation.episodes_to_evaluate(full=full))
 
 
 @shared_task(ignore_result=True)

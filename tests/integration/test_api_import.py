@@ -132,3 +132,23 @@ def test_a_body_past_djangos_field_limit_gets_a_json_400_and_imports_nothing(cas
     assert response["Content-Type"] == "application/json"
     assert response.json() == {"detail": "The request has too many fields."}
     assert not Client.objects.filter(label__startswith="I-").exists()
+
+
+def test_the_command_refreshes_the_planners_statistics_after_an_import(cast, csv_file):
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    def analysed(**options):
+        with CaptureQueriesContext(connection) as queries:
+            call_command(
+                "import_clients",
+                csv_file(GOOD),
+                clinic=cast.clinic.slug,
+                stdout=StringIO(),
+                **options,
+            )
+        return [q["sql"] for q in queries if q["sql"].startswith("ANALYZE")]
+
+    assert analysed(dry_run=True) == []
+    statements = analysed()
+    assert 'ANALYZE "clients_client"' in statements and 'ANALYZE "clients_episode"' in statements

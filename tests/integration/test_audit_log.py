@@ -232,3 +232,26 @@ def test_an_empty_list_writes_nothing(cast, client):
     client.force_login(cast.outsider)
     assert client.get("/").status_code == 200 and client.get("/alerts/").status_code == 200
     assert not AuditEvent.objects.filter(actor=cast.outsider, action="client.view").exists()
+
+
+def test_a_long_list_of_clients_is_recorded_in_one_insert(cast):
+    from django.test.utils import CaptureQueriesContext
+
+    from audit.services import audit_clients_listed
+    from tests.factories import make_client
+
+    clients = [make_client(cast.clinic) for _ in range(300)] + [cast.other_client]
+    request = RequestFactory().get("/", REMOTE_ADDR="10.5.5.5")
+    with CaptureQueriesContext(connection) as queries:
+        written = audit_clients_listed(
+            actor=cast.supervisor, clients=clients, request=request, surface="clinic_caseload"
+        )
+    assert written == 301 and audit_inserts(queries) == 1
+    listed = AuditEvent.objects.filter(action="client.view", actor=cast.supervisor)
+    assert sorted(listed.values_list("client_id", "clinic_id", "object_id")) == sorted(
+        (client.pk, client.clinic_id, str(client.pk)) for client in clients
+    )
+    event = listed.first()
+    assert event.object_type == "clients.client" and event.actor_label == cast.supervisor.username
+    assert event.ip_address == "10.5.5.5" and event.details == {"view": "clinic_caseload"}
+    assert abs(event.at - timezone.now()) < timedelta(minutes=1)

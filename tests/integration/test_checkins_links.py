@@ -551,3 +551,20 @@ def test_staff_enter_a_session_rating_to_one_decimal_and_an_empty_mark_is_not_an
     data["administered_on"] = cast.episode.started_on.isoformat()
     response = client.post(enter_url(cast.episode), data)
     assert "1 of 4 scored items are unanswered" in response.content.decode()
+
+
+def test_a_submitted_checkin_queues_one_evaluation_not_one_per_form(
+    client, cast, monkeypatch, django_capture_on_commit_callbacks
+):
+    from outcomes.tasks import evaluate_episode
+
+    queued = []
+    monkeypatch.setattr(
+        evaluate_episode, "apply_async", lambda args=(), kwargs=None: queued.append(args)
+    )
+    checkin, key = open_checkin(cast.episode)
+    assert len(checkin.instruments) == 2
+    with django_capture_on_commit_callbacks(execute=True):
+        client.post(form_url(key), form_post())
+    assert Administration.objects.filter(checkin=checkin).count() == 2
+    assert queued == [(cast.episode.pk,)]

@@ -7,7 +7,9 @@ from django.db import connection
 from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
-from clients.models import CheckIn, CheckInKind, CheckInStatus, EpisodeStatus
+from audit.models import AuditEvent
+from clients.models import CheckIn, CheckInKind, CheckInStatus, Episode, EpisodeStatus
+from dashboards import selectors
 from measures.instruments import get_instrument
 from measures.scoring import score_answers
 from outcomes.models import Administration, Alert, AlertSeverity, AlertState, ResponseSource
@@ -17,11 +19,12 @@ pytestmark = pytest.mark.django_db
 
 # The whole caseload page, whatever the caseload size: session read and save, user, the two
 # second-factor device lookups, memberships (the team tab), the alert badge, and the caseload's
-# own four reads (episodes, scores, alert counts, check-in counts); then the navigation's roles
+# own five reads (the ranking of every episode, then the shown episodes, their scores, alert
+# counts and check-in counts); then the navigation's roles
 # and, for a user who has not verified a second factor (this therapist), its own two device
 # lookups (a verified user skips them). The count at 5 and at 50 clients is the same, so 300
 # (the target) costs the same too.
-CASELOAD_PAGE_MAX_QUERIES = 17
+CASELOAD_PAGE_MAX_QUERIES = 18
 
 
 def answers_for(code: str, total: int, *, risk: bool = False) -> list[int]:
@@ -289,3 +292,38 @@ def test_a_row_says_why_in_words_first(client, cast):
     html = client.get("/").content.decode()
     assert "Risk item endorsed (self-harm thoughts)</span>" in html
     assert html.index("Risk item endorsed (self-harm thoughts)") < html.index("1 urgent")
+
+
+def test_the_team_view_shows_the_most_urgent_hundred_and_more_on_request(client, cast):
+    from dashboards.views import TEAM_PAGE_SIZE
+
+    _add_clients(cast, TEAM_PAGE_SIZE + 30)  # every seventh with an urgent alert
+    statuses = list(EpisodeStatus)
+    for index, episode in enumerate(Episode.objects.order_by("pk")):
+        Episode.objects.filter(pk=episode.pk).update(status=statuses[index * 5 % len(statuses)])
+    client.force_login(cast.admin)
+    page = client.get("/", {"view": "team"})
+    everyone = selectors.caseload_rows(user=cast.admin, team=True)
+    rows = page.context["rows"]
+    assert len(everyone) > TEAM_PAGE_SIZE and len(rows) == TEAM_PAGE_SIZE
+    assert [row.episode.pk for row in rows] == [row.episode.pk for row in everyone][:TEAM_PAGE_SIZE]
+    assert page.context["total"] == len(everyone)
+    assert page.context["urgent_count"] == sum(1 for row in everyone if row.urgent_alerts)
+    html = page.content.decode()
+    assert f"{len(everyone)} active clients" in html and "Show more" in html
+
+    more = client.get("/", {"view": "team", "shown": page.context["more_url"].split("=")[-1]})
+    assert [row.episode.pk for row in more.context["rows"]] == [row.episode.pk for row in everyone]
+    assert "Show more" not in more.content.decode()
+    listed = AuditEvent.objects.filter(actor=cast.admin, details__view="team_caseload")
+    assert listed.count() == TEAM_PAGE_SIZE + len(everyone)  # what each page showed
+
+
+def test_a_ranked_page_keeps_the_filters(client, cast):
+    _add_clients(cast, 20)
+    client.force_login(cast.therapist)
+    rows = client.get("/", {"alerts": "on"}).context["rows"]
+    expected = selectors.caseload_rows(
+        user=cast.therapist, filters=selectors.CaseloadFilters(has_open_alerts=True)
+    )
+    assert rows and [row.episode.pk for row in rows] == [row.episode.pk for row in expected]

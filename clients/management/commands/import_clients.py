@@ -12,7 +12,8 @@ from django.core.management.base import BaseCommand, CommandError
 from tqdm import tqdm
 
 from clients.client_import import ImportInvalid, clients_import_csv
-from clients.models import Clinic, Membership, Role
+from clients.models import Client, Clinic, Episode, Membership, Role
+from config.planner import planner_statistics_refresh
 
 
 class Command(BaseCommand):
@@ -49,6 +50,8 @@ class Command(BaseCommand):
                 for column, messages in errors.items():
                     self.stderr.write(f"{file}:{line}: {column}: {' '.join(messages)}")
             raise CommandError("Nothing was imported.") from error
+        if not dry_run:
+            planner_statistics_refresh(Client, Episode, Membership)
         verb = "would be imported (dry run)" if dry_run else "imported"
         self.stdout.write(f"{result.count} client(s) {verb} into {clinic.slug}.")
 

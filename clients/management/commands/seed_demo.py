@@ -28,6 +28,7 @@ from clients.models import (
     TimelineEvent,
     TreatmentSession,
 )
+from config.planner import planner_statistics_refresh
 from measures.instruments import get_instrument
 from measures.scoring import score_frame
 from outcomes.models import (
@@ -75,6 +76,7 @@ class Command(BaseCommand):
         )
         with transaction.atomic():
             clinic, episode_ids = demo_write(demo=demo, slug=slug, password=password)
+        planner_statistics_refresh(Client, Episode, CheckIn, Administration, Alert, TimelineEvent)
         self.stdout.write(f"Written in {time.monotonic() - started:.1f}s.")
         if not no_evaluate:
             from outcomes.evaluation import episodes_evaluate

@@ -1,0 +1,53 @@
+"""The sweep's frames, read as integer microseconds without Django's per-value timestamp
+converter, hold exactly what the ORM reads, to the microsecond, on SQLite and PostgreSQL."""
+
+from datetime import UTC, datetime, timedelta
+
+import pandas as pd
+
+from clients.models import CheckIn, CheckInStatus
+from outcomes.evaluation import CHECKIN_STATUS_FOR_RULES, administrations_frame, checkins_frame
+from outcomes.models import Administration
+from tests.integration.evaluation_support import checkin, phq9
+
+
+def orm_times(queryset, field):
+    return pd.to_datetime(list(queryset.order_by("pk").values_list(field, flat=True)), utc=True)
+
+
+def stored_form(episode, administered_at):
+    return Administration.objects.create(
+        episode=episode,
+        instrument="phq9",
+        instrument_version="1",
+        administered_at=administered_at,
+        answers=phq9(5),
+        total=5,
+        valid=True,
+    )
+
+
+def test_the_frames_hold_the_orms_timestamps_to_the_microsecond(cast):
+    late = datetime(2026, 3, 29, 1, 59, 59, 999999, tzinfo=UTC)  # just before a DST change
+    for moment in (
+        late,
+        late - timedelta(microseconds=1),
+        late + timedelta(microseconds=1),  # whole seconds: no fraction stored
+        datetime(1999, 12, 31, 23, 59, 59, 1, tzinfo=UTC),
+        datetime(2001, 1, 1, tzinfo=UTC),
+        datetime(2026, 7, 1, 12, 0, 0, 123456, tzinfo=UTC),
+    ):
+        stored_form(cast.episode, moment)
+    stored_form(cast.other_episode, late - timedelta(days=3, microseconds=10))
+    for weeks_ago, status in ((1, CheckInStatus.EXPIRED), (2.000001, CheckInStatus.COMPLETED)):
+        checkin(cast.episode, status=status, weeks_ago=weeks_ago)
+    episodes = [cast.episode.pk, cast.other_episode.pk]
+
+    administrations = administrations_frame(episode_ids=episodes).sort_values("administration_id")
+    expected = orm_times(Administration.objects.all(), "administered_at")
+    assert list(administrations["administered_at"]) == list(expected)
+    assert str(administrations["administered_at"].dtype) == "datetime64[us, UTC]"
+
+    checkins = checkins_frame(episode_ids=episodes).sort_values("checkin_id")
+    stored = CheckIn.objects.filter(status__in=list(CHECKIN_STATUS_FOR_RULES))
+    assert list(checkins["due_at"]) == list(orm_times(stored, "due_at"))

@@ -1,0 +1,98 @@
+"""The hourly sweep evaluates only what changed, and misses nothing: after an incremental sweep
+a full re-evaluation finds nothing left to create or change, on random histories and random
+change sets (new forms, missed check-ins, changed clinic settings, a refitted curve)."""
+
+import random
+
+import pytest
+from django.utils import timezone
+
+from clients import checkins
+from clients.models import CheckInStatus, Episode
+from outcomes.evaluation import episodes_evaluate, episodes_to_evaluate
+from outcomes.models import Alert, TrajectoryCurve
+from tests.factories import make_client, make_episode
+from tests.integration.evaluation_support import checkin, phq9, phq9_course, record
+
+
+def alerts_and_statuses():
+    return (
+        set(Alert.objects.values_list("episode_id", "rule", "trigger", "severity")),
+        set(Episode.objects.values_list("pk", "status", "status_reason")),
+    )
+
+
+def random_history(episode, rng):
+    phq9_course(episode, [rng.randint(0, 24) for _ in range(rng.randint(0, 6))])
+    for week in range(rng.randint(0, 5)):
+        status = rng.choice([CheckInStatus.EXPIRED, CheckInStatus.PENDING])
+        made = checkin(episode, status=status, weeks_ago=week + 0.5)
+        if status == CheckInStatus.PENDING and rng.random() < 0.5:
+            made.expires_at = timezone.now() + (made.expires_at - made.due_at)  # still open
+            made.save(update_fields=["expires_at"])
+
+
+def random_changes(episodes, clinic, rng):
+    for episode in rng.sample(episodes, rng.randint(0, len(episodes))):
+        record(episode, "phq9", phq9(rng.randint(0, 24)), weeks_ago=rng.random() / 7)
+    if rng.random() < 0.5:
+        checkins.checkin_expire_overdue()  # pending check-ins past their expiry become missed
+    if rng.random() < 0.4:
+        clinic.z_yellow, clinic.z_red = rng.choice([(0.5, 1.0), (1.0, 2.0), (0.3, 0.6)])
+        clinic.missed_checkins_for_alert = rng.choice([1, 2, 3])
+        clinic.save()
+    if rng.random() < 0.3:
+        TrajectoryCurve.objects.create(
+            clinic=clinic,
+            instrument="phq9",
+            band_low=rng.choice([10, 15, 20]),
+            band_high=27,
+            b0=rng.uniform(10, 22),
+            b1=rng.uniform(-1, 0),
+            sigma=rng.uniform(2, 5),
+            n_episodes=clinic.trajectory_min_episodes,
+            source=TrajectoryCurve.Source.FITTED,
+        )
+
+
+@pytest.mark.parametrize("seed", range(8))
+def test_an_incremental_sweep_leaves_nothing_for_a_full_one_to_find(cast, seed):
+    rng = random.Random(seed)
+    episodes = [cast.episode, cast.other_episode] + [
+        make_episode(make_client(cast.clinic), cast.therapist) for _ in range(4)
+    ]
+    for episode in episodes:
+        random_history(episode, rng)
+    episodes_evaluate(episode_ids=episodes_to_evaluate(full=True))
+    assert episodes_to_evaluate() == []  # a steady sweep reads nothing
+
+    for _ in range(3):
+        random_changes(episodes, cast.clinic, rng)
+        episodes_evaluate(episode_ids=episodes_to_evaluate())
+        incremental = alerts_and_statuses()
+        full = episodes_evaluate(episode_ids=episodes_to_evaluate(full=True))
+        assert (full.alerts_created, full.statuses_changed) == (0, 0)
+        assert alerts_and_statuses() == incremental
+        assert episodes_to_evaluate() == []
+
+
+def test_a_new_form_a_missed_checkin_or_a_changed_setting_selects_just_that(cast):
+    quiet = make_episode(make_client(cast.clinic), cast.therapist)
+    for episode in (cast.episode, cast.other_episode, quiet):
+        phq9_course(episode, [12, 14])
+    episodes_evaluate(episode_ids=episodes_to_evaluate(full=True))
+    assert episodes_to_evaluate() == []
+
+    record(cast.episode, "phq9", phq9(20), weeks_ago=0)
+    assert episodes_to_evaluate() == [cast.episode.pk]
+    episodes_evaluate(episode_ids=episodes_to_evaluate())
+
+    overdue = checkin(cast.other_episode, status=CheckInStatus.PENDING, weeks_ago=2)
+    assert checkins.checkin_expire_overdue() == 1
+    assert episodes_to_evaluate() == [overdue.episode_id]
+    episodes_evaluate(episode_ids=episodes_to_evaluate())
+
+    cast.clinic.z_yellow = 0.7
+    cast.clinic.save()
+    in_clinic = set(Episode.objects.filter(clinic=cast.clinic).values_list("pk", flat=True))
+    assert set(episodes_to_evaluate()) == in_clinic
