@@ -175,7 +175,7 @@ class Episode(models.Model):
     status = models.CharField(
         max_length=10, choices=EpisodeStatus.choices, default=EpisodeStatus.NONE
     )
-    status_reason = models.CharField(max_length=300, blank=True)
+    status_reason = models.TextField(blank=True)  # whole, never cut mid-sentence
     status_updated_at = models.DateTimeField(null=True, blank=True)
     # What the hourly sweep needs to skip an episode whose rule inputs have not changed: when the
     # rules last read it (cleared when a check-in of it is decided without a form, i.e. expires),

@@ -51,8 +51,6 @@ IN_LIST_SIZE = 5000
 STATUS_BATCH = 500
 # New alerts are e-mailed when their event is at most this old: one weekly check-in cycle.
 NOTIFY_EVENTS_WITHIN = timedelta(days=7)
-STATUS_REASON_LENGTH = Episode._meta.get_field("status_reason").max_length
-MESSAGE_LENGTH = Alert._meta.get_field("message").max_length
 
 ADMINISTRATION_COLUMNS = [
     "episode_id",
@@ -360,7 +358,7 @@ def _alerts_create(alerts: pd.DataFrame, *, episodes: dict, existing, event_time
                 severity=severity,
                 instrument=instrument if isinstance(instrument, str) else "",
                 administration_id=None if pd.isna(administration_id) else int(administration_id),
-                message=message[:MESSAGE_LENGTH],
+                message=message,
                 created_at=now,
             )
             for episode_id, rule, trigger, severity, instrument, administration_id, message in zip(
@@ -464,7 +462,7 @@ def _statuses_save(statuses: list[pd.DataFrame], *, episodes: dict, now) -> int:
     changed = []
     for pk, episode in episodes.items():
         status, reason = computed.get(pk, (EpisodeStatus.NONE, "No valid scores yet"))
-        reason = str(reason)[:STATUS_REASON_LENGTH]
+        reason = str(reason)  # whole: a reason cut mid-sentence misleads
         if (status, reason) != (episode.status, episode.status_reason):
             changed.append((pk, status, reason))
     _episodes_status_write(changed, now=now)

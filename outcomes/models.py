@@ -160,7 +160,8 @@ class Alert(models.Model):
     administration = models.ForeignKey(
         Administration, null=True, blank=True, on_delete=models.SET_NULL, related_name="alerts"
     )
-    message = models.CharField(max_length=300)
+    # The whole sentence staff read (issue 19: a reason cut at 300 characters mid-word misled).
+    message = models.TextField()
     state = models.CharField(max_length=15, choices=AlertState.choices, default=AlertState.OPEN)
     created_at = models.DateTimeField(default=timezone.now)
     acknowledged_at = models.DateTimeField(null=True, blank=True)

@@ -232,7 +232,7 @@ def alert_raise(
                     severity=severity,
                     instrument=instrument,
                     administration=administration,
-                    message=message[:300],
+                    message=message,
                 )
         except IntegrityError:
             return Alert.objects.get(episode=episode, rule=rule, trigger=trigger), False

@@ -365,3 +365,25 @@ def test_a_client_reliably_worse_into_the_clinical_range_is_described_not_called
     html = page_of(client, cast.episode).content.decode()
     assert "(worse, now in the clinical range)" in html
     assert "harmed" not in html
+
+
+def test_a_long_status_reason_and_alert_message_are_kept_whole(client, cast):
+    """They were cut at 300 characters, mid-word ("…PHQ-9 rose from 16 at intake")."""
+    from outcomes.models import AlertRule, AlertSeverity
+    from outcomes.services import alert_raise
+
+    reason = "PHQ-9 above the expected curve for three weeks. " * 8 + "Review together."
+    cast.episode.status_reason = reason
+    cast.episode.save()
+    alert, _ = alert_raise(
+        episode=cast.episode,
+        rule=AlertRule.NOT_ON_TRACK,
+        trigger="long",
+        severity=AlertSeverity.WARNING,
+        message=reason,
+    )
+    alert.refresh_from_db()
+    assert len(reason) > 300 and alert.message == reason
+    client.force_login(cast.therapist)
+    html = client.get(f"/episodes/{cast.episode.pk}/").content.decode()
+    assert "three weeks. Review together." in html
