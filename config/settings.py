@@ -30,8 +30,8 @@ def _secret_key_from_var() -> str:
 
 
 SECRET_KEY = env("SECRET_KEY", default=None) or _secret_key_from_var()
-# Key(s) for clients' contact details at rest (clients/fields.py); comma-separated to rotate:
-# the first encrypts, all decrypt. Derived from SECRET_KEY when unset.
+# Key(s) for clients' contact details at rest (config/encrypted_fields.py); comma-separated to
+# rotate: the first encrypts, all decrypt. Derived from SECRET_KEY when unset.
 FIELD_ENCRYPTION_KEY = env("FIELD_ENCRYPTION_KEY", default="") or SECRET_KEY
 DEBUG = env.bool("DEBUG", default=False)
 ALLOWED_HOSTS = env.list("ALLOWED_HOSTS", default=["localhost", "127.0.0.1", "[::1]", "testserver"])

@@ -12,8 +12,8 @@ from django.db import connection
 from django.utils import timezone
 
 from audit.models import AuditEvent
-from clients.fields import _fernet_for
 from clients.models import Client, Episode
+from config.encrypted_fields import _fernet_for
 from config.log_redaction import RedactEmailAddresses
 from messaging.models import OutboundEmail
 from outcomes.models import Administration
