@@ -62,11 +62,3 @@ class TokenForm(forms.Form):
         # Apps show "123 456"; recovery codes are lower case ("k3jd-7wqa-mz2p"; their digest
         # ignores dashes and case too).
         return "".join(self.cleaned_data["token"].split()).lower()
-
-
-class ApiTokenForm(forms.Form):
-    name = forms.CharField(
-        max_length=100,
-        label="What will use it",
-        help_text="For example 'EHR sync': shown in the list so you can tell your keys apart.",
-    )

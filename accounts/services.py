@@ -8,6 +8,7 @@ from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
 
+from accounts import signals
 from accounts.models import (
     AuthenticatorDevice,
     LoginFailure,
@@ -17,7 +18,6 @@ from accounts.models import (
     recovery_code_new,
 )
 from accounts.selectors import normalised_username, user_audit_clinic
-from api.services import api_tokens_revoke_for_user
 from audit.services import audit_record
 
 RECOVERY_CODE_COUNT = 10
@@ -93,7 +93,9 @@ def password_changed(*, user, actor, request=None) -> int:
     """After a new password was set for ``user`` (by themselves, or by an administrator in the
     admin): record it, and revoke every API token of theirs. A password is changed when an
     account may be compromised; a token issued under the old one must not outlive it (Django
-    ends the other sessions for the same reason). Returns the number of tokens revoked."""
+    ends the other sessions for the same reason). The API owns the tokens and sits above
+    accounts, so it revokes them on the ``password_changed`` signal. Returns the number of
+    tokens revoked."""
     with transaction.atomic():
         audit_record(
             actor=actor,
@@ -102,7 +104,8 @@ def password_changed(*, user, actor, request=None) -> int:
             clinic=user_audit_clinic(user),
             request=request,
         )
-        return api_tokens_revoke_for_user(user=user, actor=actor, reason="password_changed")
+        responses = signals.password_changed.send(sender=type(user), user=user, actor=actor)
+        return sum(revoked for _receiver, revoked in responses if isinstance(revoked, int))
 
 
 def totp_device_start(*, user) -> AuthenticatorDevice:

@@ -10,8 +10,6 @@ urlpatterns = [
     path("mfa/verify/", views.mfa_verify, name="mfa_verify"),
     path("mfa/enrol/", views.mfa_enrol, name="mfa_enrol"),
     path("mfa/recovery-codes/", views.recovery_codes_new, name="recovery_codes_new"),
-    path("tokens/", views.api_tokens, name="api_tokens"),
-    path("tokens/<int:token_id>/revoke/", views.api_token_revoke_own, name="api_token_revoke"),
     path("password/", views.StaffPasswordChangeView.as_view(), name="password_change"),
     path(
         "password/done/",

@@ -13,14 +13,14 @@ import django_otp
 from django.contrib import messages
 from django.contrib.auth import views as auth_views
 from django.contrib.auth.decorators import login_required
-from django.shortcuts import get_object_or_404, redirect, render
+from django.shortcuts import redirect, render
 from django.urls import reverse, reverse_lazy
 from django.utils.http import url_has_allowed_host_and_scheme, urlencode
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_POST
 from django_otp import devices_for_user
 
-from accounts.forms import ApiTokenForm, LockoutAuthenticationForm, TokenForm, refusal_message
+from accounts.forms import LockoutAuthenticationForm, TokenForm, refusal_message
 from accounts.known_browser import known_browser_remember
 from accounts.models import RecoveryCodes
 from accounts.qr import qr_svg
@@ -37,8 +37,6 @@ from accounts.services import (
     totp_device_confirm,
     totp_device_start,
 )
-from api.models import ApiToken
-from api.services import api_token_create, api_token_revoke
 from audit.services import audit_record
 from config.request_address import client_ip
 
@@ -204,35 +202,3 @@ def security(request):
         "recovery_codes_left": recovery.codes.count() if recovery else 0,
     }
     return render(request, "accounts/security.html", context)
-
-
-@never_cache
-@login_required
-def api_tokens(request):
-    """The user's own API keys: list, create (the key is on this response only, never in a
-    redirect, a message cookie or the database), revoke. A key skips the second factor, so only
-    a session that passed one may make a key."""
-    user = request.user
-    may_create = user.is_verified()
-    issued = None
-    form = ApiTokenForm(request.POST or None)
-    if request.method == "POST" and may_create and form.is_valid():
-        issued = api_token_create(user=user, name=form.cleaned_data["name"], actor=user)
-        form = ApiTokenForm()
-    context = {
-        "form": form,
-        "may_create": may_create,
-        "issued": issued,
-        "tokens": ApiToken.objects.filter(user=user).order_by("-created_at"),
-    }
-    return render(request, "accounts/api_tokens.html", context)
-
-
-@never_cache
-@login_required
-@require_POST
-def api_token_revoke_own(request, token_id: int):
-    token = get_object_or_404(ApiToken, pk=token_id, user=request.user)
-    if api_token_revoke(token=token, actor=request.user, reason="revoked_by_owner"):
-        messages.success(request, f"'{token.name}' is revoked: it no longer opens the API.")
-    return redirect("accounts:api_tokens")

@@ -16,6 +16,8 @@ urlpatterns = [
     path("login/", StaffLoginView.as_view(), name="login"),
     path("logout/", auth_views.LogoutView.as_view(), name="logout"),
     path("accounts/", include("accounts.urls")),
+    # The API keys page lives in api (it owns the tokens) but sits with the account pages.
+    path("accounts/tokens/", include("api.page_urls")),
     path("audit/", include("audit.urls")),
     path("privacy/", include("privacy.urls")),
     path("api/v1/", include("api.urls")),
