@@ -18,7 +18,7 @@ urlpatterns = [
     path("accounts/", include("accounts.urls")),
     # The API keys page lives in api (it owns the tokens) but sits with the account pages.
     path("accounts/tokens/", include("api.page_urls")),
-    path("audit/", include("audit.urls")),
+    path("audit/", include("dashboards.audit_urls")),
     path("privacy/", include("privacy.urls")),
     path("api/v1/", include("api.urls")),
     # The admin signs in through the same page as everyone else: lockout and second factor.

@@ -10,16 +10,16 @@ from django.shortcuts import render
 from django.utils import timezone
 from django.utils.http import content_disposition_header
 
-from audit.forms import AuditFilterForm
-from audit.selectors import (
+from audit.services import audit_record
+from clients.models import Clinic
+from config.spreadsheet_cells import neutralise_formula
+from dashboards.audit_forms import AuditFilterForm
+from dashboards.audit_selectors import (
     audit_actions_in,
     audit_clinic_ids_for,
     audit_events_filter,
     audit_events_visible_to,
 )
-from audit.services import audit_record
-from clients.models import Clinic
-from config.spreadsheet_cells import neutralise_formula
 
 CSV_COLUMNS = [
     "time (UTC)",
@@ -49,7 +49,7 @@ def audit_log(request):
     query = request.GET.copy()
     query.pop("page", None)
     context = {"form": form, "page": page, "query": query.urlencode(), "filtered": bool(filters)}
-    return render(request, "audit/log.html", context)
+    return render(request, "dashboards/audit_log.html", context)
 
 
 @login_required

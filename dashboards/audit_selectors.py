@@ -1,4 +1,4 @@
-"""Reads of the audit log: a clinic admin sees the events of the clinics they administer."""
+"""Reads for the audit log page: a clinic admin sees the events of the clinics they administer."""
 
 from datetime import date
 
