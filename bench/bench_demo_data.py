@@ -7,7 +7,7 @@ import argparse
 import time
 from datetime import date
 
-from clients.demo_data import generate_clinic, to_frames
+from demo.demo_data import generate_clinic, to_frames
 
 
 def main() -> None:

@@ -60,6 +60,7 @@ INSTALLED_APPS = [
     "dashboards",
     "api",
     "privacy",
+    "demo",
 ]
 
 MIDDLEWARE = [

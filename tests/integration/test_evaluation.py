@@ -8,8 +8,8 @@ from django.core.management import call_command
 from django.utils import timezone
 
 from audit.models import AuditEvent
-from clients import demo_data
 from clients.models import CheckInStatus, Episode, EpisodeStatus
+from demo import demo_data
 from outcomes.evaluation import episode_evaluate, episodes_evaluate
 from outcomes.models import (
     Administration,

@@ -17,8 +17,8 @@ import pytest
 from django.db import connection
 from kombu.transport import TRANSPORT_ALIASES
 
-from clients.management.commands.demo import celery_processes
 from config.celery_app import app as celery_app
+from demo.management.commands.demo import celery_processes
 from messaging.models import OutboundEmail
 from messaging.services import mail_queue
 from outcomes.models import AlertRule, AlertSeverity

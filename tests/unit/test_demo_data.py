@@ -13,7 +13,7 @@ from datetime import UTC, date, timedelta
 import pandas as pd
 import pytest
 
-from clients.demo_data import (
+from demo.demo_data import (
     ARCHETYPE_CHECKS,
     ARCHETYPE_SHARES,
     DETERIORATOR,

@@ -8,7 +8,7 @@ import sys
 import threading
 import time
 
-from clients.management.demo_supervisor import DemoSupervisor
+from demo.management.demo_supervisor import DemoSupervisor
 
 SLEEPS = [sys.executable, "-c", "import time; time.sleep(60)"]
 CRASHES = [sys.executable, "-c", "import sys; sys.exit(1)"]

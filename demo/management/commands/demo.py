@@ -12,8 +12,8 @@ from django.conf import settings
 from django.core.management import call_command
 from django.core.management.base import BaseCommand
 
-from clients.management.demo_supervisor import DemoSupervisor
 from clients.models import Clinic
+from demo.management.demo_supervisor import DemoSupervisor
 
 DEMO_PASSWORD = "demo-password-2026"
 

@@ -1,5 +1,5 @@
 """``manage.py seed_demo``: a demo clinic from the deterministic generator in
-``clients.demo_data``, written with bulk inserts so that ``--clients 50000`` takes minutes."""
+``demo.demo_data``, written with bulk inserts so that ``--clients 50000`` takes minutes."""
 
 import time
 from datetime import datetime, timedelta
@@ -13,7 +13,6 @@ from django.core.management.base import BaseCommand, CommandError
 from django.db import transaction
 from django.utils import timezone
 
-from clients import demo_data
 from clients.models import (
     CheckIn,
     CheckInKind,
@@ -29,6 +28,7 @@ from clients.models import (
     TreatmentSession,
 )
 from config.planner import planner_statistics_refresh
+from demo import demo_data
 from measures.instruments import get_instrument
 from measures.scoring import score_frame
 from outcomes.models import (
