@@ -14,7 +14,7 @@ import re
 
 EMAIL = re.compile(r"[A-Za-z0-9._%+-]+@[A-Za-z0-9-]+(?:\.[A-Za-z0-9-]+)+")
 REDACTED = "[e-mail redacted]"
-# /c/<key>/, /c/<key>/done/, /c/opt-out/<token>/ (clients/urls.py), and API keys.
+# /c/<key>/, /c/<key>/done/, /c/opt-out/<token>/ (checkins/urls.py), and API keys.
 LINK_SECRET = re.compile(r"(/c/(?:opt-out/)?)[A-Za-z0-9_:.=-]{8,}")
 API_KEY = re.compile(r"otk_[A-Za-z0-9_-]{8,}")
 

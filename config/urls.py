@@ -5,7 +5,7 @@ from django.urls import include, path
 from django.views.generic import RedirectView
 
 from accounts.views import StaffLoginView
-from clients.urls import staff_urlpatterns as clients_staff_urlpatterns
+from checkins.urls import staff_urlpatterns as clients_staff_urlpatterns
 from config.health import healthz
 
 urlpatterns = [
@@ -24,7 +24,7 @@ urlpatterns = [
     # The admin signs in through the same page as everyone else: lockout and second factor.
     path("admin/login/", RedirectView.as_view(pattern_name="login", query_string=True)),
     path("admin/", admin.site.urls),
-    path("c/", include("clients.urls")),
+    path("c/", include("checkins.urls")),
     path("", include((clients_staff_urlpatterns, "clients"))),
     path("reports/", include("dashboards.report_urls")),
     path("", include("dashboards.urls")),

@@ -27,9 +27,9 @@ from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_http_methods
 
 from audit.services import audit_record
+from checkins.forms import CheckInForm, ResponseEntryForm
 from clients import checkins
 from clients.checkins import LinkState
-from clients.forms import CheckInForm, ResponseEntryForm
 from clients.models import CheckInStatus
 from clients.selectors import episodes_visible_to
 from config.request_address import client_ip
@@ -41,6 +41,7 @@ from outcomes.services import AnswersInvalid
 # the URL (a shared phone, browser history) sees the neutral "already received".
 THANK_YOU_WINDOW = timedelta(hours=2)
 THANK_YOU_COOKIE = "checkin_sent"
+# The salt keeps the name of the module it was first in: a new one would void cookies in flight.
 THANK_YOU_SALT = "clients.views.thank-you"
 
 STATE_PAGES = {

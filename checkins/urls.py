@@ -3,7 +3,7 @@
 
 from django.urls import path, re_path
 
-from clients import views
+from checkins import views
 
 app_name = "checkin"
 
