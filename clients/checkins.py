@@ -51,7 +51,7 @@ from clients.models import (
     TimelineEvent,
     TreatmentSession,
 )
-from config.queue import enqueue_on_commit
+from config.queue import enqueue_task_on_commit
 from messaging.models import OutboundEmail
 from messaging.services import mail_queue
 from outcomes.models import AlertRule, AlertSeverity, ResponseSource, RiskState
@@ -771,8 +771,6 @@ def checkin_expire_overdue(*, now: datetime | None = None) -> int:
     )
     if not overdue:
         return 0
-    from outcomes.tasks import evaluate_episode
-
     with transaction.atomic():
         expired = CheckIn.objects.filter(
             pk__in=[pk for pk, _ in overdue], status=CheckInStatus.PENDING
@@ -782,7 +780,7 @@ def checkin_expire_overdue(*, now: datetime | None = None) -> int:
         # these episodes if the task below is lost (same transaction, so never half-done).
         Episode.objects.filter(pk__in=episode_ids).update(rules_evaluated_at=None)
         for episode_id in episode_ids:
-            enqueue_on_commit(evaluate_episode, episode_id)
+            enqueue_task_on_commit("outcomes.tasks.evaluate_episode", episode_id)
     return expired
 
 
