@@ -28,6 +28,14 @@ from django.views.decorators.http import require_http_methods
 
 from audit.services import audit_record
 from checkins.forms import CheckInForm, ResponseEntryForm
+from checkins.services import (
+    checkin_contact_requested,
+    checkin_risk_endorsed,
+    checkin_submit,
+    checkin_unfinished_alerts,
+    client_opt_out,
+    response_enter,
+)
 from clients import checkins
 from clients.checkins import LinkState
 from clients.models import CheckInStatus
@@ -164,7 +172,7 @@ def checkin_form(request, key):
         form = CheckInForm(request.POST, instruments=instruments, instructions=instructions)
         if form.is_valid():
             try:
-                outcome = checkins.checkin_submit(
+                outcome = checkin_submit(
                     checkin_id=checkin.pk,
                     answers=form.answers(),
                     contact_request=form.cleaned_data["contact_request"],
@@ -176,7 +184,7 @@ def checkin_form(request, key):
                     return _thank_you_redirect(key, checkin)
                 return _state_page(request, outcome.state, checkin)
         # Sent back to finish it: a risk answer or a request for contact cannot wait for that.
-        risk_endorsed = checkins.checkin_unfinished_alerts(
+        risk_endorsed = checkin_unfinished_alerts(
             checkin_id=checkin.pk,
             answers=form.answers(),
             contact_request=bool(form.cleaned_data.get("contact_request")),
@@ -215,8 +223,8 @@ def checkin_done(request, key):
         "clients/checkin_done.html",
         {
             "clinic": clinic,
-            "risk_endorsed": checkins.checkin_risk_endorsed(checkin),
-            "contact_requested": checkins.checkin_contact_requested(checkin),
+            "risk_endorsed": checkin_risk_endorsed(checkin),
+            "contact_requested": checkin_contact_requested(checkin),
         },
     )
 
@@ -233,7 +241,7 @@ def opt_out(request, token):
         return _failed_link_page(request, ("clients/opt_out_invalid.html", 404))
     context = {"clinic": client.clinic, "token": token}
     if request.method == "POST":
-        checkins.client_opt_out(client=client, request=request)
+        client_opt_out(client=client, request=request)
         return _client_page(request, "clients/opt_out_done.html", context)
     if client.is_opted_out:
         return _client_page(request, "clients/opt_out_done.html", context)
@@ -279,7 +287,7 @@ def episode_enter_responses(request, episode_id):
         form = ResponseEntryForm(request.POST, instrument=instrument)
         if form.is_valid():
             try:
-                recorded = checkins.response_enter(
+                recorded = response_enter(
                     episode=episode,
                     instrument_code=instrument.code,
                     answers=form.answers()[instrument.code],

@@ -1,5 +1,6 @@
-"""Check-ins: measurement plans, the sweep that creates and sends them, the single-use link, the
-client's submission, reminders, expiry, opt-out, and staff entry of in-session or paper forms.
+"""Check-ins: measurement plans, the sweep that creates and sends them, the single-use link,
+reminders, expiry and opt-in. The client's submission, the opt-out and staff entry record scores
+or raise alerts, so they live above outcomes, in ``checkins.services``.
 
 Everything is derived from rows, never from Celery countdowns or ETAs: the five-minute sweep asks
 the database what is due (a check-in to create, a link to send, a reminder, an expiry), so a lost
@@ -45,24 +46,14 @@ from clients.models import (
     Client,
     Clinic,
     Episode,
-    EventKind,
     MeasurementPlan,
     Schedule,
-    TimelineEvent,
     TreatmentSession,
 )
 from config.queue import enqueue_task_on_commit
 from messaging.models import OutboundEmail
 from messaging.services import mail_queue
-from outcomes.models import AlertRule, AlertSeverity, ResponseSource, RiskState
 from outcomes.selectors import instrument_for
-from outcomes.services import (
-    AnswersInvalid,
-    administration_record,
-    alert_raise,
-    episode_evaluation_queue,
-    unfinished_form_risk_raise,
-)
 
 logger = logging.getLogger(__name__)
 
@@ -321,7 +312,7 @@ def plan_create_default(*, episode: Episode, actor=None) -> MeasurementPlan:
     return plan_set(episode=episode, instruments=["phq9", "gad7"], actor=actor)
 
 
-def _pending_cancel(*, episode_ids, unsent_only: bool) -> int:
+def pending_checkins_cancel(*, episode_ids, unsent_only: bool) -> int:
     pending = CheckIn.objects.filter(episode_id__in=episode_ids, status=CheckInStatus.PENDING)
     if unsent_only:
         pending = pending.filter(sent_at__isnull=True)
@@ -334,7 +325,7 @@ def plan_pause(*, plan: MeasurementPlan, actor=None) -> MeasurementPlan:
         MeasurementPlan.objects.filter(pk=plan.pk, paused_at__isnull=True).update(
             paused_at=timezone.now()
         )
-        _pending_cancel(episode_ids=[plan.episode_id], unsent_only=True)
+        pending_checkins_cancel(episode_ids=[plan.episode_id], unsent_only=True)
         _plan_audit(plan=plan, actor=actor, action="plan.pause")
     plan.refresh_from_db()
     return plan
@@ -355,7 +346,7 @@ def plan_end(*, plan: MeasurementPlan, actor=None) -> MeasurementPlan:
         MeasurementPlan.objects.filter(pk=plan.pk, ended_at__isnull=True).update(
             ended_at=timezone.now()
         )
-        _pending_cancel(episode_ids=[plan.episode_id], unsent_only=False)
+        pending_checkins_cancel(episode_ids=[plan.episode_id], unsent_only=False)
         _plan_audit(plan=plan, actor=actor, action="plan.end")
     plan.refresh_from_db()
     return plan
@@ -367,7 +358,7 @@ def plan_end_for_episode(*, episode: Episode, actor=None) -> None:
     if plan is not None:
         plan_end(plan=plan, actor=actor)
     else:
-        _pending_cancel(episode_ids=[episode.pk], unsent_only=False)
+        pending_checkins_cancel(episode_ids=[episode.pk], unsent_only=False)
 
 
 def _plan_audit(*, plan: MeasurementPlan, actor, action: str) -> None:
@@ -829,167 +820,7 @@ def checkins_sweep(*, now: datetime | None = None) -> dict[str, int]:
     }
 
 
-# --- The client's submission --------------------------------------------------------------------
-
-
-def checkin_submit(
-    *,
-    checkin_id: int,
-    answers: dict[str, list],
-    contact_request: bool = False,
-    now: datetime | None = None,
-) -> SubmitOutcome:
-    """Store the client's answers for every instrument of the check-in, exactly once.
-
-    The check-in row is locked for the whole write, so a double click, a back-button resubmit or
-    a second tab waits for the first and then sees "completed"; the unique (check-in, instrument)
-    constraint on administrations backs that up where row locks do not exist (SQLite serialises
-    writers instead). Raises AnswersInvalid (nothing stored) for answers that cannot be scored.
-    Risk alerts are raised inside administration_record, in this same transaction; everything
-    else is queued after commit, so a broker that is down cannot lose the response.
-    """
-    now = now or timezone.now()
-    try:
-        with transaction.atomic():
-            checkin = (
-                CheckIn.objects.select_for_update(of=("self",))
-                .select_related("episode__client", "episode__clinic")
-                .get(pk=checkin_id)
-            )
-            state = checkin_link_state(checkin, now=now)
-            if state != LinkState.OPEN:
-                return SubmitOutcome(state=state)
-            risk = False
-            for code in checkin.instruments:
-                recorded = administration_record(
-                    episode=checkin.episode,
-                    instrument_code=code,
-                    answers=answers.get(code, []),
-                    source=ResponseSource.LINK,
-                    checkin=checkin,
-                    administered_at=now,
-                    evaluate=False,
-                )
-                risk = risk or recorded.administration.risk == RiskState.YES
-            CheckIn.objects.filter(pk=checkin.pk).update(
-                status=CheckInStatus.COMPLETED, completed_at=now
-            )
-            if contact_request:
-                _contact_request_raise(checkin)
-            # One evaluation for the whole check-in, after its last form (not one per form).
-            episode_evaluation_queue(episode_id=checkin.episode_id)
-    except IntegrityError:
-        # Another request stored this check-in between our read and our insert.
-        return SubmitOutcome(state=LinkState.COMPLETED)
-    return SubmitOutcome(
-        state=LinkState.COMPLETED,
-        risk_endorsed=risk,
-        contact_requested=contact_request,
-        stored=True,
-    )
-
-
-def _contact_request_raise(checkin: CheckIn) -> None:
-    # High, with reliable deterioration: the client asked their therapist, in so many words, to
-    # get in touch before the next session. Not urgent: a risk answer raises its own urgent alert.
-    alert_raise(
-        episode=checkin.episode,
-        rule=AlertRule.CONTACT_REQUEST,
-        trigger=f"checkin:{checkin.pk}",
-        severity=AlertSeverity.HIGH,
-        message="The client asked to be contacted before their next session.",
-    )
-
-
-def checkin_unfinished_alerts(
-    *, checkin_id: int, answers: dict[str, list], contact_request: bool = False
-) -> bool:
-    """What the client asked for on a form they could not send yet (a question left out), for
-    if they never come back to finish it: an endorsed risk item raises the urgent alert at
-    once, and "please contact me" its alert. Returns whether a risk item was endorsed, so the
-    page shows the crisis contacts first. No answers are stored."""
-    with transaction.atomic():
-        checkin = (
-            CheckIn.objects.select_for_update(of=("self",))
-            .select_related("episode__client", "episode__clinic")
-            .get(pk=checkin_id)
-        )
-        if checkin_link_state(checkin) != LinkState.OPEN:
-            return False
-        raised = [
-            unfinished_form_risk_raise(
-                episode=checkin.episode,
-                checkin=checkin,
-                instrument_code=code,
-                answers=answers.get(code, []),
-            )
-            for code in checkin.instruments
-        ]
-        if contact_request:
-            _contact_request_raise(checkin)
-    return any(alert is not None for alert in raised)
-
-
-def checkin_risk_endorsed(checkin: CheckIn) -> bool:
-    return checkin.administrations.filter(risk=RiskState.YES).exists()
-
-
-def checkin_contact_requested(checkin: CheckIn) -> bool:
-    from outcomes.models import Alert
-
-    return Alert.objects.filter(
-        episode_id=checkin.episode_id,
-        rule=AlertRule.CONTACT_REQUEST,
-        trigger=f"checkin:{checkin.pk}",
-    ).exists()
-
-
-# --- Opt-out ------------------------------------------------------------------------------------
-
-
-def client_opt_out(*, client: Client, request=None) -> bool:
-    """Stop e-mailed check-ins for the client. Returns False if they had already opted out.
-
-    Open check-ins are cancelled; a timeline event and a warning alert on each active episode tell
-    the therapist (who may want to talk about it, or switch to in-session forms).
-    """
-    now = timezone.now()
-    with transaction.atomic():
-        changed = Client.objects.filter(pk=client.pk, opted_out_at__isnull=True).update(
-            opted_out_at=now
-        )
-        if not changed:
-            return False
-        episodes = list(Episode.objects.filter(client=client, ended_on__isnull=True))
-        _pending_cancel(episode_ids=[e.pk for e in episodes], unsent_only=False)
-        for episode in episodes:
-            TimelineEvent.objects.create(
-                episode=episode,
-                occurred_on=timezone.localdate(now),
-                kind=EventKind.OTHER,
-                note="Client opted out of e-mailed check-ins",
-            )
-            # An alert, not only the timeline event: the therapist is told (in the app and by a
-            # mail that names no one) instead of finding out weeks later that nothing arrives.
-            # Keyed to the moment, so opting out again after an opt-in tells them again.
-            alert_raise(
-                episode=episode,
-                rule=AlertRule.OPTED_OUT,
-                trigger=f"opt-out:{now:%Y%m%dT%H%M%S}",
-                severity=AlertSeverity.WARNING,
-                message="The client opted out of e-mailed check-ins: no more forms will arrive "
-                "by e-mail. Talk it over at the next session, or enter forms in session.",
-            )
-        audit_record(
-            actor=None,
-            action="client.opt_out",
-            obj=client,
-            clinic=client.clinic,
-            client=client,
-            request=request,
-        )
-    client.opted_out_at = now
-    return True
+# --- Opt-out (the opt-out itself raises an alert: checkins.services) ---------------------------
 
 
 def client_opt_in(*, client: Client, actor) -> None:
@@ -1000,34 +831,3 @@ def client_opt_in(*, client: Client, actor) -> None:
             actor=actor, action="client.opt_in", obj=client, clinic=client.clinic, client=client
         )
     client.opted_out_at = None
-
-
-# --- Staff entry (in session, from paper) -------------------------------------------------------
-
-STAFF_SOURCES = (ResponseSource.IN_SESSION, ResponseSource.PAPER)
-
-
-def response_enter(
-    *,
-    episode: Episode,
-    instrument_code: str,
-    answers: list,
-    source: str,
-    entered_by,
-    administered_at: datetime | None = None,
-):
-    """Record a form a therapist filled with the client in session or copied from paper.
-
-    The caller must have scoped ``episode`` to ``entered_by`` (clients.selectors). Goes through
-    the one door for answers, which audits the entry and raises a risk alert at once.
-    """
-    if source not in STAFF_SOURCES:
-        raise AnswersInvalid([f"Staff entry must be in session or from paper, not '{source}'."])
-    return administration_record(
-        episode=episode,
-        instrument_code=instrument_code,
-        answers=answers,
-        source=source,
-        entered_by=entered_by,
-        administered_at=administered_at,
-    )

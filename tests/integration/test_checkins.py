@@ -8,20 +8,18 @@ import pytest
 import time_machine
 from django.utils import timezone
 
+from checkins.services import checkin_submit, client_opt_out, response_enter
 from clients import checkins, scheduling
 from clients.checkins import (
     LinkState,
     PlanInvalid,
     checkin_by_key,
-    checkin_submit,
     checkins_sweep,
-    client_opt_out,
     key_hash,
     plan_end_for_episode,
     plan_pause,
     plan_resume,
     plan_set,
-    response_enter,
 )
 from clients.models import CheckIn, CheckInKind, CheckInStatus, TimelineEvent, TreatmentSession
 from messaging.models import OutboundEmail

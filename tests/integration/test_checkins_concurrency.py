@@ -6,7 +6,8 @@ import threading
 import pytest
 from django.db import connection
 
-from clients.checkins import LinkState, checkin_submit, checkins_sweep
+from checkins.services import checkin_submit
+from clients.checkins import LinkState, checkins_sweep
 from clients.models import CheckIn
 from outcomes.models import Administration
 from tests.checkin_support import GAD7_CALM, PHQ9_CALM, start_plan

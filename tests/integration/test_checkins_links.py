@@ -11,6 +11,7 @@ from django.core.cache import cache
 from django.test import override_settings
 from django.urls import reverse
 
+from checkins.services import client_opt_out
 from clients import checkins
 from clients.models import CheckIn, CheckInKind, CheckInStatus, TreatmentSession
 from messaging.models import OutboundEmail
@@ -232,7 +233,7 @@ def test_the_session_rating_names_the_sessions_date_not_today(client, cast):
 
 def test_an_opted_out_clients_link_says_so(client, cast):
     checkin, key = open_checkin(cast.episode)
-    checkins.client_opt_out(client=cast.client)
+    client_opt_out(client=cast.client)
     response = client.get(form_url(key))
     assert "You have switched off check-in e-mails" in response.content.decode()
     response = client.post(form_url(key), form_post())

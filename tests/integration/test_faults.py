@@ -26,7 +26,8 @@ from django.core.mail import get_connection
 from django.db import OperationalError, connection
 from django.utils import timezone
 
-from clients.checkins import checkin_submit, checkins_sweep
+from checkins.services import checkin_submit
+from clients.checkins import checkins_sweep
 from clients.models import CheckIn
 from config.celery_app import app as celery_app
 from messaging.models import OutboundEmail
