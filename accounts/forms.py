@@ -5,7 +5,7 @@ from django.core.exceptions import ValidationError
 
 from accounts.known_browser import known_browser_for
 from accounts.services import LoginRefusal, login_attempt_claim
-from config.request_address import client_ip
+from lib.request_address import client_ip
 
 
 def lockout_message() -> str:

@@ -21,7 +21,7 @@ from django_otp.models import Device, ThrottlingMixin, TimestampMixin
 from django_otp.oath import TOTP
 from django_otp.util import hex_validator, random_hex
 
-from config.encrypted_fields import EncryptedTextField
+from lib.encrypted_fields import EncryptedTextField
 
 
 class LoginFailure(models.Model):
@@ -86,7 +86,7 @@ class AuthenticatorDevice(_AttemptRecording, TimestampMixin, ThrottlingMixin, De
 
     The fields are those of django-otp's ``TOTPDevice`` (codes from an app set up before the move
     still verify). The key is a Fernet ciphertext under ``FIELD_ENCRYPTION_KEY``
-    (``config.encrypted_fields``), like the clients' contact details, rewritten by
+    (``lib.encrypted_fields``), like the clients' contact details, rewritten by
     ``reencrypt_fields`` after a key rotation.
     """
 

@@ -1,5 +1,5 @@
 """Reads for sign-in security: who must use a second factor, and which clinic a user's audit rows
-belong to. (The caller's address is ``config.request_address.client_ip``.)"""
+belong to. (The caller's address is ``lib.request_address.client_ip``.)"""
 
 from django.conf import settings
 from django_otp import user_has_device

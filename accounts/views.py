@@ -38,7 +38,7 @@ from accounts.services import (
     totp_device_start,
 )
 from audit.services import audit_record
-from config.request_address import client_ip
+from lib.request_address import client_ip
 
 
 class StaffLoginView(auth_views.LoginView):

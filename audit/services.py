@@ -6,7 +6,7 @@ from django.db import connection
 from django.utils import timezone
 
 from audit.models import AuditEvent
-from config.request_address import client_ip
+from lib.request_address import client_ip
 
 
 def audit_record(

@@ -40,7 +40,7 @@ from clients import checkins
 from clients.checkins import LinkState
 from clients.models import CheckInStatus
 from clients.selectors import episodes_visible_to
-from config.request_address import client_ip
+from lib.request_address import client_ip
 from outcomes.selectors import instruments_available
 from outcomes.services import AnswersInvalid
 

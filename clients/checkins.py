@@ -50,10 +50,9 @@ from clients.models import (
     Schedule,
     TreatmentSession,
 )
-from config.queue import enqueue_task_on_commit
+from lib.queue import enqueue_task_on_commit
 from messaging.models import OutboundEmail
 from messaging.services import mail_queue
-from outcomes.selectors import instrument_for
 
 logger = logging.getLogger(__name__)
 
@@ -69,6 +68,25 @@ SESSION_RATING = "session_rating"
 # A "before each session" check-in is sent this long before the session starts, and closes when
 # the session starts (it is about the week before it). A local choice, not a clinical threshold.
 BEFORE_SESSION_LEAD = timedelta(hours=24)
+
+
+# The clinic's own instrument definitions and licensed text packs are outcomes' models, and
+# outcomes sits above clients: it registers its lookup here when Django starts
+# (``OutcomesConfig.ready``), so that plans and check-ins can ask for an instrument without an
+# import back up (docs/architecture.md).
+_instrument_lookup = None
+
+
+def instrument_lookup_register(lookup) -> None:
+    """``lookup(clinic, code) -> Instrument`` (KeyError for an unknown code)."""
+    global _instrument_lookup
+    _instrument_lookup = lookup
+
+
+def instrument_for(clinic, code: str):
+    if _instrument_lookup is None:
+        raise RuntimeError("outcomes has not registered its instrument lookup (is it installed?)")
+    return _instrument_lookup(clinic, code)
 
 
 class LinkState(StrEnum):

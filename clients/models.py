@@ -8,7 +8,7 @@ from django.conf import settings
 from django.db import models
 from django.utils.timezone import localdate, now
 
-from config.encrypted_fields import EncryptedEmailField, EncryptedTextField
+from lib.encrypted_fields import EncryptedEmailField, EncryptedTextField
 
 DEFAULT_CRISIS_CONTACTS = (
     "If you are in immediate danger, call 999 or go to your nearest A&E.\n"
@@ -120,7 +120,7 @@ class Client(models.Model):
     label = models.CharField(
         max_length=40, help_text="Pseudonymous label that staff see, e.g. C-0042."
     )
-    # Encrypted at rest (config/encrypted_fields.py): who the clients are is the most sensitive
+    # Encrypted at rest (lib/encrypted_fields.py): who the clients are is the most sensitive
     # fact here.
     email = EncryptedEmailField(
         max_length=254, blank=True, help_text="Where check-in links are sent."

@@ -30,7 +30,7 @@ def _secret_key_from_var() -> str:
 
 
 SECRET_KEY = env("SECRET_KEY", default=None) or _secret_key_from_var()
-# Key(s) for clients' contact details at rest (config/encrypted_fields.py); comma-separated to
+# Key(s) for clients' contact details at rest (lib/encrypted_fields.py); comma-separated to
 # rotate: the first encrypts, all decrypt. Derived from SECRET_KEY when unset.
 FIELD_ENCRYPTION_KEY = env("FIELD_ENCRYPTION_KEY", default="") or SECRET_KEY
 DEBUG = env.bool("DEBUG", default=False)

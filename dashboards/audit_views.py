@@ -12,7 +12,6 @@ from django.utils.http import content_disposition_header
 
 from audit.services import audit_record
 from clients.models import Clinic
-from config.spreadsheet_cells import neutralise_formula
 from dashboards.audit_forms import AuditFilterForm
 from dashboards.audit_selectors import (
     audit_actions_in,
@@ -20,6 +19,7 @@ from dashboards.audit_selectors import (
     audit_events_filter,
     audit_events_visible_to,
 )
+from lib.spreadsheet_cells import neutralise_formula
 
 CSV_COLUMNS = [
     "time (UTC)",

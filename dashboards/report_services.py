@@ -18,7 +18,6 @@ from django.utils import timezone
 from django.utils.http import urlencode
 
 from audit.services import audit_record
-from config.queue import enqueue_task_on_commit
 from dashboards.exporters import ExportRefused, exporter_class
 from dashboards.models import EXPORT_LIFETIME, ExportJob, ReportSubscription
 from dashboards.report_selectors import (
@@ -27,6 +26,7 @@ from dashboards.report_selectors import (
     report_period_problem,
     report_scope,
 )
+from lib.queue import enqueue_task_on_commit
 from messaging.services import mail_queue
 
 logger = logging.getLogger(__name__)

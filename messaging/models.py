@@ -3,7 +3,7 @@
 from django.db import models
 from django.utils import timezone
 
-from config.encrypted_fields import EncryptedEmailField, lookup_digests
+from lib.encrypted_fields import EncryptedEmailField, lookup_digests
 
 
 class OutboundEmailQuerySet(models.QuerySet):
@@ -19,7 +19,7 @@ class OutboundEmail(models.Model):
         SENT = "sent", "Sent"
         FAILED = "failed", "Failed"
 
-    # Encrypted at rest like the client's own address (config.encrypted_fields): a dump of the
+    # Encrypted at rest like the client's own address (lib.encrypted_fields): a dump of the
     # outbox must not list who the clinic's clients are. ``to_digest`` finds a recipient's mails.
     to = EncryptedEmailField()
     to_digest = models.CharField(max_length=64, db_index=True, editable=False, default="")

@@ -16,7 +16,7 @@ from django.conf import settings
 from django.core.mail import EmailMultiAlternatives
 from django.utils import timezone
 
-from config.queue import enqueue_task_on_commit
+from lib.queue import enqueue_task_on_commit
 from messaging.models import OutboundEmail
 from messaging.signals import mail_sent
 

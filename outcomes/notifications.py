@@ -38,7 +38,7 @@ from clients.models import (
     Membership,
     Role,
 )
-from config.queue import enqueue_task_on_commit
+from lib.queue import enqueue_task_on_commit
 from messaging.models import OutboundEmail
 from messaging.services import mail_give_up, mail_queue, mail_send
 from outcomes.models import (

@@ -16,7 +16,7 @@ from django.utils import timezone
 
 from audit.services import audit_record
 from clients.selectors import episodes_visible_to
-from config.queue import enqueue_task_on_commit
+from lib.queue import enqueue_task_on_commit
 from measures.scoring import score_answers
 from outcomes.models import (
     Administration,

@@ -5,7 +5,7 @@ from datetime import datetime
 from datetime import timezone as dt_timezone
 
 import accounts.models
-import config.encrypted_fields
+import lib.encrypted_fields
 import django.db.models.deletion
 from django.conf import settings
 from django.db import migrations, models
@@ -100,7 +100,7 @@ class Migration(migrations.Migration):
                 ('throttling_failure_count', models.PositiveIntegerField(default=0, help_text='Number of successive failed attempts.')),
                 ('created_at', models.DateTimeField(auto_now_add=True, help_text='The date and time when this device was initially created in the system.', null=True)),
                 ('last_used_at', models.DateTimeField(blank=True, help_text='The most recent date and time this device was used.', null=True)),
-                ('key', config.encrypted_fields.EncryptedTextField(default=accounts.models.totp_key_new, help_text='A hex-encoded secret key of up to 40 bytes (stored encrypted).', validators=[accounts.models.totp_key_validator])),
+                ('key', lib.encrypted_fields.EncryptedTextField(default=accounts.models.totp_key_new, help_text='A hex-encoded secret key of up to 40 bytes (stored encrypted).', validators=[accounts.models.totp_key_validator])),
                 ('step', models.PositiveSmallIntegerField(default=30)),
                 ('t0', models.BigIntegerField(default=0)),
                 ('digits', models.PositiveSmallIntegerField(choices=[(6, 6), (8, 8)], default=6)),

@@ -2,7 +2,7 @@
 
 from django.db import migrations
 
-import config.encrypted_fields
+import lib.encrypted_fields
 
 
 def encrypt_existing_rows(apps, schema_editor):
@@ -23,12 +23,12 @@ class Migration(migrations.Migration):
         migrations.AlterField(
             model_name='client',
             name='email',
-            field=config.encrypted_fields.EncryptedEmailField(blank=True, help_text='Where check-in links are sent.', max_length=254),
+            field=lib.encrypted_fields.EncryptedEmailField(blank=True, help_text='Where check-in links are sent.', max_length=254),
         ),
         migrations.AlterField(
             model_name='client',
             name='name',
-            field=config.encrypted_fields.EncryptedTextField(blank=True, help_text='Optional; never e-mailed.', max_length=200),
+            field=lib.encrypted_fields.EncryptedTextField(blank=True, help_text='Optional; never e-mailed.', max_length=200),
         ),
         migrations.RunPython(encrypt_existing_rows, migrations.RunPython.noop, elidable=True),
     ]

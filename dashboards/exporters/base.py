@@ -11,7 +11,7 @@ asked for and again when it runs (use CSV), and every XlsxWriter return code is 
 past the limit or a cut string fails the job instead of silently going missing.
 
 Spreadsheet formula injection (OWASP "CSV Injection"): CSV text cells that begin with = + - @
-(or a tab or carriage return) get a leading apostrophe (``config.spreadsheet_cells``); the Excel
+(or a tab or carriage return) get a leading apostrophe (``lib.spreadsheet_cells``); the Excel
 writer stores every string as a string (``strings_to_formulas`` off).
 """
 
@@ -26,9 +26,9 @@ from typing import ClassVar
 import xlsxwriter
 from django import forms
 
-from config.spreadsheet_cells import FORMULA_STARTS, neutralise_formula
 from dashboards.forms import ReportPeriodForm
 from dashboards.report_selectors import ReportPeriod, ReportScope
+from lib.spreadsheet_cells import FORMULA_STARTS, neutralise_formula
 
 #: How often (in rows) the progress callback is told how far the export got.
 PROGRESS_EVERY = 500

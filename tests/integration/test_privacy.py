@@ -13,8 +13,8 @@ from django.utils import timezone
 
 from audit.models import AuditEvent
 from clients.models import Client, Episode
-from config.encrypted_fields import _fernet_for
 from config.log_redaction import RedactEmailAddresses
+from lib.encrypted_fields import _fernet_for
 from messaging.models import OutboundEmail
 from outcomes.models import Administration
 from privacy.services import retention_erase_expired

@@ -3,7 +3,7 @@
 import pytest
 from celery.exceptions import NotRegistered
 
-from config.queue import enqueue_task_on_commit
+from lib.queue import enqueue_task_on_commit
 
 
 @pytest.fixture

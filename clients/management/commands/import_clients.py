@@ -13,7 +13,7 @@ from tqdm import tqdm
 
 from clients.client_import import ImportInvalid, clients_import_csv
 from clients.models import Client, Clinic, Episode, Membership, Role
-from config.planner import planner_statistics_refresh
+from lib.planner import planner_statistics_refresh
 
 
 class Command(BaseCommand):

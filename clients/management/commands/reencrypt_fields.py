@@ -9,7 +9,7 @@ from django.apps import apps
 from django.core.management.base import BaseCommand
 from django.db import transaction
 
-from config.encrypted_fields import EncryptedTextField, lookup_digests
+from lib.encrypted_fields import EncryptedTextField, lookup_digests
 
 CHUNK = 500
 

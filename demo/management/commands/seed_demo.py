@@ -27,8 +27,8 @@ from clients.models import (
     TimelineEvent,
     TreatmentSession,
 )
-from config.planner import planner_statistics_refresh
 from demo import demo_data
+from lib.planner import planner_statistics_refresh
 from measures.instruments import get_instrument
 from measures.scoring import score_frame
 from outcomes.models import (

@@ -12,9 +12,8 @@ an import circle. This module imports no app (an import-linter contract holds it
 import logging
 from importlib import import_module
 
+from celery.exceptions import NotRegistered
 from django.db import transaction
-
-from config.celery_app import app
 
 logger = logging.getLogger(__name__)
 
@@ -23,16 +22,22 @@ def enqueue_task_on_commit(task_name: str, *args, **kwargs) -> None:
     """Send the task registered as ``task_name`` with ``args`` once the current transaction
     commits (at once outside one).
 
-    The task is looked up in the Celery app's registry now, so a misspelt name fails the caller
-    loudly in tests instead of a warning after commit; its module is imported here, at call time,
-    because a web process only registers the tasks whose modules something imported. Going through
-    the task object (not ``app.send_task``) keeps eager mode and tests that patch a task's
-    ``apply_async`` working.
+    The task is looked up now, by importing its module at call time (a task's registered name is
+    its dotted path: no task here sets another), so a misspelt name fails the caller loudly in
+    tests instead of a warning after commit. Going through the task object (not
+    ``app.send_task``) keeps eager mode and tests that patch a task's ``apply_async`` working, and
+    this module needs no import of the Celery app (config, at the top).
 
     Arguments must be ids, never health data or names: task arguments end up in broker logs.
     """
-    import_module(task_name.rsplit(".", 1)[0])
-    enqueue_on_commit(app.tasks[task_name], *args, **kwargs)
+    module_name, _, function_name = task_name.rpartition(".")
+    try:
+        task = getattr(import_module(module_name), function_name)
+    except (ImportError, AttributeError, ValueError) as error:
+        raise NotRegistered(task_name) from error
+    if getattr(task, "name", None) != task_name:
+        raise NotRegistered(task_name)
+    enqueue_on_commit(task, *args, **kwargs)
 
 
 def enqueue_on_commit(task, *args, **kwargs) -> None:
