@@ -11,6 +11,10 @@ The link (zulip's confirmation links are the model): a key of 192 random bits is
 e-mail and only its SHA-256 is stored. GET never changes anything (mail scanners open links);
 the POST is single use, serialised on the check-in row (``select_for_update``) and backed by the
 unique (check-in, instrument) constraint on administrations.
+
+Why one long module (~850 lines): a check-in's life cycle (plan, creation, link, mail, reminder,
+expiry) is one chain of claims on the same rows, and reading it in one place is how its
+exactly-once guarantees are checked; plans and the sweep are the next to split out.
 """
 
 from __future__ import annotations

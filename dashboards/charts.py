@@ -8,6 +8,9 @@ Content-Security-Policy (no inline script). Every figure is a dict with ``data``
 What the lines mean is in CLINICAL.md: severity bands and caseness per instrument (§1), the
 reliable-change value from intake (§2), the expected recovery curve and its tolerance limits (§4).
 The default curves are provisional (derived, not published) and every chart that shows one says so.
+
+Why one long module (~650 lines): every figure shares the bands, the curve band and the event
+markers, and a change to one must show on all charts alike.
 """
 
 from __future__ import annotations
