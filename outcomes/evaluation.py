@@ -7,8 +7,9 @@ with the same code path and a fixed number of queries per chunk, whatever its si
 1. lock the chunk's episode rows (``SELECT ... FOR UPDATE`` in id order, so two sweeps or a
    sweep and a submission task take turns instead of interleaving; SQLite serialises writers
    anyway);
-2. read, in this order, the ids of administrations not yet evaluated, every administration and
-   check-in of the episodes as DataFrames, then the alerts that already exist. The order matters:
+2. read, in this order, every administration of the episodes (marking those not yet
+   evaluated, in the same query) and check-in as DataFrames, then the alerts that already
+   exist. The order matters:
    a risk alert is committed together with its administration (``administration_record``), so
    every administration read here has its alert visible to the later read, and the sweep never
    mistakes the submission's alert for its own;
@@ -32,7 +33,7 @@ from datetime import timedelta
 import numpy as np
 import pandas as pd
 from django.db import connection, transaction
-from django.db.models import BigIntegerField, Func, Q
+from django.db.models import BigIntegerField, BooleanField, ExpressionWrapper, Func, Q
 from django.utils import timezone
 
 from audit.models import AuditEvent
@@ -115,12 +116,7 @@ def _chunk_evaluate(episode_ids: list[int], *, now) -> EvaluationSummary:
         if not episodes:
             return EvaluationSummary()
         ids = list(episodes)
-        unevaluated = list(
-            Administration.objects.filter(
-                episode_id__in=ids, alerts_evaluated_at__isnull=True
-            ).values_list("pk", flat=True)
-        )
-        administrations = administrations_frame(episode_ids=ids)
+        administrations, unevaluated = _administrations_read(episode_ids=ids)
         checkins = checkins_frame(episode_ids=ids)
         existing = set(
             Alert.objects.filter(episode_id__in=ids).values_list("episode_id", "rule", "trigger")
@@ -261,12 +257,26 @@ def _utc_times(microseconds: list) -> pd.DatetimeIndex:
 
 def administrations_frame(*, episode_ids: list[int]) -> pd.DataFrame:
     """Every administration of the episodes (the rules need each episode's full history)."""
+    return _administrations_read(episode_ids=episode_ids)[0]
+
+
+def _administrations_read(*, episode_ids: list[int]) -> tuple[pd.DataFrame, list[int]]:
+    """The episodes' administrations as a frame, and the ids of those not yet evaluated, in one
+    query: one snapshot, so every id stamped later was read (and evaluated) here."""
     rows = list(
         Administration.objects.filter(episode_id__in=episode_ids)
-        .annotate(administered_us=EpochMicroseconds("administered_at"))
-        .values_list("episode_id", "pk", "instrument", "administered_us", "total", "risk")
+        .annotate(
+            administered_us=EpochMicroseconds("administered_at"),
+            unevaluated=ExpressionWrapper(
+                Q(alerts_evaluated_at__isnull=True), output_field=BooleanField()
+            ),
+        )
+        .values_list(
+            "episode_id", "pk", "instrument", "administered_us", "total", "risk", "unevaluated"
+        )
     )
-    episode, pk, instrument, administered_at, total, risk = _columns(rows, 6)
+    episode, pk, instrument, administered_at, total, risk, unevaluated = _columns(rows, 7)
+    unevaluated_ids = [key for key, flag in zip(pk, unevaluated, strict=True) if flag]
     return pd.DataFrame(
         {
             "episode_id": np.array(episode, dtype="int64"),
@@ -277,7 +287,7 @@ def administrations_frame(*, episode_ids: list[int]) -> pd.DataFrame:
             "risk": np.array(risk, dtype=object),
         },
         columns=ADMINISTRATION_COLUMNS,
-    )
+    ), unevaluated_ids
 
 
 def checkins_frame(*, episode_ids: list[int]) -> pd.DataFrame:
