@@ -1,6 +1,7 @@
 """Micro benchmark of the pure rule engine (no database): `evaluate` over a synthetic caseload.
 
     PYTHONPATH=. .venv/bin/python bench/bench_rules.py [n_episodes]
+    PYTHONPATH=. .venv/bin/python bench/bench_rules.py --small [repeats]
 
 Default: 50,000 episodes × 20 administrations (8 weekly PHQ-9 and GAD-7, 4 session ratings) =
 1,000,000 rows, the size of the sweep in issue 5, plus 8 check-ins per episode. Prints rows per
@@ -98,7 +99,27 @@ def numpy_floor(administrations: pd.DataFrame) -> float:
     return time.perf_counter() - started
 
 
+def small_episode(repeats: int) -> None:
+    """Milliseconds per evaluation of one 20-row episode: the per-submission task's rule time."""
+    administrations, checkins = synthetic_caseload(1)
+    evaluate(administrations, checkins)
+    timings = []
+    for _ in range(repeats):
+        started = time.perf_counter()
+        evaluate(administrations, checkins)
+        timings.append(time.perf_counter() - started)
+    timings = np.array(timings) * 1000
+    print(
+        f"evaluate, one episode ({len(administrations)} administrations, {len(checkins)} "
+        f"check-ins), {repeats} runs: median {np.median(timings):.1f} ms, "
+        f"p95 {np.percentile(timings, 95):.1f} ms"
+    )
+
+
 def main() -> None:
+    if sys.argv[1:2] == ["--small"]:
+        small_episode(int(sys.argv[2]) if len(sys.argv) > 2 else 200)
+        return
     n_episodes = int(sys.argv[1]) if len(sys.argv) > 1 else 50_000
     administrations, checkins = synthetic_caseload(n_episodes)
     outcome_rows = int(administrations["instrument"].isin(["phq9", "gad7"]).sum())

@@ -216,7 +216,7 @@ def evaluate(
         [administrations["episode_id"], checkins["episode_id"]], ignore_index=True
     ).unique()
     return RuleResult(
-        alerts=_sorted_alerts(pd.concat([a for a in alerts if len(a)] or [_no_alerts()])),
+        alerts=_sorted_alerts(_alerts_concat(alerts)),
         status=episode_status(history, params, episode_ids=episode_ids),
     )
 
@@ -312,7 +312,7 @@ def risk_item(
                 unanswered, params, severity="warning", what="was left unanswered: ask directly"
             )
         )
-    return pd.concat(alerts, ignore_index=True)
+    return _alerts_concat(alerts)
 
 
 def _risk_alerts(rows, params, *, severity, what) -> pd.DataFrame:
@@ -364,12 +364,11 @@ def reliable_deterioration(
         + ": " + format_scores(further["worsening"]) + " points worse since (reliable change "
         + format_scores(again["reliable_change"]) + ")"
     )  # fmt: skip
-    return pd.concat(
+    return _alerts_concat(
         [
             _alerts(onset, rule="reliable_deterioration", severity="high", messages=messages),
             _alerts(again, rule="reliable_deterioration", severity="high", messages=again_messages),
-        ],
-        ignore_index=True,
+        ]
     )
 
 
@@ -386,6 +385,9 @@ def _further_worsening(history: pd.DataFrame, *, in_state, anchor) -> pd.DataFra
     must be true on the first row of every run of ``in_state`` (each run starts where the state
     begins); a run is contiguous because the history is sorted by series and time.
     """
+    if not in_state.any():  # one small episode, mostly: skip three grouped passes over nothing
+        empty = pd.Series(dtype=float)
+        return pd.DataFrame({"from_total": empty, "from_week": empty, "worsening": empty})
     rows = history.loc[in_state, ["total", "week", "worse_sign", "reliable_change"]]
     run = anchor[in_state].cumsum()
     from_total = rows["total"].where(anchor[in_state]).groupby(run).transform("first")
@@ -488,12 +490,11 @@ def not_on_track(
         + format_scores(again["reliable_change"]) + "; expected "
         + format_one_decimal(again["expected"]) + ")"
     )  # fmt: skip
-    return pd.concat(
+    return _alerts_concat(
         [
             _alerts(rows, rule="not_on_track", severity=severity, messages=messages),
             _alerts(again, rule="not_on_track", severity="high", messages=again_messages),
-        ],
-        ignore_index=True,
+        ]
     )
 
 
@@ -560,7 +561,9 @@ def sudden_loss(
             .fillna(False)
             .astype(bool)
         )
-        is_loss &= _lasting_loss(history, worse)
+        # Criterion 3 (six shifted copies of the history) only where 1 and 2 found a candidate.
+        if is_loss.any():
+            is_loss &= _lasting_loss(history, worse)
     elif settings.sudden_loss_criteria != "reliable_change":
         raise ValueError(f"unknown sudden_loss_criteria {settings.sudden_loss_criteria!r}")
     losses = history[is_loss]
@@ -789,6 +792,8 @@ def _empty_history() -> pd.DataFrame:
 
 
 def _alerts(rows: pd.DataFrame, *, rule: str, severity, messages) -> pd.DataFrame:
+    if rows.empty:
+        return _no_alerts()
     return pd.DataFrame(
         {
             "episode_id": rows["episode_id"].to_numpy(),
@@ -801,6 +806,17 @@ def _alerts(rows: pd.DataFrame, *, rule: str, severity, messages) -> pd.DataFram
         },
         columns=ALERT_COLUMNS,
     )
+
+
+def _alerts_concat(frames: list[pd.DataFrame]) -> pd.DataFrame:
+    """The non-empty frames as one; most rules find nothing in a small episode, and a concat of
+    empty frames costs as much as one of full ones."""
+    found = [frame for frame in frames if len(frame)]
+    if not found:
+        return _no_alerts()
+    if len(found) == 1:
+        return found[0]
+    return pd.concat(found, ignore_index=True)
 
 
 def _no_alerts() -> pd.DataFrame:
