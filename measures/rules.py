@@ -705,26 +705,31 @@ def episode_status(
     latest["rank"] = latest["status"].map(STATUS_RANK)
     worst_rank = latest.groupby("episode_id")["rank"].transform("max")
     worst = latest[latest["rank"] == worst_rank].sort_values(["episode_id", "instrument"])
-    # Join the reasons of instruments tied at the worst level without a Python call per episode:
-    # lay them side by side (one column per position) and concatenate column-wise.
     if worst.empty:
         status = pd.DataFrame({"episode_id": pd.Series(dtype="int64"), "status": [], "reason": []})
         status = status.astype({"status": object, "reason": object})
         return _with_unscored(status, episode_ids)
-    worst["position"] = worst.groupby("episode_id").cumcount()
-    side_by_side = worst.pivot(index="episode_id", columns="position", values="reason")
-    reason = side_by_side[0].astype(object)
-    for position in side_by_side.columns[1:]:
-        more = side_by_side[position]
-        reason = reason.where(more.isna(), reason + "; " + more.astype(object))
+    # Join the reasons of instruments tied at the worst level without a Python call per episode:
+    # position k of each episode's run is appended to the run's first row, for k = 1, 2, ...
+    # (a handful of instruments at most).
+    episode = worst["episode_id"].to_numpy()
+    reasons = worst["reason"].to_numpy(dtype=object)
+    first = np.ones(len(worst), dtype=bool)
+    first[1:] = episode[1:] != episode[:-1]
+    starts = np.flatnonzero(first)
+    group = np.cumsum(first) - 1
+    position = np.arange(len(worst)) - starts[group]
+    joined = reasons[starts].copy()
+    for k in range(1, position.max() + 1):
+        at = position == k
+        joined[group[at]] = joined[group[at]] + "; " + reasons[at]
     status = pd.DataFrame(
         {
-            "episode_id": side_by_side.index.to_numpy(),
-            "status": worst.drop_duplicates("episode_id").set_index("episode_id")["status"]
-            .reindex(side_by_side.index).to_numpy(dtype=object),
-            "reason": reason.to_numpy(dtype=object),
+            "episode_id": episode[starts],
+            "status": worst["status"].to_numpy(dtype=object)[starts],
+            "reason": joined,
         }
-    )  # fmt: skip
+    )
     return _with_unscored(status, episode_ids)
 
 
@@ -820,6 +825,11 @@ def _alerts_concat(frames: list[pd.DataFrame]) -> pd.DataFrame:
 
 
 def _no_alerts() -> pd.DataFrame:
+    # Building an empty typed frame costs about a millisecond; one small episode needs a dozen.
+    return _NO_ALERTS.copy()
+
+
+def _empty_alerts() -> pd.DataFrame:
     return pd.DataFrame(
         {
             "episode_id": pd.Series(dtype="int64"),
@@ -831,6 +841,9 @@ def _no_alerts() -> pd.DataFrame:
             "message": pd.Series(dtype=object),
         }
     )
+
+
+_NO_ALERTS = _empty_alerts()
 
 
 def _sorted_alerts(alerts: pd.DataFrame) -> pd.DataFrame:
