@@ -563,7 +563,7 @@ def sudden_loss(
         )
         # Criterion 3 (six shifted copies of the history) only where 1 and 2 found a candidate.
         if is_loss.any():
-            is_loss &= _lasting_loss(history, worse)
+            is_loss &= _lasting_loss(history, worse, is_loss)
     elif settings.sudden_loss_criteria != "reliable_change":
         raise ValueError(f"unknown sudden_loss_criteria {settings.sudden_loss_criteria!r}")
     losses = history[is_loss]
@@ -576,20 +576,30 @@ def sudden_loss(
     return _alerts(losses, rule="sudden_loss", severity="high", messages=messages)
 
 
-def _lasting_loss(history: pd.DataFrame, worse: pd.Series) -> pd.Series:
-    """Tang & DeRubeis criterion 3, mirrored, for a loss at each row (scores N−2..N vs N+1..N+3)."""
-    total, series = history["total"], history["series"]
+def _lasting_loss(history: pd.DataFrame, worse: pd.Series, candidates: pd.Series) -> np.ndarray:
+    """Tang & DeRubeis criterion 3, mirrored, for a loss at each candidate row (scores N−2..N vs
+    N+1..N+3); False elsewhere. Computed only at the candidates (criteria 1 and 2 met): shifting
+    the whole history six times cost more than the rest of the rule."""
+    total = history["total"].to_numpy(dtype=float)
+    series = history["series"].to_numpy()
+    at = np.flatnonzero(candidates.to_numpy(dtype=bool))
+    last = len(total) - 1
 
-    def same_series_shift(steps):
-        return total.shift(steps).where(series.shift(steps) == series)
+    def same_series(offset):
+        source = np.clip(at - offset, 0, last)
+        inside = (at - offset >= 0) & (at - offset <= last) & (series[source] == series[at])
+        return np.where(inside, total[source], np.nan)
 
-    before = pd.concat([same_series_shift(s) for s in (1, 2, 3)], axis=1)
-    after = pd.concat([same_series_shift(s) for s in (0, -1, -2)], axis=1)
+    before = np.column_stack([same_series(offset) for offset in (1, 2, 3)])
+    after = np.column_stack([same_series(offset) for offset in (0, -1, -2)])
     # Pooled variance of two groups of three: ((3−1)·s1² + (3−1)·s2²) / (3 + 3 − 2).
-    pooled_variance = (before.var(axis=1, skipna=False) + after.var(axis=1, skipna=False)) / 2
+    pooled_variance = (before.var(axis=1, ddof=1) + after.var(axis=1, ddof=1)) / 2
     standard_error = np.sqrt(pooled_variance * (1 / 3 + 1 / 3))
-    mean_shift = worse * (after.mean(axis=1, skipna=False) - before.mean(axis=1, skipna=False))
-    return (mean_shift > TANG_DERUBEIS_CRITICAL_T * standard_error).fillna(False).astype(bool)
+    mean_shift = worse.to_numpy()[at] * (after.mean(axis=1) - before.mean(axis=1))
+    lasting = np.zeros(len(total), dtype=bool)
+    with np.errstate(invalid="ignore"):
+        lasting[at] = mean_shift > TANG_DERUBEIS_CRITICAL_T * standard_error
+    return lasting
 
 
 def alliance_concern(
