@@ -239,7 +239,7 @@ def score_history(
     # comparison per instrument over a million rows cost more than the rest of the split.
     scored_columns = ["episode_id", "administration_id", "administered_at", "total"]
     codes, instruments = pd.factorize(administrations["instrument"])
-    frames = []
+    frames, constants = [], []
     for instrument in sorted(code for code in instruments if code in params):
         instrument_params = params[instrument]
         rows = np.flatnonzero(codes == instruments.get_loc(instrument))
@@ -256,21 +256,32 @@ def score_history(
             with_reasons=False,
         )
         lower_is_better = instrument_params.direction == LOWER_IS_BETTER
-        # Per-instrument constants as columns, so the rules below stay vectorised.
-        classified["measures"] = instrument_params.measures
-        classified["label"] = _label(params, instrument)
-        classified["reliable_change"] = (
-            np.nan
-            if instrument_params.reliable_change is None
-            else instrument_params.reliable_change
+        constants.append(
+            {
+                "measures": instrument_params.measures,
+                "label": _label(params, instrument),
+                "reliable_change": np.nan
+                if instrument_params.reliable_change is None
+                else instrument_params.reliable_change,
+                "worse_sign": 1.0 if lower_is_better else -1.0,
+                "moved": " rose from " if lower_is_better else " fell from ",
+                "worse_side": " above " if lower_is_better else " below ",
+            }
         )
-        classified["worse_sign"] = 1.0 if lower_is_better else -1.0
-        classified["moved"] = " rose from " if lower_is_better else " fell from "
-        classified["worse_side"] = " above " if lower_is_better else " below "
         frames.append(classified)
     if not frames:
         return _empty_history()
     history = pd.concat(frames, ignore_index=True)
+    # Per-instrument constants as columns, so the rules below stay vectorised. Repeated once over
+    # the whole history, and strings kept as plain objects: a string column per instrument and
+    # name cost more in pandas' string validation than all the shifts below.
+    sizes = [len(frame) for frame in frames]
+    for name in constants[0]:
+        values = np.repeat(np.array([c[name] for c in constants], dtype=object), sizes)
+        if isinstance(constants[0][name], str):
+            history[name] = pd.Series(values, index=history.index, dtype=object)
+        else:
+            history[name] = values.astype(float)
     first = history["is_baseline"]
     history["previous_total"] = history["total"].shift(1).where(~first)
     history["previous_week"] = history["week"].shift(1).where(~first)
