@@ -125,16 +125,20 @@ def main() -> None:
     outcome_rows = int(administrations["instrument"].isin(["phq9", "gad7"]).sum())
     # The first call pays for imports and pandas' lazy set-up; a sweep worker pays that once.
     evaluate(*synthetic_caseload(10))
-    started = time.perf_counter()
-    result = evaluate(administrations, checkins)
-    elapsed = time.perf_counter() - started
+    # Best of three for both the measure and the floor: the machine is shared, and the best run
+    # is the one least disturbed by other work.
+    elapsed = float("inf")
+    for _ in range(3):
+        started = time.perf_counter()
+        result = evaluate(administrations, checkins)
+        elapsed = min(elapsed, time.perf_counter() - started)
     print(
         f"evaluate: {n_episodes:,} episodes, {len(administrations):,} administrations "
         f"({outcome_rows:,} PHQ-9/GAD-7) and {len(checkins):,} check-ins: {elapsed:.2f} s, "
         f"{len(administrations) / elapsed:,.0f} administrations/s, "
-        f"{len(result.alerts):,} alerts"
+        f"{len(result.alerts):,} alerts (best of 3)"
     )
-    floor = numpy_floor(administrations)
+    floor = min(numpy_floor(administrations) for _ in range(3))
     print(
         f"floor (numpy lexsort + series bounds + shift): {floor:.3f} s; evaluate / floor: "
         f"{elapsed / floor:.1f}x"
