@@ -694,6 +694,22 @@ def disengagement(checkins: pd.DataFrame, *, missed_in_a_row: int = 2) -> pd.Dat
     )
 
 
+# The history columns the status and ``trajectories.status_reasons`` read.
+_STATUS_READS = [
+    "episode_id",
+    "instrument",
+    "status",
+    "total",
+    "intake",
+    "week",
+    "expected",
+    "curve_source",
+    "red_limit",
+    "yellow_limit",
+    "reliably_worse",
+]
+
+
 def episode_status(
     history: pd.DataFrame,
     params: Mapping[str, InstrumentParams] = DEFAULT_PARAMS,
@@ -712,21 +728,23 @@ def episode_status(
     series = history["series"].to_numpy()[outcome]
     is_latest = np.ones(len(outcome), dtype=bool)
     is_latest[:-1] = series[:-1] != series[1:]
-    latest = history.take(outcome[is_latest])
-
-    latest["reason"] = ""
-    for instrument, rows in latest.groupby("instrument").indices.items():
+    latest = history.iloc[
+        outcome[is_latest], [history.columns.get_loc(name) for name in _STATUS_READS]
+    ]
+    rank = latest["status"].map(STATUS_RANK)
+    worst_rank = rank.groupby(latest["episode_id"]).transform("max")
+    worst = latest[(rank == worst_rank).to_numpy()].sort_values(["episode_id", "instrument"])
+    # Reasons only for the instruments at the winning level: the others are never shown.
+    reasons = np.empty(len(worst), dtype=object)
+    for instrument, rows in worst.groupby("instrument").indices.items():
         instrument_params = params[instrument]
-        latest.iloc[rows, latest.columns.get_loc("reason")] = status_reasons(
-            latest.iloc[rows],
+        reasons[rows] = status_reasons(
+            worst.iloc[rows],
             label=_label(params, instrument),
             reliable_change=instrument_params.reliable_change,
             direction=instrument_params.direction,
             functional_cutoff=instrument_params.functional_cutoff,
         )
-    latest["rank"] = latest["status"].map(STATUS_RANK)
-    worst_rank = latest.groupby("episode_id")["rank"].transform("max")
-    worst = latest[latest["rank"] == worst_rank].sort_values(["episode_id", "instrument"])
     if worst.empty:
         status = pd.DataFrame({"episode_id": pd.Series(dtype="int64"), "status": [], "reason": []})
         status = status.astype({"status": object, "reason": object})
@@ -735,7 +753,6 @@ def episode_status(
     # position k of each episode's run is appended to the run's first row, for k = 1, 2, ...
     # (a handful of instruments at most).
     episode = worst["episode_id"].to_numpy()
-    reasons = worst["reason"].to_numpy(dtype=object)
     first = np.ones(len(worst), dtype=bool)
     first[1:] = episode[1:] != episode[:-1]
     starts = np.flatnonzero(first)
