@@ -153,14 +153,16 @@ def _chunk_evaluate(episode_ids: list[int], *, now) -> EvaluationSummary:
             event_times=_EventTimes(administrations, checkins),
             now=now,
         )
-        changed = _statuses_save(statuses, episodes=episodes, now=now)
+        # An episode whose status changed is stamped in the same UPDATE; only the rest need one.
+        changed = _statuses_save(statuses, episodes=episodes, fingerprints=fingerprints, now=now)
         _administrations_stamp(unevaluated, now=now)
-        _episodes_stamp(episodes, fingerprints=fingerprints, now=now)
+        unchanged = {pk: episode for pk, episode in episodes.items() if pk not in changed}
+        _episodes_stamp(unchanged, fingerprints=fingerprints, now=now)
     return EvaluationSummary(
         episodes=len(episodes),
         administrations=len(administrations),
         alerts_created=created,
-        statuses_changed=changed,
+        statuses_changed=len(changed),
     )
 
 
@@ -457,9 +459,10 @@ def _alerts_audit(created, *, episodes: dict, now) -> None:
     )
 
 
-def _statuses_save(statuses: list[pd.DataFrame], *, episodes: dict, now) -> int:
-    """Store the status of the episodes whose status or reason changed; ``status_updated_at``
-    says when it last changed, so an unchanged status costs no write."""
+def _statuses_save(statuses: list[pd.DataFrame], *, episodes: dict, fingerprints: dict, now) -> set:
+    """Store the status of the episodes whose status or reason changed, stamped as evaluated with
+    their clinic's settings fingerprint; ``status_updated_at`` says when it last changed, so an
+    unchanged status costs no write. Returns the ids of the episodes written."""
     computed = {}
     for status in statuses:
         computed.update(
@@ -474,9 +477,9 @@ def _statuses_save(statuses: list[pd.DataFrame], *, episodes: dict, now) -> int:
         status, reason = computed.get(pk, (EpisodeStatus.NONE, "No valid scores yet"))
         reason = str(reason)  # whole: a reason cut mid-sentence misleads
         if (status, reason) != (episode.status, episode.status_reason):
-            changed.append((pk, status, reason))
+            changed.append((pk, status, reason, fingerprints[episode.clinic_id]))
     _episodes_status_write(changed, now=now)
-    return len(changed)
+    return {row[0] for row in changed}
 
 
 def _episodes_status_write(changed: list[tuple], *, now) -> None:
@@ -488,10 +491,18 @@ def _episodes_status_write(changed: list[tuple], *, now) -> None:
     if connection.vendor not in ("postgresql", "sqlite"):
         Episode.objects.bulk_update(
             [
-                Episode(pk=pk, status=status, status_reason=reason, status_updated_at=now)
-                for pk, status, reason in changed
+                Episode(
+                    pk=pk,
+                    status=status,
+                    status_reason=reason,
+                    status_updated_at=now,
+                    rules_evaluated_at=now,
+                    rules_fingerprint=fingerprint,
+                )
+                for pk, status, reason, fingerprint in changed
             ],
-            ["status", "status_reason", "status_updated_at"],
+            ["status", "status_reason", "status_updated_at", "rules_evaluated_at"]
+            + ["rules_fingerprint"],
             batch_size=500,
         )
         return
@@ -500,13 +511,14 @@ def _episodes_status_write(changed: list[tuple], *, now) -> None:
     with connection.cursor() as cursor:
         for start in range(0, len(changed), STATUS_BATCH):
             batch = changed[start : start + STATUS_BATCH]
-            rows = ", ".join(["(%s, %s, %s)"] * len(batch))
+            rows = ", ".join(["(%s, %s, %s, %s)"] * len(batch))
             # Only the quoted table name and placeholders are formatted in; values are bound.
             cursor.execute(
                 f"UPDATE {table} SET status = v.column2, status_reason = v.column3, "  # noqa: S608
-                f"status_updated_at = %s FROM (VALUES {rows}) AS v "
+                f"status_updated_at = %s, rules_evaluated_at = %s, "
+                f"rules_fingerprint = v.column4 FROM (VALUES {rows}) AS v "
                 f"WHERE {table}.id = v.column1",
-                [stamp, *(value for row in batch for value in row)],
+                [stamp, stamp, *(value for row in batch for value in row)],
             )
 
 

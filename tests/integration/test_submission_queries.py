@@ -17,7 +17,7 @@ pytestmark = pytest.mark.django_db
 # with only outcomes/ and audit/ trimmed (no savepoint per form, unevaluated ids read with the
 # frame): the rest is in clients/ (docs/alerts.md, "Per-submission queries").
 SUBMISSION_QUERIES_GOAL = 20
-SUBMISSION_QUERIES_NOW = 26
+SUBMISSION_QUERIES_NOW = 25
 
 
 @pytest.fixture(autouse=True)
