@@ -216,7 +216,7 @@ def evaluate(
         [administrations["episode_id"], checkins["episode_id"]], ignore_index=True
     ).unique()
     return RuleResult(
-        alerts=_sorted_alerts(pd.concat([a for a in alerts if len(a)] or [_no_alerts()])),
+        alerts=_sorted_alerts(_alerts_concat(alerts)),
         status=episode_status(history, params, episode_ids=episode_ids),
     )
 
@@ -235,13 +235,16 @@ def score_history(
     and previous_reliably_worse (the previous valid score of the same series; none at the baseline).
     """
     # Only the columns the rules read: copying the risk strings through every step costs time.
-    scored_columns = ["episode_id", "administration_id", "instrument", "administered_at", "total"]
-    known = administrations.loc[administrations["instrument"].isin(list(params)), scored_columns]
-    frames = []
-    for instrument in sorted(known["instrument"].unique()):
+    # The instrument is factorized once and each instrument's rows taken by integer code: a string
+    # comparison per instrument over a million rows cost more than the rest of the split.
+    scored_columns = ["episode_id", "administration_id", "administered_at", "total"]
+    codes, instruments = pd.factorize(administrations["instrument"])
+    frames, constants = [], []
+    for instrument in sorted(code for code in instruments if code in params):
         instrument_params = params[instrument]
+        rows = np.flatnonzero(codes == instruments.get_loc(instrument))
         classified = classify_administrations(
-            known,
+            administrations[scored_columns].take(rows),
             instrument=instrument,
             reliable_change=instrument_params.reliable_change,
             direction=instrument_params.direction,
@@ -253,21 +256,32 @@ def score_history(
             with_reasons=False,
         )
         lower_is_better = instrument_params.direction == LOWER_IS_BETTER
-        # Per-instrument constants as columns, so the rules below stay vectorised.
-        classified["measures"] = instrument_params.measures
-        classified["label"] = _label(params, instrument)
-        classified["reliable_change"] = (
-            np.nan
-            if instrument_params.reliable_change is None
-            else instrument_params.reliable_change
+        constants.append(
+            {
+                "measures": instrument_params.measures,
+                "label": _label(params, instrument),
+                "reliable_change": np.nan
+                if instrument_params.reliable_change is None
+                else instrument_params.reliable_change,
+                "worse_sign": 1.0 if lower_is_better else -1.0,
+                "moved": " rose from " if lower_is_better else " fell from ",
+                "worse_side": " above " if lower_is_better else " below ",
+            }
         )
-        classified["worse_sign"] = 1.0 if lower_is_better else -1.0
-        classified["moved"] = " rose from " if lower_is_better else " fell from "
-        classified["worse_side"] = " above " if lower_is_better else " below "
         frames.append(classified)
     if not frames:
         return _empty_history()
     history = pd.concat(frames, ignore_index=True)
+    # Per-instrument constants as columns, so the rules below stay vectorised. Repeated once over
+    # the whole history, and strings kept as plain objects: a string column per instrument and
+    # name cost more in pandas' string validation than all the shifts below.
+    sizes = [len(frame) for frame in frames]
+    for name in constants[0]:
+        values = np.repeat(np.array([c[name] for c in constants], dtype=object), sizes)
+        if isinstance(constants[0][name], str):
+            history[name] = pd.Series(values, index=history.index, dtype=object)
+        else:
+            history[name] = values.astype(float)
     first = history["is_baseline"]
     history["previous_total"] = history["total"].shift(1).where(~first)
     history["previous_week"] = history["week"].shift(1).where(~first)
@@ -294,22 +308,23 @@ def risk_item(
     is never imputed: "unknown" (left unanswered) raises a warning to ask directly, for instruments
     that have a risk item, unless ``settings.alert_on_unanswered_risk_item`` is off.
     """
-    endorsed = administrations[administrations["risk"] == "yes"]
+    # Compared as a numpy object array: pandas' string comparison is several times slower, and
+    # the instrument is looked at only on the few rows left unanswered.
+    risk = administrations["risk"].to_numpy()
+    endorsed = administrations[risk == "yes"]
     alerts = [
         _risk_alerts(endorsed, params, severity="urgent", what="was endorsed: review risk today")
     ]
     if settings.alert_on_unanswered_risk_item:
         with_risk_item = [code for code, p in params.items() if p.risk_item]
-        unanswered = administrations[
-            (administrations["risk"] == "unknown")
-            & administrations["instrument"].isin(with_risk_item)
-        ]
+        unanswered = administrations[risk == "unknown"]
+        unanswered = unanswered[unanswered["instrument"].isin(with_risk_item)]
         alerts.append(
             _risk_alerts(
                 unanswered, params, severity="warning", what="was left unanswered: ask directly"
             )
         )
-    return pd.concat(alerts, ignore_index=True)
+    return _alerts_concat(alerts)
 
 
 def _risk_alerts(rows, params, *, severity, what) -> pd.DataFrame:
@@ -361,12 +376,11 @@ def reliable_deterioration(
         + ": " + format_scores(further["worsening"]) + " points worse since (reliable change "
         + format_scores(again["reliable_change"]) + ")"
     )  # fmt: skip
-    return pd.concat(
+    return _alerts_concat(
         [
             _alerts(onset, rule="reliable_deterioration", severity="high", messages=messages),
             _alerts(again, rule="reliable_deterioration", severity="high", messages=again_messages),
-        ],
-        ignore_index=True,
+        ]
     )
 
 
@@ -383,6 +397,9 @@ def _further_worsening(history: pd.DataFrame, *, in_state, anchor) -> pd.DataFra
     must be true on the first row of every run of ``in_state`` (each run starts where the state
     begins); a run is contiguous because the history is sorted by series and time.
     """
+    if not in_state.any():  # one small episode, mostly: skip three grouped passes over nothing
+        empty = pd.Series(dtype=float)
+        return pd.DataFrame({"from_total": empty, "from_week": empty, "worsening": empty})
     rows = history.loc[in_state, ["total", "week", "worse_sign", "reliable_change"]]
     run = anchor[in_state].cumsum()
     from_total = rows["total"].where(anchor[in_state]).groupby(run).transform("first")
@@ -485,12 +502,11 @@ def not_on_track(
         + format_scores(again["reliable_change"]) + "; expected "
         + format_one_decimal(again["expected"]) + ")"
     )  # fmt: skip
-    return pd.concat(
+    return _alerts_concat(
         [
             _alerts(rows, rule="not_on_track", severity=severity, messages=messages),
             _alerts(again, rule="not_on_track", severity="high", messages=again_messages),
-        ],
-        ignore_index=True,
+        ]
     )
 
 
@@ -498,7 +514,11 @@ def _alliance_concern_before(
     rows: pd.DataFrame, history: pd.DataFrame, settings: RuleSettings
 ) -> np.ndarray:
     """True where the same episode had an alliance concern in the ALLIANCE_WINDOW up to the row."""
-    ratings = history[history["measures"] == "alliance"]
+    ratings = _measuring(
+        history,
+        "alliance",
+        ["episode_id", "administered_at", "total", "previous_total", "worse_sign"],
+    )
     if ratings.empty or rows.empty:
         return np.zeros(len(rows), dtype=bool)
     worse = ratings["worse_sign"]
@@ -553,7 +573,9 @@ def sudden_loss(
             .fillna(False)
             .astype(bool)
         )
-        is_loss &= _lasting_loss(history, worse)
+        # Criterion 3 (six shifted copies of the history) only where 1 and 2 found a candidate.
+        if is_loss.any():
+            is_loss &= _lasting_loss(history, worse, is_loss)
     elif settings.sudden_loss_criteria != "reliable_change":
         raise ValueError(f"unknown sudden_loss_criteria {settings.sudden_loss_criteria!r}")
     losses = history[is_loss]
@@ -566,20 +588,30 @@ def sudden_loss(
     return _alerts(losses, rule="sudden_loss", severity="high", messages=messages)
 
 
-def _lasting_loss(history: pd.DataFrame, worse: pd.Series) -> pd.Series:
-    """Tang & DeRubeis criterion 3, mirrored, for a loss at each row (scores N−2..N vs N+1..N+3)."""
-    total, series = history["total"], history["series"]
+def _lasting_loss(history: pd.DataFrame, worse: pd.Series, candidates: pd.Series) -> np.ndarray:
+    """Tang & DeRubeis criterion 3, mirrored, for a loss at each candidate row (scores N−2..N vs
+    N+1..N+3); False elsewhere. Computed only at the candidates (criteria 1 and 2 met): shifting
+    the whole history six times cost more than the rest of the rule."""
+    total = history["total"].to_numpy(dtype=float)
+    series = history["series"].to_numpy()
+    at = np.flatnonzero(candidates.to_numpy(dtype=bool))
+    last = len(total) - 1
 
-    def same_series_shift(steps):
-        return total.shift(steps).where(series.shift(steps) == series)
+    def same_series(offset):
+        source = np.clip(at - offset, 0, last)
+        inside = (at - offset >= 0) & (at - offset <= last) & (series[source] == series[at])
+        return np.where(inside, total[source], np.nan)
 
-    before = pd.concat([same_series_shift(s) for s in (1, 2, 3)], axis=1)
-    after = pd.concat([same_series_shift(s) for s in (0, -1, -2)], axis=1)
+    before = np.column_stack([same_series(offset) for offset in (1, 2, 3)])
+    after = np.column_stack([same_series(offset) for offset in (0, -1, -2)])
     # Pooled variance of two groups of three: ((3−1)·s1² + (3−1)·s2²) / (3 + 3 − 2).
-    pooled_variance = (before.var(axis=1, skipna=False) + after.var(axis=1, skipna=False)) / 2
+    pooled_variance = (before.var(axis=1, ddof=1) + after.var(axis=1, ddof=1)) / 2
     standard_error = np.sqrt(pooled_variance * (1 / 3 + 1 / 3))
-    mean_shift = worse * (after.mean(axis=1, skipna=False) - before.mean(axis=1, skipna=False))
-    return (mean_shift > TANG_DERUBEIS_CRITICAL_T * standard_error).fillna(False).astype(bool)
+    mean_shift = worse.to_numpy()[at] * (after.mean(axis=1) - before.mean(axis=1))
+    lasting = np.zeros(len(total), dtype=bool)
+    with np.errstate(invalid="ignore"):
+        lasting[at] = mean_shift > TANG_DERUBEIS_CRITICAL_T * standard_error
+    return lasting
 
 
 def alliance_concern(
@@ -597,7 +629,12 @@ def alliance_concern(
     say measures="alliance". One alert per triggering rating.
     """
     history = _history(history, administrations, params, settings)
-    ratings = history[history["measures"] == "alliance"]
+    ratings = _measuring(
+        history,
+        "alliance",
+        ["episode_id", "administration_id", "instrument", "total", "previous_total"]
+        + ["worse_sign", "label", "worse_side"],
+    )
     worse = ratings["worse_sign"]
     below_cutoff = (worse * (ratings["total"] - settings.alliance_cutoff) > 0).to_numpy()
     dropped = (
@@ -657,6 +694,22 @@ def disengagement(checkins: pd.DataFrame, *, missed_in_a_row: int = 2) -> pd.Dat
     )
 
 
+# The history columns the status and ``trajectories.status_reasons`` read.
+_STATUS_READS = [
+    "episode_id",
+    "instrument",
+    "status",
+    "total",
+    "intake",
+    "week",
+    "expected",
+    "curve_source",
+    "red_limit",
+    "yellow_limit",
+    "reliably_worse",
+]
+
+
 def episode_status(
     history: pd.DataFrame,
     params: Mapping[str, InstrumentParams] = DEFAULT_PARAMS,
@@ -669,45 +722,53 @@ def episode_status(
     instrument at the winning level. Episodes in ``episode_ids`` with no valid outcome score are
     "none".
     """
-    outcome = history[history["measures"] == "outcome"]
-    series = outcome["series"].to_numpy()
+    # Pick the latest rows by position and copy only those: filtering the whole history first
+    # copied every column of a million rows to keep one in ten.
+    outcome = np.flatnonzero(history["measures"].to_numpy() == "outcome")
+    series = history["series"].to_numpy()[outcome]
     is_latest = np.ones(len(outcome), dtype=bool)
     is_latest[:-1] = series[:-1] != series[1:]
-    latest = outcome[is_latest].copy()
-
-    latest["reason"] = ""
-    for instrument, rows in latest.groupby("instrument").indices.items():
+    latest = history.iloc[
+        outcome[is_latest], [history.columns.get_loc(name) for name in _STATUS_READS]
+    ]
+    rank = latest["status"].map(STATUS_RANK)
+    worst_rank = rank.groupby(latest["episode_id"]).transform("max")
+    worst = latest[(rank == worst_rank).to_numpy()].sort_values(["episode_id", "instrument"])
+    # Reasons only for the instruments at the winning level: the others are never shown.
+    reasons = np.empty(len(worst), dtype=object)
+    for instrument, rows in worst.groupby("instrument").indices.items():
         instrument_params = params[instrument]
-        latest.iloc[rows, latest.columns.get_loc("reason")] = status_reasons(
-            latest.iloc[rows],
+        reasons[rows] = status_reasons(
+            worst.iloc[rows],
             label=_label(params, instrument),
             reliable_change=instrument_params.reliable_change,
             direction=instrument_params.direction,
             functional_cutoff=instrument_params.functional_cutoff,
         )
-    latest["rank"] = latest["status"].map(STATUS_RANK)
-    worst_rank = latest.groupby("episode_id")["rank"].transform("max")
-    worst = latest[latest["rank"] == worst_rank].sort_values(["episode_id", "instrument"])
-    # Join the reasons of instruments tied at the worst level without a Python call per episode:
-    # lay them side by side (one column per position) and concatenate column-wise.
     if worst.empty:
         status = pd.DataFrame({"episode_id": pd.Series(dtype="int64"), "status": [], "reason": []})
         status = status.astype({"status": object, "reason": object})
         return _with_unscored(status, episode_ids)
-    worst["position"] = worst.groupby("episode_id").cumcount()
-    side_by_side = worst.pivot(index="episode_id", columns="position", values="reason")
-    reason = side_by_side[0].astype(object)
-    for position in side_by_side.columns[1:]:
-        more = side_by_side[position]
-        reason = reason.where(more.isna(), reason + "; " + more.astype(object))
+    # Join the reasons of instruments tied at the worst level without a Python call per episode:
+    # position k of each episode's run is appended to the run's first row, for k = 1, 2, ...
+    # (a handful of instruments at most).
+    episode = worst["episode_id"].to_numpy()
+    first = np.ones(len(worst), dtype=bool)
+    first[1:] = episode[1:] != episode[:-1]
+    starts = np.flatnonzero(first)
+    group = np.cumsum(first) - 1
+    position = np.arange(len(worst)) - starts[group]
+    joined = reasons[starts].copy()
+    for k in range(1, position.max() + 1):
+        at = position == k
+        joined[group[at]] = joined[group[at]] + "; " + reasons[at]
     status = pd.DataFrame(
         {
-            "episode_id": side_by_side.index.to_numpy(),
-            "status": worst.drop_duplicates("episode_id").set_index("episode_id")["status"]
-            .reindex(side_by_side.index).to_numpy(dtype=object),
-            "reason": reason.to_numpy(dtype=object),
+            "episode_id": episode[starts],
+            "status": worst["status"].to_numpy(dtype=object)[starts],
+            "reason": joined,
         }
-    )  # fmt: skip
+    )
     return _with_unscored(status, episode_ids)
 
 
@@ -724,6 +785,12 @@ def _with_unscored(status: pd.DataFrame, episode_ids) -> pd.DataFrame:
             ignore_index=True,
         ).sort_values("episode_id", ignore_index=True)
     return status[STATUS_COLUMNS]
+
+
+def _measuring(history: pd.DataFrame, measures: str, columns: list[str]) -> pd.DataFrame:
+    """The rows of instruments that measure ``measures``, with only ``columns``: taking every
+    column of a million-row history to keep a fifth of it cost more than the rule itself."""
+    return history[columns].take(np.flatnonzero(history["measures"].to_numpy() == measures))
 
 
 def _history(history, administrations, params, settings) -> pd.DataFrame:
@@ -769,6 +836,8 @@ def _empty_history() -> pd.DataFrame:
 
 
 def _alerts(rows: pd.DataFrame, *, rule: str, severity, messages) -> pd.DataFrame:
+    if rows.empty:
+        return _no_alerts()
     return pd.DataFrame(
         {
             "episode_id": rows["episode_id"].to_numpy(),
@@ -783,7 +852,23 @@ def _alerts(rows: pd.DataFrame, *, rule: str, severity, messages) -> pd.DataFram
     )
 
 
+def _alerts_concat(frames: list[pd.DataFrame]) -> pd.DataFrame:
+    """The non-empty frames as one; most rules find nothing in a small episode, and a concat of
+    empty frames costs as much as one of full ones."""
+    found = [frame for frame in frames if len(frame)]
+    if not found:
+        return _no_alerts()
+    if len(found) == 1:
+        return found[0]
+    return pd.concat(found, ignore_index=True)
+
+
 def _no_alerts() -> pd.DataFrame:
+    # Building an empty typed frame costs about a millisecond; one small episode needs a dozen.
+    return _NO_ALERTS.copy()
+
+
+def _empty_alerts() -> pd.DataFrame:
     return pd.DataFrame(
         {
             "episode_id": pd.Series(dtype="int64"),
@@ -795,6 +880,9 @@ def _no_alerts() -> pd.DataFrame:
             "message": pd.Series(dtype=object),
         }
     )
+
+
+_NO_ALERTS = _empty_alerts()
 
 
 def _sorted_alerts(alerts: pd.DataFrame) -> pd.DataFrame:

@@ -7,8 +7,9 @@ with the same code path and a fixed number of queries per chunk, whatever its si
 1. lock the chunk's episode rows (``SELECT ... FOR UPDATE`` in id order, so two sweeps or a
    sweep and a submission task take turns instead of interleaving; SQLite serialises writers
    anyway);
-2. read, in this order, the ids of administrations not yet evaluated, every administration and
-   check-in of the episodes as DataFrames, then the alerts that already exist. The order matters:
+2. read, in this order, every administration of the episodes (marking those not yet
+   evaluated, in the same query) and check-in as DataFrames, then the alerts that already
+   exist. The order matters:
    a risk alert is committed together with its administration (``administration_record``), so
    every administration read here has its alert visible to the later read, and the sweep never
    mistakes the submission's alert for its own;
@@ -32,7 +33,7 @@ from datetime import timedelta
 import numpy as np
 import pandas as pd
 from django.db import connection, transaction
-from django.db.models import BigIntegerField, Func, Q
+from django.db.models import BigIntegerField, BooleanField, ExpressionWrapper, Func, Q
 from django.utils import timezone
 
 from audit.models import AuditEvent
@@ -115,12 +116,7 @@ def _chunk_evaluate(episode_ids: list[int], *, now) -> EvaluationSummary:
         if not episodes:
             return EvaluationSummary()
         ids = list(episodes)
-        unevaluated = list(
-            Administration.objects.filter(
-                episode_id__in=ids, alerts_evaluated_at__isnull=True
-            ).values_list("pk", flat=True)
-        )
-        administrations = administrations_frame(episode_ids=ids)
+        administrations, unevaluated = _administrations_read(episode_ids=ids)
         checkins = checkins_frame(episode_ids=ids)
         existing = set(
             Alert.objects.filter(episode_id__in=ids).values_list("episode_id", "rule", "trigger")
@@ -157,14 +153,16 @@ def _chunk_evaluate(episode_ids: list[int], *, now) -> EvaluationSummary:
             event_times=_EventTimes(administrations, checkins),
             now=now,
         )
-        changed = _statuses_save(statuses, episodes=episodes, now=now)
+        # An episode whose status changed is stamped in the same UPDATE; only the rest need one.
+        changed = _statuses_save(statuses, episodes=episodes, fingerprints=fingerprints, now=now)
         _administrations_stamp(unevaluated, now=now)
-        _episodes_stamp(episodes, fingerprints=fingerprints, now=now)
+        unchanged = {pk: episode for pk, episode in episodes.items() if pk not in changed}
+        _episodes_stamp(unchanged, fingerprints=fingerprints, now=now)
     return EvaluationSummary(
         episodes=len(episodes),
         administrations=len(administrations),
         alerts_created=created,
-        statuses_changed=changed,
+        statuses_changed=len(changed),
     )
 
 
@@ -261,12 +259,26 @@ def _utc_times(microseconds: list) -> pd.DatetimeIndex:
 
 def administrations_frame(*, episode_ids: list[int]) -> pd.DataFrame:
     """Every administration of the episodes (the rules need each episode's full history)."""
+    return _administrations_read(episode_ids=episode_ids)[0]
+
+
+def _administrations_read(*, episode_ids: list[int]) -> tuple[pd.DataFrame, list[int]]:
+    """The episodes' administrations as a frame, and the ids of those not yet evaluated, in one
+    query: one snapshot, so every id stamped later was read (and evaluated) here."""
     rows = list(
         Administration.objects.filter(episode_id__in=episode_ids)
-        .annotate(administered_us=EpochMicroseconds("administered_at"))
-        .values_list("episode_id", "pk", "instrument", "administered_us", "total", "risk")
+        .annotate(
+            administered_us=EpochMicroseconds("administered_at"),
+            unevaluated=ExpressionWrapper(
+                Q(alerts_evaluated_at__isnull=True), output_field=BooleanField()
+            ),
+        )
+        .values_list(
+            "episode_id", "pk", "instrument", "administered_us", "total", "risk", "unevaluated"
+        )
     )
-    episode, pk, instrument, administered_at, total, risk = _columns(rows, 6)
+    episode, pk, instrument, administered_at, total, risk, unevaluated = _columns(rows, 7)
+    unevaluated_ids = [key for key, flag in zip(pk, unevaluated, strict=True) if flag]
     return pd.DataFrame(
         {
             "episode_id": np.array(episode, dtype="int64"),
@@ -277,7 +289,7 @@ def administrations_frame(*, episode_ids: list[int]) -> pd.DataFrame:
             "risk": np.array(risk, dtype=object),
         },
         columns=ADMINISTRATION_COLUMNS,
-    )
+    ), unevaluated_ids
 
 
 def checkins_frame(*, episode_ids: list[int]) -> pd.DataFrame:
@@ -447,9 +459,10 @@ def _alerts_audit(created, *, episodes: dict, now) -> None:
     )
 
 
-def _statuses_save(statuses: list[pd.DataFrame], *, episodes: dict, now) -> int:
-    """Store the status of the episodes whose status or reason changed; ``status_updated_at``
-    says when it last changed, so an unchanged status costs no write."""
+def _statuses_save(statuses: list[pd.DataFrame], *, episodes: dict, fingerprints: dict, now) -> set:
+    """Store the status of the episodes whose status or reason changed, stamped as evaluated with
+    their clinic's settings fingerprint; ``status_updated_at`` says when it last changed, so an
+    unchanged status costs no write. Returns the ids of the episodes written."""
     computed = {}
     for status in statuses:
         computed.update(
@@ -464,9 +477,9 @@ def _statuses_save(statuses: list[pd.DataFrame], *, episodes: dict, now) -> int:
         status, reason = computed.get(pk, (EpisodeStatus.NONE, "No valid scores yet"))
         reason = str(reason)  # whole: a reason cut mid-sentence misleads
         if (status, reason) != (episode.status, episode.status_reason):
-            changed.append((pk, status, reason))
+            changed.append((pk, status, reason, fingerprints[episode.clinic_id]))
     _episodes_status_write(changed, now=now)
-    return len(changed)
+    return {row[0] for row in changed}
 
 
 def _episodes_status_write(changed: list[tuple], *, now) -> None:
@@ -478,10 +491,18 @@ def _episodes_status_write(changed: list[tuple], *, now) -> None:
     if connection.vendor not in ("postgresql", "sqlite"):
         Episode.objects.bulk_update(
             [
-                Episode(pk=pk, status=status, status_reason=reason, status_updated_at=now)
-                for pk, status, reason in changed
+                Episode(
+                    pk=pk,
+                    status=status,
+                    status_reason=reason,
+                    status_updated_at=now,
+                    rules_evaluated_at=now,
+                    rules_fingerprint=fingerprint,
+                )
+                for pk, status, reason, fingerprint in changed
             ],
-            ["status", "status_reason", "status_updated_at"],
+            ["status", "status_reason", "status_updated_at", "rules_evaluated_at"]
+            + ["rules_fingerprint"],
             batch_size=500,
         )
         return
@@ -490,13 +511,14 @@ def _episodes_status_write(changed: list[tuple], *, now) -> None:
     with connection.cursor() as cursor:
         for start in range(0, len(changed), STATUS_BATCH):
             batch = changed[start : start + STATUS_BATCH]
-            rows = ", ".join(["(%s, %s, %s)"] * len(batch))
+            rows = ", ".join(["(%s, %s, %s, %s)"] * len(batch))
             # Only the quoted table name and placeholders are formatted in; values are bound.
             cursor.execute(
                 f"UPDATE {table} SET status = v.column2, status_reason = v.column3, "  # noqa: S608
-                f"status_updated_at = %s FROM (VALUES {rows}) AS v "
+                f"status_updated_at = %s, rules_evaluated_at = %s, "
+                f"rules_fingerprint = v.column4 FROM (VALUES {rows}) AS v "
                 f"WHERE {table}.id = v.column1",
-                [stamp, *(value for row in batch for value in row)],
+                [stamp, stamp, *(value for row in batch for value in row)],
             )
 
 
