@@ -189,7 +189,14 @@ def _local_datetime(day, minutes: int, zone: str) -> datetime:
 
 def demo_write(*, demo, slug: str, password: str):
     """Write the generated clinic; returns the clinic and the ids of its episodes."""
-    clinic = Clinic.objects.create(name=DEMO_NAME, slug=slug)
+    # How clients reach the clinic, shown on every client page (fictional: Ofcom's drama range).
+    clinic = Clinic.objects.create(
+        name=DEMO_NAME,
+        slug=slug,
+        contact_phone="0118 496 0000",
+        contact_email="reception@riverside-demo.example.org",
+        contact_hours="Monday to Friday, 9:00 to 17:00",
+    )
     teams = [Team.objects.create(clinic=clinic, name=team.name) for team in demo.teams]
     users = _write_staff(demo, clinic, teams, password)
 
