@@ -22,6 +22,7 @@ from outcomes.services import (
     alert_raise,
     episode_evaluation_queue,
     unfinished_form_risk_raise,
+    unfinished_risk_alerts_settle,
 )
 
 # --- The client's submission --------------------------------------------------------------------
@@ -66,6 +67,7 @@ def checkin_submit(
                     evaluate=False,
                 )
                 risk = risk or recorded.administration.risk == RiskState.YES
+            unfinished_risk_alerts_settle(checkin=checkin)
             CheckIn.objects.filter(pk=checkin.pk).update(
                 status=CheckInStatus.COMPLETED, completed_at=now
             )

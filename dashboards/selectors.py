@@ -146,12 +146,18 @@ class CaseloadRow:
 
     @property
     def sort_key(self):
-        return (
-            0 if self.urgent_alerts else 1,
-            STATUS_ORDER.get(self.status, len(STATUS_ORDER)),
-            -self.open_alerts,
-            self.label,
+        return caseload_rank(
+            urgent=self.urgent_alerts,
+            status=self.status,
+            open_alerts=self.open_alerts,
+            label=self.label,
         )
+
+
+def caseload_rank(*, urgent: int, status: str, open_alerts: int, label: str) -> tuple:
+    """Most urgent first: open urgent alerts, then red, yellow, green, white, no scores; then
+    more open alerts; then the label. One order for the full rows and the paged ranking."""
+    return (0 if urgent else 1, STATUS_ORDER.get(status, len(STATUS_ORDER)), -open_alerts, label)
 
 
 @dataclass(frozen=True)
@@ -194,7 +200,7 @@ def caseload_page(
         return CaseloadPage(rows=rows[:limit], total=len(rows), urgent=urgent)
     unresolved = Q(alerts__state__in=UNRESOLVED)
     ranked = [
-        (0 if urgent else 1, STATUS_ORDER.get(status, len(STATUS_ORDER)), -open_alerts, label, pk)
+        (caseload_rank(urgent=urgent, status=status, open_alerts=open_alerts, label=label), pk)
         for pk, status, label, open_alerts, urgent in episodes.annotate(
             open_count=Count("alerts", filter=unresolved),
             urgent_count=Count(
@@ -204,10 +210,10 @@ def caseload_page(
         if open_alerts or not filters.has_open_alerts
     ]
     ranked.sort()
-    shown = [key[-1] for key in ranked[:limit]]
+    shown = [pk for _, pk in ranked[:limit]]
     rows = _caseload_rows_of(episodes.filter(pk__in=shown), filters=filters) if shown else []
     return CaseloadPage(
-        rows=rows, total=len(ranked), urgent=sum(1 for key in ranked if key[0] == 0)
+        rows=rows, total=len(ranked), urgent=sum(1 for rank, _ in ranked if rank[0] == 0)
     )
 
 
@@ -526,10 +532,14 @@ def episode_page(*, episode: Episode) -> EpisodePage:
         )
         panels.append(
             InstrumentPanel(
-                code, charts.short_name(instrument), instrument, figure, heatmap,
+                code,
+                charts.short_name(instrument),
+                instrument,
+                figure,
+                heatmap,
                 summaries.get(code),
             )
-        )  # fmt: skip
+        )
 
     ratings = frame[frame["instrument"] == SESSION_RATING]
     session_ratings = None

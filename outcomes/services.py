@@ -138,16 +138,6 @@ def administration_record(
                 administration=administration,
                 message=finished_message,
             )
-        else:
-            # Endorsed on an unfinished attempt, then answered otherwise on the finished form:
-            # the alert stands (the earlier answer was given), and says what happened.
-            unfinished.update(
-                message=(
-                    f"Risk item endorsed on {instrument.name} in an earlier, unfinished attempt "
-                    "at this check-in; the finished form does not endorse it: contact the "
-                    "client today."
-                )
-            )
         # Every door, the client's own link included (actor None: "system", source "link").
         audit_record(
             actor=entered_by,
@@ -170,6 +160,27 @@ def episode_evaluation_queue(*, episode_id: int) -> None:
 
 def unfinished_form_trigger(*, checkin_id: int, code: str) -> str:
     return f"checkin:{checkin_id}:{code}:unfinished"
+
+
+def unfinished_risk_alerts_settle(*, checkin) -> None:
+    """After a check-in's forms are stored: an urgent alert raised on an unfinished attempt that no
+    finished form took over (the finished form does not endorse the risk item) stands, since the
+    earlier answer was given, and says what happened. One read per check-in, nearly always empty
+    (rather than an UPDATE per form on every submission)."""
+    left = Alert.objects.filter(
+        episode_id=checkin.episode_id,
+        rule=AlertRule.RISK_ITEM,
+        trigger__startswith=f"checkin:{checkin.pk}:",
+        trigger__endswith=":unfinished",
+    ).only("pk", "instrument")
+    for alert in left:
+        name = instrument_for(checkin.episode.clinic, alert.instrument).name
+        Alert.objects.filter(pk=alert.pk).update(
+            message=(
+                f"Risk item endorsed on {name} in an earlier, unfinished attempt at this "
+                "check-in; the finished form does not endorse it: contact the client today."
+            )
+        )
 
 
 def unfinished_form_risk_raise(*, episode, checkin, instrument_code: str, answers: list):
