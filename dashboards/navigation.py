@@ -39,7 +39,8 @@ def second_factor_pending(user, *, roles: set[str]) -> bool:
 
 def staff_navigation(*, user, show_outbox: bool) -> list[NavLink]:
     """The links for ``user``: everyone their caseload and notifications; supervisors and clinic
-    admins the reports; clinic admins the audit log; superusers the admin and (demo) the outbox."""
+    admins the reports; clinic admins the audit log; superusers the admin and (demo) the outbox;
+    everyone their account."""
     if not user.is_authenticated:
         return []
     roles = set(memberships_of(user).values_list("role", flat=True))
@@ -57,13 +58,22 @@ def staff_navigation(*, user, show_outbox: bool) -> list[NavLink]:
         links.append(NavLink("admin", "Admin", reverse("admin:index")))
         if show_outbox:
             links.append(NavLink("outbox", "Outbox (demo)", reverse("dashboards:local_outbox")))
+    # Everyone's own account: two-step verification, password, API keys.
+    links.append(NavLink("account", "Account", reverse("accounts:security")))
     return links
 
 
 def current_link(links: list[NavLink], path: str) -> str | None:
     """The key of the link whose page ``path`` is (the longest matching prefix), or None."""
-    # "/" (the caseload) is a prefix of every path: the longest match is the page's own link.
-    matching = [link for link in links if path.startswith(link.url)]
+    # "/" (the caseload) is a prefix of every path: the longest match is the page's own link. A
+    # link also stands for the pages of its own section (Account, at /accounts/security/, for
+    # /accounts/tokens/ too).
+    section = path.split("/")[1:2]
+    matching = [
+        link
+        for link in links
+        if path.startswith(link.url) or (section != [""] and link.url.split("/")[1:2] == section)
+    ]
     if not matching:
         return None
     return max(matching, key=lambda link: len(link.url)).key

@@ -25,9 +25,9 @@ def nav_links(response) -> dict[str, str]:
 @pytest.mark.parametrize(
     "who, labels",
     [
-        ("therapist", ["Caseload", "Notifications"]),
-        ("supervisor", ["Caseload", "Notifications", "Reports"]),
-        ("admin", ["Caseload", "Notifications", "Reports", "Audit log"]),
+        ("therapist", ["Caseload", "Notifications", "Account"]),
+        ("supervisor", ["Caseload", "Notifications", "Reports", "Account"]),
+        ("admin", ["Caseload", "Notifications", "Reports", "Audit log", "Account"]),
     ],
 )
 def test_each_role_is_shown_the_pages_it_may_open_and_each_opens(client, cast, who, labels):
@@ -77,7 +77,7 @@ def test_before_the_second_factor_the_navigation_shows_nothing_not_even_the_aler
 
     login_verified(client, cast.therapist)
     page = client.get("/alerts/")
-    assert list(nav_links(page)) == ["Caseload", "Notifications"]
+    assert list(nav_links(page)) == ["Caseload", "Notifications", "Account"]
     assert 'class="badge"' in page.content.decode()
 
 
