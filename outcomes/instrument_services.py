@@ -252,9 +252,13 @@ def instrument_import_notes(row: InstrumentDefinition) -> list[str]:
     builtin_code = builtin_code_for(instrument)
     mapped = any(source.startswith("Mapped to the built-in") for source in instrument.sources)
     if builtin_code is not None and not mapped:
+        how_declared = (
+            f"LOINC panel {instrument.loinc_panel}" if instrument.loinc_panel else "by its title"
+        )
         notes.append(
-            f"This Questionnaire declares the LOINC panel {instrument.loinc_panel} "
-            f"({get_instrument(builtin_code).name}). It was imported as a bare copy without "
+            f"This Questionnaire declares itself the {get_instrument(builtin_code).name} "
+            f"({how_declared}). "
+            "It was imported as a bare copy without "
             f"bands, caseness or reliable change; import it again mapped to the built-in "
             f'{builtin_code} (admin: tick "Map to the built-in instrument"; command: '
             "--map-to-builtin) to get them."

@@ -13,8 +13,11 @@ What is read:
   CodeSystem's ``itemWeight`` property.
 * An item whose options carry no values at all (the PHQ-9 "difficulty" question in the LHNCBC
   file) is imported as asked-but-unscored, its options numbered 0, 1, 2 … in order.
-* Items computed by an SDC ``calculatedExpression`` (FHIRPath or CQL totals) are ignored: we
-  compute totals ourselves. The total item's LOINC code becomes ``loinc_total``.
+* Items computed by an SDC ``calculatedExpression`` or a CQF ``cqf-expression`` (FHIRPath or CQL
+  totals) are ignored: we compute totals ourselves. The total item's LOINC code becomes
+  ``loinc_total``. LOINC's answer list LL358-3, referred to by URL, is known.
+* A Questionnaire that names itself the PHQ-9 or GAD-7 (LOINC panel code, or title) must be it as
+  published, or it is refused naming it.
 * Codes are LOINC when the system is ``http://loinc.org``, or absent and the code has LOINC's
   ``digits-checkdigit`` shape (the uwcirg GAD-7 file omits the system).
 
@@ -48,6 +51,17 @@ ORDINAL_EXTENSIONS = (
 CALCULATED_EXPRESSION = (
     "http://hl7.org/fhir/uv/sdc/StructureDefinition/sdc-questionnaire-calculatedExpression"
 )
+# Items computed rather than asked: the SDC calculatedExpression, and the older CQF
+# ``cqf-expression`` that the FHIR R4 specification's own PHQ-9 example uses for its total.
+CALCULATED_EXTENSIONS = (
+    CALCULATED_EXPRESSION,
+    "http://hl7.org/fhir/StructureDefinition/cqf-expression",
+)
+# R5's ValueSet.expansion.contains.property carried into R4 as an extension (the SDC IG's PHQ-9
+# example gives its answers' weights this way).
+EXPANSION_PROPERTY_EXTENSION = (
+    "http://hl7.org/fhir/5.0/StructureDefinition/extension-ValueSet.expansion.contains.property"
+)
 WEIGHT_PROPERTIES = ("itemWeight", "ordinalValue", "weight")
 CHOICE_TYPES = ("choice", "open-choice", "coding")
 _LOINC_SHAPE = re.compile(r"^\d{1,8}-\d$")
@@ -63,6 +77,29 @@ NEVER_SCORED_LOINC = frozenset({"69722-7"})
 KNOWN_RISK_LOINC: dict[str, int | None] = {"44260-8": None}
 # Built-in instruments recognised by their LOINC panel code (CLINICAL.md §1 LOINC codes).
 BUILTIN_BY_LOINC_PANEL: dict[str, str] = {"44249-1": "phq9", "69737-5": "gad7"}
+# ... or, where a Questionnaire declares no panel code, by the name it gives itself. Used only to
+# refuse a Questionnaire that calls itself the PHQ-9 or GAD-7 but is not it as published (the
+# HL7 SDC IG's PHQ-9 example weighs "nearly every day" 4, totalling 36): scored on the PHQ-9's
+# bands by a reader who trusts the title, it would mislead.
+BUILTIN_BY_TITLE: tuple[tuple[re.Pattern[str], str], ...] = (
+    (re.compile(r"\bPHQ-?9\b|patient health questionnaire\W*(9|nine)\b", re.IGNORECASE), "phq9"),
+    (
+        re.compile(r"\bGAD-?7\b|generali[sz]ed anxiety disorder\W*(7|seven)\b", re.IGNORECASE),
+        "gad7",
+    ),
+)
+# LOINC answer lists that Questionnaires refer to by URL without containing them, with the values
+# their instruments score. LL358-3 ("Not at all" … "Nearly every day") is the answer list of every
+# PHQ-9 (44249-1) and GAD-7 (69737-5) symptom item in LOINC, scored 0–3 (Kroenke, Spitzer &
+# Williams 2001; Spitzer et al. 2006). The FHIR R4 specification's PHQ-9 example refers to it so.
+KNOWN_ANSWER_LISTS: dict[str, tuple[tuple[str, str, int], ...]] = {
+    "http://loinc.org/vs/LL358-3": (
+        ("LA6568-5", "Not at all", 0),
+        ("LA6569-3", "Several days", 1),
+        ("LA6570-1", "More than half the days", 2),
+        ("LA6571-9", "Nearly every day", 3),
+    ),
+}
 # One limit for every door in (admin upload, management command, parsed JSON): the largest real
 # instruments have a few hundred questions (OQ-45 has 45, MMPI-2-RF 338); 37,000 is an attack or
 # an accident, and every item becomes a form field and a database value per response.
@@ -140,7 +177,7 @@ class _Importer:
             if item_type == "group":
                 self.walk(item.get("item") or [])
                 continue
-            if any(e.get("url") == CALCULATED_EXPRESSION for e in item.get("extension") or []):
+            if any(e.get("url") in CALCULATED_EXTENSIONS for e in item.get("extension") or []):
                 # A computed total (FHIRPath or CQL): ignored, we score ourselves.
                 self.loinc_total = self.loinc_total or _loinc(item.get("code"))
                 continue
@@ -270,6 +307,9 @@ class _Importer:
 
     def options_from_value_set(self, link_id: str, reference: str) -> list[dict] | None:
         value_set = self.contained_value_set(reference)
+        known = KNOWN_ANSWER_LISTS.get(reference.partition("|")[0])
+        if value_set is None and known is not None:
+            return [{"value": value, "label": label, "code": code} for code, label, value in known]
         if not value_set or value_set.get("resourceType") != "ValueSet":
             self.errors.append(
                 f"item {link_id!r}: answerValueSet {reference!r} is not a ValueSet contained in "
@@ -336,6 +376,15 @@ def _concept_weight(concept: dict) -> Any:
             for key in ("valueDecimal", "valueInteger"):
                 if key in prop:
                     return prop[key]
+    for extension in concept.get("extension") or []:
+        if extension.get("url") != EXPANSION_PROPERTY_EXTENSION:
+            continue
+        parts = {part.get("url"): part for part in extension.get("extension") or []}
+        if (parts.get("code") or {}).get("valueCode") in WEIGHT_PROPERTIES:
+            value = parts.get("value[x]") or {}
+            for key in ("valueDecimal", "valueInteger"):
+                if key in value:
+                    return value[key]
     return None
 
 
@@ -394,12 +443,86 @@ def instrument_from_fhir_questionnaire(
     errors = validate_definition(definition)
     if errors:
         raise QuestionnaireImportError(errors)
-    return instrument_from_dict(definition)
+    instrument = instrument_from_dict(definition)
+    declared = builtin_code_for(instrument) or _builtin_by_title(title)
+    if declared is not None:
+        errors, _ = _conformance(instrument, get_instrument(declared))
+        if errors:
+            if instrument.loinc_panel:
+                how = (
+                    f"It declares itself so by its LOINC panel code {instrument.loinc_panel}; "
+                    "scored on the published instrument's bands it would mislead. If it is your "
+                    "own adaptation, remove that panel code and import it under a code of its own."
+                )
+            else:
+                how = (
+                    f"Its title {title!r} names it so; scored on the published instrument's bands "
+                    "it would mislead. If it is your own adaptation, give it a title of its own "
+                    "and import it again."
+                )
+            raise QuestionnaireImportError([*errors, how])
+    return instrument
+
+
+def _builtin_by_title(title: str | None) -> str | None:
+    for pattern, builtin_code in BUILTIN_BY_TITLE:
+        if title and pattern.search(title):
+            return builtin_code
+    return None
+
+
+def _conformance(imported: Instrument, builtin: Instrument) -> tuple[list[str], list[tuple]]:
+    """How ``imported`` departs from ``builtin`` as published, and its items paired with the
+    built-in's: by LOINC code where the Questionnaire codes its items, else scored items by
+    position (a Questionnaire without item codes, like the HL7 SDC IG's PHQ-9 example)."""
+    construct = f"{builtin.name} (LOINC {builtin.loinc_panel})"
+    errors: list[str] = []
+    pairs: list[tuple] = []
+    if any(item.loinc for item in imported.items):
+        theirs = {item.loinc: item for item in imported.items if item.loinc}
+        for ours in builtin.items:
+            item = theirs.get(ours.loinc)
+            if item is None:
+                if ours.scored:
+                    errors.append(
+                        f"not the {construct}: its item {ours.number} (LOINC {ours.loinc}) is "
+                        "missing"
+                    )
+                continue
+            pairs.append((ours, item))
+        known = {ours.loinc for ours in builtin.items}
+        extra = [item for item in imported.scored_items if item.loinc not in known]
+    else:
+        ours_scored, theirs_scored = builtin.scored_items, imported.scored_items
+        pairs = list(zip(ours_scored, theirs_scored, strict=False))
+        extra = list(theirs_scored[len(ours_scored) :])
+        if len(theirs_scored) < len(ours_scored):
+            errors.append(
+                f"not the {construct}: it has {len(theirs_scored)} scored items, the published "
+                f"instrument {len(ours_scored)}"
+            )
+    by_loinc = any(item.loinc for item in imported.items)
+    for ours, item in pairs:
+        if ours.scored and item.values != ours.values:
+            which = f"LOINC {ours.loinc}" if by_loinc else f"its item {ours.number} by position"
+            errors.append(
+                f"not the {construct}: item {item.link_id!r} ({which}) is valued "
+                f"{_range_text(item.values)}, the published instrument "
+                f"{_range_text(ours.values)}"
+            )
+    for item in extra:
+        errors.append(
+            f"not the {construct}: item {item.link_id!r} is scored but is not one of its items"
+        )
+    return errors, pairs
 
 
 def builtin_code_for(imported: Instrument) -> str | None:
-    """The built-in instrument this Questionnaire declares itself to be, by LOINC panel code."""
-    return BUILTIN_BY_LOINC_PANEL.get(imported.loinc_panel or "")
+    """The built-in instrument this Questionnaire declares itself to be: by LOINC panel code, or,
+    without one, by the title it gives itself."""
+    if imported.loinc_panel:
+        return BUILTIN_BY_LOINC_PANEL.get(imported.loinc_panel)
+    return _builtin_by_title(imported.name)
 
 
 def mapped_to_builtin(imported: Instrument, *, code: str) -> Instrument:
@@ -414,48 +537,29 @@ def mapped_to_builtin(imported: Instrument, *, code: str) -> Instrument:
     builtin_code = builtin_code_for(imported)
     if builtin_code is None:
         raise QuestionnaireImportError(
-            [f"the Questionnaire's LOINC panel code {imported.loinc_panel!r} is not one we know"]
+            [
+                f"the Questionnaire's LOINC panel code {imported.loinc_panel!r} is not one we know"
+                if imported.loinc_panel
+                else "the Questionnaire declares no LOINC panel code and its title names no "
+                "instrument we know"
+            ]
         )
     builtin = get_instrument(builtin_code)
-    construct = f"{builtin.name} (LOINC {builtin.loinc_panel})"
-    theirs = {item.loinc: item for item in imported.items if item.loinc}
-    errors = []
-    items = []
-    for ours in builtin.items:
-        item = theirs.get(ours.loinc)
-        if item is None:
-            if ours.scored:
-                errors.append(
-                    f"not the {construct}: its item {ours.number} (LOINC {ours.loinc}) is missing"
-                )
-            continue
-        if ours.scored and item.values != ours.values:
-            errors.append(
-                f"not the {construct}: item {item.link_id!r} (LOINC {ours.loinc}) is valued "
-                f"{_range_text(item.values)}, the published instrument "
-                f"{_range_text(ours.values)}"
-            )
-        items.append(
-            {
-                "number": len(items) + 1,
-                "link_id": item.link_id,
-                "text": item.text or ours.text,
-                "scored": ours.scored,
-                "reverse": ours.reverse,
-                "critical_above": ours.critical_above,
-                "subscale": ours.subscale,
-                "loinc": ours.loinc,
-                "options": [
-                    {"value": o.value, "label": o.label, "code": o.code} for o in ours.options
-                ],
-            }
-        )
-    known = {ours.loinc for ours in builtin.items}
-    for item in imported.scored_items:
-        if item.loinc not in known:
-            errors.append(
-                f"not the {construct}: item {item.link_id!r} is scored but is not one of its items"
-            )
+    errors, pairs = _conformance(imported, builtin)
+    items = [
+        {
+            "number": number,
+            "link_id": item.link_id,
+            "text": item.text or ours.text,
+            "scored": ours.scored,
+            "reverse": ours.reverse,
+            "critical_above": ours.critical_above,
+            "subscale": ours.subscale,
+            "loinc": ours.loinc,
+            "options": [{"value": o.value, "label": o.label, "code": o.code} for o in ours.options],
+        }
+        for number, (ours, item) in enumerate(pairs, start=1)
+    ]
     if errors:
         raise QuestionnaireImportError(errors)
     definition = instrument_to_dict(builtin)

@@ -1,8 +1,8 @@
 """Custom instruments and licensed text packs, through the commands and the Django admin.
 
-FHIR fixtures: the LHNCBC lforms PHQ-9 and the uwcirg GAD-7 Questionnaires (tests/fixtures/
-clinical/fhir/SOURCES.md). Text packs carry placeholder wording only: no licensed item text
-belongs in this repository, not even in tests.
+FHIR fixtures: the LHNCBC lforms PHQ-9, the uwcirg GAD-7 and HL7's PHQ-9 example Questionnaires
+(tests/fixtures/clinical/fhir/SOURCES.md). Text packs carry placeholder wording only: no licensed
+item text belongs in this repository, not even in tests.
 """
 
 import copy
@@ -652,7 +652,7 @@ def test_an_import_without_a_risk_item_cannot_be_sent_until_an_admin_decides(cas
     )
     out = capsys.readouterr().out
     assert "No risk item was recognised: it cannot be sent to clients" in out
-    assert "declares the LOINC panel 69737-5" in out and "--map-to-builtin" in out
+    assert "(LOINC panel 69737-5)" in out and "--map-to-builtin" in out
     reason = instrument_send_block_reason(cast.clinic, "gad7_uwcirg")
     assert "without a recognised risk item" in reason
     with pytest.raises(PlanInvalid):
@@ -684,7 +684,7 @@ def test_the_command_maps_a_recognised_phq9_to_the_builtin(cast, capsys):
         "import_questionnaire", str(PHQ9_FILE), "--code", "phq9_lforms", "--map-to-builtin"
     )
     out = capsys.readouterr().out
-    assert "Add its bands" not in out and "declares the LOINC panel" not in out
+    assert "Add its bands" not in out and "declares itself the" not in out
     instrument = instrument_for(cast.clinic, "phq9_lforms")
     assert instrument.bands == get_instrument("phq9").bands
     assert (instrument.caseness_cutoff, instrument.reliable_change) == (10, 6)
@@ -724,3 +724,25 @@ def test_the_admin_door_has_the_same_size_limit_and_maps_to_the_builtin(
     instrument = instrument_for(cast.clinic, "gad7_uwcirg")
     assert (instrument.caseness_cutoff, instrument.max_total) == (8, 21)
     assert instrument.can_be_sent
+
+
+def test_both_doors_refuse_hl7s_phq9_example_naming_the_phq9(cast, admin_client):
+    """The FHIR R4 specification's own PHQ-9 example (HL7, CC0) lacks item 9: neither the command
+    nor the admin stores it, and both say why in the PHQ-9's name."""
+    path = FHIR / "hl7-fhir-r4-examples_Questionnaire-phq-9-questionnaire.json"
+    message = command_error("import_questionnaire", str(path), "--code", "phq9_hl7")
+    assert "not the Patient Health Questionnaire-9 (PHQ-9) (LOINC 44249-1): its item 9" in message
+    response = admin_client.post(
+        reverse(IMPORT_URL),
+        {
+            "file": upload(json.loads(path.read_text(encoding="utf-8"))),
+            "code": "phq9_hl7",
+            "clinic": cast.clinic.pk,
+            "direction": "lower_is_better",
+            "max_missing": 0,
+        },
+    )
+    page = response.content.decode()
+    assert "Refused; nothing was stored" in page
+    assert "its item 9 (LOINC 44260-8) is missing" in page
+    assert not InstrumentDefinition.objects.exists()
