@@ -121,6 +121,10 @@ class ClinicAdmin(admin.ModelAdmin):
                     "trajectory_min_episodes",
                     "z_yellow",
                     "z_red",
+                    "first_limit_week",
+                    "sigma_floor",
+                    "early_in_care_weeks",
+                    "alliance_window_days",
                 )
             },
         ),

@@ -134,17 +134,22 @@ def expected_course(
     curves: Iterable[trajectories.BandCurve] = (),
     z_yellow: float = trajectories.Z_YELLOW,
     z_red: float = trajectories.Z_RED,
+    first_limit_week: int = trajectories.FIRST_LIMIT_WEEK,
+    sigma_floor: str = trajectories.SIGMA_FLOOR,
 ) -> pd.DataFrame | None:
     """Expected score and tolerance limits, week by week from intake, or None when no curve
     applies (an instrument without curves, or an intake below caseness: CLINICAL.md §4).
 
     Columns: week, at (the date of that week), expected, yellow_limit, red_limit, source
-    ("fitted" or "default").
+    ("fitted" or "default"). Pass the clinic's ``Clinic.curve_limits()`` so the limits drawn are
+    the ones the alerts judge by.
     """
     # A few weeks beyond the last score show what to expect next without flattening the chart.
     weeks = np.arange(1, max(last_week + FORECAST_WEEKS, 1 + FORECAST_WEEKS) + 1)
     frame = pd.DataFrame({"instrument": instrument.code, "intake": float(intake), "week": weeks})
-    expected = trajectories.expected_scores(frame, curves=curves)
+    expected = trajectories.expected_scores(
+        frame, curves=curves, first_limit_week=first_limit_week, sigma_floor=sigma_floor
+    )
     if expected["expected"].isna().all():
         return None
     yellow, red = trajectories.tolerance_limits(
@@ -238,6 +243,8 @@ def trajectory_figure(
     curves: Iterable[trajectories.BandCurve] = (),
     z_yellow: float = trajectories.Z_YELLOW,
     z_red: float = trajectories.Z_RED,
+    first_limit_week: int = trajectories.FIRST_LIMIT_WEEK,
+    sigma_floor: str = trajectories.SIGMA_FLOOR,
     alerts: Sequence[AlertMark] = (),
     events: Sequence[EventMark] = (),
 ) -> dict:
@@ -282,6 +289,8 @@ def trajectory_figure(
             curves=curves,
             z_yellow=z_yellow,
             z_red=z_red,
+            first_limit_week=first_limit_week,
+            sigma_floor=sigma_floor,
         )
         if course is None:
             meta["no_curve_reason"] = _no_curve_reason(instrument, intake)

@@ -61,6 +61,13 @@ END_OF_TREATMENT_WEEK = 7
 # sudden loss still watch week 2. Measured: bench/bench_early_warning.py, docs/alerts.md.
 FIRST_LIMIT_WEEK = 3
 
+# The floor of the continuous default's σ_t, a clinic setting (``RuleSettings.sigma_floor``):
+# "sqrt2_sem" (the default since issue 16): √2·SEM, the error of a difference of two scores
+# (Jacobson & Truax 1991), because the expectation is anchored on the client's own intake, which
+# carries its own error; "sem": SEM, as CLINICAL.md §4 step 5 gives it.
+SIGMA_FLOORS = {"sqrt2_sem": math.sqrt(2), "sem": 1.0}
+SIGMA_FLOOR = "sqrt2_sem"
+
 DAYS_PER_WEEK = 7
 # Reliable-change comparisons use ≥ (CLINICAL.md §2); the tolerance absorbs float noise such as
 # 16.3 − 10.3 = 5.999999999999998.
@@ -133,10 +140,11 @@ class ContinuousCurve:
         progress = _progress(week)
         return intake + ((self.a + self.c * intake) - intake) * progress
 
-    def sigma(self, week):
-        # The expectation is anchored on the client's own intake, which carries its own error: the
-        # floor is the error of a difference of two scores, √2·SEM (Jacobson & Truax 1991).
-        return np.maximum(self.s_e * _progress(week), math.sqrt(2) * self.sem)
+    def sigma(self, week, *, floor: str = SIGMA_FLOOR):
+        # The expectation is anchored on the client's own intake, which carries its own error: by
+        # default the floor is the error of a difference of two scores, √2·SEM (Jacobson & Truax
+        # 1991); floor="sem" is CLINICAL.md §4 step 5's SEM (see SIGMA_FLOORS).
+        return np.maximum(self.s_e * _progress(week), _sigma_floor_factor(floor) * self.sem)
 
 
 @dataclass(frozen=True)
@@ -201,6 +209,13 @@ class StatusResult:
     red_limit: float | None = None
 
 
+def _sigma_floor_factor(floor: str) -> float:
+    try:
+        return SIGMA_FLOORS[floor]
+    except KeyError:
+        raise ValueError(f"unknown sigma floor {floor!r}; one of {sorted(SIGMA_FLOORS)}") from None
+
+
 def _curve_week(week):
     return np.clip(week, 1, LAST_CURVE_WEEK)
 
@@ -233,7 +248,13 @@ def _band_index(bands: Sequence[BandCurve], intake: np.ndarray) -> np.ndarray:
 
 
 def expected_score(
-    instrument: str, intake: float, week: float, *, curves: Iterable[BandCurve] = ()
+    instrument: str,
+    intake: float,
+    week: float,
+    *,
+    curves: Iterable[BandCurve] = (),
+    first_limit_week: int = FIRST_LIMIT_WEEK,
+    sigma_floor: str = SIGMA_FLOOR,
 ) -> ExpectedScore | None:
     """Expected score and σ_t for one client at one week; None when no curve applies.
 
@@ -241,7 +262,9 @@ def expected_score(
     case at intake: there is no recovery to expect, and only reliable worsening is watched).
     """
     frame = pd.DataFrame({"instrument": [instrument], "intake": [intake], "week": [week]})
-    row = expected_scores(frame, curves=curves).iloc[0]
+    row = expected_scores(
+        frame, curves=curves, first_limit_week=first_limit_week, sigma_floor=sigma_floor
+    ).iloc[0]
     if pd.isna(row["expected"]):
         return None
     return ExpectedScore(
@@ -249,14 +272,22 @@ def expected_score(
     )
 
 
-def expected_scores(frame: pd.DataFrame, *, curves: Iterable[BandCurve] = ()) -> pd.DataFrame:
+def expected_scores(
+    frame: pd.DataFrame,
+    *,
+    curves: Iterable[BandCurve] = (),
+    first_limit_week: int = FIRST_LIMIT_WEEK,
+    sigma_floor: str = SIGMA_FLOOR,
+) -> pd.DataFrame:
     """Vectorised ``expected_score`` over a frame with columns instrument, intake, week.
 
     Returns a frame on the same index with expected, sigma, curve_source ("fitted" | "default" |
     None) and intake_band (the fitted band, or None). A fitted band curve wins; otherwise the
     continuous provisional default applies where the instrument has one and the intake is at or
-    above caseness.
+    above caseness. sigma is NaN (no limits) before ``first_limit_week``; ``sigma_floor`` is the
+    continuous default's floor (``SIGMA_FLOORS``). Both are clinic settings (``RuleSettings``).
     """
+    _sigma_floor_factor(sigma_floor)  # an unknown floor fails even where no default curve applies
     curves = tuple(curves)
     expected = np.full(len(frame), np.nan)
     sigma = np.full(len(frame), np.nan)
@@ -288,11 +319,11 @@ def expected_scores(frame: pd.DataFrame, *, curves: Iterable[BandCurve] = ()) ->
             use_default = ~covered & (_band_index(defaults.bands, intake) >= 0)
             target = rows[use_default]
             expected[target] = defaults.continuous.expected(intake[use_default], week[use_default])
-            sigma[target] = defaults.continuous.sigma(week[use_default])
+            sigma[target] = defaults.continuous.sigma(week[use_default], floor=sigma_floor)
             source[target] = "default"
 
-    # No limits before FIRST_LIMIT_WEEK: the expected line is drawn, nothing is judged against it.
-    sigma[weeks < FIRST_LIMIT_WEEK] = np.nan
+    # No limits before first_limit_week: the expected line is drawn, nothing is judged against it.
+    sigma[weeks < first_limit_week] = np.nan
     return pd.DataFrame(
         {"expected": expected, "sigma": sigma, "curve_source": source, "intake_band": band_label},
         index=frame.index,
@@ -423,6 +454,8 @@ def classify_status(
     curves: Iterable[BandCurve] = (),
     z_yellow: float = Z_YELLOW,
     z_red: float = Z_RED,
+    first_limit_week: int = FIRST_LIMIT_WEEK,
+    sigma_floor: str = SIGMA_FLOOR,
     label: str | None = None,
 ) -> StatusResult:
     """Status of one score at one week, with the reason in plain words (CLINICAL.md §4 step 4).
@@ -453,6 +486,8 @@ def classify_status(
         curves=curves,
         z_yellow=z_yellow,
         z_red=z_red,
+        first_limit_week=first_limit_week,
+        sigma_floor=sigma_floor,
     )
     row = classified.iloc[0]
     reason = status_reasons(
@@ -479,6 +514,8 @@ def classify_administrations(
     curves: Iterable[BandCurve] = (),
     z_yellow: float = Z_YELLOW,
     z_red: float = Z_RED,
+    first_limit_week: int = FIRST_LIMIT_WEEK,
+    sigma_floor: str = SIGMA_FLOOR,
     label: str | None = None,
     with_reasons: bool = True,
 ) -> pd.DataFrame:
@@ -504,6 +541,8 @@ def classify_administrations(
         curves=curves,
         z_yellow=z_yellow,
         z_red=z_red,
+        first_limit_week=first_limit_week,
+        sigma_floor=sigma_floor,
     )
     if with_reasons:
         classified["reason"] = status_reasons(
@@ -514,12 +553,22 @@ def classify_administrations(
 
 
 def _classify_rows(
-    frame, *, reliable_change, direction, functional_cutoff, has_curve, curves, z_yellow, z_red
+    frame,
+    *,
+    reliable_change,
+    direction,
+    functional_cutoff,
+    has_curve,
+    curves,
+    z_yellow,
+    z_red,
+    first_limit_week=FIRST_LIMIT_WEEK,
+    sigma_floor=SIGMA_FLOOR,
 ):
     # ``frame`` is always a fresh frame built by the callers, so columns are added in place.
     if has_curve:
         frame[["expected", "sigma", "curve_source", "intake_band"]] = expected_scores(
-            frame, curves=curves
+            frame, curves=curves, first_limit_week=first_limit_week, sigma_floor=sigma_floor
         )
     else:
         frame["expected"], frame["sigma"] = np.nan, np.nan
@@ -797,6 +846,8 @@ def calibrate(
     curves: Iterable[BandCurve] = (),
     z_yellow: float = Z_YELLOW,
     z_red: float = Z_RED,
+    first_limit_week: int = FIRST_LIMIT_WEEK,
+    sigma_floor: str = SIGMA_FLOOR,
     min_episodes_for_rate: int = 10,
 ) -> dict:
     """How well the status would have warned on the clinic's history (CLINICAL.md §4 step 6).
@@ -839,6 +890,8 @@ def calibrate(
         curves=curves,
         z_yellow=z_yellow,
         z_red=z_red,
+        first_limit_week=first_limit_week,
+        sigma_floor=sigma_floor,
         with_reasons=False,
     )
     flagged = classified["status"].isin(["red", "yellow"]).to_numpy()
@@ -859,6 +912,8 @@ def calibrate(
         **{f"curve_{key}": value for key, value in curve_only.items()},
         "z_yellow": z_yellow,
         "z_red": z_red,
+        "first_limit_week": first_limit_week,
+        "sigma_floor": sigma_floor,
     }
 
 

@@ -188,7 +188,8 @@ class TrajectoryCurveAdmin(ViewOnly, admin.ModelAdmin):
         return format_html(
             "<table><thead><tr><th></th><th>Status (curve or reliable worsening)</th>"
             "<th>Curve alone</th></tr></thead><tbody>{}</tbody></table>"
-            "<p>z yellow {}, z red {}. Sensitivity counts a flag only when it came before the "
+            "<p>z yellow {}, z red {}, limits judged from week {}, σ floor {}. Sensitivity "
+            "counts a flag only when it came before the "
             "client was reliably worse than at intake: a flag raised after is not a warning. "
             "– : no rate on fewer than 10 episodes, or nobody warned. "
             "See docs/alerts.md, calibration.</p>"
@@ -199,5 +200,7 @@ class TrajectoryCurveAdmin(ViewOnly, admin.ModelAdmin):
             rows,
             figures.get("z_yellow", "–"),
             figures.get("z_red", "–"),
+            figures.get("first_limit_week", "–"),
+            figures.get("sigma_floor", "–"),
             points,
         )

@@ -161,8 +161,7 @@ def _calibration(clinic, scores, instrument, curves) -> dict:
             direction=params.direction,
             functional_cutoff=params.functional_cutoff,
             curves=in_force,
-            z_yellow=z_yellow,
-            z_red=z_red,
+            **{**clinic.curve_limits(), "z_yellow": z_yellow, "z_red": z_red},
         )
         # JSON-safe: numpy numbers become plain floats and ints.
         return {

@@ -610,6 +610,22 @@ def test_the_admin_shows_a_curves_calibration_and_does_not_let_it_be_edited(cast
     assert curve.b0 == pytest.approx(16.98)
 
 
+def test_the_calibration_replays_the_clinics_curve_settings(cast, client):
+    from django.contrib.auth import get_user_model
+
+    from tests.auth import login_verified
+
+    cast.clinic.first_limit_week, cast.clinic.sigma_floor = 2, "sem"
+    cast.clinic.save()
+    fit_on_three_finished_episodes(cast)
+    curve = TrajectoryCurve.objects.get(clinic=cast.clinic, instrument="phq9", band_low=15)
+    assert (curve.calibration["first_limit_week"], curve.calibration["sigma_floor"]) == (2, "sem")
+    root = get_user_model().objects.create_superuser("root", password="pw-R-12345")
+    login_verified(client, root)
+    html = client.get(f"/admin/outcomes/trajectorycurve/{curve.pk}/change/").content.decode()
+    assert "z yellow 1.2816, z red 1.6449, limits judged from week 2, σ floor sem." in html
+
+
 def test_a_band_with_enough_episodes_is_fitted_and_used(cast):
     cast.clinic.trajectory_min_episodes = 3
     cast.clinic.save()

@@ -233,6 +233,78 @@ def test_an_alliance_concern_makes_a_first_score_off_the_curve_high():
     assert not_on_track(scores, settings=FLAT)["severity"].tolist() == ["warning"]
 
 
+# Curve and grading settings (issue 16: clinic settings, defaults as the old constants) ----------
+
+
+def test_the_curve_and_grading_settings_default_to_the_documented_values():
+    settings = RuleSettings()
+    assert (settings.first_limit_week, settings.sigma_floor) == (3, "sqrt2_sem")
+    assert (settings.early_in_care_weeks, settings.alliance_window_days) == (4, 14)
+
+
+@pytest.mark.parametrize(
+    "bad",
+    [
+        {"first_limit_week": 1},
+        {"first_limit_week": 13},
+        {"sigma_floor": "half_sem"},
+        {"early_in_care_weeks": -1},
+        {"alliance_window_days": -1},
+        {"sudden_loss_criteria": "any"},
+        {"z_yellow": 2.0, "z_red": 1.6449},
+        {"z_yellow": 0},
+    ],
+)
+def test_settings_outside_their_range_are_refused(bad):
+    with pytest.raises(ValueError):
+        RuleSettings(**bad)
+
+
+def test_a_clinic_can_judge_week_two_against_the_curve():
+    week_two = RuleSettings(first_limit_week=2, curve_overrides=FLAT.curve_overrides)
+    alerts = not_on_track(weekly([15, 18.4]), settings=week_two)
+    assert triggers(alerts) == ["adm:2"]
+    assert "at week 2" in alerts["message"].iloc[0]
+    assert not_on_track(weekly([15, 18.4]), settings=FLAT).empty
+
+
+def test_the_sem_floor_of_clinical_md_gives_narrower_early_limits():
+    sem = RuleSettings(first_limit_week=2, sigma_floor="sem")
+    sqrt2_sem = RuleSettings(first_limit_week=2)
+    # Week 2 of the continuous default: s_e·ln 2/ln 7 = 1.91 is below either floor.
+    narrow = expected_score("phq9", 15, 2, first_limit_week=2, sigma_floor="sem")
+    wide = expected_score("phq9", 15, 2, first_limit_week=2)
+    assert narrow.sigma == pytest.approx(2.16)
+    assert wide.sigma == pytest.approx(2.16 * 2**0.5)
+    # Beyond the red limit with SEM (ŷ + 3.55), within the yellow one with √2·SEM (ŷ + 3.91).
+    between = round(narrow.expected + 3.75, 1)
+    assert triggers(not_on_track(weekly([15, between]), settings=sem)) == ["adm:2"]
+    assert not_on_track(weekly([15, between]), settings=sqrt2_sem).empty
+
+
+def test_early_in_care_weeks_decides_when_a_steep_red_rise_is_high_at_once():
+    scores = weekly([15, 15, 15, 15, 18.4])  # red and steep at week 5
+    late = RuleSettings(early_in_care_weeks=5, curve_overrides=FLAT.curve_overrides)
+    assert not_on_track(scores, settings=late)["severity"].tolist() == ["warning"]
+    early = RuleSettings(early_in_care_weeks=4, curve_overrides=FLAT.curve_overrides)
+    assert not_on_track(scores, settings=early)["severity"].tolist() == ["high"]
+
+
+def test_the_alliance_window_is_a_setting():
+    scores = weekly([15, 15, 15, 15, 15, 17.7])
+    ratings = weekly([38, 33], instrument="session_rating", first_id=20)
+    # The concern was rated ten days before the score off the curve.
+    ratings["administered_at"] = [START + pd.Timedelta(weeks=5, days=-d) for d in (17, 10)]
+    both = pd.concat([scores, ratings], ignore_index=True)
+    week = RuleSettings(alliance_window_days=7, curve_overrides=FLAT.curve_overrides)
+    assert not_on_track(both, settings=week)["severity"].tolist() == ["warning"]
+    alerts = not_on_track(both, settings=FLAT)
+    assert alerts["severity"].tolist() == ["high"]
+    three = RuleSettings(alliance_window_days=21, curve_overrides=FLAT.curve_overrides)
+    message = not_on_track(both, settings=three)["message"].iloc[0]
+    assert message.endswith("; with an alliance concern in the past three weeks")
+
+
 def test_off_track_and_worse_again_by_a_reliable_change_is_a_new_alert():
     alerts = not_on_track(weekly([15, 15, 19, 20, 24, 25, 26]), settings=FLAT)
     # off at 19 (week 3, watch), persists (week 4, high); 25 is 6 points past 19: a further alert.
