@@ -21,7 +21,6 @@ the table gives the mean and the worst seed of each figure, ✓ when every seed 
 from __future__ import annotations
 
 import argparse
-import dataclasses
 import time
 
 import numpy as np
@@ -129,9 +128,7 @@ def seeds_from(text: str) -> list[int]:
 def operating_settings() -> dict[str, RuleSettings]:
     columns = {"shipped defaults": RuleSettings()}
     for name, point in OPERATING_POINTS.items():
-        columns[name] = dataclasses.replace(
-            RuleSettings(), z_yellow=point.z_yellow, z_red=point.z_red
-        )
+        columns[name] = point.settings()
     return columns
 
 
@@ -200,7 +197,11 @@ def main() -> None:
     print_table("Operating points (✓: the goal held on every seed)", results)
     print()
     for name, point in OPERATING_POINTS.items():
-        print(f"{name}: z_yellow {point.z_yellow}, z_red {point.z_red}. {point.description}")
+        print(
+            f"{name}: z_yellow {point.z_yellow}, z_red {point.z_red}, not_improving_share "
+            f"{point.not_improving_share}, first_limit_week {point.first_limit_week}, sigma_floor "
+            f"{point.sigma_floor}. {point.description}"
+        )
 
     if args.variations:
         varied: dict[str, list[dict]] = {}

@@ -122,6 +122,7 @@ class ClinicAdmin(admin.ModelAdmin):
                     "z_yellow",
                     "z_red",
                     "first_limit_week",
+                    "not_improving_share",
                     "sigma_floor",
                     "early_in_care_weeks",
                     "alliance_window_days",

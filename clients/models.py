@@ -64,16 +64,26 @@ class Clinic(models.Model):
         "provisional default.",
     )
     z_yellow = models.FloatField(
-        default=1.2816, help_text="Tolerance z for 'yellow' (not on track), CLINICAL.md §4."
+        default=1.6449,
+        help_text="Tolerance z for 'yellow' (not on track), CLINICAL.md §4. 1.6449 by default, "
+        "the red line (issue 16: with the not-improving limit, the 90th percentile line 1.2816 "
+        "added false alarms); 1.2816 is the more sensitive point.",
     )
     z_red = models.FloatField(default=1.6449, help_text="Tolerance z for 'red', CLINICAL.md §4.")
     # Issue 16: these were module constants; CLINICAL.md asks for local choices to be settings.
     first_limit_week = models.PositiveSmallIntegerField(
-        default=3,
+        default=5,
         validators=[MinValueValidator(2), MaxValueValidator(12)],
-        help_text="First treatment week judged against the curve's limits (intake is week 1). "
-        "3 by default: at week 2 the expected change is no larger than measurement error; "
-        "2 judges every score after intake, as CLINICAL.md §4 reads.",
+        help_text="First treatment week judged against the curve's tolerance band (intake is "
+        "week 1). 5 by default: early dips that resolve peak in weeks 2–4; 2 judges every score "
+        "after intake, as CLINICAL.md §4 reads.",
+    )
+    not_improving_share = models.FloatField(
+        default=0.3,
+        validators=[MinValueValidator(0.0), MaxValueValidator(0.95)],
+        help_text="From week 3, a score worse than intake by more than this share of the "
+        "reliable-change value is not on track (0.3: PHQ-9 2 points, GAD-7 2 points). 0 turns "
+        "it off, as CLINICAL.md §4 reads.",
     )
     sigma_floor = models.CharField(
         max_length=10,
@@ -123,6 +133,7 @@ class Clinic(models.Model):
             "z_red": self.z_red,
             "first_limit_week": self.first_limit_week,
             "sigma_floor": self.sigma_floor,
+            "not_improving_share": self.not_improving_share,
         }
 
 

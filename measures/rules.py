@@ -32,6 +32,7 @@ Signals are prompts for review, never diagnoses (CLINICAL.md §4 step 6).
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Mapping
 from dataclasses import dataclass
 
@@ -44,6 +45,7 @@ from measures.trajectories import (
     FIRST_LIMIT_WEEK,
     HIGHER_IS_BETTER,
     LOWER_IS_BETTER,
+    NOT_IMPROVING_SHARE,
     SIGMA_FLOOR,
     SIGMA_FLOORS,
     STATUS_RANK,
@@ -53,6 +55,7 @@ from measures.trajectories import (
     classify_administrations,
     format_one_decimal,
     format_scores,
+    not_improving_note,
     status_reasons,
 )
 
@@ -93,6 +96,12 @@ EARLY_IN_CARE_WEEKS = 4
 ALLIANCE_WINDOW_DAYS = 14
 ALLIANCE_WINDOW = pd.Timedelta(days=ALLIANCE_WINDOW_DAYS)
 SUDDEN_LOSS_CRITERIA = ("tang_derubeis", "reliable_change")
+# The default yellow z is the red one (issue 16): with the not-improving limit from week 3 and the
+# band from week 5, the 90th percentile line (z 1.2816, CLINICAL.md §4 step 3) added false alarms
+# on clients who went on to improve (on seeds 1-10 of bench/bench_early_warning.py, improvers
+# flagged 11.8 % against 9.6 %) for 2 points more deteriorations foreseen. Yellow is then "not
+# improving on intake"; a clinic can restore the 90th percentile line ("more sensitive").
+DEFAULT_Z_YELLOW = Z_RED
 
 
 @dataclass(frozen=True)
@@ -162,12 +171,15 @@ class RuleSettings:
     see ``trajectories.FIRST_LIMIT_WEEK``; 2 judges every score after intake, as CLINICAL.md §4
     reads). ``sigma_floor``: the continuous default's σ_t floor, "sqrt2_sem" (default, √2·SEM,
     Jacobson & Truax 1991) or "sem" (CLINICAL.md §4 step 5); see ``trajectories.SIGMA_FLOORS``.
+    ``not_improving_share``: from week 3 the yellow limit is at most intake + this share of the
+    reliable-change value (default 0.5: PHQ-9 3 points; 0 = the curve's band alone, as CLINICAL.md
+    §4 reads); see ``trajectories.NOT_IMPROVING_SHARE``.
     ``early_in_care_weeks``: up to this week a first score off the curve stays a watch even when it
     rises steeply (Delgadillo et al. 2014). ``alliance_window_days``: an alliance concern this many
     days before a first score off the curve makes it high (Whipple et al. 2003).
     """
 
-    z_yellow: float = Z_YELLOW
+    z_yellow: float = DEFAULT_Z_YELLOW
     z_red: float = Z_RED
     missed_checkins_for_disengagement: int = 2
     alliance_cutoff: float = 36.0
@@ -177,6 +189,7 @@ class RuleSettings:
     alert_on_unanswered_risk_item: bool = True
     first_limit_week: int = FIRST_LIMIT_WEEK
     sigma_floor: str = SIGMA_FLOOR
+    not_improving_share: float = NOT_IMPROVING_SHARE
     early_in_care_weeks: int = EARLY_IN_CARE_WEEKS
     alliance_window_days: int = ALLIANCE_WINDOW_DAYS
 
@@ -186,6 +199,9 @@ class RuleSettings:
             raise ValueError(f"first_limit_week must be 2–12, not {self.first_limit_week!r}")
         if self.sigma_floor not in SIGMA_FLOORS:
             raise ValueError(f"sigma_floor must be one of {sorted(SIGMA_FLOORS)}")
+        if not 0 <= self.not_improving_share < 1:
+            # At a whole reliable change the client is reliably worse: red, not a warning.
+            raise ValueError("not_improving_share must be at least 0 and below 1")
         if self.early_in_care_weeks < 0:
             raise ValueError("early_in_care_weeks must be at least 0")
         if self.alliance_window_days < 0:
@@ -205,32 +221,70 @@ class RuleSettings:
             "z_red": self.z_red,
             "first_limit_week": self.first_limit_week,
             "sigma_floor": self.sigma_floor,
+            "not_improving_share": self.not_improving_share,
         }
 
 
 @dataclass(frozen=True)
 class OperatingPoint:
-    """A pair of tolerance z values a clinic can choose, with what it trades (issue 16)."""
+    """Curve settings a clinic can choose together, with what they trade (issue 16)."""
 
     z_yellow: float
     z_red: float
     description: str
+    not_improving_share: float = NOT_IMPROVING_SHARE
+    first_limit_week: int = FIRST_LIMIT_WEEK
+    sigma_floor: str = SIGMA_FLOOR
+
+    def settings(self, base: RuleSettings | None = None) -> RuleSettings:
+        """``base`` (the shipped defaults when None) with this point's curve settings."""
+        return dataclasses.replace(
+            base or RuleSettings(),
+            z_yellow=self.z_yellow,
+            z_red=self.z_red,
+            not_improving_share=self.not_improving_share,
+            first_limit_week=self.first_limit_week,
+            sigma_floor=self.sigma_floor,
+        )
 
 
 # Measured with bench/bench_early_warning.py (docs/alerts.md): more sensitive points warn more
 # deteriorators earlier and flag more clients who go on to improve.
 OPERATING_POINTS: Mapping[str, OperatingPoint] = {
     "fewer false alarms": OperatingPoint(
-        1.4, Z_RED, "Fewer clients who go on to improve are flagged; fewer deteriorations foreseen."
+        Z_RED,
+        Z_RED,
+        "Not improving only from half the reliable change (PHQ-9 3 points): fewer clients who go "
+        "on to improve are flagged, fewer deteriorations foreseen.",
+        not_improving_share=0.4,
     ),
     "balanced (default)": OperatingPoint(
-        Z_YELLOW, Z_RED, "The shipped default: the 90th/95th percentile lines, CLINICAL.md §4."
+        DEFAULT_Z_YELLOW,
+        Z_RED,
+        "The shipped default: not improving on intake (PHQ-9 2 points worse) from week 3, beyond "
+        "the 95th percentile line from week 5.",
     ),
     "more sensitive": OperatingPoint(
-        1.15, Z_RED, "More deteriorations foreseen, at the cost of more false alarms."
+        Z_YELLOW,
+        Z_RED,
+        "Also the 90th percentile line (CLINICAL.md §4 step 3): more deteriorations foreseen, "
+        "more false alarms.",
     ),
     "most sensitive": OperatingPoint(
-        1.0, Z_RED, "The most deteriorations foreseen; about one improver in five flagged."
+        Z_YELLOW,
+        Z_RED,
+        "Any score above intake from week 3, and the 90th percentile line: the most "
+        "deteriorations foreseen; about one improver in six flagged.",
+        not_improving_share=0.05,
+    ),
+    "CLINICAL.md as written": OperatingPoint(
+        Z_YELLOW,
+        Z_RED,
+        "The 90th/95th percentile lines from week 2 with the SEM floor and no not-improving "
+        "limit, as CLINICAL.md §4 reads.",
+        not_improving_share=0.0,
+        first_limit_week=2,
+        sigma_floor="sem",
     ),
 }
 
@@ -527,7 +581,8 @@ def not_on_track(
         "Not on track: " + _text(rows["label"]) + " " + format_scores(rows["total"]) + " is"
         + _text(rows["worse_side"]) + "the expected " + format_one_decimal(rows["expected"])
         + " (" + np.where(red, "red", "yellow").astype(object) + " limit "
-        + format_one_decimal(limit) + provisional.astype(object) + ") at week "
+        + format_one_decimal(limit) + np.where(red, "", not_improving_note(rows)).astype(object)
+        + provisional.astype(object) + ") at week "
         + format_scores(rows["week"]) + why
     )  # fmt: skip
     further = _further_worsening(history, in_state=off, anchor=onset)
@@ -752,6 +807,7 @@ _STATUS_READS = [
     "curve_source",
     "red_limit",
     "yellow_limit",
+    "yellow_by_intake",
     "reliably_worse",
 ]
 
@@ -861,6 +917,7 @@ def _empty_history() -> pd.DataFrame:
         "intake_band": object,
         "yellow_limit": float,
         "red_limit": float,
+        "yellow_by_intake": bool,
         "curve_level": int,
         "reliably_worse": bool,
         "reliably_improved": bool,
