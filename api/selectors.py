@@ -80,8 +80,7 @@ def episode_trajectory(*, episode: Episode) -> list[InstrumentTrajectory]:
                 functional_cutoff=params.functional_cutoff,
                 has_curve=params.has_curve,
                 curves=curves,
-                z_yellow=clinic.z_yellow,
-                z_red=clinic.z_red,
+                **clinic.curve_limits(),
                 label=params.label,
             )
             for row in classified.itertuples():
@@ -94,8 +93,7 @@ def episode_trajectory(*, episode: Episode) -> list[InstrumentTrajectory]:
                     baseline_at=first["administered_at"],
                     last_week=int(classified["week"].max()),
                     curves=curves,
-                    z_yellow=clinic.z_yellow,
-                    z_red=clinic.z_red,
+                    **clinic.curve_limits(),
                 )
                 if course is not None:
                     trajectory.curve_source = course["source"].dropna().iloc[0]

@@ -35,19 +35,40 @@ NOISE_SD = 2.25
 INTAKE_MEAN, INTAKE_SD = 15.4, 5.5
 
 
-def generate_cohort(n_clients: int = 2000, *, seed: int = 0) -> tuple[pd.DataFrame, pd.DataFrame]:
+# Plausible variations of the generator (bench_early_warning.py --variations): the issue gives
+# weekly noise of 2–2.5 points; intake SDs around Saunders et al.'s 5.65; more or fewer clients who
+# deteriorate (NHS Talking Therapies reports reliable deterioration in about 5–8 % of courses).
+VARIATIONS = {
+    "noise 2.0": {"noise_sd": 2.0},
+    "noise 2.5": {"noise_sd": 2.5},
+    "intake SD 4.5": {"intake_sd": 4.5},
+    "intake SD 6.5": {"intake_sd": 6.5},
+    "deteriorators 5 %": {"shares": (0.56, 0.15, 0.24, 0.05)},
+    "deteriorators 12 %": {"shares": (0.52, 0.15, 0.21, 0.12)},
+}
+
+
+def generate_cohort(
+    n_clients: int = 2000,
+    *,
+    seed: int = 0,
+    noise_sd: float = NOISE_SD,
+    intake_sd: float = INTAKE_SD,
+    shares: tuple[float, ...] = SHAPE_SHARES,
+) -> tuple[pd.DataFrame, pd.DataFrame]:
     """(administrations, clients): PHQ-9 rows in the ``rules.evaluate`` contract, and one row per
-    client with episode_id and shape."""
+    client with episode_id and shape. ``noise_sd``, ``intake_sd`` and ``shares`` (of ``SHAPES``)
+    vary the generator (``VARIATIONS``)."""
     rng = np.random.default_rng(seed)
     rows = []
     clients = []
     administration_id = 0
     for episode_id in range(1, n_clients + 1):
-        shape = rng.choice(SHAPES, p=SHAPE_SHARES)
-        true_intake, observed_intake = _intake(rng)
+        shape = rng.choice(SHAPES, p=shares)
+        true_intake, observed_intake = _intake(rng, noise_sd=noise_sd, intake_sd=intake_sd)
         n_weeks = int(rng.integers(8, 17))  # weeks after intake
         true = _true_course(rng, shape, true_intake, n_weeks)
-        observed = np.clip(np.round(true + rng.normal(0, NOISE_SD, len(true))), 0, 27)
+        observed = np.clip(np.round(true + rng.normal(0, noise_sd, len(true))), 0, 27)
         observed[0] = observed_intake
         attended = rng.random(len(true)) >= 0.1
         attended[0] = True
@@ -70,10 +91,10 @@ def generate_cohort(n_clients: int = 2000, *, seed: int = 0) -> tuple[pd.DataFra
     return administrations, pd.DataFrame(clients)
 
 
-def _intake(rng) -> tuple[float, float]:
+def _intake(rng, *, noise_sd: float, intake_sd: float) -> tuple[float, float]:
     while True:
-        true_intake = rng.normal(INTAKE_MEAN, INTAKE_SD)
-        observed = float(np.clip(np.round(true_intake + rng.normal(0, NOISE_SD)), 0, 27))
+        true_intake = rng.normal(INTAKE_MEAN, intake_sd)
+        observed = float(np.clip(np.round(true_intake + rng.normal(0, noise_sd)), 0, 27))
         if observed >= 10:
             return float(np.clip(true_intake, 0, 27)), observed
 

@@ -121,6 +121,11 @@ class ClinicAdmin(admin.ModelAdmin):
                     "trajectory_min_episodes",
                     "z_yellow",
                     "z_red",
+                    "first_limit_week",
+                    "not_improving_share",
+                    "sigma_floor",
+                    "early_in_care_weeks",
+                    "alliance_window_days",
                 )
             },
         ),

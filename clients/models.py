@@ -5,6 +5,8 @@ used only where strictly needed (sending the check-in link) and never appear in 
 """
 
 from django.conf import settings
+from django.core.exceptions import ValidationError
+from django.core.validators import MaxValueValidator, MinValueValidator
 from django.db import models
 from django.utils.timezone import localdate, now
 
@@ -62,9 +64,48 @@ class Clinic(models.Model):
         "provisional default.",
     )
     z_yellow = models.FloatField(
-        default=1.2816, help_text="Tolerance z for 'yellow' (not on track), CLINICAL.md §4."
+        default=1.6449,
+        help_text="Tolerance z for 'yellow' (not on track), CLINICAL.md §4. 1.6449 by default, "
+        "the red line (issue 16: with the not-improving limit, the 90th percentile line 1.2816 "
+        "added false alarms); 1.2816 is the more sensitive point.",
     )
     z_red = models.FloatField(default=1.6449, help_text="Tolerance z for 'red', CLINICAL.md §4.")
+    # Issue 16: these were module constants; CLINICAL.md asks for local choices to be settings.
+    first_limit_week = models.PositiveSmallIntegerField(
+        default=5,
+        validators=[MinValueValidator(2), MaxValueValidator(12)],
+        help_text="First treatment week judged against the curve's tolerance band (intake is "
+        "week 1). 5 by default: early dips that resolve peak in weeks 2–4; 2 judges every score "
+        "after intake, as CLINICAL.md §4 reads.",
+    )
+    not_improving_share = models.FloatField(
+        default=0.3,
+        validators=[MinValueValidator(0.0), MaxValueValidator(0.95)],
+        help_text="From week 3, a score worse than intake by more than this share of the "
+        "reliable-change value is not on track (0.3: PHQ-9 2 points, GAD-7 2 points). 0 turns "
+        "it off, as CLINICAL.md §4 reads.",
+    )
+    sigma_floor = models.CharField(
+        max_length=10,
+        choices=[
+            ("sqrt2_sem", "√2·SEM: the error of a change from intake (default)"),
+            ("sem", "SEM, as CLINICAL.md §4 gives it"),
+        ],
+        default="sqrt2_sem",
+        help_text="Smallest tolerance σ of the provisional default curve in the early weeks.",
+    )
+    early_in_care_weeks = models.PositiveSmallIntegerField(
+        default=4,
+        validators=[MaxValueValidator(12)],
+        help_text="Up to this week a first score off the curve is a watch, even when it rose "
+        "steeply.",
+    )
+    alliance_window_days = models.PositiveSmallIntegerField(
+        default=14,
+        validators=[MaxValueValidator(90)],
+        help_text="An alliance concern this many days before a first score off the curve makes "
+        "its alert high.",
+    )
     retention_days = models.PositiveIntegerField(
         default=8 * 365,
         help_text="Closed episodes older than this are erased by the retention job.",
@@ -73,6 +114,27 @@ class Clinic(models.Model):
 
     def __str__(self):
         return self.name
+
+    def clean(self):
+        super().clean()
+        both = self.z_yellow is not None and self.z_red is not None
+        if both and not 0 < self.z_yellow <= self.z_red:
+            raise ValidationError(
+                {"z_yellow": "The yellow z must be above 0 and at most the red z."}
+            )
+
+    def curve_limits(self) -> dict:
+        """The settings that decide the curve's limits, as keyword arguments of the chart and of
+        ``trajectories.classify_administrations`` / ``calibrate``: the alerts read the same ones
+        (``outcomes.evaluation.rule_settings``), so the chart draws the limit the alert judges by.
+        """
+        return {
+            "z_yellow": self.z_yellow,
+            "z_red": self.z_red,
+            "first_limit_week": self.first_limit_week,
+            "sigma_floor": self.sigma_floor,
+            "not_improving_share": self.not_improving_share,
+        }
 
 
 class Team(models.Model):

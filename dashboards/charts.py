@@ -26,6 +26,7 @@ import pandas as pd
 
 from measures import trajectories
 from measures.instruments import Instrument
+from measures.rules import DEFAULT_Z_YELLOW
 
 # Calm palette, readable on white; every status also has a shape and a word elsewhere.
 INK = "#1b1f24"
@@ -132,19 +133,25 @@ def expected_course(
     baseline_at: datetime,
     last_week: int,
     curves: Iterable[trajectories.BandCurve] = (),
-    z_yellow: float = trajectories.Z_YELLOW,
+    z_yellow: float = DEFAULT_Z_YELLOW,
     z_red: float = trajectories.Z_RED,
+    first_limit_week: int = trajectories.FIRST_LIMIT_WEEK,
+    sigma_floor: str = trajectories.SIGMA_FLOOR,
+    not_improving_share: float = trajectories.NOT_IMPROVING_SHARE,
 ) -> pd.DataFrame | None:
     """Expected score and tolerance limits, week by week from intake, or None when no curve
     applies (an instrument without curves, or an intake below caseness: CLINICAL.md §4).
 
     Columns: week, at (the date of that week), expected, yellow_limit, red_limit, source
-    ("fitted" or "default").
+    ("fitted" or "default"). Pass the clinic's ``Clinic.curve_limits()`` so the limits drawn are
+    the ones the alerts judge by.
     """
     # A few weeks beyond the last score show what to expect next without flattening the chart.
     weeks = np.arange(1, max(last_week + FORECAST_WEEKS, 1 + FORECAST_WEEKS) + 1)
     frame = pd.DataFrame({"instrument": instrument.code, "intake": float(intake), "week": weeks})
-    expected = trajectories.expected_scores(frame, curves=curves)
+    expected = trajectories.expected_scores(
+        frame, curves=curves, first_limit_week=first_limit_week, sigma_floor=sigma_floor
+    )
     if expected["expected"].isna().all():
         return None
     yellow, red = trajectories.tolerance_limits(
@@ -153,6 +160,15 @@ def expected_course(
         direction=instrument.direction,
         z_yellow=z_yellow,
         z_red=z_red,
+    )
+    yellow, _ = trajectories.not_improving_limits(
+        yellow,
+        expected=expected["expected"].to_numpy(dtype=float),
+        intake=float(intake),
+        week=weeks,
+        direction=instrument.direction,
+        reliable_change=instrument.reliable_change,
+        share=not_improving_share,
     )
     return pd.DataFrame(
         {
@@ -236,8 +252,11 @@ def trajectory_figure(
     scores: pd.DataFrame,
     *,
     curves: Iterable[trajectories.BandCurve] = (),
-    z_yellow: float = trajectories.Z_YELLOW,
+    z_yellow: float = DEFAULT_Z_YELLOW,
     z_red: float = trajectories.Z_RED,
+    first_limit_week: int = trajectories.FIRST_LIMIT_WEEK,
+    sigma_floor: str = trajectories.SIGMA_FLOOR,
+    not_improving_share: float = trajectories.NOT_IMPROVING_SHARE,
     alerts: Sequence[AlertMark] = (),
     events: Sequence[EventMark] = (),
 ) -> dict:
@@ -282,6 +301,9 @@ def trajectory_figure(
             curves=curves,
             z_yellow=z_yellow,
             z_red=z_red,
+            first_limit_week=first_limit_week,
+            sigma_floor=sigma_floor,
+            not_improving_share=not_improving_share,
         )
         if course is None:
             meta["no_curve_reason"] = _no_curve_reason(instrument, intake)

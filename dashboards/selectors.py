@@ -518,8 +518,7 @@ def episode_page(*, episode: Episode) -> EpisodePage:
             instrument,
             scores,
             curves=curves,
-            z_yellow=episode.clinic.z_yellow,
-            z_red=episode.clinic.z_red,
+            **episode.clinic.curve_limits(),
             alerts=marks,
             events=event_marks,
         )

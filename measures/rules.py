@@ -32,6 +32,7 @@ Signals are prompts for review, never diagnoses (CLINICAL.md §4 step 6).
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Mapping
 from dataclasses import dataclass
 
@@ -41,8 +42,12 @@ import pandas as pd
 from measures.trajectories import (
     CURVE_LEVEL_NONE,
     CURVE_LEVEL_RED,
+    FIRST_LIMIT_WEEK,
     HIGHER_IS_BETTER,
     LOWER_IS_BETTER,
+    NOT_IMPROVING_SHARE,
+    SIGMA_FLOOR,
+    SIGMA_FLOORS,
     STATUS_RANK,
     Z_RED,
     Z_YELLOW,
@@ -50,6 +55,7 @@ from measures.trajectories import (
     classify_administrations,
     format_one_decimal,
     format_scores,
+    not_improving_note,
     status_reasons,
 )
 
@@ -81,12 +87,21 @@ TANG_DERUBEIS_SHARE_OF_PRE_SCORE = 0.25
 
 _FLOAT_TOLERANCE = 1e-9
 
-# Not on track in the first four weeks is graded as a watch until it persists: a transient early
-# worsening that resolves ("worse before better") is common and most change comes by session 4–6
-# (Delgadillo et al. 2014). A local choice, measured in bench/bench_early_warning.py.
+# Defaults of clinic settings (``RuleSettings``), local choices measured in
+# bench/bench_early_warning.py. Not on track in the first four weeks is graded as a watch until it
+# persists: a transient early worsening that resolves ("worse before better") is common and most
+# change comes by session 4–6 (Delgadillo et al. 2014).
 EARLY_IN_CARE_WEEKS = 4
 # An alliance concern this recent raises a not-on-track onset to high (Whipple et al. 2003).
-ALLIANCE_WINDOW = pd.Timedelta(days=14)
+ALLIANCE_WINDOW_DAYS = 14
+ALLIANCE_WINDOW = pd.Timedelta(days=ALLIANCE_WINDOW_DAYS)
+SUDDEN_LOSS_CRITERIA = ("tang_derubeis", "reliable_change")
+# The default yellow z is the red one (issue 16): with the not-improving limit from week 3 and the
+# band from week 5, the 90th percentile line (z 1.2816, CLINICAL.md §4 step 3) added false alarms
+# on clients who went on to improve (on seeds 1-10 of bench/bench_early_warning.py, improvers
+# flagged 11.8 % against 9.6 %) for 2 points more deteriorations foreseen. Yellow is then "not
+# improving on intake"; a clinic can restore the 90th percentile line ("more sensitive").
+DEFAULT_Z_YELLOW = Z_RED
 
 
 @dataclass(frozen=True)
@@ -150,9 +165,21 @@ class RuleSettings:
     between consecutive scores, issue 5: it flagged a quarter of clients who went on to improve).
     ``alert_on_unanswered_risk_item``: a skipped risk item is "unknown", never "no risk"
     (CLINICAL.md §1), so by default it raises a warning to ask directly.
+
+    Curve settings (issue 16; CLINICAL.md asks for settings where these were constants):
+    ``first_limit_week``: the first treatment week judged against the tolerance limits (default 3,
+    see ``trajectories.FIRST_LIMIT_WEEK``; 2 judges every score after intake, as CLINICAL.md §4
+    reads). ``sigma_floor``: the continuous default's σ_t floor, "sqrt2_sem" (default, √2·SEM,
+    Jacobson & Truax 1991) or "sem" (CLINICAL.md §4 step 5); see ``trajectories.SIGMA_FLOORS``.
+    ``not_improving_share``: from week 3 the yellow limit is at most intake + this share of the
+    reliable-change value (default 0.5: PHQ-9 3 points; 0 = the curve's band alone, as CLINICAL.md
+    §4 reads); see ``trajectories.NOT_IMPROVING_SHARE``.
+    ``early_in_care_weeks``: up to this week a first score off the curve stays a watch even when it
+    rises steeply (Delgadillo et al. 2014). ``alliance_window_days``: an alliance concern this many
+    days before a first score off the curve makes it high (Whipple et al. 2003).
     """
 
-    z_yellow: float = Z_YELLOW
+    z_yellow: float = DEFAULT_Z_YELLOW
     z_red: float = Z_RED
     missed_checkins_for_disengagement: int = 2
     alliance_cutoff: float = 36.0
@@ -160,31 +187,104 @@ class RuleSettings:
     curve_overrides: tuple[BandCurve, ...] = ()
     sudden_loss_criteria: str = "tang_derubeis"
     alert_on_unanswered_risk_item: bool = True
+    first_limit_week: int = FIRST_LIMIT_WEEK
+    sigma_floor: str = SIGMA_FLOOR
+    not_improving_share: float = NOT_IMPROVING_SHARE
+    early_in_care_weeks: int = EARLY_IN_CARE_WEEKS
+    alliance_window_days: int = ALLIANCE_WINDOW_DAYS
+
+    def __post_init__(self):
+        if not 2 <= self.first_limit_week <= 12:
+            # Week 1 is the intake itself; the curves are held flat after week 12.
+            raise ValueError(f"first_limit_week must be 2–12, not {self.first_limit_week!r}")
+        if self.sigma_floor not in SIGMA_FLOORS:
+            raise ValueError(f"sigma_floor must be one of {sorted(SIGMA_FLOORS)}")
+        if not 0 <= self.not_improving_share < 1:
+            # At a whole reliable change the client is reliably worse: red, not a warning.
+            raise ValueError("not_improving_share must be at least 0 and below 1")
+        if self.early_in_care_weeks < 0:
+            raise ValueError("early_in_care_weeks must be at least 0")
+        if self.alliance_window_days < 0:
+            raise ValueError("alliance_window_days must be at least 0")
+        if self.sudden_loss_criteria not in SUDDEN_LOSS_CRITERIA:
+            raise ValueError(f"sudden_loss_criteria must be one of {SUDDEN_LOSS_CRITERIA}")
+        if not 0 < self.z_yellow <= self.z_red:
+            raise ValueError("z values must satisfy 0 < z_yellow ≤ z_red")
+
+    def curve_options(self) -> dict:
+        """The settings that decide the curve and its limits, as the keyword arguments of
+        ``trajectories.classify_administrations``, ``calibrate`` and the chart: one decision for
+        the alerts, the chart and the calibration."""
+        return {
+            "curves": self.curve_overrides,
+            "z_yellow": self.z_yellow,
+            "z_red": self.z_red,
+            "first_limit_week": self.first_limit_week,
+            "sigma_floor": self.sigma_floor,
+            "not_improving_share": self.not_improving_share,
+        }
 
 
 @dataclass(frozen=True)
 class OperatingPoint:
-    """A pair of tolerance z values a clinic can choose, with what it trades (issue 16)."""
+    """Curve settings a clinic can choose together, with what they trade (issue 16)."""
 
     z_yellow: float
     z_red: float
     description: str
+    not_improving_share: float = NOT_IMPROVING_SHARE
+    first_limit_week: int = FIRST_LIMIT_WEEK
+    sigma_floor: str = SIGMA_FLOOR
+
+    def settings(self, base: RuleSettings | None = None) -> RuleSettings:
+        """``base`` (the shipped defaults when None) with this point's curve settings."""
+        return dataclasses.replace(
+            base or RuleSettings(),
+            z_yellow=self.z_yellow,
+            z_red=self.z_red,
+            not_improving_share=self.not_improving_share,
+            first_limit_week=self.first_limit_week,
+            sigma_floor=self.sigma_floor,
+        )
 
 
 # Measured with bench/bench_early_warning.py (docs/alerts.md): more sensitive points warn more
 # deteriorators earlier and flag more clients who go on to improve.
 OPERATING_POINTS: Mapping[str, OperatingPoint] = {
     "fewer false alarms": OperatingPoint(
-        1.4, Z_RED, "Fewer clients who go on to improve are flagged; fewer deteriorations foreseen."
+        Z_RED,
+        Z_RED,
+        "Not improving only from half the reliable change (PHQ-9 3 points): fewer clients who go "
+        "on to improve are flagged, fewer deteriorations foreseen.",
+        not_improving_share=0.4,
     ),
     "balanced (default)": OperatingPoint(
-        Z_YELLOW, Z_RED, "The shipped default: the 90th/95th percentile lines, CLINICAL.md §4."
+        DEFAULT_Z_YELLOW,
+        Z_RED,
+        "The shipped default: not improving on intake (PHQ-9 2 points worse) from week 3, beyond "
+        "the 95th percentile line from week 5.",
     ),
     "more sensitive": OperatingPoint(
-        1.15, Z_RED, "More deteriorations foreseen, at the cost of more false alarms."
+        Z_YELLOW,
+        Z_RED,
+        "Also the 90th percentile line (CLINICAL.md §4 step 3): more deteriorations foreseen, "
+        "more false alarms.",
     ),
     "most sensitive": OperatingPoint(
-        1.0, Z_RED, "The most deteriorations foreseen; about one improver in five flagged."
+        Z_YELLOW,
+        Z_RED,
+        "Any score above intake from week 3, and the 90th percentile line: the most "
+        "deteriorations foreseen; about one improver in six flagged.",
+        not_improving_share=0.05,
+    ),
+    "CLINICAL.md as written": OperatingPoint(
+        Z_YELLOW,
+        Z_RED,
+        "The 90th/95th percentile lines from week 2 with the SEM floor and no not-improving "
+        "limit, as CLINICAL.md §4 reads.",
+        not_improving_share=0.0,
+        first_limit_week=2,
+        sigma_floor="sem",
     ),
 }
 
@@ -250,9 +350,7 @@ def score_history(
             direction=instrument_params.direction,
             functional_cutoff=instrument_params.functional_cutoff,
             has_curve=instrument_params.has_curve,
-            curves=settings.curve_overrides,
-            z_yellow=settings.z_yellow,
-            z_red=settings.z_red,
+            **settings.curve_options(),
             with_reasons=False,
         )
         lower_is_better = instrument_params.direction == LOWER_IS_BETTER
@@ -432,10 +530,11 @@ def not_on_track(
       that resolves is common and is not a worse outcome (worse before better; Lambert et al. 2002
       count a single signal as a prompt, not a verdict).
     - It is "high" at once when it is red and rose by at least half the reliable-change value since
-      the previous score after the first ``EARLY_IN_CARE_WEEKS`` (a steep late fall is the pattern
-      of deterioration, Finch, Lambert & Schaalje 2001), or when an alliance concern was rated in
-      the ``ALLIANCE_WINDOW`` before it (a weak or falling alliance predicts deterioration and is
-      part of the Clinical Support Tools, Whipple et al. 2003; Lambert et al. 2002).
+      the previous score after week ``settings.early_in_care_weeks`` (a steep late fall is the
+      pattern of deterioration, Finch, Lambert & Schaalje 2001), or when an alliance concern was
+      rated in the ``settings.alliance_window_days`` before it (a weak or falling alliance predicts
+      deterioration and is part of the Clinical Support Tools, Whipple et al. 2003; Lambert et al.
+      2002).
     - A second score in a row off the curve is a new "high" alert ("off the curve for 2 scores"),
       unless the first one already was high.
     - While off the curve, each further reliable-change step alerts again (``_further_worsening``).
@@ -455,7 +554,7 @@ def not_on_track(
     steep = (
         red
         & (rise >= rows["reliable_change"].to_numpy() / 2 - _FLOAT_TOLERANCE)
-        & (rows["week"].to_numpy() > EARLY_IN_CARE_WEEKS)
+        & (rows["week"].to_numpy() > settings.early_in_care_weeks)
     )
     alliance = _alliance_concern_before(rows, history, settings)
     onset_high = is_onset & (steep | alliance)
@@ -469,11 +568,11 @@ def not_on_track(
     limit = np.where(red, rows["red_limit"], rows["yellow_limit"])
     provisional = np.where(rows["curve_source"] == "default", ", provisional default curve", "")
     why = np.select(
-        [~is_onset, steep, alliance, rows["week"].to_numpy() <= EARLY_IN_CARE_WEEKS],
+        [~is_onset, steep, alliance, rows["week"].to_numpy() <= settings.early_in_care_weeks],
         [
             "; off the curve for 2 scores in a row",
             "; rose " + format_scores(rise) + " points since the previous score",
-            "; with an alliance concern in the past two weeks",
+            f"; with an alliance concern in the past {_days(settings.alliance_window_days)}",
             "; first score off the curve, early in care: watch, review if it persists",
         ],
         default="; first score off the curve: watch, review if it persists",
@@ -482,7 +581,8 @@ def not_on_track(
         "Not on track: " + _text(rows["label"]) + " " + format_scores(rows["total"]) + " is"
         + _text(rows["worse_side"]) + "the expected " + format_one_decimal(rows["expected"])
         + " (" + np.where(red, "red", "yellow").astype(object) + " limit "
-        + format_one_decimal(limit) + provisional.astype(object) + ") at week "
+        + format_one_decimal(limit) + np.where(red, "", not_improving_note(rows)).astype(object)
+        + provisional.astype(object) + ") at week "
         + format_scores(rows["week"]) + why
     )  # fmt: skip
     further = _further_worsening(history, in_state=off, anchor=onset)
@@ -513,7 +613,8 @@ def not_on_track(
 def _alliance_concern_before(
     rows: pd.DataFrame, history: pd.DataFrame, settings: RuleSettings
 ) -> np.ndarray:
-    """True where the same episode had an alliance concern in the ALLIANCE_WINDOW up to the row."""
+    """True where the same episode had an alliance concern in the ``alliance_window_days`` up to
+    the row."""
     ratings = _measuring(
         history,
         "alliance",
@@ -539,7 +640,7 @@ def _alliance_concern_before(
         right_on="concern_at",
         by="episode_id",
         direction="backward",
-        tolerance=ALLIANCE_WINDOW,
+        tolerance=pd.Timedelta(days=settings.alliance_window_days),
     ).set_index("index")
     return matched["concern_at"].notna().reindex(rows.index).to_numpy(dtype=bool)
 
@@ -706,6 +807,7 @@ _STATUS_READS = [
     "curve_source",
     "red_limit",
     "yellow_limit",
+    "yellow_by_intake",
     "reliably_worse",
 ]
 
@@ -815,6 +917,7 @@ def _empty_history() -> pd.DataFrame:
         "intake_band": object,
         "yellow_limit": float,
         "red_limit": float,
+        "yellow_by_intake": bool,
         "curve_level": int,
         "reliably_worse": bool,
         "reliably_improved": bool,
@@ -890,6 +993,15 @@ def _sorted_alerts(alerts: pd.DataFrame) -> pd.DataFrame:
     alerts = alerts.sort_values(["episode_id", "rule", "trigger"], kind="stable", ignore_index=True)
     alerts["administration_id"] = alerts["administration_id"].astype("Int64")
     return alerts[ALERT_COLUMNS]
+
+
+def _days(days: int) -> str:
+    if days % 7 == 0 and days:
+        weeks = days // 7
+        return {1: "week", 2: "two weeks", 3: "three weeks", 4: "four weeks"}.get(
+            weeks, f"{weeks} weeks"
+        )
+    return "day" if days == 1 else f"{days} days"
 
 
 def _text(column) -> np.ndarray:

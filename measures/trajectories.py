@@ -54,12 +54,36 @@ LAST_CURVE_WEEK = 12
 # length was 6.8 sessions (NHS Digital, Psychological Therapies annual report 2017-18).
 END_OF_TREATMENT_WEEK = 7
 
-# The tolerance limits apply from week 3. At week 2 the change the curve expects (0.36 of the
-# whole course: about 2–4 PHQ-9 points) is no larger than the error of the difference between two
-# scores (√2·SEM ≈ 3.1, Jacobson & Truax 1991), so an unchanged score there cannot be told from
-# noise; most change comes by session 4–6 (Delgadillo et al. 2014). Reliable deterioration and
-# sudden loss still watch week 2. Measured: bench/bench_early_warning.py, docs/alerts.md.
-FIRST_LIMIT_WEEK = 3
+# The tolerance band applies from week 5 by default (a clinic setting, ``first_limit_week``; 2
+# judges every score after intake, as CLINICAL.md §4 reads). At week 2 the change the curve
+# expects (0.36 of the whole course: about 2–4 PHQ-9 points) is no larger than the error of the
+# difference between two scores (√2·SEM ≈ 3.1, Jacobson & Truax 1991); an early transient
+# worsening that resolves ("worse before better") peaks in weeks 2–4, and most change comes by
+# session 4–6 (Delgadillo et al. 2014), so a score beyond the band before week 5 says little about
+# the outcome. From week 3 the not-improving limit (``NOT_IMPROVING_SHARE``) watches those weeks
+# instead; reliable deterioration and sudden loss watch every week. Measured:
+# bench/bench_early_warning.py, docs/alerts.md.
+FIRST_LIMIT_WEEK = 5
+
+# The floor of the continuous default's σ_t, a clinic setting (``RuleSettings.sigma_floor``):
+# "sqrt2_sem" (the default since issue 16): √2·SEM, the error of a difference of two scores
+# (Jacobson & Truax 1991), because the expectation is anchored on the client's own intake, which
+# carries its own error; "sem": SEM, as CLINICAL.md §4 step 5 gives it.
+SIGMA_FLOORS = {"sqrt2_sem": math.sqrt(2), "sem": 1.0}
+SIGMA_FLOOR = "sqrt2_sem"
+
+# Not improving (issue 16, a departure from CLINICAL.md §4 made a clinic setting,
+# ``RuleSettings.not_improving_share``; 0 turns it off): from week 3, when the curve expects more
+# than half of a course's change (ln 3 / ln 7 = 0.56; most change comes by session 4–6, Delgadillo
+# et al. 2014), a score worse than intake by more than this share of the reliable-change value is
+# off the curve (yellow) even where the tolerance band, widened by the spread of *other* clients'
+# courses, would still call it on track. Not an inference that the client is worse (that is the
+# reliable change, Jacobson & Truax 1991): a prompt that the expected improvement is not there.
+# The band grows with t (σ_t up to 6.9 PHQ-9 points), so for
+# an intake of 10–12 its yellow line lies within a point of a reliable worsening, too late to warn.
+# PHQ-9: worse by more than 1.8, i.e. 2 whole points; GAD-7 by more than 1.2, i.e. 2 points.
+NOT_IMPROVING_SHARE = 0.3
+NOT_IMPROVING_FIRST_WEEK = 3
 
 DAYS_PER_WEEK = 7
 # Reliable-change comparisons use ≥ (CLINICAL.md §2); the tolerance absorbs float noise such as
@@ -133,10 +157,11 @@ class ContinuousCurve:
         progress = _progress(week)
         return intake + ((self.a + self.c * intake) - intake) * progress
 
-    def sigma(self, week):
-        # The expectation is anchored on the client's own intake, which carries its own error: the
-        # floor is the error of a difference of two scores, √2·SEM (Jacobson & Truax 1991).
-        return np.maximum(self.s_e * _progress(week), math.sqrt(2) * self.sem)
+    def sigma(self, week, *, floor: str = SIGMA_FLOOR):
+        # The expectation is anchored on the client's own intake, which carries its own error: by
+        # default the floor is the error of a difference of two scores, √2·SEM (Jacobson & Truax
+        # 1991); floor="sem" is CLINICAL.md §4 step 5's SEM (see SIGMA_FLOORS).
+        return np.maximum(self.s_e * _progress(week), _sigma_floor_factor(floor) * self.sem)
 
 
 @dataclass(frozen=True)
@@ -201,6 +226,13 @@ class StatusResult:
     red_limit: float | None = None
 
 
+def _sigma_floor_factor(floor: str) -> float:
+    try:
+        return SIGMA_FLOORS[floor]
+    except KeyError:
+        raise ValueError(f"unknown sigma floor {floor!r}; one of {sorted(SIGMA_FLOORS)}") from None
+
+
 def _curve_week(week):
     return np.clip(week, 1, LAST_CURVE_WEEK)
 
@@ -233,7 +265,13 @@ def _band_index(bands: Sequence[BandCurve], intake: np.ndarray) -> np.ndarray:
 
 
 def expected_score(
-    instrument: str, intake: float, week: float, *, curves: Iterable[BandCurve] = ()
+    instrument: str,
+    intake: float,
+    week: float,
+    *,
+    curves: Iterable[BandCurve] = (),
+    first_limit_week: int = FIRST_LIMIT_WEEK,
+    sigma_floor: str = SIGMA_FLOOR,
 ) -> ExpectedScore | None:
     """Expected score and σ_t for one client at one week; None when no curve applies.
 
@@ -241,7 +279,9 @@ def expected_score(
     case at intake: there is no recovery to expect, and only reliable worsening is watched).
     """
     frame = pd.DataFrame({"instrument": [instrument], "intake": [intake], "week": [week]})
-    row = expected_scores(frame, curves=curves).iloc[0]
+    row = expected_scores(
+        frame, curves=curves, first_limit_week=first_limit_week, sigma_floor=sigma_floor
+    ).iloc[0]
     if pd.isna(row["expected"]):
         return None
     return ExpectedScore(
@@ -249,14 +289,22 @@ def expected_score(
     )
 
 
-def expected_scores(frame: pd.DataFrame, *, curves: Iterable[BandCurve] = ()) -> pd.DataFrame:
+def expected_scores(
+    frame: pd.DataFrame,
+    *,
+    curves: Iterable[BandCurve] = (),
+    first_limit_week: int = FIRST_LIMIT_WEEK,
+    sigma_floor: str = SIGMA_FLOOR,
+) -> pd.DataFrame:
     """Vectorised ``expected_score`` over a frame with columns instrument, intake, week.
 
     Returns a frame on the same index with expected, sigma, curve_source ("fitted" | "default" |
     None) and intake_band (the fitted band, or None). A fitted band curve wins; otherwise the
     continuous provisional default applies where the instrument has one and the intake is at or
-    above caseness.
+    above caseness. sigma is NaN (no limits) before ``first_limit_week``; ``sigma_floor`` is the
+    continuous default's floor (``SIGMA_FLOORS``). Both are clinic settings (``RuleSettings``).
     """
+    _sigma_floor_factor(sigma_floor)  # an unknown floor fails even where no default curve applies
     curves = tuple(curves)
     expected = np.full(len(frame), np.nan)
     sigma = np.full(len(frame), np.nan)
@@ -288,11 +336,11 @@ def expected_scores(frame: pd.DataFrame, *, curves: Iterable[BandCurve] = ()) ->
             use_default = ~covered & (_band_index(defaults.bands, intake) >= 0)
             target = rows[use_default]
             expected[target] = defaults.continuous.expected(intake[use_default], week[use_default])
-            sigma[target] = defaults.continuous.sigma(week[use_default])
+            sigma[target] = defaults.continuous.sigma(week[use_default], floor=sigma_floor)
             source[target] = "default"
 
-    # No limits before FIRST_LIMIT_WEEK: the expected line is drawn, nothing is judged against it.
-    sigma[weeks < FIRST_LIMIT_WEEK] = np.nan
+    # No limits before first_limit_week: the expected line is drawn, nothing is judged against it.
+    sigma[weeks < first_limit_week] = np.nan
     return pd.DataFrame(
         {"expected": expected, "sigma": sigma, "curve_source": source, "intake_band": band_label},
         index=frame.index,
@@ -317,6 +365,35 @@ def tolerance_limits(
     yellow = np.round(expected + worse * z_yellow * sigma, 1)
     red = np.round(expected + worse * z_red * sigma, 1)
     return yellow, red
+
+
+def not_improving_limits(
+    yellow_limit,
+    *,
+    expected,
+    intake,
+    week,
+    direction: str = LOWER_IS_BETTER,
+    reliable_change: float | None,
+    share: float = NOT_IMPROVING_SHARE,
+):
+    """(yellow_limit, by_intake): the yellow limit capped at intake + share × the reliable-change
+    value (toward worse) from ``NOT_IMPROVING_FIRST_WEEK``, where a curve applies (``expected``
+    not NaN); ``by_intake`` is True where the cap is the limit. Without a reliable-change value or
+    with share 0 the yellow limit is the curve's alone (CLINICAL.md §4). See
+    ``NOT_IMPROVING_SHARE``."""
+    yellow_limit = np.asarray(yellow_limit, dtype=float)
+    if not share or reliable_change is None:
+        return yellow_limit, np.zeros(np.shape(yellow_limit), dtype=bool)
+    worse = _worse_sign(direction)
+    cap = np.round(np.asarray(intake, dtype=float) + worse * share * reliable_change, 1)
+    applies = ~np.isnan(np.asarray(expected, dtype=float)) & (
+        np.asarray(week) >= NOT_IMPROVING_FIRST_WEEK
+    )
+    with np.errstate(invalid="ignore"):
+        tighter = np.isnan(yellow_limit) | (worse * (cap - yellow_limit) < 0)
+    by_intake = applies & tighter
+    return np.where(by_intake, cap, yellow_limit), by_intake
 
 
 def _worse_sign(direction: str) -> int:
@@ -357,21 +434,16 @@ def add_treatment_weeks(frame: pd.DataFrame) -> pd.DataFrame:
 def _status_arrays(
     total,
     intake,
-    expected,
-    sigma,
+    yellow_limit,
+    red_limit,
     *,
     reliable_change,
     direction,
     functional_cutoff,
-    z_yellow,
-    z_red,
 ):
     """The core of the status rules on numpy arrays, shared by the scalar and frame versions."""
     worse = _worse_sign(direction)
     worsening = worse * (total - intake)  # positive = worse than at intake
-    yellow_limit, red_limit = tolerance_limits(
-        expected, sigma, direction=direction, z_yellow=z_yellow, z_red=z_red
-    )
     with np.errstate(invalid="ignore"):
         # Strictly beyond the limit (CLINICAL.md §4 step 3, "above"), compared with the very limit
         # shown to staff; NaN (no curve) is never beyond.
@@ -423,6 +495,9 @@ def classify_status(
     curves: Iterable[BandCurve] = (),
     z_yellow: float = Z_YELLOW,
     z_red: float = Z_RED,
+    first_limit_week: int = FIRST_LIMIT_WEEK,
+    sigma_floor: str = SIGMA_FLOOR,
+    not_improving_share: float = NOT_IMPROVING_SHARE,
     label: str | None = None,
 ) -> StatusResult:
     """Status of one score at one week, with the reason in plain words (CLINICAL.md §4 step 4).
@@ -453,6 +528,9 @@ def classify_status(
         curves=curves,
         z_yellow=z_yellow,
         z_red=z_red,
+        first_limit_week=first_limit_week,
+        sigma_floor=sigma_floor,
+        not_improving_share=not_improving_share,
     )
     row = classified.iloc[0]
     reason = status_reasons(
@@ -479,6 +557,9 @@ def classify_administrations(
     curves: Iterable[BandCurve] = (),
     z_yellow: float = Z_YELLOW,
     z_red: float = Z_RED,
+    first_limit_week: int = FIRST_LIMIT_WEEK,
+    sigma_floor: str = SIGMA_FLOOR,
+    not_improving_share: float = NOT_IMPROVING_SHARE,
     label: str | None = None,
     with_reasons: bool = True,
 ) -> pd.DataFrame:
@@ -504,6 +585,9 @@ def classify_administrations(
         curves=curves,
         z_yellow=z_yellow,
         z_red=z_red,
+        first_limit_week=first_limit_week,
+        sigma_floor=sigma_floor,
+        not_improving_share=not_improving_share,
     )
     if with_reasons:
         classified["reason"] = status_reasons(
@@ -514,34 +598,53 @@ def classify_administrations(
 
 
 def _classify_rows(
-    frame, *, reliable_change, direction, functional_cutoff, has_curve, curves, z_yellow, z_red
+    frame,
+    *,
+    reliable_change,
+    direction,
+    functional_cutoff,
+    has_curve,
+    curves,
+    z_yellow,
+    z_red,
+    first_limit_week=FIRST_LIMIT_WEEK,
+    sigma_floor=SIGMA_FLOOR,
+    not_improving_share=NOT_IMPROVING_SHARE,
 ):
     # ``frame`` is always a fresh frame built by the callers, so columns are added in place.
     if has_curve:
         frame[["expected", "sigma", "curve_source", "intake_band"]] = expected_scores(
-            frame, curves=curves
+            frame, curves=curves, first_limit_week=first_limit_week, sigma_floor=sigma_floor
         )
     else:
         frame["expected"], frame["sigma"] = np.nan, np.nan
         frame["curve_source"], frame["intake_band"] = None, None
+    expected = frame["expected"].to_numpy(dtype=float)
     yellow_limit, red_limit = tolerance_limits(
-        frame["expected"].to_numpy(dtype=float),
+        expected,
         frame["sigma"].to_numpy(dtype=float),
         direction=direction,
         z_yellow=z_yellow,
         z_red=z_red,
     )
+    yellow_limit, frame["yellow_by_intake"] = not_improving_limits(
+        yellow_limit,
+        expected=expected,
+        intake=frame["intake"].to_numpy(dtype=float),
+        week=frame["week"].to_numpy(),
+        direction=direction,
+        reliable_change=reliable_change,
+        share=not_improving_share,
+    )
     frame["yellow_limit"], frame["red_limit"] = yellow_limit, red_limit
     arrays = _status_arrays(
         frame["total"].to_numpy(dtype=float),
         frame["intake"].to_numpy(dtype=float),
-        frame["expected"].to_numpy(dtype=float),
-        frame["sigma"].to_numpy(dtype=float),
+        yellow_limit,
+        red_limit,
         reliable_change=reliable_change,
         direction=direction,
         functional_cutoff=functional_cutoff,
-        z_yellow=z_yellow,
-        z_red=z_red,
     )
     for column, values in arrays.items():
         frame[column] = values
@@ -619,7 +722,7 @@ def status_reasons(
     yellow = status == "yellow"
     if yellow.any():
         r = rows(yellow)
-        limit = format_one_decimal(r["chosen"]["yellow_limit"])
+        limit = format_one_decimal(r["chosen"]["yellow_limit"]) + not_improving_note(r["chosen"])
         reasons[yellow] = (
             r["score"] + above + r["expected"] + " (yellow limit " + limit + r["note"] + ")"
             + r["week"]
@@ -645,6 +748,16 @@ def status_reasons(
             r["score"] + r["week"] + ", no reliable worsening from " + r["intake"] + " at intake"
         )
     return reasons
+
+
+def not_improving_note(rows: pd.DataFrame) -> np.ndarray:
+    """ ", not improving on intake 15" where the yellow limit is the not-improving cap
+    (``not_improving_limits``), "" elsewhere: says why the limit is nearer than the curve's band."""
+    if "yellow_by_intake" not in rows.columns:
+        return np.full(len(rows), "", dtype=object)
+    by_intake = rows["yellow_by_intake"].to_numpy(dtype=bool)
+    note = ", not improving on intake " + format_scores(rows["intake"])
+    return np.where(by_intake, note, "").astype(object)
 
 
 def format_scores(values) -> np.ndarray:
@@ -797,6 +910,9 @@ def calibrate(
     curves: Iterable[BandCurve] = (),
     z_yellow: float = Z_YELLOW,
     z_red: float = Z_RED,
+    first_limit_week: int = FIRST_LIMIT_WEEK,
+    sigma_floor: str = SIGMA_FLOOR,
+    not_improving_share: float = NOT_IMPROVING_SHARE,
     min_episodes_for_rate: int = 10,
 ) -> dict:
     """How well the status would have warned on the clinic's history (CLINICAL.md §4 step 6).
@@ -839,6 +955,9 @@ def calibrate(
         curves=curves,
         z_yellow=z_yellow,
         z_red=z_red,
+        first_limit_week=first_limit_week,
+        sigma_floor=sigma_floor,
+        not_improving_share=not_improving_share,
         with_reasons=False,
     )
     flagged = classified["status"].isin(["red", "yellow"]).to_numpy()
@@ -859,6 +978,9 @@ def calibrate(
         **{f"curve_{key}": value for key, value in curve_only.items()},
         "z_yellow": z_yellow,
         "z_red": z_red,
+        "first_limit_week": first_limit_week,
+        "sigma_floor": sigma_floor,
+        "not_improving_share": not_improving_share,
     }
 
 

@@ -171,12 +171,15 @@ class TrajectoryCurveAdmin(ViewOnly, admin.ModelAdmin):
         )
         points = format_html_join(
             "",
-            "<tr><th>{}</th><td>{} / {}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>",
+            "<tr><th>{}</th><td>{} / {}</td><td>{} / {}</td><td>{}</td><td>{}</td><td>{}</td>"
+            "<td>{}</td></tr>",
             (
                 (
                     name,
                     point.get("z_yellow", "–"),
                     point.get("z_red", "–"),
+                    point.get("not_improving_share", "–"),
+                    point.get("first_limit_week", "–"),
                     _figure(point.get("curve_sensitivity"), rate=True),
                     _figure(point.get("curve_median_weeks_of_warning")),
                     _figure(point.get("curve_false_alarm_rate"), rate=True),
@@ -188,16 +191,22 @@ class TrajectoryCurveAdmin(ViewOnly, admin.ModelAdmin):
         return format_html(
             "<table><thead><tr><th></th><th>Status (curve or reliable worsening)</th>"
             "<th>Curve alone</th></tr></thead><tbody>{}</tbody></table>"
-            "<p>z yellow {}, z red {}. Sensitivity counts a flag only when it came before the "
+            "<p>z yellow {}, z red {}, band judged from week {}, σ floor {}, not improving "
+            "beyond {} of the reliable change from week 3. Sensitivity "
+            "counts a flag only when it came before the "
             "client was reliably worse than at intake: a flag raised after is not a warning. "
             "– : no rate on fewer than 10 episodes, or nobody warned. "
             "See docs/alerts.md, calibration.</p>"
             "<h4>Operating points on the same history (curve alone)</h4>"
-            "<table><thead><tr><th></th><th>z yellow / red</th><th>Warned before reliably "
+            "<table><thead><tr><th></th><th>z yellow / red</th><th>Not improving share / "
+            "band from week</th><th>Warned before reliably "
             "worse</th><th>Median weeks of warning</th><th>False alarms</th><th>False alarms "
             "on a dip that improved</th></tr></thead><tbody>{}</tbody></table>",
             rows,
             figures.get("z_yellow", "–"),
             figures.get("z_red", "–"),
+            figures.get("first_limit_week", "–"),
+            figures.get("sigma_floor", "–"),
+            figures.get("not_improving_share", "–"),
             points,
         )

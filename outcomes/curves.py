@@ -153,7 +153,7 @@ def _calibration(clinic, scores, instrument, curves) -> dict:
     ]
     history = scores[scores["instrument"] == instrument]
 
-    def calibrate(z_yellow, z_red):
+    def calibrate(limits):
         figures = trajectories.calibrate(
             history,
             instrument=instrument,
@@ -161,8 +161,7 @@ def _calibration(clinic, scores, instrument, curves) -> dict:
             direction=params.direction,
             functional_cutoff=params.functional_cutoff,
             curves=in_force,
-            z_yellow=z_yellow,
-            z_red=z_red,
+            **limits,
         )
         # JSON-safe: numpy numbers become plain floats and ints.
         return {
@@ -170,13 +169,13 @@ def _calibration(clinic, scores, instrument, curves) -> dict:
             for key, value in figures.items()
         }
 
-    figures = calibrate(clinic.z_yellow, clinic.z_red)
+    figures = calibrate(clinic.curve_limits())
     # What each operating point a clinic can choose would have done on the same history, so the
     # admin sees what a more sensitive point costs in false alarms (issue 16).
     figures["operating_points"] = {
         name: {
             key: value
-            for key, value in calibrate(point.z_yellow, point.z_red).items()
+            for key, value in calibrate(_point_limits(point)).items()
             if key in OPERATING_POINT_FIGURES
         }
         for name, point in OPERATING_POINTS.items()
@@ -184,7 +183,19 @@ def _calibration(clinic, scores, instrument, curves) -> dict:
     return figures
 
 
+def _point_limits(point) -> dict:
+    return {
+        "z_yellow": point.z_yellow,
+        "z_red": point.z_red,
+        "first_limit_week": point.first_limit_week,
+        "sigma_floor": point.sigma_floor,
+        "not_improving_share": point.not_improving_share,
+    }
+
+
 OPERATING_POINT_FIGURES = (
+    "not_improving_share",
+    "first_limit_week",
     "z_yellow",
     "z_red",
     "curve_sensitivity",

@@ -318,9 +318,10 @@ def checkins_frame(*, episode_ids: list[int]) -> pd.DataFrame:
 def rule_settings(*, clinic: Clinic, curves=()) -> rules.RuleSettings:
     """The clinic's own settings for the rules (edited in the admin; defaults in CLINICAL.md)."""
     return rules.RuleSettings(
-        z_yellow=clinic.z_yellow,
-        z_red=clinic.z_red,
+        **clinic.curve_limits(),
         missed_checkins_for_disengagement=clinic.missed_checkins_for_alert,
+        early_in_care_weeks=clinic.early_in_care_weeks,
+        alliance_window_days=clinic.alliance_window_days,
         curve_overrides=tuple(curves),
     )
 

@@ -243,3 +243,22 @@ def test_clinics_and_teams_are_still_set_up_in_the_admin(db, client, root):
     response = client.post("/admin/clients/clinic/add/", data)
     assert response.status_code == 302, response.content.decode()[:2000]
     assert Clinic.objects.get(slug="lakeside").teams.get().name == "Team North"
+
+
+@pytest.mark.parametrize(
+    ("field", "value", "error"),
+    [
+        ("first_limit_week", "1", "greater than or equal to 2"),
+        ("z_yellow", "2.0", "at most the red z"),
+        ("sigma_floor", "half", "Select a valid choice"),
+    ],
+)
+def test_the_clinic_admin_refuses_curve_settings_out_of_range(
+    db, client, root, field, value, error
+):
+    data = form_data(client.get("/admin/clients/clinic/add/"))
+    data.update({"name": "Lakeside", "slug": "lakeside", field: value})
+    response = client.post("/admin/clients/clinic/add/", data)
+    assert response.status_code == 200
+    assert error in response.content.decode()
+    assert not Clinic.objects.filter(slug="lakeside").exists()

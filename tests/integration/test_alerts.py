@@ -581,6 +581,7 @@ def test_fit_trajectories_stores_provisional_bands_with_their_n_and_calibration(
         "balanced (default)",
         "more sensitive",
         "most sensitive",
+        "CLINICAL.md as written",
     }
     assert AuditEvent.objects.filter(action="trajectory.fit", clinic=cast.clinic).exists()
 
@@ -604,10 +605,30 @@ def test_the_admin_shows_a_curves_calibration_and_does_not_let_it_be_edited(cast
     assert "Sensitivity (warned before reliably worse)" in html
     assert "Lambert&#x27;s weaker figure, not a warning" in html
     assert "among those who dipped, then improved" in html
-    assert "<th>more sensitive</th><td>1.15 / 1.6449</td>" in html
+    assert "<th>more sensitive</th><td>1.2816 / 1.6449</td><td>0.3 / 5</td>" in html
+    assert "<th>CLINICAL.md as written</th><td>1.2816 / 1.6449</td><td>0.0 / 2</td>" in html
     assert client.post(url, {"b0": "0"}).status_code == 403
     curve.refresh_from_db()
     assert curve.b0 == pytest.approx(16.98)
+
+
+def test_the_calibration_replays_the_clinics_curve_settings(cast, client):
+    from django.contrib.auth import get_user_model
+
+    from tests.auth import login_verified
+
+    cast.clinic.first_limit_week, cast.clinic.sigma_floor = 2, "sem"
+    cast.clinic.save()
+    fit_on_three_finished_episodes(cast)
+    curve = TrajectoryCurve.objects.get(clinic=cast.clinic, instrument="phq9", band_low=15)
+    assert (curve.calibration["first_limit_week"], curve.calibration["sigma_floor"]) == (2, "sem")
+    root = get_user_model().objects.create_superuser("root", password="pw-R-12345")
+    login_verified(client, root)
+    html = client.get(f"/admin/outcomes/trajectorycurve/{curve.pk}/change/").content.decode()
+    assert (
+        "z yellow 1.6449, z red 1.6449, band judged from week 2, σ floor sem, not improving "
+        "beyond 0.3 of the reliable change from week 3." in html
+    )
 
 
 def test_a_band_with_enough_episodes_is_fitted_and_used(cast):

@@ -86,3 +86,42 @@ def test_the_charts_red_limit_is_the_one_the_alert_uses(cast, kind, low, high, i
     assert f"red limit {red_limit:.1f}" in alert.message
     provisional = "provisional default curve" in alert.message
     assert provisional == (week_five["source"] == "default")
+
+
+# The curve settings a clinic can change (issue 16) move the chart's limits and the alerts' alike.
+CURVE_SETTINGS = [
+    {"first_limit_week": 2, "sigma_floor": "sem"},
+    {"first_limit_week": 2, "sigma_floor": "sqrt2_sem", "z_yellow": 1.0, "z_red": 1.3},
+]
+
+
+@pytest.mark.parametrize("curve_settings", CURVE_SETTINGS)
+@pytest.mark.parametrize("kind", ROW_KINDS)
+@pytest.mark.parametrize(("low", "high", "intake"), BANDS)
+def test_the_charts_week_two_limit_follows_the_clinics_curve_settings(
+    cast, curve_settings, kind, low, high, intake
+):
+    clinic = cast.clinic
+    for name, value in curve_settings.items():
+        setattr(clinic, name, value)
+    clinic.full_clean()
+    clinic.save()
+    add_rows(clinic, kind, low, high, intake)
+    course = charts.expected_course(
+        get_instrument("phq9"),
+        intake=intake,
+        baseline_at=timezone.now(),
+        last_week=2,
+        curves=clinic_curves(clinic),
+        **clinic.curve_limits(),
+    )
+    week_two = course[course["week"] == 2].iloc[0]
+    red_limit = float(week_two["red_limit"])
+    assert not math.isnan(red_limit)  # judged from week 2, as this clinic chose
+
+    beyond = math.floor(red_limit) + 1
+    assert beyond - intake < 6  # off the curve, not a reliable worsening
+    phq9_course(cast.episode, [intake, beyond])
+    episode_evaluate(episode_id=cast.episode.pk)
+    alert = Alert.objects.get(episode=cast.episode, rule=AlertRule.NOT_ON_TRACK)
+    assert f"red limit {red_limit:.1f}" in alert.message

@@ -96,3 +96,22 @@ def test_a_new_form_a_missed_checkin_or_a_changed_setting_selects_just_that(cast
     cast.clinic.save()
     in_clinic = set(Episode.objects.filter(clinic=cast.clinic).values_list("pk", flat=True))
     assert set(episodes_to_evaluate()) == in_clinic
+
+
+@pytest.mark.parametrize(
+    ("field", "value"),
+    [
+        ("first_limit_week", 2),
+        ("sigma_floor", "sem"),
+        ("early_in_care_weeks", 6),
+        ("alliance_window_days", 7),
+    ],
+)
+def test_changing_a_curve_or_grading_setting_re_evaluates_the_clinic(cast, field, value):
+    phq9_course(cast.episode, [12, 14])
+    episodes_evaluate(episode_ids=episodes_to_evaluate(full=True))
+    assert episodes_to_evaluate() == []
+
+    setattr(cast.clinic, field, value)
+    cast.clinic.save()
+    assert cast.episode.pk in episodes_to_evaluate()

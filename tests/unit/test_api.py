@@ -221,10 +221,10 @@ def test_evaluate_alerts_returns_one_row_per_alert_with_its_reason():
 
 
 def test_evaluate_alerts_takes_settings_and_curves():
-    # The provisional default expects 12.0 at week 3 from an intake of 15: 17.7 is beyond it.
+    # At week 3 from an intake of 15 the not-improving limit is 16.8: 17.7 is beyond it.
     history = _weekly_phq9([15, 15, 17.7])
     assert api.evaluate_alerts(history)["rule"].tolist() == ["not_on_track"]
     flat = BandCurve("phq9", 10, 27, b0=15, b1=0, sigma=2, source="fitted")
     assert api.evaluate_alerts(_weekly_phq9([15, 15, 16.5]), curves=[flat]).empty
-    strict = RuleSettings(z_yellow=0.5, z_red=1.0)
+    strict = RuleSettings(z_yellow=0.5, z_red=1.0, first_limit_week=3)
     assert len(api.evaluate_alerts(_weekly_phq9([15, 15, 16.5]), settings=strict, curves=[flat]))

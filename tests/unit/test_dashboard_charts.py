@@ -42,9 +42,11 @@ def test_the_trajectory_figure_is_plain_json_with_scores_curve_and_limits():
     assert expected["y"][0] == pytest.approx(18)
     assert expected["y"][4] < 18
     # Limits sit above the expected score for a lower-is-better measure, red beyond yellow.
-    # No limits before week 3 (trajectories.FIRST_LIMIT_WEEK): nothing is judged against them.
-    assert yellow["y"][:2] == [None, None] and red["y"][:2] == [None, None]
-    limits = zip(expected["y"][2:], yellow["y"][2:], red["y"][2:], strict=True)
+    # No limits in week 2; in weeks 3-4 only the not-improving limit, intake 18 + 0.3·6; the band
+    # from week 5 (trajectories.FIRST_LIMIT_WEEK).
+    assert yellow["y"][:2] == [None, None] and red["y"][:4] == [None] * 4
+    assert yellow["y"][2:4] == [19.8, 19.8]
+    limits = zip(expected["y"][4:], yellow["y"][4:], red["y"][4:], strict=True)
     assert all(r >= y >= e for e, y, r in limits)
     assert figure["layout"]["meta"]["curve"] == "default"
     assert "provisional" in figure["layout"]["meta"]["curve_words"]
@@ -58,9 +60,14 @@ def test_the_expected_curve_matches_outcomes_trajectories_at_each_week():
         reference = trajectories.expected_score("phq9", 18, week)
         row = course[course["week"] == week].iloc[0]
         assert row["expected"] == pytest.approx(reference.expected)
-        yellow, red = trajectories.tolerance_limits(reference.expected, reference.sigma)
-        assert row["yellow_limit"] == pytest.approx(yellow)
-        assert row["red_limit"] == pytest.approx(red)
+        yellow, red = trajectories.tolerance_limits(
+            reference.expected, reference.sigma, z_yellow=trajectories.Z_RED
+        )
+        yellow, _ = trajectories.not_improving_limits(
+            yellow, expected=reference.expected, intake=18, week=week, reliable_change=6
+        )
+        assert row["yellow_limit"] == pytest.approx(float(yellow))
+        assert row["red_limit"] == pytest.approx(red, nan_ok=True)
         assert row["at"] == START + timedelta(weeks=week - 1)
 
 

@@ -1,6 +1,8 @@
 """Alert rules over DataFrames: each rule at its boundaries, and `evaluate` as a whole (no
 database)."""
 
+import dataclasses
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -17,7 +19,7 @@ from measures.rules import (
     risk_item,
     sudden_loss,
 )
-from measures.trajectories import BandCurve, expected_score
+from measures.trajectories import Z_YELLOW, BandCurve, expected_score
 
 START = pd.Timestamp("2025-01-06 09:00", tz="UTC")
 
@@ -49,9 +51,13 @@ def checkin_log(statuses, *, episode_id=1, first_id=1):
 
 NO_CHECKINS = checkin_log([])
 # A flat fitted curve for the whole PHQ-9 range: expected 15, σ 2, so yellow above 17.5632 and red
-# above 18.2898, far from the reliable-change value of 6.
+# above 18.2898, far from the reliable-change value of 6. The band's own mechanics: the 90th
+# percentile line, judged from week 3, without the not-improving limit (tested on its own).
 FLAT = RuleSettings(
-    curve_overrides=(BandCurve("phq9", 10, 27, b0=15, b1=0, sigma=2, source="fitted"),)
+    z_yellow=Z_YELLOW,
+    first_limit_week=3,
+    not_improving_share=0.0,
+    curve_overrides=(BandCurve("phq9", 10, 27, b0=15, b1=0, sigma=2, source="fitted"),),
 )
 
 
@@ -233,6 +239,102 @@ def test_an_alliance_concern_makes_a_first_score_off_the_curve_high():
     assert not_on_track(scores, settings=FLAT)["severity"].tolist() == ["warning"]
 
 
+# Curve and grading settings (issue 16: clinic settings, defaults as the old constants) ----------
+
+
+def test_the_curve_and_grading_settings_default_to_the_documented_values():
+    settings = RuleSettings()
+    assert (settings.first_limit_week, settings.sigma_floor) == (5, "sqrt2_sem")
+    assert (settings.early_in_care_weeks, settings.alliance_window_days) == (4, 14)
+    assert (settings.z_yellow, settings.z_red, settings.not_improving_share) == (
+        1.6449,
+        1.6449,
+        0.3,
+    )
+
+
+@pytest.mark.parametrize(
+    "bad",
+    [
+        {"first_limit_week": 1},
+        {"first_limit_week": 13},
+        {"sigma_floor": "half_sem"},
+        {"early_in_care_weeks": -1},
+        {"alliance_window_days": -1},
+        {"sudden_loss_criteria": "any"},
+        {"z_yellow": 2.0, "z_red": 1.6449},
+        {"z_yellow": 0},
+    ],
+)
+def test_settings_outside_their_range_are_refused(bad):
+    with pytest.raises(ValueError):
+        RuleSettings(**bad)
+
+
+def test_a_clinic_can_judge_week_two_against_the_curve():
+    week_two = dataclasses.replace(FLAT, first_limit_week=2)
+    alerts = not_on_track(weekly([15, 18.4]), settings=week_two)
+    assert triggers(alerts) == ["adm:2"]
+    assert "at week 2" in alerts["message"].iloc[0]
+    assert not_on_track(weekly([15, 18.4]), settings=FLAT).empty
+
+
+def test_the_sem_floor_of_clinical_md_gives_narrower_early_limits():
+    sqrt2_sem = RuleSettings(first_limit_week=2, z_yellow=Z_YELLOW, not_improving_share=0.0)
+    sem = dataclasses.replace(sqrt2_sem, sigma_floor="sem")
+    # Week 2 of the continuous default: s_e·ln 2/ln 7 = 1.91 is below either floor.
+    narrow = expected_score("phq9", 15, 2, first_limit_week=2, sigma_floor="sem")
+    wide = expected_score("phq9", 15, 2, first_limit_week=2)
+    assert narrow.sigma == pytest.approx(2.16)
+    assert wide.sigma == pytest.approx(2.16 * 2**0.5)
+    # Beyond the red limit with SEM (ŷ + 3.55), within the yellow one with √2·SEM (ŷ + 3.91).
+    between = round(narrow.expected + 3.75, 1)
+    assert triggers(not_on_track(weekly([15, between]), settings=sem)) == ["adm:2"]
+    assert not_on_track(weekly([15, between]), settings=sqrt2_sem).empty
+
+
+def test_early_in_care_weeks_decides_when_a_steep_red_rise_is_high_at_once():
+    scores = weekly([15, 15, 15, 15, 18.4])  # red and steep at week 5
+    late = dataclasses.replace(FLAT, early_in_care_weeks=5)
+    assert not_on_track(scores, settings=late)["severity"].tolist() == ["warning"]
+    early = dataclasses.replace(FLAT, early_in_care_weeks=4)
+    assert not_on_track(scores, settings=early)["severity"].tolist() == ["high"]
+
+
+def test_the_alliance_window_is_a_setting():
+    scores = weekly([15, 15, 15, 15, 15, 17.7])
+    ratings = weekly([38, 33], instrument="session_rating", first_id=20)
+    # The concern was rated ten days before the score off the curve.
+    ratings["administered_at"] = [START + pd.Timedelta(weeks=5, days=-d) for d in (17, 10)]
+    both = pd.concat([scores, ratings], ignore_index=True)
+    week = dataclasses.replace(FLAT, alliance_window_days=7)
+    assert not_on_track(both, settings=week)["severity"].tolist() == ["warning"]
+    alerts = not_on_track(both, settings=FLAT)
+    assert alerts["severity"].tolist() == ["high"]
+    three = dataclasses.replace(FLAT, alliance_window_days=21)
+    message = not_on_track(both, settings=three)["message"].iloc[0]
+    assert message.endswith("; with an alliance concern in the past three weeks")
+
+
+def test_with_the_shipped_defaults_not_improving_on_intake_is_a_watch_from_week_three():
+    # Intake 15: from week 3 a score above 15 + 0.3·6 = 16.8 is not on track, whatever the band.
+    alerts = not_on_track(weekly([15, 17, 17]))
+    assert triggers(alerts) == ["adm:3"]
+    assert alerts["severity"].tolist() == ["warning"]
+    assert (
+        "(yellow limit 16.8, not improving on intake 15, provisional default curve)"
+        in (alerts["message"].iloc[0])
+    )
+    assert not_on_track(weekly([15, 16, 16, 16])).empty  # a point worse: within the limit
+    band_alone = RuleSettings(not_improving_share=0.0)
+    assert not_on_track(weekly([15, 17, 17]), settings=band_alone).empty  # no band before week 5
+
+
+def test_with_the_shipped_defaults_a_dip_that_resolves_stays_a_watch():
+    alerts = evaluate(weekly([16, 19, 20, 14, 12, 10, 9]), NO_CHECKINS).alerts
+    assert set(alerts["severity"]) == {"warning"}
+
+
 def test_off_track_and_worse_again_by_a_reliable_change_is_a_new_alert():
     alerts = not_on_track(weekly([15, 15, 19, 20, 24, 25, 26]), settings=FLAT)
     # off at 19 (week 3, watch), persists (week 4, high); 25 is 6 points past 19: a further alert.
@@ -251,10 +353,10 @@ def test_off_track_and_worse_again_by_a_reliable_change_is_a_new_alert():
 
 
 def test_the_default_curve_is_labelled_provisional_in_the_message():
-    expected = expected_score("phq9", 20, 4)
+    expected = expected_score("phq9", 20, 5)
     red_limit = expected.expected + 1.6449 * expected.sigma
-    alerts = not_on_track(weekly([20, 18, 17, red_limit + 0.5]))
-    assert triggers(alerts) == ["adm:4"]
+    alerts = not_on_track(weekly([20, 18, 17, 16, red_limit + 0.5]))
+    assert triggers(alerts) == ["adm:5"]
     assert "provisional default curve" in alerts["message"].iloc[0]
 
 
@@ -267,7 +369,7 @@ def test_not_on_track_ignores_instruments_without_curves():
 
 
 def test_the_tolerance_z_values_are_settings():
-    strict = RuleSettings(z_yellow=0.5, z_red=1.0, curve_overrides=FLAT.curve_overrides)
+    strict = dataclasses.replace(FLAT, z_yellow=0.5, z_red=1.0)
     assert not_on_track(weekly([15, 15, 16.5]), settings=FLAT).empty
     assert not_on_track(weekly([15, 15, 16.5]), settings=strict)["severity"].tolist() == ["warning"]
     assert "red limit 17.0" in not_on_track(weekly([15, 15, 17.5]), settings=strict)["message"][0]

@@ -11,6 +11,7 @@ from measures.trajectories import (
     DEFAULT_CURVES,
     HIGHER_IS_BETTER,
     LOWER_IS_BETTER,
+    NOT_IMPROVING_SHARE,
     Z_RED,
     Z_YELLOW,
     BandCurve,
@@ -133,8 +134,8 @@ def test_default_curves_are_labelled_default():
 
 def test_a_fitted_curve_replaces_the_default_for_its_band_only():
     fitted = flat_curve(low=15, high=19)
-    in_band = expected_score("phq9", 16, 4, curves=[fitted])
-    other_band = expected_score("phq9", 22, 4, curves=[fitted])
+    in_band = expected_score("phq9", 16, 5, curves=[fitted])
+    other_band = expected_score("phq9", 22, 5, curves=[fitted])
     assert (in_band.expected, in_band.sigma) == (15, 2)
     assert (in_band.source, in_band.band) == ("fitted", "15-19")
     assert other_band.source == "default"
@@ -144,9 +145,9 @@ def test_an_intake_between_two_fitted_bands_gets_the_default_not_the_band_below(
     # The middle band (15-19) had too few episodes to fit: its intakes must not borrow the curve
     # of 10-14, whose clients are expected to end far lower.
     low, high = flat_curve(low=10, high=14), flat_curve(low=20, high=27)
-    middle = expected_score("phq9", 17, 4, curves=[low, high])
+    middle = expected_score("phq9", 17, 5, curves=[low, high])
     assert middle.source == "default" and middle.band is None
-    assert middle == expected_score("phq9", 17, 4)
+    assert middle == expected_score("phq9", 17, 5)
     # A prorated intake just past a band's last integer score still belongs to it.
     assert expected_score("phq9", 14.5, 4, curves=[low, high]).band == "10-14"
     assert expected_score("phq9", 20, 4, curves=[low, high]).band == "20-27"
@@ -154,7 +155,7 @@ def test_an_intake_between_two_fitted_bands_gets_the_default_not_the_band_below(
 
 def test_a_curve_marked_default_is_not_an_override():
     not_fitted = BandCurve("phq9", 15, 19, b0=0, b1=0, sigma=1, source="default")
-    assert expected_score("phq9", 16, 4, curves=[not_fitted]) == expected_score("phq9", 16, 4)
+    assert expected_score("phq9", 16, 5, curves=[not_fitted]) == expected_score("phq9", 16, 5)
 
 
 def test_fitted_sigma_by_week_overrides_the_pooled_sigma():
@@ -178,7 +179,9 @@ def test_vectorised_expected_scores_match_the_scalar_version():
         if scalar is None:
             assert np.isnan(result.expected) and pd.isna(result.curve_source)
         else:
-            assert (result.expected, result.sigma) == pytest.approx((scalar.expected, scalar.sigma))
+            assert (result.expected, result.sigma) == pytest.approx(
+                (scalar.expected, scalar.sigma), nan_ok=True
+            )
 
 
 # Tolerance limits and status ---------------------------------------------------------------------
@@ -199,8 +202,10 @@ def test_tolerance_limits_are_mirrored_for_higher_is_better():
 FLAT_CURVES = (flat_curve(),)
 
 
-def status_of(total, *, intake=15, week=3, curves=FLAT_CURVES, **overrides):
-    arguments = {"instrument": "phq9", **PHQ9, "curves": curves, "label": "PHQ-9", **overrides}
+def status_of(total, *, intake=15, week=5, curves=FLAT_CURVES, **overrides):
+    # The band's own mechanics: without the not-improving limit (tested on its own below).
+    arguments = {"instrument": "phq9", **PHQ9, "curves": curves, "label": "PHQ-9"}
+    arguments |= {"not_improving_share": 0.0, **overrides}
     return classify_status(total=total, intake=intake, week=week, **arguments)
 
 
@@ -242,7 +247,7 @@ def test_it_mirrors_the_status_for_higher_is_better_measures():
 
 def test_a_higher_is_better_curve_flags_scores_below_the_limits():
     curve = BandCurve("ors", 0, 40, b0=30, b1=0, sigma=2, source="fitted")
-    arguments = {"instrument": "ors", "intake": 26, "week": 3, "curves": [curve]}
+    arguments = {"instrument": "ors", "intake": 26, "week": 5, "curves": [curve]}
     arguments |= {"reliable_change": 5, "direction": HIGHER_IS_BETTER, "functional_cutoff": 25}
     assert classify_status(total=26.5, **arguments).status == "red"  # below 30 − 1.6449·2
     assert classify_status(total=27.3, **arguments).status == "yellow"
@@ -261,7 +266,7 @@ def test_the_reason_says_what_is_wrong_in_plain_words():
 def test_the_reason_explains_a_reliable_worsening_and_the_white_status():
     worse = status_of(22, intake=15, curves=(flat_curve(sigma=10.0),))
     assert worse.reason == (
-        "PHQ-9 rose from 15 at intake to 22 at week 3, a reliable worsening (at least 6 points)"
+        "PHQ-9 rose from 15 at intake to 22 at week 5, a reliable worsening (at least 6 points)"
     )
     better = status_of(8, intake=16)
     assert "consider planning the ending" in better.reason
@@ -305,8 +310,33 @@ def test_the_frame_version_agrees_with_the_scalar_version():
     totals = [18, 17, 21, 14, 12, 9, 25, 16]
     classified = classify_administrations(weekly(totals), instrument="phq9", label="PHQ-9", **PHQ9)
     for row in classified.itertuples():
-        scalar = status_of(row.total, intake=row.intake, week=row.week, curves=())
+        scalar = status_of(
+            row.total,
+            intake=row.intake,
+            week=row.week,
+            curves=(),
+            not_improving_share=NOT_IMPROVING_SHARE,
+        )
         assert (row.status, row.reason) == (scalar.status, scalar.reason)
+
+
+def test_from_week_three_a_score_two_points_worse_than_intake_is_not_on_track():
+    # The band alone (σ 10) would call 17 on track; the not-improving limit is 15 + 0.3·6 = 16.8.
+    wide = (flat_curve(sigma=10.0),)
+    shipped = {"curves": wide, "not_improving_share": NOT_IMPROVING_SHARE}
+    result = status_of(17, intake=15, week=3, **shipped)
+    assert (result.status, result.yellow_limit) == ("yellow", 16.8)
+    assert result.reason == (
+        "PHQ-9 17 is above the expected 15.0 (yellow limit 16.8, not improving on intake 15) "
+        "at week 3"
+    )
+    assert status_of(16, intake=15, week=3, **shipped).status == "green"
+    assert status_of(17, intake=15, week=2, **shipped).status == "green"  # week 2: not yet
+    assert status_of(17, intake=15, week=3, curves=wide).status == "green"  # share 0: band only
+    # Where the band is nearer than the limit, the band decides.
+    assert (
+        status_of(16, intake=15, week=5, curves=(flat_curve(expected=12.0),)).yellow_limit == 14.6
+    )
 
 
 def test_episodes_are_kept_apart():
@@ -410,6 +440,10 @@ def test_a_flag_raised_after_the_client_was_already_reliably_worse_is_not_a_warn
     assert report["sensitivity_before_last"] == 1.0  # Lambert's weaker definition, beside
 
 
+# The band judged from week 3, without the not-improving limit: the calibration's own mechanics.
+BAND_FROM_WEEK_3 = {"first_limit_week": 3, "not_improving_share": 0.0}
+
+
 def calibration_history_where_reliable_worsening_flags_first():
     """Episodes on a flat fitted curve 15 ± 5 (yellow limit 21.4, red 23.2) for intakes 10-27.
 
@@ -435,6 +469,7 @@ def test_a_reliable_worsening_is_never_its_own_warning():
         instrument="phq9",
         curves=[flat_curve(expected=15.0, sigma=5.0)],
         **PHQ9,
+        **BAND_FROM_WEEK_3,
     )
 
     # Every deteriorated episode is reliably worse at week 2, before any flag could warn of it.
@@ -456,6 +491,7 @@ def test_curve_only_calibration_counts_only_the_episodes_the_curve_watches():
         instrument="phq9",
         curves=[flat_curve(expected=15.0, sigma=5.0)],
         **PHQ9,
+        **BAND_FROM_WEEK_3,
     )
 
     assert report["n_episodes"] == 41
