@@ -9,8 +9,9 @@ with a conditional UPDATE first, so two sweeps running at once do everything exa
 
 The link (zulip's confirmation links are the model): a key of 192 random bits is put in the
 e-mail and only its SHA-256 is stored. GET never changes anything (mail scanners open links);
-the POST is single use, serialised on the check-in row (``select_for_update``) and backed by the
-unique (check-in, instrument) constraint on administrations.
+the POST is single use: the submission claims the check-in with a conditional UPDATE (its row lock
+makes a second one wait, then claim nothing), backed by the unique (check-in, instrument)
+constraint on administrations.
 
 Why one long module (~850 lines): a check-in's life cycle (plan, creation, link, mail, reminder,
 expiry) is one chain of claims on the same rows, and reading it in one place is how its
@@ -234,12 +235,12 @@ def checkin_instruments(checkin: CheckIn) -> list:
     return [instrument_for(checkin.episode.clinic, code) for code in checkin.instruments]
 
 
-def checkin_instructions(checkin: CheckIn) -> dict[str, str]:
+def checkin_instructions(checkin: CheckIn, instruments: list | None = None) -> dict[str, str]:
     """Each instrument's instructions as the client reads them, by instrument code.
 
     The session rating says "today's session", but its link arrives after the session and may be
     opened days later, when "today" is another day: the client is told which session, by its
-    date in their own zone."""
+    date in their own zone. ``instruments``: the check-in's, when the caller has read them."""
     instructions = {}
     if checkin.kind == CheckInKind.SESSION_RATING:
         session_at = (
@@ -247,7 +248,7 @@ def checkin_instructions(checkin: CheckIn) -> dict[str, str]:
         )
         local = timezone.localtime(session_at, scheduling._zone(checkin.episode.client.timezone))
         session = f"your session on {local:%A} {local.day} {local:%B}"
-        for instrument in checkin_instruments(checkin):
+        for instrument in checkin_instruments(checkin) if instruments is None else instruments:
             if instrument.code != SESSION_RATING:
                 continue
             text = instrument.instructions
