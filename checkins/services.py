@@ -85,7 +85,6 @@ def checkin_submit(
             if not claimed:
                 # Completed, cancelled or expired since the caller read it: say which.
                 return SubmitOutcome(state=checkin_link_state(_checkin_read(checkin.pk), now=now))
-            checkin.status, checkin.completed_at = CheckInStatus.COMPLETED, now
             recorded = administrations_store(
                 episode=checkin.episode,
                 forms=forms,
@@ -102,6 +101,7 @@ def checkin_submit(
     except IntegrityError:
         # Another request stored this check-in between our read and our insert.
         return SubmitOutcome(state=LinkState.COMPLETED)
+    checkin.status, checkin.completed_at = CheckInStatus.COMPLETED, now
     return SubmitOutcome(
         state=LinkState.COMPLETED,
         risk_endorsed=risk,
