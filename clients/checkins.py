@@ -217,13 +217,16 @@ def checkin_by_key(*, key: str) -> CheckIn | None:
     if not KEY_PATTERN.match(key or ""):
         return None
     digest = key_hash(key)
-    checkin = (
+    # Both hashes are unique, so one row at most: no ORDER BY for ``first()`` to compile (on
+    # every link page, a sixth of this query's time in Python).
+    found = list(
         CheckIn.objects.select_related("episode__client", "episode__clinic", "treatment_session")
         .filter(Q(key_hash=digest) | Q(reminder_key_hash=digest))
-        .first()
+        .order_by()[:1]
     )
-    if checkin is None:
+    if not found:
         return None
+    checkin = found[0]
     matches = hmac.compare_digest(checkin.key_hash or "", digest) | hmac.compare_digest(
         checkin.reminder_key_hash or "", digest
     )
