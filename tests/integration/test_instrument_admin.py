@@ -329,6 +329,30 @@ def test_a_custom_definition_is_stored_normalised_and_used(cast):
     assert AuditEvent.objects.get(action="instrument.define").actor == cast.admin
 
 
+def test_a_checkins_instruments_read_together_are_each_as_read_alone(cast, tmp_path):
+    # An installation-wide pack, the clinic's own pack over it and a custom definition: one read
+    # of all their rows gives each code exactly what its own read gives, in the order asked.
+    call_command("load_text_pack", write_json(tmp_path, "a.json", core10_pack()))
+    own = core10_pack()
+    own["items"][0]["text"] = "The clinic's own placeholder"
+    text_pack_load(clinic=cast.clinic, payload=own, user=None)
+    instrument_define(clinic=cast.clinic, definition=tiny_definition(), user=None)
+
+    for clinic, codes in (
+        (cast.clinic, ["core10", "phq9", "sleep_check", "gad7"]),
+        (cast.other_clinic, ["gad7", "core10", "phq9"]),
+    ):
+        together = instruments_for(clinic, codes)
+        assert list(together) == codes
+        for code, instrument in together.items():
+            assert instrument == instrument_for(clinic, code)
+    own_text = own["items"][0]["text"]
+    assert instruments_for(cast.clinic, ["core10"])["core10"].item(1).text == own_text
+    assert instruments_for(cast.other_clinic, ["core10"])["core10"].item(1).text != own_text
+    with pytest.raises(KeyError, match="sleep_check"):
+        instruments_for(cast.other_clinic, ["phq9", "sleep_check"])
+
+
 def test_a_clinic_definition_of_phq9_must_keep_its_risk_item(cast):
     definition = instrument_to_dict(get_instrument("phq9"))
     definition["max_missing"] = 0  # a legitimate local choice
@@ -725,27 +749,3 @@ def test_the_admin_door_has_the_same_size_limit_and_maps_to_the_builtin(
     instrument = instrument_for(cast.clinic, "gad7_uwcirg")
     assert (instrument.caseness_cutoff, instrument.max_total) == (8, 21)
     assert instrument.can_be_sent
-
-
-def test_a_checkins_instruments_read_together_are_each_as_read_alone(cast, tmp_path):
-    # An installation-wide pack, the clinic's own pack over it and a custom definition: one read
-    # of all their rows gives each code exactly what its own read gives, in the order asked.
-    call_command("load_text_pack", write_json(tmp_path, "a.json", core10_pack()))
-    own = core10_pack()
-    own["items"][0]["text"] = "The clinic's own placeholder"
-    text_pack_load(clinic=cast.clinic, payload=own, user=None)
-    instrument_define(clinic=cast.clinic, definition=tiny_definition(), user=None)
-
-    for clinic, codes in (
-        (cast.clinic, ["core10", "phq9", "sleep_check", "gad7"]),
-        (cast.other_clinic, ["gad7", "core10", "phq9"]),
-    ):
-        together = instruments_for(clinic, codes)
-        assert list(together) == codes
-        for code, instrument in together.items():
-            assert instrument == instrument_for(clinic, code)
-    own_text = own["items"][0]["text"]
-    assert instruments_for(cast.clinic, ["core10"])["core10"].item(1).text == own_text
-    assert instruments_for(cast.other_clinic, ["core10"])["core10"].item(1).text != own_text
-    with pytest.raises(KeyError, match="sleep_check"):
-        instruments_for(cast.other_clinic, ["phq9", "sleep_check"])
