@@ -19,19 +19,48 @@ def audit_record(
     request=None,
     details: dict | None = None,
 ) -> AuditEvent:
-    is_user = actor is not None and getattr(actor, "is_authenticated", False)
-    return AuditEvent.objects.create(
-        actor=actor if is_user else None,
-        actor_label=actor.get_username() if is_user else "system",
+    return audit_records(
+        actor=actor,
         action=action,
-        object_type=obj._meta.label_lower if obj is not None else "",
-        object_id=str(obj.pk) if obj is not None else "",
+        objects=[(obj, details)],
         clinic=clinic,
         client=client,
-        # Behind a proxy REMOTE_ADDR is the proxy's: the same rule as the sign-in lockout.
-        ip_address=client_ip(request) if request is not None else None,
-        details=details or {},
-    )
+        request=request,
+    )[0]
+
+
+def audit_records(
+    *,
+    actor,
+    action: str,
+    objects: list[tuple[object, dict | None]],
+    clinic=None,
+    client=None,
+    request=None,
+) -> list[AuditEvent]:
+    """``audit_record`` for several objects that one write touched (a check-in's forms): one event
+    per ``(object, details)`` pair, the same actor, action, clinic and client, in one insert."""
+    is_user = actor is not None and getattr(actor, "is_authenticated", False)
+    # Behind a proxy REMOTE_ADDR is the proxy's: the same rule as the sign-in lockout.
+    ip_address = client_ip(request) if request is not None else None
+    events = [
+        AuditEvent(
+            actor=actor if is_user else None,
+            actor_label=actor.get_username() if is_user else "system",
+            action=action,
+            object_type=obj._meta.label_lower if obj is not None else "",
+            object_id=str(obj.pk) if obj is not None else "",
+            clinic=clinic,
+            client=client,
+            ip_address=ip_address,
+            details=details or {},
+        )
+        for obj, details in objects
+    ]
+    if len(events) == 1:
+        events[0].save(force_insert=True)
+        return events
+    return AuditEvent.objects.bulk_create(events)
 
 
 def audit_client_view(request, client, *, what: str = "client") -> AuditEvent:

@@ -1,22 +1,28 @@
-"""Load benchmark (issue 9): clients submitting check-in forms to gunicorn, on loopback only.
+"""Load benchmark (issue 9, issue 18): clients submitting check-in forms to gunicorn, with a real
+Celery worker evaluating them, on loopback only.
 
     PYTHONPATH=. .venv/bin/python bench/bench_load.py [--clients 50] [--seconds 60]
-                                                     [--health-seconds 30] [--workers 4]
+        [--health-seconds 30] [--workers 4] [--worker-concurrency 2] [--drain-seconds 900]
 
-gunicorn (``config.wsgi``, sync workers) + PostgreSQL + Redis, as in production. The script
+gunicorn (``config.wsgi``, sync workers) + PostgreSQL + Redis + a Celery worker
+(``-Q urgent,celery``, prefork, ``--worker-concurrency`` processes), as in production. The script
 creates its own database ``outcomes_bench_load`` (dropped and made again each run), migrates it,
 and creates up front one clinic, 50 clients with an episode each and enough open check-ins with
 known keys (only their hashes are stored, as the app does). Then ``--clients`` threads, each with
 its own keep-alive connection, POST real check-in forms (PHQ-9 + GAD-7, the form the client's
 phone sends) for ``--seconds``, each to a fresh link. Redis database 13 is the broker (emptied
-before and after), so the evaluation tasks are really queued; no worker runs, which is the
-broker's job to absorb; the report counts that backlog (one task per check-in). Set
-``BENCH_LOAD_DATABASE_URL`` / ``BENCH_LOAD_BROKER_URL`` to use a database and broker of your own.
+before and after). Set ``BENCH_LOAD_DATABASE_URL`` / ``BENCH_LOAD_BROKER_URL`` to use a database
+and broker of your own.
 
 It prints throughput, p50/p99 latency, and the submissions acknowledged (a redirect to the thank-
 you page) against the check-ins completed and the responses stored: they must be equal (nothing
-lost, nothing doubled). Then the same load against ``/healthz`` (a database and a broker ping, no
-writes) for ``--health-seconds``: the ceiling of what this machine serves, for the ratio.
+lost, nothing doubled). The worker runs alongside on the same cores, as the submissions queue one
+``evaluate_episode`` task each: the report gives the evaluation backlog when the load stops (tasks
+waiting on the broker, stored forms not yet evaluated), what the worker got through meanwhile and
+its CPU time per evaluation, then how long it takes to drain once the load is gone (every stored
+form evaluated). Then the same load against ``/healthz`` (a database and a broker ping, no writes)
+for ``--health-seconds``, with the worker idle: the ceiling of what this machine serves, for the
+ratio. ``--worker-concurrency 0`` runs no worker (the backlog is then only counted).
 """
 
 from __future__ import annotations
@@ -131,9 +137,13 @@ def stored_counts(keys_used: int) -> dict:
     }
 
 
+QUEUES = ("urgent", "celery")
+
+
 def evaluation_backlog() -> dict:
-    """What the worker would still have to do: the ``evaluate_episode`` tasks waiting on the
-    broker (one per submitted check-in) and the stored forms no evaluation has reached yet."""
+    """What the worker still has to do: the ``evaluate_episode`` tasks waiting on the broker (one
+    per submitted check-in), those a worker has taken and not finished (with late acknowledgement
+    they wait in kombu's ``unacked`` hash), and the stored forms no evaluation has reached yet."""
     import json
 
     import redis
@@ -154,7 +164,132 @@ def evaluation_backlog() -> dict:
     unevaluated = Administration.objects.filter(
         episode__clinic__slug=SLUG, alerts_evaluated_at__isnull=True
     ).count()
-    return {"tasks_queued": queued, "administrations_unevaluated": unevaluated}
+    return {
+        "tasks_queued": queued,
+        "tasks_taken": broker.hlen("unacked"),
+        "administrations_unevaluated": unevaluated,
+    }
+
+
+def broker_depth(broker) -> int:
+    """Messages waiting on the worker's queues and taken but not acknowledged: two cheap calls,
+    for sampling while the load runs (kombu keeps a queue's priorities in lists named after it)."""
+    waiting = sum(
+        broker.llen(key)
+        for name in QUEUES
+        for key in broker.scan_iter(match=f"{name}*")
+        if broker.type(key) == b"list"
+    )
+    return waiting + broker.hlen("unacked")
+
+
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU time of a process and every live descendant (the worker's prefork
+    children), from /proc."""
+    ticks = os.sysconf("SC_CLK_TCK")
+    parents, times = {}, {}
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            fields = (entry / "stat").read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        parents[int(entry.name)] = int(fields[1])
+        times[int(entry.name)] = (int(fields[11]) + int(fields[12])) / ticks
+    tree, total = {pid}, 0.0
+    for process in sorted(parents):  # children have larger pids, but check ancestry anyway
+        ancestor = process
+        while ancestor not in tree and ancestor in parents and ancestor > 1:
+            ancestor = parents[ancestor]
+        if ancestor in tree:
+            tree.add(process)
+            total += times[process]
+    return total
+
+
+def worker_start(concurrency: int) -> subprocess.Popen:
+    process = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "celery",
+            "-A",
+            "config",
+            "--quiet",  # no banner: its errors still go to stderr
+            "worker",
+            "-Q",
+            ",".join(QUEUES),
+            "--concurrency",
+            str(concurrency),
+            "--pool",
+            "prefork",
+            "-n",
+            f"bench-load-{os.getpid()}@%h",
+            "--without-gossip",
+            "--without-mingle",
+            "-l",
+            "WARNING",
+        ],
+        cwd=ROOT,
+        env=ENV,
+        start_new_session=True,
+    )
+    from config.celery_app import app
+
+    deadline = time.monotonic() + 90
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            raise SystemExit(f"the Celery worker exited with {process.returncode}")
+        if app.control.ping(timeout=1.0):
+            return process
+    os.killpg(process.pid, signal.SIGTERM)
+    raise SystemExit("the Celery worker did not answer a ping within 90 s")
+
+
+def process_stop(process: subprocess.Popen) -> None:
+    if process.poll() is None:
+        os.killpg(process.pid, signal.SIGTERM)
+        try:
+            process.wait(timeout=60)
+        except subprocess.TimeoutExpired:
+            os.killpg(process.pid, signal.SIGKILL)
+            process.wait(timeout=30)
+
+
+class DepthSampler(threading.Thread):
+    """The broker's depth once a second while the load runs."""
+
+    def __init__(self):
+        super().__init__(daemon=True)
+        import redis
+
+        self.broker = redis.Redis.from_url(BROKER_URL)
+        self.samples: list[int] = []
+        self.done = threading.Event()
+
+    def run(self) -> None:
+        while not self.done.wait(1.0):
+            self.samples.append(broker_depth(self.broker))
+
+
+def drain(worker: subprocess.Popen, timeout: float) -> dict:
+    """Wait, with no load, until the broker is empty and every stored form is evaluated."""
+    import redis
+
+    broker = redis.Redis.from_url(BROKER_URL)
+    started, cpu_before = time.monotonic(), cpu_seconds(worker.pid)
+    while time.monotonic() - started < timeout:
+        if broker_depth(broker) == 0 and evaluation_backlog()["administrations_unevaluated"] == 0:
+            break
+        time.sleep(0.5)
+    else:
+        return {"drained": False, "seconds": time.monotonic() - started}
+    return {
+        "drained": True,
+        "seconds": time.monotonic() - started,
+        "cpu": cpu_seconds(worker.pid) - cpu_before,
+    }
 
 
 def free_port() -> int:
@@ -267,6 +402,15 @@ def main() -> None:
     parser.add_argument("--seconds", type=float, default=60)
     parser.add_argument("--health-seconds", type=float, default=30)
     parser.add_argument("--workers", type=int, default=4)
+    parser.add_argument(
+        "--worker-concurrency",
+        type=int,
+        default=2,
+        help="Celery worker processes evaluating alongside (0: no worker)",
+    )
+    parser.add_argument(
+        "--drain-seconds", type=float, default=900, help="how long to wait for the backlog"
+    )
     parser.add_argument("--checkins", type=int, default=30000, help="open links made up front")
     args = parser.parse_args()
 
@@ -283,6 +427,7 @@ def main() -> None:
     body = urlencode(form)
     port = free_port()
     server = gunicorn_start(port, args.workers)
+    worker = worker_start(args.worker_concurrency) if args.worker_concurrency else None
     try:
         handed_out = 0
         hand_out = threading.Lock()
@@ -299,9 +444,21 @@ def main() -> None:
         load = Load(port, args.clients, args.seconds, next_submission)
         print(
             f"{args.clients} clients submitting check-in forms for {args.seconds:.0f} s "
-            f"(gunicorn, {args.workers} sync workers) ..."
+            f"(gunicorn, {args.workers} sync workers; "
+            + (
+                f"a Celery worker, {args.worker_concurrency} processes, evaluating alongside"
+                if worker
+                else "no Celery worker"
+            )
+            + ") ..."
         )
+        sampler = DepthSampler()
+        sampler.start()
+        worker_cpu_before = cpu_seconds(worker.pid) if worker else 0.0
         elapsed = load.run()
+        sampler.done.set()
+        worker_cpu = (cpu_seconds(worker.pid) - worker_cpu_before) if worker else 0.0
+        backlog = evaluation_backlog()
         form_rate = load.report("check-in forms", elapsed)
         acknowledged = load.statuses.get(302, 0)
         counts = stored_counts(handed_out)
@@ -314,14 +471,46 @@ def main() -> None:
             counts["responses"] == 2 * counts["checkins_completed"]
         )
         print("nothing lost, nothing doubled" if equal else "MISMATCH: see the counts above")
-        backlog = evaluation_backlog()
-        print(
-            f"worker's evaluation backlog (no worker runs here): {backlog['tasks_queued']} "
-            f"evaluate_episode tasks queued for {counts['checkins_completed']} check-ins, "
-            f"{backlog['administrations_unevaluated']} stored forms not yet evaluated"
-        )
         if handed_out >= len(keys):
             print("note: every prepared link was used; raise --checkins for a full-length run")
+
+        waiting = backlog["tasks_queued"] + backlog["tasks_taken"]
+        run = counts["checkins_completed"] - waiting  # one evaluate_episode task per check-in
+        print(
+            f"evaluation backlog when the load stopped: {backlog['tasks_queued']} evaluate_episode "
+            f"tasks queued and {backlog['tasks_taken']} taken by the worker, of "
+            f"{counts['checkins_completed']} queued during the load; "
+            f"{backlog['administrations_unevaluated']} stored forms not yet evaluated; "
+            f"broker depth max {max(sampler.samples, default=0)} "
+            f"(sampled every second: {sampler.samples[:: max(1, len(sampler.samples) // 12)]})"
+        )
+        evaluation_rate = 0.0
+        if worker:
+            per_task = worker_cpu / run if run > 0 else float("nan")
+            print(
+                f"worker during the load: {run} tasks run ({run / elapsed:.1f}/s against "
+                f"{counts['checkins_completed'] / elapsed:.1f} check-ins/s queued), "
+                f"{worker_cpu:.1f} CPU-s ({per_task * 1000:.0f} ms per task, "
+                f"{per_task * counts['checkins_completed'] / elapsed:.1f} core-seconds of "
+                "evaluation queued per second of load)"
+            )
+            drained = drain(worker, args.drain_seconds)
+            if drained["drained"]:
+                evaluation_rate = waiting / drained["seconds"] if drained["seconds"] else 0.0
+                print(
+                    f"drained with no load in {drained['seconds']:.1f} s: {waiting} tasks "
+                    f"({evaluation_rate:.1f}/s, {drained['cpu']:.1f} CPU-s, "
+                    f"{drained['cpu'] / max(waiting, 1) * 1000:.0f} ms per task); every stored "
+                    "form evaluated; seconds of work behind when the load stopped: "
+                    f"{drained['seconds']:.1f}"
+                )
+            else:
+                left = evaluation_backlog()
+                print(
+                    f"NOT DRAINED after {drained['seconds']:.0f} s: {left['tasks_queued']} tasks "
+                    f"queued, {left['administrations_unevaluated']} forms not evaluated"
+                )
+                equal = False
 
         health = Load(port, args.clients, args.health_seconds, lambda: ("GET", "/healthz", None))
         print(f"{args.clients} clients on /healthz for {args.health_seconds:.0f} s ...")
@@ -331,8 +520,9 @@ def main() -> None:
         if not equal:
             raise SystemExit(1)
     finally:
-        os.killpg(server.pid, signal.SIGTERM)
-        server.wait(timeout=30)
+        if worker is not None:
+            process_stop(worker)
+        process_stop(server)
         broker_empty()
 
 

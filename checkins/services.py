@@ -10,17 +10,22 @@ from __future__ import annotations
 from datetime import datetime
 
 from django.db import IntegrityError, transaction
+from django.db.models import Q
 from django.utils import timezone
 
 from audit.services import audit_record
 from clients.checkins import LinkState, SubmitOutcome, checkin_link_state, pending_checkins_cancel
 from clients.models import CheckIn, CheckInStatus, Client, Episode, EventKind, TimelineEvent
+from measures.instruments import Instrument
 from outcomes.models import Alert, AlertRule, AlertSeverity, ResponseSource, RiskState
+from outcomes.selectors import instruments_for
 from outcomes.services import (
     AnswersInvalid,
     administration_record,
+    administrations_store,
     alert_raise,
     episode_evaluation_queue,
+    form_score,
     unfinished_form_risk_raise,
     unfinished_risk_alerts_settle,
 )
@@ -34,43 +39,61 @@ def checkin_submit(
     answers: dict[str, list],
     contact_request: bool = False,
     now: datetime | None = None,
+    checkin: CheckIn | None = None,
+    instruments: dict[str, Instrument] | None = None,
 ) -> SubmitOutcome:
     """Store the client's answers for every instrument of the check-in, exactly once.
 
-    The check-in row is locked for the whole write, so a double click, a back-button resubmit or
-    a second tab waits for the first and then sees "completed"; the unique (check-in, instrument)
-    constraint on administrations backs that up where row locks do not exist (SQLite serialises
-    writers instead). Raises AnswersInvalid (nothing stored) for answers that cannot be scored.
-    Risk alerts are raised inside administration_record, in this same transaction; everything
-    else is queued after commit, so a broker that is down cannot lose the response.
+    ``checkin`` is the caller's read of that row (with its episode, client and clinic), so the
+    link's page does not read it twice, and ``instruments`` the clinic's instruments its form was
+    checked against (``outcomes.selectors.instruments_for``); both are read here when not given.
+
+    Every form is scored first (AnswersInvalid: nothing stored). Then the check-in is claimed
+    with a conditional UPDATE (still pending, not expired) that completes it: of a double click, a
+    back-button resubmit or a second tab, the first claims it and the others wait for its commit
+    on the row lock, then claim nothing and see "completed"; the unique (check-in, instrument)
+    constraint on administrations backs that up. Closing the episode, ending or pausing the plan
+    and opting out all cancel the pending check-in, so a claim cannot win against one that
+    committed first. The forms are stored after the claim in the same transaction, with their
+    audit events, and each risk alert is raised at once, in this same transaction; everything else
+    is queued after commit, so a broker that is down cannot lose the response.
     """
     now = now or timezone.now()
+    if checkin is None:
+        checkin = _checkin_read(checkin_id)
+    state = checkin_link_state(checkin, now=now)
+    if state != LinkState.OPEN:
+        return SubmitOutcome(state=state)
+    if instruments is None:
+        try:
+            instruments = instruments_for(checkin.episode.clinic, checkin.instruments)
+        except KeyError as error:
+            raise AnswersInvalid([f"Unknown instrument '{error.args[0]}'."]) from error
+    forms = []
+    for code in checkin.instruments:
+        instrument = instruments.get(code)
+        if instrument is None:
+            raise AnswersInvalid([f"Unknown instrument '{code}'."])
+        forms.append(form_score(instrument, answers.get(code, [])))
     try:
         with transaction.atomic():
-            checkin = (
-                CheckIn.objects.select_for_update(of=("self",))
-                .select_related("episode__client", "episode__clinic")
-                .get(pk=checkin_id)
+            claimed = (
+                CheckIn.objects.filter(pk=checkin.pk, status=CheckInStatus.PENDING)
+                .filter(Q(expires_at__isnull=True) | Q(expires_at__gt=now))
+                .update(status=CheckInStatus.COMPLETED, completed_at=now)
             )
-            state = checkin_link_state(checkin, now=now)
-            if state != LinkState.OPEN:
-                return SubmitOutcome(state=state)
-            risk = False
-            for code in checkin.instruments:
-                recorded = administration_record(
-                    episode=checkin.episode,
-                    instrument_code=code,
-                    answers=answers.get(code, []),
-                    source=ResponseSource.LINK,
-                    checkin=checkin,
-                    administered_at=now,
-                    evaluate=False,
-                )
-                risk = risk or recorded.administration.risk == RiskState.YES
-            unfinished_risk_alerts_settle(checkin=checkin)
-            CheckIn.objects.filter(pk=checkin.pk).update(
-                status=CheckInStatus.COMPLETED, completed_at=now
+            if not claimed:
+                # Completed, cancelled or expired since the caller read it: say which.
+                return SubmitOutcome(state=checkin_link_state(_checkin_read(checkin.pk), now=now))
+            recorded = administrations_store(
+                episode=checkin.episode,
+                forms=forms,
+                source=ResponseSource.LINK,
+                checkin=checkin,
+                administered_at=now,
             )
+            risk = any(r.administration.risk == RiskState.YES for r in recorded)
+            unfinished_risk_alerts_settle(checkin=checkin, instruments=instruments)
             if contact_request:
                 _contact_request_raise(checkin)
             # One evaluation for the whole check-in, after its last form (not one per form).
@@ -78,12 +101,17 @@ def checkin_submit(
     except IntegrityError:
         # Another request stored this check-in between our read and our insert.
         return SubmitOutcome(state=LinkState.COMPLETED)
+    checkin.status, checkin.completed_at = CheckInStatus.COMPLETED, now
     return SubmitOutcome(
         state=LinkState.COMPLETED,
         risk_endorsed=risk,
         contact_requested=contact_request,
         stored=True,
     )
+
+
+def _checkin_read(checkin_id: int) -> CheckIn:
+    return CheckIn.objects.select_related("episode__client", "episode__clinic").get(pk=checkin_id)
 
 
 def _contact_request_raise(checkin: CheckIn) -> None:

@@ -41,7 +41,7 @@ from clients.checkins import LinkState
 from clients.models import CheckInStatus
 from clients.selectors import episodes_visible_to
 from lib.request_address import client_ip
-from outcomes.selectors import instruments_available
+from outcomes.selectors import instruments_available, instruments_for
 from outcomes.services import AnswersInvalid
 
 # The thank-you page names the risk answer, so it is shown only to the browser that sent the
@@ -165,8 +165,10 @@ def checkin_form(request, key):
     if state != LinkState.OPEN:
         return _state_page(request, state, checkin)
 
-    instruments = checkins.checkin_instruments(checkin)
-    instructions = checkins.checkin_instructions(checkin)
+    # Every form's definition in one read, and the same instruments for the answers' scoring.
+    by_code = instruments_for(checkin.episode.clinic, checkin.instruments)
+    instruments = list(by_code.values())
+    instructions = checkins.checkin_instructions(checkin, instruments)
     risk_endorsed = False
     if request.method == "POST":
         form = CheckInForm(request.POST, instruments=instruments, instructions=instructions)
@@ -176,6 +178,8 @@ def checkin_form(request, key):
                     checkin_id=checkin.pk,
                     answers=form.answers(),
                     contact_request=form.cleaned_data["contact_request"],
+                    checkin=checkin,
+                    instruments=by_code,
                 )
             except AnswersInvalid as error:
                 form.add_scoring_errors(error.errors)

@@ -49,7 +49,11 @@ class _Layers:
 
 
 def _layers(clinic, code: str) -> _Layers:
-    rows = list(_definitions_for(clinic).filter(code=code))
+    return _layers_of(list(_definitions_for(clinic).filter(code=code)), code)
+
+
+def _layers_of(rows: list[InstrumentDefinition], code: str) -> _Layers:
+    """The layers from ``rows``: every active definition row for ``code`` in the clinic's scope."""
     text_pack = InstrumentDefinition.Source.TEXT_PACK
     custom = _preferred([row for row in rows if row.source != text_pack])
     base = instrument_from_dict(custom.definition) if custom is not None else get_instrument(code)
@@ -74,6 +78,23 @@ def instrument_for(clinic, code: str) -> Instrument:
     """The instrument as this clinic uses it: its own definition, or the built-in one, with the
     clinic's licensed text pack applied where it loaded one. KeyError for an unknown code."""
     return _layers(clinic, code).instrument
+
+
+def instruments_for(clinic, codes) -> dict[str, Instrument]:
+    """Several instruments as this clinic uses them (``instrument_for`` each), from one read of
+    their definition rows: a check-in's forms cost one query, not one per form. Keyed by code in
+    the order given; KeyError (of the code) for an unknown one."""
+    codes = list(dict.fromkeys(codes))
+    rows: dict[str, list[InstrumentDefinition]] = {code: [] for code in codes}
+    for row in _definitions_for(clinic).filter(code__in=codes):
+        rows[row.code].append(row)
+    instruments = {}
+    for code in codes:
+        try:
+            instruments[code] = _layers_of(rows[code], code).instrument
+        except KeyError as error:
+            raise KeyError(code) from error
+    return instruments
 
 
 def instrument_base_for(clinic, code: str) -> Instrument:

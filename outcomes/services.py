@@ -14,10 +14,11 @@ from django.core.exceptions import PermissionDenied
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
-from audit.services import audit_record
+from audit.services import audit_record, audit_records
 from clients.selectors import episodes_visible_to
 from lib.queue import enqueue_task_on_commit
-from measures.scoring import score_answers
+from measures.instruments import Instrument
+from measures.scoring import ScoreResult, score_answers
 from outcomes.models import (
     Administration,
     Alert,
@@ -66,6 +67,23 @@ class RecordedAdministration:
     risk_alert: Alert | None
 
 
+@dataclass(frozen=True)
+class ScoredForm:
+    """One form's answers, validated and scored against the clinic's instrument; not stored."""
+
+    instrument: Instrument
+    answers: list
+    result: ScoreResult
+
+
+def form_score(instrument: Instrument, answers: list) -> ScoredForm:
+    """Validate and score one form (pure: no query). Raises AnswersInvalid."""
+    result = score_answers(instrument, list(answers))
+    if not result.valid:
+        raise AnswersInvalid(list(result.errors))
+    return ScoredForm(instrument=instrument, answers=list(answers), result=result)
+
+
 def administration_record(
     *,
     episode,
@@ -78,17 +96,41 @@ def administration_record(
     evaluate: bool = True,
 ) -> RecordedAdministration:
     """Store, score and audit one form; raise its risk alert at once; queue the episode's
-    evaluation after commit. A caller that stores several forms in one go (a check-in) passes
-    ``evaluate=False`` and queues one evaluation itself: the rules read the whole episode, so one
-    run after the last form sees them all, and a run per form only repeats the work."""
+    evaluation after commit. A check-in's forms go through ``administrations_store`` together
+    (``checkins.services.checkin_submit``), with one evaluation after the last."""
     try:
         instrument = instrument_for(episode.clinic, instrument_code)
     except KeyError as error:
         raise AnswersInvalid([f"Unknown instrument '{instrument_code}'."]) from error
-    result = score_answers(instrument, list(answers))
-    if not result.valid:
-        raise AnswersInvalid(list(result.errors))
+    form = form_score(instrument, answers)
     administered_at = administered_at or timezone.now()
+    (recorded,) = administrations_store(
+        episode=episode,
+        forms=[form],
+        source=source,
+        checkin=checkin,
+        entered_by=entered_by,
+        administered_at=administered_at,
+    )
+    if evaluate:
+        episode_evaluation_queue(episode_id=episode.pk)
+    return recorded
+
+
+def administrations_store(
+    *,
+    episode,
+    forms: list[ScoredForm],
+    source: str,
+    administered_at,
+    checkin=None,
+    entered_by=None,
+) -> list[RecordedAdministration]:
+    """Store scored forms of one episode filled at one moment, audit each, and raise the urgent
+    alert of each that endorses a risk item at once, in the caller's transaction (or one of its
+    own): the forms in one INSERT and their ``administration.create`` audit events in another,
+    whatever their number. Raises AdministeredAtInvalid (nothing stored) for an impossible time.
+    The caller queues the evaluation."""
     when_errors = _administered_at_errors(episode=episode, administered_at=administered_at)
     if when_errors:
         raise AdministeredAtInvalid(when_errors)
@@ -96,61 +138,78 @@ def administration_record(
     # No savepoint of its own: inside a caller's transaction (a check-in's forms) a failure here
     # fails the whole write anyway, and two queries per form were a sixth of a submission's.
     with transaction.atomic(savepoint=False):
-        administration = Administration.objects.create(
-            episode=episode,
-            checkin=checkin,
-            instrument=instrument.code,
-            instrument_version=str(instrument.version),
-            administered_at=administered_at,
-            answers=list(answers),
-            total=result.total,
-            band=result.band or "",
-            caseness=result.caseness,
-            risk=result.risk,
-            valid=result.valid,
-            source=source,
-            entered_by=entered_by,
+        administrations = Administration.objects.bulk_create(
+            [
+                Administration(
+                    episode=episode,
+                    checkin=checkin,
+                    instrument=form.instrument.code,
+                    instrument_version=str(form.instrument.version),
+                    administered_at=administered_at,
+                    answers=form.answers,
+                    total=form.result.total,
+                    band=form.result.band or "",
+                    caseness=form.result.caseness,
+                    risk=form.result.risk,
+                    valid=form.result.valid,
+                    source=source,
+                    entered_by=entered_by,
+                )
+                for form in forms
+            ]
         )
-        risk_alert = None
-        finished_message = f"Risk item endorsed on {instrument.name}: contact the client today."
-        unfinished = Alert.objects.none()
-        if checkin is not None:
-            unfinished = Alert.objects.filter(
-                episode=episode,
-                rule=AlertRule.RISK_ITEM,
-                trigger=unfinished_form_trigger(checkin_id=checkin.pk, code=instrument.code),
-            )
-        if result.risk == RiskState.YES:
-            # The client endorsed this risk item on an earlier attempt they had not finished:
-            # that urgent alert becomes this form's alert (one alert, not two), and its text
-            # no longer says the form is unfinished.
-            unfinished.update(
-                trigger=f"adm:{administration.pk}",
-                administration=administration,
-                message=finished_message,
-            )
-            risk_alert, _ = alert_raise(
-                episode=episode,
-                rule=AlertRule.RISK_ITEM,
-                trigger=f"adm:{administration.pk}",
-                severity=AlertSeverity.URGENT,
-                instrument=instrument.code,
-                administration=administration,
-                message=finished_message,
-            )
         # Every door, the client's own link included (actor None: "system", source "link").
-        audit_record(
+        audit_records(
             actor=entered_by,
             action="administration.create",
-            obj=administration,
+            objects=[
+                (administration, {"source": source, "instrument": administration.instrument})
+                for administration in administrations
+            ],
             clinic=episode.clinic,
             client=episode.client,
-            details={"source": source, "instrument": instrument.code},
         )
+        recorded = []
+        for form, administration in zip(forms, administrations, strict=True):
+            risk_alert = None
+            if form.result.risk == RiskState.YES:
+                risk_alert = _risk_alert_raise(
+                    episode=episode,
+                    checkin=checkin,
+                    instrument=form.instrument,
+                    administration=administration,
+                )
+            recorded.append(
+                RecordedAdministration(administration=administration, risk_alert=risk_alert)
+            )
+    return recorded
 
-    if evaluate:
-        episode_evaluation_queue(episode_id=episode.pk)
-    return RecordedAdministration(administration=administration, risk_alert=risk_alert)
+
+def _risk_alert_raise(*, episode, checkin, instrument: Instrument, administration) -> Alert:
+    message = f"Risk item endorsed on {instrument.name}: contact the client today."
+    if checkin is not None:
+        # The client endorsed this risk item on an earlier attempt they had not finished: that
+        # urgent alert becomes this form's alert (one alert, not two), and its text no longer
+        # says the form is unfinished.
+        Alert.objects.filter(
+            episode=episode,
+            rule=AlertRule.RISK_ITEM,
+            trigger=unfinished_form_trigger(checkin_id=checkin.pk, code=instrument.code),
+        ).update(
+            trigger=f"adm:{administration.pk}",
+            administration=administration,
+            message=message,
+        )
+    alert, _ = alert_raise(
+        episode=episode,
+        rule=AlertRule.RISK_ITEM,
+        trigger=f"adm:{administration.pk}",
+        severity=AlertSeverity.URGENT,
+        instrument=instrument.code,
+        administration=administration,
+        message=message,
+    )
+    return alert
 
 
 def episode_evaluation_queue(*, episode_id: int) -> None:
@@ -162,7 +221,7 @@ def unfinished_form_trigger(*, checkin_id: int, code: str) -> str:
     return f"checkin:{checkin_id}:{code}:unfinished"
 
 
-def unfinished_risk_alerts_settle(*, checkin) -> None:
+def unfinished_risk_alerts_settle(*, checkin, instruments: dict | None = None) -> None:
     """After a check-in's forms are stored: an urgent alert raised on an unfinished attempt that no
     finished form took over (the finished form does not endorse the risk item) stands, since the
     earlier answer was given, and says what happened. One read per check-in, nearly always empty
@@ -174,7 +233,10 @@ def unfinished_risk_alerts_settle(*, checkin) -> None:
         trigger__endswith=":unfinished",
     ).only("pk", "instrument")
     for alert in left:
-        name = instrument_for(checkin.episode.clinic, alert.instrument).name
+        instrument = (instruments or {}).get(alert.instrument)
+        if instrument is None:
+            instrument = instrument_for(checkin.episode.clinic, alert.instrument)
+        name = instrument.name
         Alert.objects.filter(pk=alert.pk).update(
             message=(
                 f"Risk item endorsed on {name} in an earlier, unfinished attempt at this "

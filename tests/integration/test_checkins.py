@@ -385,6 +385,50 @@ def test_an_expired_checkin_takes_no_answers(cast):
     assert not Administration.objects.exists()
 
 
+def _read_by_the_page(checkin) -> CheckIn:
+    # What the link's page holds when the client presses "send": its own read, made earlier.
+    return CheckIn.objects.select_related("episode__client", "episode__clinic").get(pk=checkin.pk)
+
+
+@pytest.mark.parametrize("change", ["opt_out", "episode_close", "completed_elsewhere", "expired"])
+def test_a_checkin_closed_after_the_page_read_it_takes_no_answers(cast, change):
+    from clients.services import episode_close
+
+    checkin, _ = open_checkin(cast.episode)
+    read = _read_by_the_page(checkin)
+    now = None
+    if change == "opt_out":
+        client_opt_out(client=cast.client)
+    elif change == "episode_close":
+        episode_close(episode=cast.episode, ended_on=None, end_reason="planned", user=None)
+    elif change == "completed_elsewhere":
+        assert checkin_submit(
+            checkin_id=checkin.pk, answers={"phq9": PHQ9_CALM, "gad7": GAD7_CALM}
+        ).stored
+    else:
+        now = checkin.expires_at + timedelta(seconds=1)
+    before = Administration.objects.filter(checkin=checkin).count()
+
+    outcome = checkin_submit(
+        checkin_id=checkin.pk,
+        answers={"phq9": PHQ9_CALM, "gad7": GAD7_CALM},
+        checkin=read,
+        now=now,
+    )
+
+    assert not outcome.stored
+    assert (
+        outcome.state
+        == {
+            "opt_out": LinkState.OPTED_OUT,
+            "episode_close": LinkState.CLOSED,
+            "completed_elsewhere": LinkState.COMPLETED,
+            "expired": LinkState.EXPIRED,
+        }[change]
+    )
+    assert Administration.objects.filter(checkin=checkin).count() == before
+
+
 # --- Opt-out ------------------------------------------------------------------------------------
 
 

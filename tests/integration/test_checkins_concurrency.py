@@ -1,5 +1,6 @@
 """Two submissions of one check-in at the same moment (two tabs, a double tap on a slow
-connection) store exactly one response: the check-in row lock serialises them on PostgreSQL."""
+connection) store exactly one response: on PostgreSQL the conditional UPDATE that claims the
+check-in holds its row lock, so the second waits and then claims nothing."""
 
 import threading
 

@@ -30,6 +30,7 @@ from outcomes.selectors import (
     instrument_for,
     instrument_send_block_reason,
     instruments_available,
+    instruments_for,
 )
 from outcomes.services import administration_record
 
@@ -326,6 +327,30 @@ def test_a_custom_definition_is_stored_normalised_and_used(cast):
     assert row.definition["max_total"] == 2
     assert instrument_for(cast.clinic, "sleep_check").is_case(2)
     assert AuditEvent.objects.get(action="instrument.define").actor == cast.admin
+
+
+def test_a_checkins_instruments_read_together_are_each_as_read_alone(cast, tmp_path):
+    # An installation-wide pack, the clinic's own pack over it and a custom definition: one read
+    # of all their rows gives each code exactly what its own read gives, in the order asked.
+    call_command("load_text_pack", write_json(tmp_path, "a.json", core10_pack()))
+    own = core10_pack()
+    own["items"][0]["text"] = "The clinic's own placeholder"
+    text_pack_load(clinic=cast.clinic, payload=own, user=None)
+    instrument_define(clinic=cast.clinic, definition=tiny_definition(), user=None)
+
+    for clinic, codes in (
+        (cast.clinic, ["core10", "phq9", "sleep_check", "gad7"]),
+        (cast.other_clinic, ["gad7", "core10", "phq9"]),
+    ):
+        together = instruments_for(clinic, codes)
+        assert list(together) == codes
+        for code, instrument in together.items():
+            assert instrument == instrument_for(clinic, code)
+    own_text = own["items"][0]["text"]
+    assert instruments_for(cast.clinic, ["core10"])["core10"].item(1).text == own_text
+    assert instruments_for(cast.other_clinic, ["core10"])["core10"].item(1).text != own_text
+    with pytest.raises(KeyError, match="sleep_check"):
+        instruments_for(cast.other_clinic, ["phq9", "sleep_check"])
 
 
 def test_a_clinic_definition_of_phq9_must_keep_its_risk_item(cast):
