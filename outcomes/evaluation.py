@@ -661,7 +661,8 @@ def _statuses_save(statuses: list[pd.DataFrame], *, episodes: dict, fingerprints
 
 
 def _episodes_status_write(changed: list[tuple], *, now) -> None:
-    """One UPDATE ... FROM (VALUES ...) per batch on PostgreSQL and SQLite (3.33+).
+    """One UPDATE ... FROM a temporary table filled by COPY on PostgreSQL, one UPDATE ... FROM
+    (VALUES ...) per batch on SQLite (3.33+).
 
     ``bulk_update`` builds a CASE WHEN per row and field, which costs seconds per thousand rows
     in expression building alone; a first sweep over a clinic writes every status once.
@@ -686,6 +687,26 @@ def _episodes_status_write(changed: list[tuple], *, now) -> None:
         return
     table = connection.ops.quote_name(Episode._meta.db_table)
     stamp = Episode._meta.get_field("status_updated_at").get_db_prep_save(now, connection)
+    if connection.vendor == "postgresql" and changed:
+        # Thousands of rows: COPY them into a temporary table (no Python per value) and update
+        # from it in one statement.
+        with connection.cursor() as wrapper:
+            cursor = wrapper.cursor
+            cursor.execute(
+                "CREATE TEMPORARY TABLE sweep_status (id bigint, status text, reason text, "
+                "fingerprint text) ON COMMIT DROP"
+            )
+            with cursor.copy("COPY sweep_status FROM STDIN") as copy:
+                for row in changed:
+                    copy.write_row(row)
+            cursor.execute(
+                f"UPDATE {table} SET status = v.status, status_reason = v.reason, "  # noqa: S608
+                "status_updated_at = %s, rules_evaluated_at = %s, "
+                f"rules_fingerprint = v.fingerprint FROM sweep_status AS v WHERE {table}.id = v.id",
+                [stamp, stamp],
+            )
+            cursor.execute("DROP TABLE sweep_status")
+        return
     with connection.cursor() as cursor:
         for start in range(0, len(changed), STATUS_BATCH):
             batch = changed[start : start + STATUS_BATCH]
