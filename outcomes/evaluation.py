@@ -128,9 +128,7 @@ def _chunk_evaluate(episode_ids: list[int], *, now) -> EvaluationSummary:
         ids = list(episodes)
         administrations, unevaluated = _administrations_read(episode_ids=ids)
         checkins = checkins_frame(episode_ids=ids)
-        existing = set(
-            Alert.objects.filter(episode_id__in=ids).values_list("episode_id", "rule", "trigger")
-        )
+        existing = _alert_keys(episode_ids=ids)
 
         clinics = Clinic.objects.in_bulk({episode.clinic_id for episode in episodes.values()})
         curves = clinics_curve_overrides(clinics=clinics.values())
@@ -382,12 +380,16 @@ def _copy_frame(select_sql: str, *, dtypes: list[str]) -> list[np.ndarray]:
     buffer = io.BytesIO()
     with (
         connection.cursor() as cursor,
-        cursor.cursor.copy(f"COPY ({select_sql}) TO STDOUT") as copy,
+        cursor.copy(f"COPY ({select_sql}) TO STDOUT") as copy,
     ):
         for block in copy:
             buffer.write(block)
     if not buffer.tell():
         return [np.array([], dtype=dtype if dtype != "str" else object) for dtype in dtypes]
+    text = buffer.getvalue()
+    if text.count(b"\\") != text.count(b"\\N"):
+        # An escaped tab, newline or backslash: pandas would read it wrongly, so say so loudly.
+        raise ValueError("COPY returned escaped text where codes and ids were expected")
     buffer.seek(0)
     frame = pd.read_csv(
         buffer,
@@ -401,6 +403,19 @@ def _copy_frame(select_sql: str, *, dtypes: list[str]) -> list[np.ndarray]:
         engine="c",
     )
     return [frame[column].to_numpy() for column in range(len(dtypes))]
+
+
+def _alert_keys(*, episode_ids: list[int]) -> set[tuple[int, str, str]]:
+    """The (episode, rule, trigger) of every alert the episodes already have."""
+    if connection.vendor == "postgresql":
+        episode, rule, trigger = _copy_frame(
+            f"SELECT episode_id, rule, trigger FROM {Alert._meta.db_table} "  # noqa: S608
+            f"WHERE episode_id IN ({_integers(episode_ids)})",
+            dtypes=["int64", "str", "str"],
+        )
+        return set(zip(episode.tolist(), rule.tolist(), trigger.tolist(), strict=True))
+    alerts = Alert.objects.filter(episode_id__in=episode_ids)
+    return set(alerts.values_list("episode_id", "rule", "trigger"))
 
 
 def rule_settings(*, clinic: Clinic, curves=()) -> rules.RuleSettings:
@@ -548,44 +563,59 @@ def _alerts_insert(rows: list[tuple], *, now) -> list[_CreatedAlert]:
 
 
 def _alerts_insert_postgresql(rows: list[tuple], *, now) -> list[_CreatedAlert]:
-    """``_alerts_insert`` and ``_alerts_audit`` in one statement: the rows go into a temporary
-    table by COPY (no Python per value), then one INSERT ... SELECT ... ON CONFLICT DO NOTHING
-    RETURNING inserts the new alerts and, in the same statement, their "alert.create" audit
-    events, as ``audit_record`` writes them for ``alert_raise``. A first sweep over a clinic
-    creates hundreds of thousands; the ORM spent seconds per ten thousand building them."""
+    """``_alerts_insert`` and ``_alerts_audit`` in one statement: one INSERT ... SELECT ... ON
+    CONFLICT DO NOTHING RETURNING inserts the new alerts and, in the same statement, their
+    "alert.create" audit events, as ``audit_record`` writes them for ``alert_raise``. A first
+    sweep over a clinic creates hundreds of thousands, which go into a temporary table by COPY
+    first (no Python per value; the ORM spent seconds per ten thousand building them); the
+    few of one submission go in as VALUES."""
     columns, defaults = _alert_defaults(now=now)
     quote = connection.ops.quote_name
-    alert_table = quote(Alert._meta.db_table)
-    audit_table = quote(AuditEvent._meta.db_table)
-    episode_table = quote(Episode._meta.db_table)
     names = ", ".join(quote(column) for column in (*_ALERT_COLUMNS, *columns))
-    with connection.cursor() as wrapper:
-        cursor = wrapper.cursor
-        cursor.execute(
-            "CREATE TEMPORARY TABLE sweep_new_alert (episode_id bigint, clinic_id bigint, "
-            "rule text, trigger text, severity text, instrument text, administration_id bigint, "
-            "message text) ON COMMIT DROP"
-        )
-        with cursor.copy(f"COPY sweep_new_alert ({', '.join(_ALERT_COLUMNS)}) FROM STDIN") as copy:
-            for row in rows:
-                copy.write_row(row)
+    with connection.cursor() as cursor:
+        if len(rows) > _INSERT_BATCH:
+            cursor.execute(
+                "CREATE TEMPORARY TABLE sweep_new_alert (episode_id bigint, clinic_id bigint, "
+                "rule text, trigger text, severity text, instrument text, "
+                "administration_id bigint, message text) ON COMMIT DROP"
+            )
+            with cursor.copy(
+                f"COPY sweep_new_alert ({', '.join(_ALERT_COLUMNS)}) FROM STDIN"
+            ) as copy:
+                for row in rows:
+                    copy.write_row(row)
+            source, source_values = "sweep_new_alert", []
+        else:
+            row_sql = "(" + ", ".join(["%s"] * len(_ALERT_COLUMNS)) + ")"
+            source = (
+                f"(VALUES {', '.join([row_sql] * len(rows))}) "
+                f"AS new_alert ({', '.join(_ALERT_COLUMNS)})"
+            )
+            source_values = [value for row in rows for value in row]
         # Only quoted names and placeholders are formatted in; values are bound.
         cursor.execute(
-            f"WITH created AS (INSERT INTO {alert_table} ({names}) "  # noqa: S608
-            f"SELECT {', '.join(_ALERT_COLUMNS)}, {', '.join(['%s'] * len(columns))} "
-            "FROM sweep_new_alert ORDER BY episode_id, rule, trigger "
+            f"WITH created AS (INSERT INTO {quote(Alert._meta.db_table)} ({names}) "  # noqa: S608
+            "SELECT episode_id::bigint, clinic_id::bigint, rule, trigger, severity, instrument, "
+            f"administration_id::bigint, message, {', '.join(['%s'] * len(columns))} "
+            f"FROM {source} ORDER BY episode_id, rule, trigger "
             f"ON CONFLICT (episode_id, rule, trigger) DO NOTHING RETURNING {_RETURNED}), "
-            f"audited AS (INSERT INTO {audit_table} (at, actor_id, actor_label, action, "
-            "object_type, object_id, clinic_id, client_id, ip_address, details) "
-            "SELECT %s, NULL, 'system', 'alert.create', %s, created.id::text, created.clinic_id, "
-            "episode.client_id, NULL, jsonb_build_object('rule', created.rule, "
-            "'severity', created.severity) "
-            f"FROM created JOIN {episode_table} AS episode ON episode.id = created.episode_id) "
+            f"audited AS (INSERT INTO {quote(AuditEvent._meta.db_table)} (at, actor_id, "
+            "actor_label, action, object_type, object_id, clinic_id, client_id, ip_address, "
+            "details) SELECT %s, NULL, 'system', 'alert.create', %s, created.id::text, "
+            "created.clinic_id, episode.client_id, NULL, jsonb_build_object('rule', created.rule, "
+            "'severity', created.severity) FROM created "
+            f"JOIN {quote(Episode._meta.db_table)} AS episode ON episode.id = created.episode_id) "
             f"SELECT {_RETURNED} FROM created",
-            [*defaults, defaults[columns.index("created_at")], Alert._meta.label_lower],
+            [
+                *defaults,
+                *source_values,
+                defaults[columns.index("created_at")],
+                Alert._meta.label_lower,
+            ],
         )
         created = [_CreatedAlert(*row) for row in cursor.fetchall()]
-        cursor.execute("DROP TABLE sweep_new_alert")
+        if source == "sweep_new_alert":
+            cursor.execute("DROP TABLE sweep_new_alert")
     return created
 
 
@@ -687,11 +717,10 @@ def _episodes_status_write(changed: list[tuple], *, now) -> None:
         return
     table = connection.ops.quote_name(Episode._meta.db_table)
     stamp = Episode._meta.get_field("status_updated_at").get_db_prep_save(now, connection)
-    if connection.vendor == "postgresql" and changed:
+    if connection.vendor == "postgresql" and len(changed) > STATUS_BATCH:
         # Thousands of rows: COPY them into a temporary table (no Python per value) and update
         # from it in one statement.
-        with connection.cursor() as wrapper:
-            cursor = wrapper.cursor
+        with connection.cursor() as cursor:
             cursor.execute(
                 "CREATE TEMPORARY TABLE sweep_status (id bigint, status text, reason text, "
                 "fingerprint text) ON COMMIT DROP"

@@ -10,6 +10,7 @@ from django.utils import timezone
 from audit.models import AuditEvent
 from clients.models import CheckInStatus, Episode, EpisodeStatus
 from demo import demo_data
+from outcomes import evaluation
 from outcomes.evaluation import episode_evaluate, episodes_evaluate
 from outcomes.models import (
     Administration,
@@ -103,9 +104,15 @@ def test_an_unanswered_risk_item_asks_the_therapist_to_ask_directly(cast):
     assert alert.severity == AlertSeverity.WARNING and alert.trigger == f"adm:{skipped.pk}"
 
 
-def test_the_sweeps_alerts_and_their_audit_events_hold_what_alert_raise_writes(cast):
-    # The sweep inserts alerts and audit events in bulk (on PostgreSQL in one statement): every
-    # field must be what one alert_raise would have stored, defaults included.
+@pytest.mark.parametrize("batch", [1000, 1], ids=["as-values", "by-copy-or-in-batches"])
+def test_the_sweeps_alerts_and_their_audit_events_hold_what_alert_raise_writes(
+    cast, monkeypatch, batch
+):
+    # The sweep inserts alerts and audit events in bulk (on PostgreSQL in one statement, from
+    # VALUES or, for many, from a table filled by COPY; on SQLite in batches): every field must
+    # be what one alert_raise would have stored, defaults included.
+    monkeypatch.setattr(evaluation, "_INSERT_BATCH", batch)
+    monkeypatch.setattr(evaluation, "STATUS_BATCH", batch)
     forms = phq9_course(cast.episode, [12, 14, 18, 19, 19])
     checkin(cast.other_episode, status=CheckInStatus.EXPIRED, weeks_ago=2)
     missed = checkin(cast.other_episode, status=CheckInStatus.EXPIRED, weeks_ago=1)
@@ -138,6 +145,8 @@ def test_the_sweeps_alerts_and_their_audit_events_hold_what_alert_raise_writes(c
         assert event.at == alert.created_at and event.ip_address is None
     assert episodes_evaluate(episode_ids=[cast.episode.pk]).alerts_created == 0
     assert AuditEvent.objects.filter(action="alert.create").count() == len(alerts)
+    cast.episode.refresh_from_db()
+    assert cast.episode.status != EpisodeStatus.NONE and cast.episode.rules_fingerprint
 
 
 # --- Stored state, idempotency ------------------------------------------------------------------

@@ -4,11 +4,13 @@ converter, hold exactly what the ORM reads, to the microsecond, on SQLite and Po
 from datetime import UTC, datetime, timedelta
 
 import pandas as pd
+import pytest
 
 from clients.models import CheckIn, CheckInStatus
 from outcomes.evaluation import (
     CHECKIN_STATUS_FOR_RULES,
     _administrations_read,
+    _copy_frame,
     administrations_frame,
     checkins_frame,
 )
@@ -97,3 +99,12 @@ def test_the_frames_hold_every_column_the_orm_reads_missing_scores_and_stamps_in
     assert checkins["episode_id"].tolist() == [cast.episode.pk] * 3
     assert checkins_frame(episode_ids=[cast.other_episode.pk]).empty
     assert _administrations_read(episode_ids=[cast.other_episode.pk])[1] == []
+
+
+@pytest.mark.postgres
+@pytest.mark.django_db
+def test_copy_refuses_text_it_cannot_parse_rather_than_misreading_it():
+    number, missing = _copy_frame("SELECT 1, NULL::float", dtypes=["int64", "float64"])
+    assert number.tolist() == [1] and pd.isna(missing[0])
+    with pytest.raises(ValueError, match="escaped text"):
+        _copy_frame("SELECT 1, E'adm:1\\t2'", dtypes=["int64", "str"])
