@@ -408,12 +408,14 @@ def _copy_frame(select_sql: str, *, dtypes: list[str]) -> list[np.ndarray]:
 def _alert_keys(*, episode_ids: list[int]) -> set[tuple[int, str, str]]:
     """The (episode, rule, trigger) of every alert the episodes already have."""
     if connection.vendor == "postgresql":
-        episode, rule, trigger = _copy_frame(
-            f"SELECT episode_id, rule, trigger FROM {Alert._meta.db_table} "  # noqa: S608
-            f"WHERE episode_id IN ({_integers(episode_ids)})",
-            dtypes=["int64", "str", "str"],
-        )
-        return set(zip(episode.tolist(), rule.tolist(), trigger.tolist(), strict=True))
+        # Plain rows straight into a set: no converters, and one bound-free id list instead of
+        # thousands of parameters (faster here than COPY, whose rows come one call each).
+        with connection.cursor() as cursor:
+            cursor.execute(
+                f"SELECT episode_id, rule, trigger FROM {Alert._meta.db_table} "  # noqa: S608
+                f"WHERE episode_id IN ({_integers(episode_ids)})"
+            )
+            return set(cursor.fetchall())
     alerts = Alert.objects.filter(episode_id__in=episode_ids)
     return set(alerts.values_list("episode_id", "rule", "trigger"))
 
