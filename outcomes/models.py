@@ -167,8 +167,15 @@ class Alert(models.Model):
     that raised it, so recomputing (twice, concurrently, after a lost message) creates nothing new.
     """
 
-    episode = models.ForeignKey("clients.Episode", on_delete=models.CASCADE, related_name="alerts")
-    clinic = models.ForeignKey("clients.Clinic", on_delete=models.CASCADE, related_name="alerts")
+    # No single-column indexes for episode and clinic (each leads a composite index below) nor
+    # for who acknowledged or resolved (partial, null at creation): a first sweep inserts
+    # hundreds of thousands of alerts, and every index is written for each.
+    episode = models.ForeignKey(
+        "clients.Episode", on_delete=models.CASCADE, related_name="alerts", db_index=False
+    )
+    clinic = models.ForeignKey(
+        "clients.Clinic", on_delete=models.CASCADE, related_name="alerts", db_index=False
+    )
     rule = models.CharField(max_length=30, choices=AlertRule.choices)
     trigger = models.CharField(max_length=60)
     severity = models.CharField(max_length=10, choices=AlertSeverity.choices)
@@ -187,6 +194,7 @@ class Alert(models.Model):
         blank=True,
         on_delete=models.SET_NULL,
         related_name="+",
+        db_index=False,
     )
     resolved_at = models.DateTimeField(null=True, blank=True)
     resolved_by = models.ForeignKey(
@@ -195,6 +203,7 @@ class Alert(models.Model):
         blank=True,
         on_delete=models.SET_NULL,
         related_name="+",
+        db_index=False,
     )
     action = models.CharField(max_length=30, choices=AlertAction.choices, blank=True)
     resolution_note = models.TextField(blank=True)
@@ -211,6 +220,16 @@ class Alert(models.Model):
         indexes = [
             models.Index(fields=["episode", "state"], name="alert_episode_state"),
             models.Index(fields=["clinic", "state", "severity"], name="alert_clinic_state"),
+            models.Index(
+                fields=["acknowledged_by"],
+                condition=models.Q(acknowledged_by__isnull=False),
+                name="alert_acknowledged_by",
+            ),
+            models.Index(
+                fields=["resolved_by"],
+                condition=models.Q(resolved_by__isnull=False),
+                name="alert_resolved_by",
+            ),
         ]
 
     def __str__(self):
