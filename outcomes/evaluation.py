@@ -15,10 +15,14 @@ with the same code path and a fixed number of queries per chunk, whatever its si
    mistakes the submission's alert for its own;
 3. per clinic, build ``RuleSettings`` from the Clinic row and its fitted curves, and call
    ``rules.evaluate``;
-4. insert the alerts that did not exist with ``bulk_create(ignore_conflicts=True)`` on the unique
-   (episode, rule, trigger), audit and notify exactly those (the lock makes "did not exist when
-   read" mean "created by this run"), update the statuses that changed, and stamp the
-   administrations read in step 2 as evaluated.
+4. insert the alerts that did not exist with ``INSERT ... ON CONFLICT DO NOTHING RETURNING`` on
+   the unique (episode, rule, trigger), audit and notify exactly the rows it returns (on
+   PostgreSQL alerts and audit events are one statement), update the statuses that changed, and
+   stamp the administrations read in step 2 as evaluated.
+
+The reads and writes avoid a Python object per value where rows come by the hundred thousand (a
+first sweep, a full re-run): on PostgreSQL the frames are read with ``COPY`` and parsed by pandas,
+and many new alerts or statuses are written through a temporary table filled by ``COPY``.
 
 Running it twice, or concurrently, creates nothing new: the trigger names the administration or
 check-in that began the alert, so a new worsening after a resolved alert has a new trigger and
