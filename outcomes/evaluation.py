@@ -15,10 +15,14 @@ with the same code path and a fixed number of queries per chunk, whatever its si
    mistakes the submission's alert for its own;
 3. per clinic, build ``RuleSettings`` from the Clinic row and its fitted curves, and call
    ``rules.evaluate``;
-4. insert the alerts that did not exist with ``bulk_create(ignore_conflicts=True)`` on the unique
-   (episode, rule, trigger), audit and notify exactly those (the lock makes "did not exist when
-   read" mean "created by this run"), update the statuses that changed, and stamp the
-   administrations read in step 2 as evaluated.
+4. insert the alerts that did not exist with ``INSERT ... ON CONFLICT DO NOTHING RETURNING`` on
+   the unique (episode, rule, trigger), audit and notify exactly the rows it returns (on
+   PostgreSQL alerts and audit events are one statement), update the statuses that changed, and
+   stamp the administrations read in step 2 as evaluated.
+
+The reads and writes avoid a Python object per value where rows come by the hundred thousand (a
+first sweep, a full re-run): on PostgreSQL the frames are read with ``COPY`` and parsed by pandas,
+and many new alerts or statuses are written through a temporary table filled by ``COPY``.
 
 Running it twice, or concurrently, creates nothing new: the trigger names the administration or
 check-in that began the alert, so a new worsening after a resolved alert has a new trigger and
@@ -26,6 +30,7 @@ raises a new alert, while the same worsening never raises a second one.
 """
 
 import hashlib
+import io
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import timedelta
@@ -111,16 +116,23 @@ def _chunk_evaluate(episode_ids: list[int], *, now) -> EvaluationSummary:
             for row in Episode.objects.select_for_update()
             .filter(pk__in=episode_ids)
             .order_by("pk")
-            .values_list("pk", "clinic_id", "client_id", "ended_on", "status", "status_reason")
+            .values_list(
+                "pk",
+                "clinic_id",
+                "client_id",
+                "ended_on",
+                "status",
+                "status_reason",
+                "rules_evaluated_at",
+                "rules_fingerprint",
+            )
         }
         if not episodes:
             return EvaluationSummary()
         ids = list(episodes)
         administrations, unevaluated = _administrations_read(episode_ids=ids)
         checkins = checkins_frame(episode_ids=ids)
-        existing = set(
-            Alert.objects.filter(episode_id__in=ids).values_list("episode_id", "rule", "trigger")
-        )
+        existing = _alert_keys(episode_ids=ids)
 
         clinics = Clinic.objects.in_bulk({episode.clinic_id for episode in episodes.values()})
         curves = clinics_curve_overrides(clinics=clinics.values())
@@ -156,8 +168,18 @@ def _chunk_evaluate(episode_ids: list[int], *, now) -> EvaluationSummary:
         # An episode whose status changed is stamped in the same UPDATE; only the rest need one.
         changed = _statuses_save(statuses, episodes=episodes, fingerprints=fingerprints, now=now)
         _administrations_stamp(unevaluated, now=now)
-        unchanged = {pk: episode for pk, episode in episodes.items() if pk not in changed}
-        _episodes_stamp(unchanged, fingerprints=fingerprints, now=now)
+        # The rest only when their stamp says otherwise: a full re-run with unchanged settings
+        # would rewrite every episode row for nothing.
+        unstamped = {
+            pk: episode
+            for pk, episode in episodes.items()
+            if pk not in changed
+            and (
+                episode.rules_evaluated_at is None
+                or episode.rules_fingerprint != fingerprints[episode.clinic_id]
+            )
+        }
+        _episodes_stamp(unstamped, fingerprints=fingerprints, now=now)
     return EvaluationSummary(
         episodes=len(episodes),
         administrations=len(administrations),
@@ -221,6 +243,8 @@ class _StoredEpisode:
     ended_on: object
     status: str
     status_reason: str
+    rules_evaluated_at: object
+    rules_fingerprint: str
 
 
 def _columns(rows: list[tuple], count: int) -> list:
@@ -265,28 +289,39 @@ def administrations_frame(*, episode_ids: list[int]) -> pd.DataFrame:
 def _administrations_read(*, episode_ids: list[int]) -> tuple[pd.DataFrame, list[int]]:
     """The episodes' administrations as a frame, and the ids of those not yet evaluated, in one
     query: one snapshot, so every id stamped later was read (and evaluated) here."""
-    rows = list(
-        Administration.objects.filter(episode_id__in=episode_ids)
-        .annotate(
-            administered_us=EpochMicroseconds("administered_at"),
-            unevaluated=ExpressionWrapper(
-                Q(alerts_evaluated_at__isnull=True), output_field=BooleanField()
-            ),
+    if connection.vendor == "postgresql":
+        table = Administration._meta.db_table
+        columns = _copy_frame(
+            f"SELECT episode_id, id, instrument, {_EPOCH_US_SQL % 'administered_at'}, "  # noqa: S608
+            f"total, risk, alerts_evaluated_at IS NULL FROM {table} "
+            f"WHERE episode_id IN ({_integers(episode_ids)})",
+            dtypes=["int64", "int64", "str", "int64", "float64", "str", "str"],
         )
-        .values_list(
-            "episode_id", "pk", "instrument", "administered_us", "total", "risk", "unevaluated"
+        episode, pk, instrument, administered_at, total, risk, unevaluated = columns
+        unevaluated_ids = pk[unevaluated == "t"].tolist()
+    else:
+        rows = list(
+            Administration.objects.filter(episode_id__in=episode_ids)
+            .annotate(
+                administered_us=EpochMicroseconds("administered_at"),
+                unevaluated=ExpressionWrapper(
+                    Q(alerts_evaluated_at__isnull=True), output_field=BooleanField()
+                ),
+            )
+            .values_list(
+                "episode_id", "pk", "instrument", "administered_us", "total", "risk", "unevaluated"
+            )
         )
-    )
-    episode, pk, instrument, administered_at, total, risk, unevaluated = _columns(rows, 7)
-    unevaluated_ids = [key for key, flag in zip(pk, unevaluated, strict=True) if flag]
+        episode, pk, instrument, administered_at, total, risk, unevaluated = _columns(rows, 7)
+        unevaluated_ids = [key for key, flag in zip(pk, unevaluated, strict=True) if flag]
     return pd.DataFrame(
         {
-            "episode_id": np.array(episode, dtype="int64"),
-            "administration_id": np.array(pk, dtype="int64"),
-            "instrument": np.array(instrument, dtype=object),
+            "episode_id": np.asarray(episode, dtype="int64"),
+            "administration_id": np.asarray(pk, dtype="int64"),
+            "instrument": np.asarray(instrument, dtype=object),
             "administered_at": _utc_times(administered_at),
-            "total": np.array(total, dtype=float),
-            "risk": np.array(risk, dtype=object),
+            "total": np.asarray(total, dtype=float),
+            "risk": np.asarray(risk, dtype=object),
         },
         columns=ADMINISTRATION_COLUMNS,
     ), unevaluated_ids
@@ -294,25 +329,99 @@ def _administrations_read(*, episode_ids: list[int]) -> tuple[pd.DataFrame, list
 
 def checkins_frame(*, episode_ids: list[int]) -> pd.DataFrame:
     """The symptom check-ins that the disengagement rule reads, with the rules' status names."""
-    rows = list(
-        CheckIn.objects.filter(
-            episode_id__in=episode_ids,
-            kind__in=DISENGAGEMENT_KINDS,
-            status__in=list(CHECKIN_STATUS_FOR_RULES),
+    if connection.vendor == "postgresql":
+        table = CheckIn._meta.db_table
+        episode, pk, due_at, status = _copy_frame(
+            f"SELECT episode_id, id, {_EPOCH_US_SQL % 'due_at'}, status FROM {table} "  # noqa: S608
+            f"WHERE episode_id IN ({_integers(episode_ids)}) "
+            f"AND kind IN ({_literals(DISENGAGEMENT_KINDS)}) "
+            f"AND status IN ({_literals(CHECKIN_STATUS_FOR_RULES)})",
+            dtypes=["int64", "int64", "int64", "str"],
         )
-        .annotate(due_us=EpochMicroseconds("due_at"))
-        .values_list("episode_id", "pk", "due_us", "status")
-    )
-    episode, pk, due_at, status = _columns(rows, 4)
+        status = pd.Series(status, dtype=object).map(CHECKIN_STATUS_FOR_RULES).to_numpy()
+    else:
+        rows = list(
+            CheckIn.objects.filter(
+                episode_id__in=episode_ids,
+                kind__in=DISENGAGEMENT_KINDS,
+                status__in=list(CHECKIN_STATUS_FOR_RULES),
+            )
+            .annotate(due_us=EpochMicroseconds("due_at"))
+            .values_list("episode_id", "pk", "due_us", "status")
+        )
+        episode, pk, due_at, status = _columns(rows, 4)
+        status = [CHECKIN_STATUS_FOR_RULES[value] for value in status]
     return pd.DataFrame(
         {
-            "episode_id": np.array(episode, dtype="int64"),
-            "checkin_id": np.array(pk, dtype="int64"),
+            "episode_id": np.asarray(episode, dtype="int64"),
+            "checkin_id": np.asarray(pk, dtype="int64"),
             "due_at": _utc_times(due_at),
-            "status": np.array([CHECKIN_STATUS_FOR_RULES[value] for value in status], dtype=object),
+            "status": np.asarray(status, dtype=object),
         },
         columns=CHECKIN_COLUMNS,
     )
+
+
+# PostgreSQL: the frames are read with ``COPY ... TO STDOUT`` and parsed by pandas' C reader, with
+# no Python object per value; ``extract`` returns numeric, so the microseconds are exact.
+_EPOCH_US_SQL = "(EXTRACT(EPOCH FROM %s) * 1000000)::bigint"
+
+
+def _integers(values) -> str:
+    # COPY takes no bound parameters; int() makes each id a plain number.
+    return ", ".join(str(int(value)) for value in values) or "NULL"
+
+
+def _literals(values) -> str:
+    # Fixed choice values of the models (letters and underscores), checked before quoting.
+    assert all(str(value).replace("_", "").isalnum() for value in values)
+    return ", ".join(f"'{value}'" for value in values)
+
+
+def _copy_frame(select_sql: str, *, dtypes: list[str]) -> list[np.ndarray]:
+    """The columns of a query's rows, read by COPY in PostgreSQL's text format (tab-separated,
+    ``\\N`` for null); text columns must hold no tab, newline or backslash (codes and ids)."""
+    buffer = io.BytesIO()
+    with (
+        connection.cursor() as cursor,
+        cursor.copy(f"COPY ({select_sql}) TO STDOUT") as copy,
+    ):
+        for block in copy:
+            buffer.write(block)
+    if not buffer.tell():
+        return [np.array([], dtype=dtype if dtype != "str" else object) for dtype in dtypes]
+    text = buffer.getvalue()
+    if text.count(b"\\") != text.count(b"\\N"):
+        # An escaped tab, newline or backslash: pandas would read it wrongly, so say so loudly.
+        raise ValueError("COPY returned escaped text where codes and ids were expected")
+    buffer.seek(0)
+    frame = pd.read_csv(
+        buffer,
+        sep="\t",
+        header=None,
+        names=list(range(len(dtypes))),
+        dtype={column: object if dtype == "str" else dtype for column, dtype in enumerate(dtypes)},
+        na_values={column: ["\\N"] for column, dtype in enumerate(dtypes) if dtype == "float64"},
+        keep_default_na=False,
+        quoting=3,  # csv.QUOTE_NONE: the text format has no quotes
+        engine="c",
+    )
+    return [frame[column].to_numpy() for column in range(len(dtypes))]
+
+
+def _alert_keys(*, episode_ids: list[int]) -> set[tuple[int, str, str]]:
+    """The (episode, rule, trigger) of every alert the episodes already have."""
+    if connection.vendor == "postgresql":
+        # Plain rows straight into a set: no converters, and one bound-free id list instead of
+        # thousands of parameters (faster here than COPY, whose rows come one call each).
+        with connection.cursor() as cursor:
+            cursor.execute(
+                f"SELECT episode_id, rule, trigger FROM {Alert._meta.db_table} "  # noqa: S608
+                f"WHERE episode_id IN ({_integers(episode_ids)})"
+            )
+            return set(cursor.fetchall())
+    alerts = Alert.objects.filter(episode_id__in=episode_ids)
+    return set(alerts.values_list("episode_id", "rule", "trigger"))
 
 
 def rule_settings(*, clinic: Clinic, curves=()) -> rules.RuleSettings:
@@ -361,46 +470,33 @@ def _alerts_create(alerts: pd.DataFrame, *, episodes: dict, existing, event_time
     new = alerts[[key not in existing for key in keys]]
     if new.empty:
         return 0
-    Alert.objects.bulk_create(
-        [
-            Alert(
-                episode_id=int(episode_id),
-                clinic_id=episodes[episode_id].clinic_id,
-                rule=rule,
-                trigger=trigger,
-                severity=severity,
-                instrument=instrument if isinstance(instrument, str) else "",
-                administration_id=None if pd.isna(administration_id) else int(administration_id),
-                message=message,
-                created_at=now,
-            )
-            for episode_id, rule, trigger, severity, instrument, administration_id, message in zip(
-                new["episode_id"],
-                new["rule"],
-                new["trigger"],
-                new["severity"],
-                new["instrument"],
-                new["administration_id"],
-                new["message"],
-                strict=True,
-            )
-        ],
-        batch_size=1000,
-        ignore_conflicts=True,
-    )
-    # Under the episode lock nobody else inserts these keys; the timestamp also tells our rows
-    # from another run's where locks do not exist (SQLite).
-    new_keys = set(
-        zip(new["episode_id"].tolist(), new["rule"].tolist(), new["trigger"].tolist(), strict=True)
-    )
-    created = [
-        alert
-        for alert in Alert.objects.filter(
-            episode_id__in=new["episode_id"].unique().tolist(), created_at=now
-        ).only("pk", "episode_id", "clinic_id", "rule", "trigger", "severity")
-        if (alert.episode_id, alert.rule, alert.trigger) in new_keys
+    rows = [
+        (
+            int(episode_id),
+            episodes[episode_id].clinic_id,
+            rule,
+            trigger,
+            severity,
+            instrument if isinstance(instrument, str) else "",
+            None if pd.isna(administration_id) else int(administration_id),
+            message,
+        )
+        for episode_id, rule, trigger, severity, instrument, administration_id, message in zip(
+            new["episode_id"].tolist(),
+            new["rule"].tolist(),
+            new["trigger"].tolist(),
+            new["severity"].tolist(),
+            new["instrument"].tolist(),
+            new["administration_id"].tolist(),
+            new["message"].tolist(),
+            strict=True,
+        )
     ]
-    _alerts_audit(created, episodes=episodes, now=now)
+    if connection.vendor == "postgresql":
+        created = _alerts_insert_postgresql(rows, now=now)
+    else:
+        created = _alerts_insert(rows, now=now)
+        _alerts_audit(created, episodes=episodes, now=now)
     from outcomes.notifications import alerts_notify_new
 
     # Tell the therapist about what just happened. Alerts on older events (history imported or
@@ -410,6 +506,124 @@ def _alerts_create(alerts: pd.DataFrame, *, episodes: dict, existing, event_time
     recent = event_times.since(now - NOTIFY_EVENTS_WITHIN, triggers=[a.trigger for a in created])
     alerts_notify_new(alerts=[a for a in created if a.episode_id in active and a.trigger in recent])
     return len(created)
+
+
+@dataclass(frozen=True)
+class _CreatedAlert:
+    pk: int
+    episode_id: int
+    clinic_id: int
+    rule: str
+    trigger: str
+    severity: str
+
+
+# The columns an alert row is inserted with; the rest take the model's defaults, prepared once.
+_ALERT_COLUMNS = (
+    "episode_id",
+    "clinic_id",
+    "rule",
+    "trigger",
+    "severity",
+    "instrument",
+    "administration_id",
+    "message",
+)
+_RETURNED = "id, episode_id, clinic_id, rule, trigger, severity"
+# Rows per INSERT on SQLite: 8 values each, well under its 32,766 bound variables.
+_INSERT_BATCH = 1000
+
+
+def _alert_defaults(*, now) -> tuple[list[str], list]:
+    """The other columns of a new alert and their values: ``created_at`` is the run's time (it
+    tells this run's rows from another's), every other field its model default."""
+    columns, values = [], []
+    for field in Alert._meta.concrete_fields:
+        if field.primary_key or field.column in _ALERT_COLUMNS:
+            continue
+        value = now if field.name == "created_at" else field.get_default()
+        columns.append(field.column)
+        values.append(field.get_db_prep_save(value, connection))
+    return columns, values
+
+
+def _alerts_insert(rows: list[tuple], *, now) -> list[_CreatedAlert]:
+    """Insert the alerts that do not exist yet (one per episode, rule and trigger) and return
+    exactly those, in multi-row INSERT ... ON CONFLICT DO NOTHING RETURNING statements."""
+    columns, defaults = _alert_defaults(now=now)
+    quote = connection.ops.quote_name
+    table = quote(Alert._meta.db_table)
+    names = ", ".join(quote(column) for column in (*_ALERT_COLUMNS, *columns))
+    row_sql = "(" + ", ".join(["%s"] * (len(_ALERT_COLUMNS) + len(columns))) + ")"
+    created = []
+    with connection.cursor() as cursor:
+        for start in range(0, len(rows), _INSERT_BATCH):
+            batch = rows[start : start + _INSERT_BATCH]
+            # Only quoted names and placeholders are formatted in; values are bound.
+            cursor.execute(
+                f"INSERT INTO {table} ({names}) VALUES {', '.join([row_sql] * len(batch))} "  # noqa: S608
+                f"ON CONFLICT (episode_id, rule, trigger) DO NOTHING RETURNING {_RETURNED}",
+                [value for row in batch for value in (*row, *defaults)],
+            )
+            created.extend(_CreatedAlert(*row) for row in cursor.fetchall())
+    return created
+
+
+def _alerts_insert_postgresql(rows: list[tuple], *, now) -> list[_CreatedAlert]:
+    """``_alerts_insert`` and ``_alerts_audit`` in one statement: one INSERT ... SELECT ... ON
+    CONFLICT DO NOTHING RETURNING inserts the new alerts and, in the same statement, their
+    "alert.create" audit events, as ``audit_record`` writes them for ``alert_raise``. A first
+    sweep over a clinic creates hundreds of thousands, which go into a temporary table by COPY
+    first (no Python per value; the ORM spent seconds per ten thousand building them); the
+    few of one submission go in as VALUES."""
+    columns, defaults = _alert_defaults(now=now)
+    quote = connection.ops.quote_name
+    names = ", ".join(quote(column) for column in (*_ALERT_COLUMNS, *columns))
+    with connection.cursor() as cursor:
+        if len(rows) > _INSERT_BATCH:
+            cursor.execute(
+                "CREATE TEMPORARY TABLE sweep_new_alert (episode_id bigint, clinic_id bigint, "
+                "rule text, trigger text, severity text, instrument text, "
+                "administration_id bigint, message text) ON COMMIT DROP"
+            )
+            with cursor.copy(
+                f"COPY sweep_new_alert ({', '.join(_ALERT_COLUMNS)}) FROM STDIN"
+            ) as copy:
+                for row in rows:
+                    copy.write_row(row)
+            source, source_values = "sweep_new_alert", []
+        else:
+            row_sql = "(" + ", ".join(["%s"] * len(_ALERT_COLUMNS)) + ")"
+            source = (
+                f"(VALUES {', '.join([row_sql] * len(rows))}) "
+                f"AS new_alert ({', '.join(_ALERT_COLUMNS)})"
+            )
+            source_values = [value for row in rows for value in row]
+        # Only quoted names and placeholders are formatted in; values are bound.
+        cursor.execute(
+            f"WITH created AS (INSERT INTO {quote(Alert._meta.db_table)} ({names}) "  # noqa: S608
+            "SELECT episode_id::bigint, clinic_id::bigint, rule, trigger, severity, instrument, "
+            f"administration_id::bigint, message, {', '.join(['%s'] * len(columns))} "
+            f"FROM {source} ORDER BY episode_id, rule, trigger "
+            f"ON CONFLICT (episode_id, rule, trigger) DO NOTHING RETURNING {_RETURNED}), "
+            f"audited AS (INSERT INTO {quote(AuditEvent._meta.db_table)} (at, actor_id, "
+            "actor_label, action, object_type, object_id, clinic_id, client_id, ip_address, "
+            "details) SELECT %s, NULL, 'system', 'alert.create', %s, created.id::text, "
+            "created.clinic_id, episode.client_id, NULL, jsonb_build_object('rule', created.rule, "
+            "'severity', created.severity) FROM created "
+            f"JOIN {quote(Episode._meta.db_table)} AS episode ON episode.id = created.episode_id) "
+            f"SELECT {_RETURNED} FROM created",
+            [
+                *defaults,
+                *source_values,
+                defaults[columns.index("created_at")],
+                Alert._meta.label_lower,
+            ],
+        )
+        created = [_CreatedAlert(*row) for row in cursor.fetchall()]
+        if source == "sweep_new_alert":
+            cursor.execute("DROP TABLE sweep_new_alert")
+    return created
 
 
 class _EventTimes:
@@ -484,7 +698,8 @@ def _statuses_save(statuses: list[pd.DataFrame], *, episodes: dict, fingerprints
 
 
 def _episodes_status_write(changed: list[tuple], *, now) -> None:
-    """One UPDATE ... FROM (VALUES ...) per batch on PostgreSQL and SQLite (3.33+).
+    """One UPDATE ... FROM a temporary table filled by COPY on PostgreSQL, one UPDATE ... FROM
+    (VALUES ...) per batch on SQLite (3.33+).
 
     ``bulk_update`` builds a CASE WHEN per row and field, which costs seconds per thousand rows
     in expression building alone; a first sweep over a clinic writes every status once.
@@ -509,6 +724,25 @@ def _episodes_status_write(changed: list[tuple], *, now) -> None:
         return
     table = connection.ops.quote_name(Episode._meta.db_table)
     stamp = Episode._meta.get_field("status_updated_at").get_db_prep_save(now, connection)
+    if connection.vendor == "postgresql" and len(changed) > STATUS_BATCH:
+        # Thousands of rows: COPY them into a temporary table (no Python per value) and update
+        # from it in one statement.
+        with connection.cursor() as cursor:
+            cursor.execute(
+                "CREATE TEMPORARY TABLE sweep_status (id bigint, status text, reason text, "
+                "fingerprint text) ON COMMIT DROP"
+            )
+            with cursor.copy("COPY sweep_status FROM STDIN") as copy:
+                for row in changed:
+                    copy.write_row(row)
+            cursor.execute(
+                f"UPDATE {table} SET status = v.status, status_reason = v.reason, "  # noqa: S608
+                "status_updated_at = %s, rules_evaluated_at = %s, "
+                f"rules_fingerprint = v.fingerprint FROM sweep_status AS v WHERE {table}.id = v.id",
+                [stamp, stamp],
+            )
+            cursor.execute("DROP TABLE sweep_status")
+        return
     with connection.cursor() as cursor:
         for start in range(0, len(changed), STATUS_BATCH):
             batch = changed[start : start + STATUS_BATCH]

@@ -62,8 +62,14 @@ class RiskState(models.TextChoices):
 class Administration(models.Model):
     """One completed form: the answers as given and their score."""
 
+    # Three fewer indexes than Django makes: the episode is the first column of
+    # adm_episode_instr_time; check-in and entered-by are null for most forms, so partial indexes
+    # serve their look-ups. Every index is written again when the sweep stamps a form.
     episode = models.ForeignKey(
-        "clients.Episode", on_delete=models.CASCADE, related_name="administrations"
+        "clients.Episode",
+        on_delete=models.CASCADE,
+        related_name="administrations",
+        db_index=False,
     )
     checkin = models.ForeignKey(
         "clients.CheckIn",
@@ -71,6 +77,7 @@ class Administration(models.Model):
         blank=True,
         on_delete=models.SET_NULL,
         related_name="administrations",
+        db_index=False,
     )
     instrument = models.CharField(max_length=40)
     instrument_version = models.CharField(max_length=20, default="1")
@@ -83,7 +90,11 @@ class Administration(models.Model):
     valid = models.BooleanField(default=True)
     source = models.CharField(max_length=20, choices=ResponseSource.choices)
     entered_by = models.ForeignKey(
-        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL
+        settings.AUTH_USER_MODEL,
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        db_index=False,
     )
     # Null until the episode's alert rules have run over this administration; the sweep finds
     # the ones a lost task never reached.
@@ -106,6 +117,11 @@ class Administration(models.Model):
                 fields=["alerts_evaluated_at"],
                 condition=models.Q(alerts_evaluated_at__isnull=True),
                 name="adm_unevaluated",
+            ),
+            models.Index(
+                fields=["entered_by"],
+                condition=models.Q(entered_by__isnull=False),
+                name="adm_entered_by",
             ),
         ]
 
@@ -151,8 +167,15 @@ class Alert(models.Model):
     that raised it, so recomputing (twice, concurrently, after a lost message) creates nothing new.
     """
 
-    episode = models.ForeignKey("clients.Episode", on_delete=models.CASCADE, related_name="alerts")
-    clinic = models.ForeignKey("clients.Clinic", on_delete=models.CASCADE, related_name="alerts")
+    # No single-column indexes for episode and clinic (each leads a composite index below) nor
+    # for who acknowledged or resolved (partial, null at creation): a first sweep inserts
+    # hundreds of thousands of alerts, and every index is written for each.
+    episode = models.ForeignKey(
+        "clients.Episode", on_delete=models.CASCADE, related_name="alerts", db_index=False
+    )
+    clinic = models.ForeignKey(
+        "clients.Clinic", on_delete=models.CASCADE, related_name="alerts", db_index=False
+    )
     rule = models.CharField(max_length=30, choices=AlertRule.choices)
     trigger = models.CharField(max_length=60)
     severity = models.CharField(max_length=10, choices=AlertSeverity.choices)
@@ -171,6 +194,7 @@ class Alert(models.Model):
         blank=True,
         on_delete=models.SET_NULL,
         related_name="+",
+        db_index=False,
     )
     resolved_at = models.DateTimeField(null=True, blank=True)
     resolved_by = models.ForeignKey(
@@ -179,6 +203,7 @@ class Alert(models.Model):
         blank=True,
         on_delete=models.SET_NULL,
         related_name="+",
+        db_index=False,
     )
     action = models.CharField(max_length=30, choices=AlertAction.choices, blank=True)
     resolution_note = models.TextField(blank=True)
@@ -195,6 +220,16 @@ class Alert(models.Model):
         indexes = [
             models.Index(fields=["episode", "state"], name="alert_episode_state"),
             models.Index(fields=["clinic", "state", "severity"], name="alert_clinic_state"),
+            models.Index(
+                fields=["acknowledged_by"],
+                condition=models.Q(acknowledged_by__isnull=False),
+                name="alert_acknowledged_by",
+            ),
+            models.Index(
+                fields=["resolved_by"],
+                condition=models.Q(resolved_by__isnull=False),
+                name="alert_resolved_by",
+            ),
         ]
 
     def __str__(self):

@@ -10,6 +10,7 @@ from django.utils import timezone
 from audit.models import AuditEvent
 from clients.models import CheckInStatus, Episode, EpisodeStatus
 from demo import demo_data
+from outcomes import evaluation
 from outcomes.evaluation import episode_evaluate, episodes_evaluate
 from outcomes.models import (
     Administration,
@@ -101,6 +102,51 @@ def test_an_unanswered_risk_item_asks_the_therapist_to_ask_directly(cast):
     episode_evaluate(episode_id=cast.episode.pk)
     alert = alerts_of(cast.episode, AlertRule.RISK_ITEM).get()
     assert alert.severity == AlertSeverity.WARNING and alert.trigger == f"adm:{skipped.pk}"
+
+
+@pytest.mark.parametrize("batch", [1000, 1], ids=["as-values", "by-copy-or-in-batches"])
+def test_the_sweeps_alerts_and_their_audit_events_hold_what_alert_raise_writes(
+    cast, monkeypatch, batch
+):
+    # The sweep inserts alerts and audit events in bulk (on PostgreSQL in one statement, from
+    # VALUES or, for many, from a table filled by COPY; on SQLite in batches): every field must
+    # be what one alert_raise would have stored, defaults included.
+    monkeypatch.setattr(evaluation, "_INSERT_BATCH", batch)
+    monkeypatch.setattr(evaluation, "STATUS_BATCH", batch)
+    forms = phq9_course(cast.episode, [12, 14, 18, 19, 19])
+    checkin(cast.other_episode, status=CheckInStatus.EXPIRED, weeks_ago=2)
+    missed = checkin(cast.other_episode, status=CheckInStatus.EXPIRED, weeks_ago=1)
+    before = timezone.now()
+    summary = episodes_evaluate(episode_ids=[cast.episode.pk, cast.other_episode.pk])
+    alerts = list(Alert.objects.all())
+    assert summary.alerts_created == len(alerts) >= 2
+    worse = alerts_of(cast.episode, AlertRule.RELIABLE_DETERIORATION).get()
+    assert (worse.episode, worse.clinic, worse.administration) == (
+        cast.episode,
+        cast.clinic,
+        forms[2],
+    )
+    assert (worse.instrument, worse.severity, worse.state) == ("phq9", AlertSeverity.HIGH, "open")
+    assert (worse.action, worse.resolution_note, worse.escalation_level) == ("", "", 0)
+    assert worse.acknowledged_at is worse.resolved_at is worse.escalated_at is None
+    assert worse.message and before <= worse.created_at <= timezone.now()
+    missed_alert = alerts_of(cast.other_episode, AlertRule.DISENGAGEMENT).get()
+    assert missed_alert.trigger == f"checkin:{missed.pk}" and missed_alert.administration is None
+    assert missed_alert.instrument == ""
+    for alert in alerts:
+        event = AuditEvent.objects.get(action="alert.create", object_id=str(alert.pk))
+        assert (event.actor, event.actor_label, event.object_type) == (
+            None,
+            "system",
+            "outcomes.alert",
+        )
+        assert (event.clinic_id, event.client_id) == (alert.clinic_id, alert.episode.client_id)
+        assert event.details == {"rule": alert.rule, "severity": alert.severity}
+        assert event.at == alert.created_at and event.ip_address is None
+    assert episodes_evaluate(episode_ids=[cast.episode.pk]).alerts_created == 0
+    assert AuditEvent.objects.filter(action="alert.create").count() == len(alerts)
+    cast.episode.refresh_from_db()
+    assert cast.episode.status != EpisodeStatus.NONE and cast.episode.rules_fingerprint
 
 
 # --- Stored state, idempotency ------------------------------------------------------------------

@@ -4,9 +4,16 @@ converter, hold exactly what the ORM reads, to the microsecond, on SQLite and Po
 from datetime import UTC, datetime, timedelta
 
 import pandas as pd
+import pytest
 
 from clients.models import CheckIn, CheckInStatus
-from outcomes.evaluation import CHECKIN_STATUS_FOR_RULES, administrations_frame, checkins_frame
+from outcomes.evaluation import (
+    CHECKIN_STATUS_FOR_RULES,
+    _administrations_read,
+    _copy_frame,
+    administrations_frame,
+    checkins_frame,
+)
 from outcomes.models import Administration
 from tests.integration.evaluation_support import checkin, phq9
 
@@ -51,3 +58,53 @@ def test_the_frames_hold_the_orms_timestamps_to_the_microsecond(cast):
     checkins = checkins_frame(episode_ids=episodes).sort_values("checkin_id")
     stored = CheckIn.objects.filter(status__in=list(CHECKIN_STATUS_FOR_RULES))
     assert list(checkins["due_at"]) == list(orm_times(stored, "due_at"))
+
+
+def test_the_frames_hold_every_column_the_orm_reads_missing_scores_and_stamps_included(cast):
+    # On PostgreSQL the frames come from COPY's text format: a null total, each risk state, the
+    # "not yet evaluated" flag and each check-in status must survive the parse.
+    at = datetime(2026, 3, 1, 9, 30, tzinfo=UTC)
+    scored = stored_form(cast.episode, at)
+    unscored = stored_form(cast.episode, at + timedelta(days=7))
+    Administration.objects.filter(pk=unscored.pk).update(total=None, valid=False, risk="unknown")
+    Administration.objects.filter(pk=scored.pk).update(risk="yes", alerts_evaluated_at=at)
+    for weeks_ago, status in (
+        (3, CheckInStatus.COMPLETED),
+        (2, CheckInStatus.EXPIRED),
+        (1, CheckInStatus.PENDING),
+        (0.5, CheckInStatus.CANCELLED),
+    ):
+        checkin(cast.episode, status=status, weeks_ago=weeks_ago)
+    episodes = [cast.episode.pk, cast.other_episode.pk]
+
+    administrations, unevaluated = _administrations_read(episode_ids=episodes)
+    administrations = administrations.sort_values("administration_id")
+    expected = list(
+        Administration.objects.order_by("pk").values_list("episode_id", "pk", "instrument", "risk")
+    )
+    assert (
+        list(
+            administrations[["episode_id", "administration_id", "instrument", "risk"]].itertuples(
+                index=False, name=None
+            )
+        )
+        == expected
+    )
+    assert administrations["total"].tolist()[0] == 5.0
+    assert pd.isna(administrations["total"].tolist()[1])
+    assert unevaluated == [unscored.pk]
+
+    checkins = checkins_frame(episode_ids=episodes).sort_values("checkin_id")
+    assert checkins["status"].tolist() == ["completed", "missed", "pending"]
+    assert checkins["episode_id"].tolist() == [cast.episode.pk] * 3
+    assert checkins_frame(episode_ids=[cast.other_episode.pk]).empty
+    assert _administrations_read(episode_ids=[cast.other_episode.pk])[1] == []
+
+
+@pytest.mark.postgres
+@pytest.mark.django_db
+def test_copy_refuses_text_it_cannot_parse_rather_than_misreading_it():
+    number, missing = _copy_frame("SELECT 1, NULL::float", dtypes=["int64", "float64"])
+    assert number.tolist() == [1] and pd.isna(missing[0])
+    with pytest.raises(ValueError, match="escaped text"):
+        _copy_frame("SELECT 1, E'adm:1\\t2'", dtypes=["int64", "str"])
