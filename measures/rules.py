@@ -47,10 +47,13 @@ from measures.trajectories import (
     Z_RED,
     Z_YELLOW,
     BandCurve,
-    classify_administrations,
+    classify_arrays,
+    datetime_values,
     format_one_decimal,
     format_scores,
     status_reasons,
+    status_text,
+    treatment_weeks,
 )
 
 ALERT_COLUMNS = [
@@ -234,18 +237,47 @@ def score_history(
     ``trajectories.classify_administrations`` plus measures, previous_total, previous_curve_level
     and previous_reliably_worse (the previous valid score of the same series; none at the baseline).
     """
-    # Only the columns the rules read: copying the risk strings through every step costs time.
-    # The instrument is factorized once and each instrument's rows taken by integer code: a string
-    # comparison per instrument over a million rows cost more than the rest of the split.
-    scored_columns = ["episode_id", "administration_id", "administered_at", "total"]
+    # One sort of every valid score of a known instrument by (instrument, episode, time, id), and
+    # the classification on arrays per instrument's slice: a sort, a frame and a string column per
+    # instrument cost several times the arithmetic. Instruments in name order, as they always were.
     codes, instruments = pd.factorize(administrations["instrument"])
-    frames, constants = [], []
-    for instrument in sorted(code for code in instruments if code in params):
+    known = sorted(code for code in instruments if code in params)
+    if not known:
+        return _empty_history()
+    rank_of_code = np.full(len(instruments) + 1, -1)  # the last slot: a missing instrument (−1)
+    for rank, instrument in enumerate(known):
+        rank_of_code[instruments.get_loc(instrument)] = rank
+    rank = rank_of_code[codes]
+    total = administrations["total"].to_numpy(dtype=float)
+    rows = np.flatnonzero((rank >= 0) & ~np.isnan(total))
+    at = datetime_values(administrations["administered_at"])
+    episode = administrations["episode_id"].to_numpy()
+    administration = administrations["administration_id"].to_numpy()
+    rows = rows[_series_order(rank[rows], episode[rows], at.asi8[rows], administration[rows])]
+    rank, total, episode, at = rank[rows], total[rows], episode[rows], at.take(rows)
+    first = np.ones(len(rows), dtype=bool)
+    first[1:] = (episode[1:] != episode[:-1]) | (rank[1:] != rank[:-1])
+    week, intake = treatment_weeks(first, at, total)
+    columns = {
+        "episode_id": episode,
+        "administration_id": administration[rows],
+        "administered_at": at,
+        "total": total,
+        "week": week,
+        "intake": intake,
+        "is_baseline": first,
+        "instrument": pd.Series(known).array.take(rank),
+    }
+    classified: dict[str, np.ndarray] = {}
+    bounds = np.searchsorted(rank, np.arange(len(known) + 1))
+    for position, instrument in enumerate(known):
         instrument_params = params[instrument]
-        rows = np.flatnonzero(codes == instruments.get_loc(instrument))
-        classified = classify_administrations(
-            administrations[scored_columns].take(rows),
-            instrument=instrument,
+        part = slice(bounds[position], bounds[position + 1])
+        arrays = classify_arrays(
+            instrument,
+            total[part],
+            intake[part],
+            week[part],
             reliable_change=instrument_params.reliable_change,
             direction=instrument_params.direction,
             functional_cutoff=instrument_params.functional_cutoff,
@@ -253,46 +285,84 @@ def score_history(
             curves=settings.curve_overrides,
             z_yellow=settings.z_yellow,
             z_red=settings.z_red,
-            with_reasons=False,
         )
+        for name, values in arrays.items():
+            if name not in classified:
+                classified[name] = np.empty(len(rows), dtype=values.dtype)
+            classified[name][part] = values
+    columns.update(classified)
+    columns["status"] = status_text(columns["status"])
+    # Per-instrument constants as columns, so the rules below stay vectorised.
+    for name, values in _instrument_constants(params, known).items():
+        columns[name] = values[rank]
+    columns["previous_total"] = _previous(total, first, np.nan)
+    columns["previous_week"] = _previous(week.astype(float), first, np.nan)
+    columns["previous_curve_level"] = _previous(columns["curve_level"], first, CURVE_LEVEL_NONE)
+    columns["previous_reliably_worse"] = _previous(columns["reliably_worse"], first, False)
+    columns["series"] = np.cumsum(first)
+    # Object columns stay plain objects: pandas would otherwise infer and validate a string
+    # column from each (a third of a second a million rows). Not copied: the arrays are new, and
+    # copying consolidates them into blocks, which cost more than the whole classification.
+    return pd.DataFrame(
+        {
+            name: pd.Series(values, dtype=object, copy=False)
+            if isinstance(values, np.ndarray) and values.dtype == object
+            else values
+            for name, values in columns.items()
+        },
+        copy=False,
+    )
+
+
+def _series_order(rank, episode, ticks, administration) -> np.ndarray:
+    """The stable order by (rank, episode, time, administration id), as ``np.lexsort`` gives it.
+
+    Rows usually come in time order within each episode (read in the order they were stored),
+    so one stable sort by (rank, episode) is checked and kept when it leaves every series in
+    (time, id) order; a general sort of four keys only when it does not (three times the time).
+    """
+    low, high = (int(episode.min()), int(episode.max())) if len(episode) else (0, 0)
+    span = high - low + 1
+    if span * (int(rank.max(initial=0)) + 1) >= 2**62:  # the pair does not fit one int64
+        return np.lexsort((administration, ticks, episode, rank))
+    key = rank * span + (episode - low)
+    order = np.argsort(key, kind="stable")
+    key_in_order, ticks_in_order, ids = key[order], ticks[order], administration[order]
+    same_series = key_in_order[1:] == key_in_order[:-1]
+    earlier = ticks_in_order[1:] < ticks_in_order[:-1]
+    tie = (ticks_in_order[1:] == ticks_in_order[:-1]) & (ids[1:] < ids[:-1])
+    if (same_series & (earlier | tie)).any():
+        return np.lexsort((administration, ticks, key))
+    return order
+
+
+def _instrument_constants(params, instruments) -> dict[str, np.ndarray]:
+    """What the rules read of each instrument's params, one entry per instrument."""
+    constants = {name: [] for name in ("measures", "label", "reliable_change", "worse_sign")}
+    constants.update(moved=[], worse_side=[])
+    for instrument in instruments:
+        instrument_params = params[instrument]
         lower_is_better = instrument_params.direction == LOWER_IS_BETTER
-        constants.append(
-            {
-                "measures": instrument_params.measures,
-                "label": _label(params, instrument),
-                "reliable_change": np.nan
-                if instrument_params.reliable_change is None
-                else instrument_params.reliable_change,
-                "worse_sign": 1.0 if lower_is_better else -1.0,
-                "moved": " rose from " if lower_is_better else " fell from ",
-                "worse_side": " above " if lower_is_better else " below ",
-            }
-        )
-        frames.append(classified)
-    if not frames:
-        return _empty_history()
-    history = pd.concat(frames, ignore_index=True)
-    # Per-instrument constants as columns, so the rules below stay vectorised. Repeated once over
-    # the whole history, and strings kept as plain objects: a string column per instrument and
-    # name cost more in pandas' string validation than all the shifts below.
-    sizes = [len(frame) for frame in frames]
-    for name in constants[0]:
-        values = np.repeat(np.array([c[name] for c in constants], dtype=object), sizes)
-        if isinstance(constants[0][name], str):
-            history[name] = pd.Series(values, index=history.index, dtype=object)
-        else:
-            history[name] = values.astype(float)
-    first = history["is_baseline"]
-    history["previous_total"] = history["total"].shift(1).where(~first)
-    history["previous_week"] = history["week"].shift(1).where(~first)
-    history["previous_curve_level"] = (
-        history["curve_level"].shift(1, fill_value=CURVE_LEVEL_NONE).where(~first, CURVE_LEVEL_NONE)
-    )
-    history["previous_reliably_worse"] = (
-        history["reliably_worse"].shift(1, fill_value=False).where(~first, False).astype(bool)
-    )
-    history["series"] = first.cumsum()
-    return history
+        reliable_change = instrument_params.reliable_change
+        constants["measures"].append(instrument_params.measures)
+        constants["label"].append(_label(params, instrument))
+        constants["reliable_change"].append(np.nan if reliable_change is None else reliable_change)
+        constants["worse_sign"].append(1.0 if lower_is_better else -1.0)
+        constants["moved"].append(" rose from " if lower_is_better else " fell from ")
+        constants["worse_side"].append(" above " if lower_is_better else " below ")
+    numbers = ("reliable_change", "worse_sign")
+    return {
+        name: np.array(values, dtype=float if name in numbers else object)
+        for name, values in constants.items()
+    }
+
+
+def _previous(values: np.ndarray, first: np.ndarray, fill) -> np.ndarray:
+    """Each row's previous value in its series; ``fill`` at the series' first row."""
+    previous = np.empty_like(values, dtype=np.result_type(values, np.asarray(fill)))
+    previous[1:] = values[:-1]
+    previous[first] = fill
+    return previous
 
 
 def risk_item(

@@ -265,38 +265,43 @@ def expected_scores(frame: pd.DataFrame, *, curves: Iterable[BandCurve] = ()) ->
     instruments = frame["instrument"].to_numpy(dtype=object)
     intakes = frame["intake"].to_numpy(dtype=float)
     weeks = frame["week"].to_numpy(dtype=float)
-
     for instrument in pd.unique(instruments):
         rows = np.flatnonzero(instruments == instrument)
-        intake, week = intakes[rows], weeks[rows]
-        covered = np.zeros(len(rows), dtype=bool)
-
-        fitted = _fitted_curves_of(curves, instrument)
-        if fitted:
-            index = _band_index(fitted, intake)
-            for position, curve in enumerate(fitted):
-                in_band = index == position
-                target = rows[in_band]
-                expected[target] = curve.expected(week[in_band])
-                sigma[target] = curve.sigma_at(week[in_band])
-                source[target] = "fitted"
-                band_label[target] = curve.band
-                covered |= in_band
-
-        defaults = DEFAULT_CURVES.get(instrument)
-        if defaults is not None:
-            use_default = ~covered & (_band_index(defaults.bands, intake) >= 0)
-            target = rows[use_default]
-            expected[target] = defaults.continuous.expected(intake[use_default], week[use_default])
-            sigma[target] = defaults.continuous.sigma(week[use_default])
-            source[target] = "default"
-
-    # No limits before FIRST_LIMIT_WEEK: the expected line is drawn, nothing is judged against it.
-    sigma[weeks < FIRST_LIMIT_WEEK] = np.nan
+        found = _instrument_expected(instrument, intakes[rows], weeks[rows], curves)
+        expected[rows], sigma[rows], source[rows], band_label[rows] = found
     return pd.DataFrame(
         {"expected": expected, "sigma": sigma, "curve_source": source, "intake_band": band_label},
         index=frame.index,
     )
+
+
+def _instrument_expected(instrument: str, intake: np.ndarray, week: np.ndarray, curves: tuple):
+    """``expected_scores`` for rows of one instrument, on arrays: (expected, sigma, curve_source,
+    intake_band)."""
+    expected = np.full(len(intake), np.nan)
+    sigma = np.full(len(intake), np.nan)
+    source = np.full(len(intake), None, dtype=object)
+    band_label = np.full(len(intake), None, dtype=object)
+    covered = np.zeros(len(intake), dtype=bool)
+    fitted = _fitted_curves_of(curves, instrument)
+    if fitted:
+        index = _band_index(fitted, intake)
+        for position, curve in enumerate(fitted):
+            in_band = index == position
+            expected[in_band] = curve.expected(week[in_band])
+            sigma[in_band] = curve.sigma_at(week[in_band])
+            source[in_band] = "fitted"
+            band_label[in_band] = curve.band
+            covered |= in_band
+    defaults = DEFAULT_CURVES.get(instrument)
+    if defaults is not None:
+        use_default = ~covered & (_band_index(defaults.bands, intake) >= 0)
+        expected[use_default] = defaults.continuous.expected(intake[use_default], week[use_default])
+        sigma[use_default] = defaults.continuous.sigma(week[use_default])
+        source[use_default] = "default"
+    # No limits before FIRST_LIMIT_WEEK: the expected line is drawn, nothing is judged against it.
+    sigma[week < FIRST_LIMIT_WEEK] = np.nan
+    return expected, sigma, source, band_label
 
 
 def tolerance_limits(
@@ -343,35 +348,48 @@ def add_treatment_weeks(frame: pd.DataFrame) -> pd.DataFrame:
     episode = valid["episode_id"].to_numpy()
     starts = np.ones(len(valid), dtype=bool)
     starts[1:] = episode[1:] != episode[:-1]
-    baseline_at = valid["administered_at"].where(starts).ffill()
-    elapsed_days = (valid["administered_at"] - baseline_at).dt.total_seconds() / 86400.0
-    # Round half up (3.5 days is the next week), not banker's rounding.
-    week = 1 + np.floor(elapsed_days.to_numpy() / DAYS_PER_WEEK + 0.5)
-
-    valid["week"] = week.astype(int)
-    valid["intake"] = valid["total"].where(starts).ffill()
+    valid["week"], valid["intake"] = treatment_weeks(
+        starts, datetime_values(valid["administered_at"]), valid["total"].to_numpy(dtype=float)
+    )
     valid["is_baseline"] = starts
     return valid
+
+
+def datetime_values(column) -> pd.api.extensions.ExtensionArray:
+    """A column of timestamps as pandas' datetime array (int64 ticks underneath, ``.asi8``)."""
+    values = column.array if isinstance(column, pd.Series) else pd.array(column)
+    if not isinstance(values, pd.arrays.DatetimeArray):
+        values = pd.to_datetime(pd.Series(column)).array
+    return values
+
+
+def treatment_weeks(starts: np.ndarray, at, total: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(week, intake) of valid scores sorted by series and time; ``starts`` marks each series'
+    first row (its baseline), ``at`` is a ``datetime_values`` array. See the module doc for t."""
+    first = np.maximum.accumulate(np.where(starts, np.arange(len(starts)), 0))
+    ticks = at.asi8
+    # pandas' own total_seconds on the elapsed ticks, so the weeks match its arithmetic exactly.
+    elapsed = pd.array((ticks - ticks[first]).view(f"m8[{at.unit}]"))
+    elapsed_days = elapsed.total_seconds() / 86400.0
+    # Round half up (3.5 days is the next week), not banker's rounding.
+    week = 1 + np.floor(elapsed_days / DAYS_PER_WEEK + 0.5)
+    return week.astype(int), total[first]
 
 
 def _status_arrays(
     total,
     intake,
-    expected,
-    sigma,
+    yellow_limit,
+    red_limit,
     *,
     reliable_change,
     direction,
     functional_cutoff,
-    z_yellow,
-    z_red,
 ):
-    """The core of the status rules on numpy arrays, shared by the scalar and frame versions."""
+    """The core of the status rules on numpy arrays, shared by the scalar and frame versions.
+    The status comes as codes, positions in STATUSES (``status_text`` makes the strings)."""
     worse = _worse_sign(direction)
     worsening = worse * (total - intake)  # positive = worse than at intake
-    yellow_limit, red_limit = tolerance_limits(
-        expected, sigma, direction=direction, z_yellow=z_yellow, z_red=z_red
-    )
     with np.errstate(invalid="ignore"):
         # Strictly beyond the limit (CLINICAL.md §4 step 3, "above"), compared with the very limit
         # shown to staff; NaN (no curve) is never beyond.
@@ -398,8 +416,8 @@ def _status_arrays(
 
     status = np.select(
         [above_red | reliably_worse, above_yellow, functional & reliably_improved],
-        ["red", "yellow", "white"],
-        default="green",
+        [STATUS_RANK["red"], STATUS_RANK["yellow"], STATUS_RANK["white"]],
+        default=STATUS_RANK["green"],
     )
     return {
         "curve_level": curve_level,
@@ -446,6 +464,7 @@ def classify_status(
     )
     classified = _classify_rows(
         frame,
+        instrument=instrument,
         reliable_change=reliable_change,
         direction=direction,
         functional_cutoff=functional_cutoff,
@@ -497,6 +516,7 @@ def classify_administrations(
     scored["instrument"] = instrument
     classified = _classify_rows(
         scored,
+        instrument=instrument,
         reliable_change=reliable_change,
         direction=direction,
         functional_cutoff=functional_cutoff,
@@ -513,39 +533,73 @@ def classify_administrations(
     return classified
 
 
-def _classify_rows(
-    frame, *, reliable_change, direction, functional_cutoff, has_curve, curves, z_yellow, z_red
-):
+def _classify_rows(frame, *, instrument, **arguments):
     # ``frame`` is always a fresh frame built by the callers, so columns are added in place.
-    if has_curve:
-        frame[["expected", "sigma", "curve_source", "intake_band"]] = expected_scores(
-            frame, curves=curves
-        )
-    else:
-        frame["expected"], frame["sigma"] = np.nan, np.nan
-        frame["curve_source"], frame["intake_band"] = None, None
-    yellow_limit, red_limit = tolerance_limits(
-        frame["expected"].to_numpy(dtype=float),
-        frame["sigma"].to_numpy(dtype=float),
-        direction=direction,
-        z_yellow=z_yellow,
-        z_red=z_red,
-    )
-    frame["yellow_limit"], frame["red_limit"] = yellow_limit, red_limit
-    arrays = _status_arrays(
+    arrays = classify_arrays(
+        instrument,
         frame["total"].to_numpy(dtype=float),
         frame["intake"].to_numpy(dtype=float),
-        frame["expected"].to_numpy(dtype=float),
-        frame["sigma"].to_numpy(dtype=float),
-        reliable_change=reliable_change,
-        direction=direction,
-        functional_cutoff=functional_cutoff,
-        z_yellow=z_yellow,
-        z_red=z_red,
+        frame["week"].to_numpy(),
+        **arguments,
     )
+    arrays["status"] = status_text(arrays["status"])
     for column, values in arrays.items():
         frame[column] = values
     return frame
+
+
+def classify_arrays(
+    instrument: str,
+    total: np.ndarray,
+    intake: np.ndarray,
+    week: np.ndarray,
+    *,
+    reliable_change,
+    direction,
+    functional_cutoff,
+    has_curve,
+    curves,
+    z_yellow,
+    z_red,
+) -> dict[str, np.ndarray]:
+    """``classify_administrations``' columns for valid scores of one instrument, as arrays: the
+    caseload sweep classifies a million rows and builds its frame once (status as codes)."""
+    if has_curve:
+        expected, sigma, source, band = _instrument_expected(
+            instrument, intake, week.astype(float), tuple(curves)
+        )
+    else:
+        expected, sigma = np.full(len(total), np.nan), np.full(len(total), np.nan)
+        source, band = np.full(len(total), None, dtype=object), np.full(len(total), None, object)
+    yellow_limit, red_limit = tolerance_limits(
+        expected, sigma, direction=direction, z_yellow=z_yellow, z_red=z_red
+    )
+    return {
+        "expected": expected,
+        "sigma": sigma,
+        "curve_source": source,
+        "intake_band": band,
+        "yellow_limit": yellow_limit,
+        "red_limit": red_limit,
+        **_status_arrays(
+            total,
+            intake,
+            yellow_limit,
+            red_limit,
+            reliable_change=reliable_change,
+            direction=direction,
+            functional_cutoff=functional_cutoff,
+        ),
+    }
+
+
+def status_text(codes: np.ndarray):
+    """STATUSES[codes] as the column pandas makes of those strings, built by one take: a column
+    made from a million strings is validated string by string (a third of a second)."""
+    return _STATUS_STRINGS.take(np.asarray(codes, dtype=np.intp))
+
+
+_STATUS_STRINGS = pd.Series(list(STATUSES)).array
 
 
 def status_reasons(
