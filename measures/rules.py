@@ -48,6 +48,7 @@ from measures.trajectories import (
     Z_YELLOW,
     BandCurve,
     classify_arrays,
+    concat_text,
     datetime_values,
     format_one_decimal,
     format_scores,
@@ -431,20 +432,19 @@ def reliable_deterioration(
     worse = history["reliably_worse"]
     begins = worse & ~history["previous_reliably_worse"]
     onset = history[begins]
-    messages = (
-        _text(onset["label"]) + _text(onset["moved"]) + format_scores(onset["intake"])
-        + " at intake to " + format_scores(onset["total"]) + " at week "
-        + format_scores(onset["week"]) + ": a reliable worsening (at least "
-        + format_scores(onset["reliable_change"]) + " points)"
+    messages = concat_text(
+        onset["label"], onset["moved"], format_scores(onset["intake"]), " at intake to ",
+        format_scores(onset["total"]), " at week ", format_scores(onset["week"]),
+        ": a reliable worsening (at least ", format_scores(onset["reliable_change"]), " points)",
     )  # fmt: skip
     further = _further_worsening(history, in_state=worse, anchor=begins)
     again = history.loc[further.index]
-    again_messages = (
-        _text(again["label"]) + _text(again["moved"]) + format_scores(further["from_total"])
-        + " at week " + format_scores(further["from_week"]) + ", where the reliable worsening "
-        "began, to " + format_scores(again["total"]) + " at week " + format_scores(again["week"])
-        + ": " + format_scores(further["worsening"]) + " points worse since (reliable change "
-        + format_scores(again["reliable_change"]) + ")"
+    again_messages = concat_text(
+        again["label"], again["moved"], format_scores(further["from_total"]), " at week ",
+        format_scores(further["from_week"]), ", where the reliable worsening began, to ",
+        format_scores(again["total"]), " at week ", format_scores(again["week"]), ": ",
+        format_scores(further["worsening"]), " points worse since (reliable change ",
+        format_scores(again["reliable_change"]), ")",
     )  # fmt: skip
     return _alerts_concat(
         [
@@ -548,12 +548,11 @@ def not_on_track(
         ],
         default="; first score off the curve: watch, review if it persists",
     ).astype(object)
-    messages = (
-        "Not on track: " + _text(rows["label"]) + " " + format_scores(rows["total"]) + " is"
-        + _text(rows["worse_side"]) + "the expected " + format_one_decimal(rows["expected"])
-        + " (" + np.where(red, "red", "yellow").astype(object) + " limit "
-        + format_one_decimal(limit) + provisional.astype(object) + ") at week "
-        + format_scores(rows["week"]) + why
+    messages = concat_text(
+        "Not on track: ", rows["label"], " ", format_scores(rows["total"]), " is",
+        rows["worse_side"], "the expected ", format_one_decimal(rows["expected"]), " (",
+        np.where(red, "red", "yellow"), " limit ", format_one_decimal(limit), provisional,
+        ") at week ", format_scores(rows["week"]), why,
     )  # fmt: skip
     further = _further_worsening(history, in_state=off, anchor=onset)
     # A score that is both the run's second (the persistence alert, already high) and a further
@@ -563,14 +562,13 @@ def not_on_track(
         ~history.loc[further.index, "administration_id"].isin(rows["administration_id"])
     ]
     again = history.loc[further.index]
-    again_messages = (
-        "Not on track and worse again: " + _text(again["label"]) + " "
-        + format_scores(again["total"]) + " at week " + format_scores(again["week"])
-        + " against " + format_scores(further["from_total"]) + " at week "
-        + format_scores(further["from_week"]) + ", where it left the curve: "
-        + format_scores(further["worsening"]) + " points worse (reliable change "
-        + format_scores(again["reliable_change"]) + "; expected "
-        + format_one_decimal(again["expected"]) + ")"
+    again_messages = concat_text(
+        "Not on track and worse again: ", again["label"], " ", format_scores(again["total"]),
+        " at week ", format_scores(again["week"]), " against ",
+        format_scores(further["from_total"]), " at week ", format_scores(further["from_week"]),
+        ", where it left the curve: ", format_scores(further["worsening"]),
+        " points worse (reliable change ", format_scores(again["reliable_change"]),
+        "; expected ", format_one_decimal(again["expected"]), ")",
     )  # fmt: skip
     return _alerts_concat(
         [
@@ -649,11 +647,10 @@ def sudden_loss(
     elif settings.sudden_loss_criteria != "reliable_change":
         raise ValueError(f"unknown sudden_loss_criteria {settings.sudden_loss_criteria!r}")
     losses = history[is_loss]
-    messages = (
-        "Sudden loss: " + _text(losses["label"]) + _text(losses["moved"])
-        + format_scores(losses["previous_total"]) + " at week "
-        + format_scores(losses["previous_week"]) + " to " + format_scores(losses["total"])
-        + " at week " + format_scores(losses["week"])
+    messages = concat_text(
+        "Sudden loss: ", losses["label"], losses["moved"], format_scores(losses["previous_total"]),
+        " at week ", format_scores(losses["previous_week"]), " to ",
+        format_scores(losses["total"]), " at week ", format_scores(losses["week"]),
     )  # fmt: skip
     return _alerts(losses, rule="sudden_loss", severity="high", messages=messages)
 
@@ -714,17 +711,47 @@ def alliance_concern(
     concern = below_cutoff | dropped
     flagged = ratings[concern]
     below_cutoff, dropped = below_cutoff[concern], dropped[concern]
-    label, total = _text(flagged["label"]), format_scores(flagged["total"])
-    below_text = label + " " + total + " is" + _text(flagged["worse_side"]) + "the cutoff "
-    below_text = below_text + format_scores([settings.alliance_cutoff])[0]
-    drop_text = label + " dropped from " + format_scores(flagged["previous_total"]) + " to "
-    drop_text = drop_text + total + " since the previous rating"
-    messages = "Alliance concern: " + np.select(
-        [below_cutoff & dropped, below_cutoff],
-        [below_text + "; " + drop_text, below_text],
-        default=drop_text,
-    ).astype(object)
+    # Ratings take few values: each distinct message is built once and spread to its rows.
+    labels = pd.factorize(flagged["label"].to_numpy(dtype=object))[0]
+    once, spread = _distinct_rows(
+        labels, flagged["total"], flagged["previous_total"], below_cutoff, dropped
+    )
+    flagged_once, below_cutoff, dropped = flagged.iloc[once], below_cutoff[once], dropped[once]
+    label, total = _text(flagged_once["label"]), format_scores(flagged_once["total"])
+    below_text = concat_text(
+        label, " ", total, " is", flagged_once["worse_side"], "the cutoff ",
+        format_scores([settings.alliance_cutoff])[0],
+    )  # fmt: skip
+    drop_text = concat_text(
+        label, " dropped from ", format_scores(flagged_once["previous_total"]), " to ", total,
+        " since the previous rating",
+    )  # fmt: skip
+    messages = concat_text(
+        "Alliance concern: ",
+        np.select(
+            [below_cutoff & dropped, below_cutoff],
+            [concat_text(below_text, "; ", drop_text), below_text],
+            default=drop_text,
+        ),
+    )[spread]
     return _alerts(flagged, rule="alliance_concern", severity="warning", messages=messages)
+
+
+def _distinct_rows(*keys) -> tuple[np.ndarray, np.ndarray]:
+    """(positions of one row per distinct combination of ``keys``, each row's combination as an
+    index into those positions). Numbers count as equal when they show the same to one decimal,
+    as ``format_scores`` shows them."""
+    combined = np.zeros(len(keys[0]), dtype=np.int64)
+    for key in keys:
+        # Hashing, not sorting: a sort of whole rows took longer than building every message.
+        codes, distinct = pd.factorize(np.round(np.asarray(key, dtype=float) * 10))
+        combined = pd.factorize(combined * (len(distinct) + 1) + codes + 1)[0]
+    # Codes number the combinations in order of first appearance.
+    spread = combined.astype(np.intp)
+    first = np.ones(len(spread), dtype=bool)
+    order = np.argsort(spread, kind="stable")
+    first[1:] = spread[order][1:] != spread[order][:-1]
+    return order[first], spread
 
 
 def disengagement(checkins: pd.DataFrame, *, missed_in_a_row: int = 2) -> pd.DataFrame:
@@ -754,7 +781,7 @@ def disengagement(checkins: pd.DataFrame, *, missed_in_a_row: int = 2) -> pd.Dat
         {
             "episode_id": reached["episode_id"].to_numpy(),
             "rule": "disengagement",
-            "trigger": "checkin:" + reached["checkin_id"].astype(str).to_numpy(dtype=object),
+            "trigger": _triggers("checkin:", reached["checkin_id"]),
             "administration_id": pd.array([pd.NA] * len(reached), dtype="Int64"),
             "severity": "warning",
             "instrument": pd.Series([None] * len(reached), dtype=object).to_numpy(),
@@ -912,7 +939,7 @@ def _alerts(rows: pd.DataFrame, *, rule: str, severity, messages) -> pd.DataFram
         {
             "episode_id": rows["episode_id"].to_numpy(),
             "rule": rule,
-            "trigger": "adm:" + rows["administration_id"].astype(str).to_numpy(dtype=object),
+            "trigger": _triggers("adm:", rows["administration_id"]),
             "administration_id": pd.array(rows["administration_id"].to_numpy(), dtype="Int64"),
             "severity": severity,
             "instrument": rows["instrument"].to_numpy(dtype=object),
@@ -960,6 +987,10 @@ def _sorted_alerts(alerts: pd.DataFrame) -> pd.DataFrame:
     alerts = alerts.sort_values(["episode_id", "rule", "trigger"], kind="stable", ignore_index=True)
     alerts["administration_id"] = alerts["administration_id"].astype("Int64")
     return alerts[ALERT_COLUMNS]
+
+
+def _triggers(prefix: str, ids) -> np.ndarray:
+    return _text([f"{prefix}{key}" for key in np.asarray(ids).tolist()])
 
 
 def _text(column) -> np.ndarray:
