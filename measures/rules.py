@@ -430,6 +430,8 @@ def reliable_deterioration(
     """
     history = _history(history, administrations, params, settings)
     worse = history["reliably_worse"]
+    if not worse.any():  # most episodes: skip building empty messages (a fixed cost per rule)
+        return _no_alerts()
     begins = worse & ~history["previous_reliably_worse"]
     onset = history[begins]
     messages = concat_text(
@@ -514,6 +516,8 @@ def not_on_track(
     """
     history = _history(history, administrations, params, settings)
     off = history["curve_level"] > CURVE_LEVEL_NONE
+    if not off.any():
+        return _no_alerts()
     onset = off & (history["previous_curve_level"] == CURVE_LEVEL_NONE)
     run = onset[off].cumsum()
     position = pd.Series(0, index=history.index)
@@ -646,6 +650,8 @@ def sudden_loss(
             is_loss &= _lasting_loss(history, worse, is_loss)
     elif settings.sudden_loss_criteria != "reliable_change":
         raise ValueError(f"unknown sudden_loss_criteria {settings.sudden_loss_criteria!r}")
+    if not is_loss.any():
+        return _no_alerts()
     losses = history[is_loss]
     messages = concat_text(
         "Sudden loss: ", losses["label"], losses["moved"], format_scores(losses["previous_total"]),
@@ -709,6 +715,8 @@ def alliance_concern(
         >= settings.alliance_drop - _FLOAT_TOLERANCE
     ).to_numpy()
     concern = below_cutoff | dropped
+    if not concern.any():
+        return _no_alerts()
     flagged = ratings[concern]
     below_cutoff, dropped = below_cutoff[concern], dropped[concern]
     # Ratings take few values: each distinct message is built once and spread to its rows.

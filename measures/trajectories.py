@@ -738,13 +738,22 @@ def _format_distinct(values, *, drop_trailing_zero: bool) -> np.ndarray:
     # Scores take few distinct values: format each once, then spread them back (a caseload sweep
     # formats hundreds of thousands of numbers).
     rounded = np.round(np.asarray(values, dtype=float), 1) + 0.0  # + 0.0 turns -0.0 into 0.0
+
+    def text(value: float) -> str:
+        if value != value:  # NaN
+            return "?"
+        return f"{value:.1f}".removesuffix(".0") if drop_trailing_zero else f"{value:.1f}"
+
+    if rounded.size <= _FEW_VALUES:  # one episode's scores: finding the distinct ones costs more
+        return _text_array([text(value) for value in rounded.ravel().tolist()]).reshape(
+            rounded.shape
+        )
     distinct, positions = np.unique(rounded, return_inverse=True)
-    text = [
-        "?" if np.isnan(value) else (f"{value:.1f}".removesuffix(".0") if drop_trailing_zero
-                                     else f"{value:.1f}")
-        for value in distinct
-    ]  # fmt: skip
-    return np.asarray(text, dtype=object)[positions.reshape(rounded.shape)]
+    texts = np.asarray([text(value) for value in distinct.tolist()], dtype=object)
+    return texts[positions.reshape(rounded.shape)]
+
+
+_FEW_VALUES = 64
 
 
 def _none_if_nan(value) -> float | None:
