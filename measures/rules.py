@@ -472,17 +472,37 @@ def _further_worsening(history: pd.DataFrame, *, in_state, anchor) -> pd.DataFra
     if not in_state.any():  # one small episode, mostly: skip three grouped passes over nothing
         empty = pd.Series(dtype=float)
         return pd.DataFrame({"from_total": empty, "from_week": empty, "worsening": empty})
-    rows = history.loc[in_state, ["total", "week", "worse_sign", "reliable_change"]]
-    run = anchor[in_state].cumsum()
-    from_total = rows["total"].where(anchor[in_state]).groupby(run).transform("first")
-    from_week = rows["week"].where(anchor[in_state]).groupby(run).transform("first")
-    worsening = rows["worse_sign"] * (rows["total"] - from_total)
-    steps = np.floor(worsening / rows["reliable_change"] + _FLOAT_TOLERANCE)
-    reached_before = steps.groupby(run).cummax().groupby(run).shift(1)
-    further = ((steps >= 1) & (steps > reached_before)).fillna(False).astype(bool)
-    return pd.DataFrame({"from_total": from_total, "from_week": from_week, "worsening": worsening})[
-        further
-    ]
+    # On arrays, by position: the runs are contiguous, so each run's first row is its anchor.
+    positions = np.flatnonzero(np.asarray(in_state))
+
+    def column(name):
+        return history[name].to_numpy(dtype=float)[positions]
+
+    total, week = column("total"), column("week")
+    run = np.cumsum(np.asarray(anchor)[positions])
+    new_run = np.ones(len(positions), dtype=bool)
+    new_run[1:] = run[1:] != run[:-1]
+    place = np.arange(len(positions))
+    first = np.maximum.accumulate(np.where(new_run, place, 0))
+    anchored = run > 0  # rows in the state before any anchor have nothing to compare with
+    from_total = np.where(anchored, total[first], np.nan)
+    from_week = np.where(anchored, week[first], np.nan)
+    worsening = column("worse_sign") * (total - from_total)
+    steps = np.floor(worsening / column("reliable_change") + _FLOAT_TOLERANCE)
+    reached = pd.Series(steps).groupby(run).cummax().to_numpy()
+    reached_before = np.empty_like(reached)
+    reached_before[1:] = reached[:-1]
+    reached_before[new_run] = np.nan
+    with np.errstate(invalid="ignore"):
+        further = (steps >= 1) & (steps > reached_before)
+    return pd.DataFrame(
+        {
+            "from_total": from_total[further],
+            "from_week": from_week[further],
+            "worsening": worsening[further],
+        },
+        index=history.index[positions[further]],
+    )
 
 
 def not_on_track(
@@ -519,11 +539,21 @@ def not_on_track(
     if not off.any():
         return _no_alerts()
     onset = off & (history["previous_curve_level"] == CURVE_LEVEL_NONE)
-    run = onset[off].cumsum()
-    position = pd.Series(0, index=history.index)
-    position[off] = run.groupby(run).cumcount()
-    rows = history[onset | (off & (position == 1))]
-    is_onset = onset[rows.index].to_numpy()
+    # Each run off the curve, numbered from its onset, and each row's place in its run; then only
+    # the onsets and second rows, with only the columns read below (on arrays: grouping and
+    # filtering the whole history cost more than the rule).
+    off_rows = np.flatnonzero(off.to_numpy())
+    onset_of_off = onset.to_numpy()[off_rows]
+    run_of_off = np.cumsum(onset_of_off)
+    new_run = np.ones(len(off_rows), dtype=bool)
+    new_run[1:] = run_of_off[1:] != run_of_off[:-1]
+    steps = np.arange(len(off_rows))
+    position = steps - np.maximum.accumulate(np.where(new_run, steps, 0))
+    chosen = onset_of_off | (position == 1)
+    rows = history.iloc[
+        off_rows[chosen], [history.columns.get_loc(name) for name in _NOT_ON_TRACK_READS]
+    ]
+    is_onset = onset_of_off[chosen]
     red = (rows["curve_level"] == CURVE_LEVEL_RED).to_numpy()
     rise = (rows["worse_sign"] * (rows["total"] - rows["previous_total"])).to_numpy()
     steep = (
@@ -534,7 +564,7 @@ def not_on_track(
     alliance = _alliance_concern_before(rows, history, settings)
     onset_high = is_onset & (steep | alliance)
     # The second score of a run alerts only when the run's first one was a watch.
-    run_of_row = run.reindex(rows.index).to_numpy()
+    run_of_row = run_of_off[chosen]
     high_runs = set(run_of_row[onset_high])
     keep = is_onset | ~np.isin(run_of_row, list(high_runs))
     rows, is_onset, red, rise = rows[keep], is_onset[keep], red[keep], rise[keep]
@@ -580,6 +610,27 @@ def not_on_track(
             _alerts(again, rule="not_on_track", severity="high", messages=again_messages),
         ]
     )
+
+
+# The history columns ``not_on_track`` reads of the rows it alerts on.
+_NOT_ON_TRACK_READS = [
+    "episode_id",
+    "administration_id",
+    "instrument",
+    "administered_at",
+    "total",
+    "previous_total",
+    "week",
+    "expected",
+    "curve_level",
+    "curve_source",
+    "red_limit",
+    "yellow_limit",
+    "reliable_change",
+    "worse_sign",
+    "label",
+    "worse_side",
+]
 
 
 def _alliance_concern_before(
