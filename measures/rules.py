@@ -50,6 +50,7 @@ from measures.trajectories import (
     classify_arrays,
     concat_text,
     datetime_values,
+    distinct_rows,
     format_one_decimal,
     format_scores,
     status_reasons,
@@ -772,8 +773,11 @@ def alliance_concern(
     below_cutoff, dropped = below_cutoff[concern], dropped[concern]
     # Ratings take few values: each distinct message is built once and spread to its rows.
     labels = pd.factorize(flagged["label"].to_numpy(dtype=object))[0]
-    once, spread = _distinct_rows(
-        labels, flagged["total"], flagged["previous_total"], below_cutoff, dropped
+    once, spread = distinct_rows(
+        labels,
+        *(np.round(flagged[name].to_numpy() * 10) for name in ("total", "previous_total")),
+        below_cutoff,
+        dropped,
     )
     flagged_once, below_cutoff, dropped = flagged.iloc[once], below_cutoff[once], dropped[once]
     label, total = _text(flagged_once["label"]), format_scores(flagged_once["total"])
@@ -794,23 +798,6 @@ def alliance_concern(
         ),
     )[spread]
     return _alerts(flagged, rule="alliance_concern", severity="warning", messages=messages)
-
-
-def _distinct_rows(*keys) -> tuple[np.ndarray, np.ndarray]:
-    """(positions of one row per distinct combination of ``keys``, each row's combination as an
-    index into those positions). Numbers count as equal when they show the same to one decimal,
-    as ``format_scores`` shows them."""
-    combined = np.zeros(len(keys[0]), dtype=np.int64)
-    for key in keys:
-        # Hashing, not sorting: a sort of whole rows took longer than building every message.
-        codes, distinct = pd.factorize(np.round(np.asarray(key, dtype=float) * 10))
-        combined = pd.factorize(combined * (len(distinct) + 1) + codes + 1)[0]
-    # Codes number the combinations in order of first appearance.
-    spread = combined.astype(np.intp)
-    first = np.ones(len(spread), dtype=bool)
-    order = np.argsort(spread, kind="stable")
-    first[1:] = spread[order][1:] != spread[order][:-1]
-    return order[first], spread
 
 
 def disengagement(checkins: pd.DataFrame, *, missed_in_a_row: int = 2) -> pd.DataFrame:

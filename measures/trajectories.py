@@ -614,6 +614,30 @@ def status_reasons(
     """Plain-language reason for each classified row (vectorised), e.g.
     "PHQ-9 14 is above the expected 9.1 (red limit 12.8, provisional default curve) at week 5".
     """
+    arguments = {
+        "label": label,
+        "reliable_change": reliable_change,
+        "direction": direction,
+        "functional_cutoff": functional_cutoff,
+    }
+    if len(classified) <= _FEW_VALUES:
+        return _status_reasons(classified, **arguments)
+    # A caseload's rows repeat the same few scores, weeks and expectations: each distinct
+    # combination of what a reason reads is written once.
+    keys = ["status", "reliably_worse", "total", "intake", "week", "expected", "red_limit"]
+    keys += ["yellow_limit", "curve_source"] + ([] if label else ["instrument"])
+    once, spread = distinct_rows(*(classified[key].to_numpy() for key in keys))
+    return _status_reasons(classified.iloc[once], **arguments)[spread]
+
+
+def _status_reasons(
+    classified: pd.DataFrame,
+    *,
+    label: str | None,
+    reliable_change: float | None,
+    direction: str,
+    functional_cutoff: float | None,
+) -> np.ndarray:
     lower_is_better = direction == LOWER_IS_BETTER
     above = " is above the expected " if lower_is_better else " is below the expected "
     rose = " rose from " if lower_is_better else " fell from "
@@ -697,6 +721,24 @@ def status_reasons(
             r["score"], r["week"], ", no reliable worsening from ", r["intake"], " at intake"
         )
     return reasons
+
+
+def distinct_rows(*keys) -> tuple[np.ndarray, np.ndarray]:
+    """(positions of one row per distinct combination of ``keys``, each row's combination as an
+    index into those positions), so a text that depends on those keys only is built once per
+    combination and spread: ``texts(rows[once])[spread]``. Keys are arrays of equal length;
+    NaN equals NaN."""
+    combined = np.zeros(len(keys[0]), dtype=np.int64)
+    for key in keys:
+        # Hashing, not sorting: a sort of whole rows took longer than building every message.
+        codes, distinct = pd.factorize(np.asarray(key))
+        combined = pd.factorize(combined * (len(distinct) + 1) + codes + 1)[0]
+    # Codes number the combinations in order of first appearance.
+    spread = combined.astype(np.intp)
+    first = np.ones(len(spread), dtype=bool)
+    order = np.argsort(spread, kind="stable")
+    first[1:] = spread[order][1:] != spread[order][:-1]
+    return order[first], spread
 
 
 def concat_text(*parts) -> np.ndarray:
