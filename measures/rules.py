@@ -1046,13 +1046,15 @@ _NO_ALERTS = _empty_alerts()
 
 def _sorted_alerts(alerts: pd.DataFrame) -> pd.DataFrame:
     # A fixed order makes the output identical for identical input, whatever the input row order.
-    # The texts are ranked as fixed-width numpy strings (compared in C, by code point as Python
-    # does); pandas sorted them by Python comparisons, a fifth of the whole evaluation.
-    keys = [
-        np.unique(alerts[name].to_numpy(dtype=str), return_inverse=True)[1].reshape(-1)
-        for name in ("trigger", "rule")
-    ]
-    order = np.lexsort((*keys, alerts["episode_id"].to_numpy()))
+    # The triggers are ranked as fixed-width numpy strings (compared in C, by code point as
+    # Python does); pandas sorted them by Python comparisons, a fifth of the whole evaluation.
+    # Equal triggers are ranked in row order, as a stable sort keeps them.
+    trigger = np.empty(len(alerts), dtype=np.intp)
+    trigger[np.argsort(alerts["trigger"].to_numpy(dtype=str), kind="stable")] = np.arange(
+        len(alerts)
+    )
+    rule = pd.factorize(alerts["rule"].to_numpy(dtype=object), sort=True)[0]
+    order = np.lexsort((trigger, rule, alerts["episode_id"].to_numpy()))
     alerts = alerts.take(order).reset_index(drop=True)
     alerts["administration_id"] = alerts["administration_id"].astype("Int64")
     return alerts[ALERT_COLUMNS]
