@@ -871,7 +871,7 @@ def episode_status(
     """
     # Pick the latest rows by position and copy only those: filtering the whole history first
     # copied every column of a million rows to keep one in ten.
-    outcome = np.flatnonzero(history["measures"].to_numpy() == "outcome")
+    outcome = np.flatnonzero(_rows_measuring(history, "outcome"))
     series = history["series"].to_numpy()[outcome]
     is_latest = np.ones(len(outcome), dtype=bool)
     is_latest[:-1] = series[:-1] != series[1:]
@@ -949,7 +949,14 @@ def _with_unscored(status: pd.DataFrame, episode_ids) -> pd.DataFrame:
 def _measuring(history: pd.DataFrame, measures: str, columns: list[str]) -> pd.DataFrame:
     """The rows of instruments that measure ``measures``, with only ``columns``: taking every
     column of a million-row history to keep a fifth of it cost more than the rule itself."""
-    return history[columns].take(np.flatnonzero(history["measures"].to_numpy() == measures))
+    return history[columns].take(np.flatnonzero(_rows_measuring(history, measures)))
+
+
+def _rows_measuring(history: pd.DataFrame, measures: str) -> np.ndarray:
+    """True on the rows of instruments that measure ``measures``. An instrument's measure is the
+    same on all its rows, so it is compared once per series, not once per row."""
+    per_series = history["measures"].to_numpy()[history["is_baseline"].to_numpy()] == measures
+    return per_series[history["series"].to_numpy() - 1]
 
 
 def _history(history, administrations, params, settings) -> pd.DataFrame:
