@@ -686,17 +686,13 @@ def sudden_loss(
     "reliable_change" (issue 5) criterion 1 alone is enough.
     """
     history = _history(history, administrations, params, settings)
-    worse = history["worse_sign"]
-    worsening = worse * (history["total"] - history["previous_total"])
-    is_loss = (
-        (worsening >= history["reliable_change"] - _FLOAT_TOLERANCE).fillna(False).astype(bool)
-    )
+    # On arrays: a comparison with NaN (no previous score, no reliable change) is False.
+    worse = history["worse_sign"].to_numpy(dtype=float)
+    previous_total = history["previous_total"].to_numpy(dtype=float)
+    worsening = worse * (history["total"].to_numpy(dtype=float) - previous_total)
+    is_loss = worsening >= history["reliable_change"].to_numpy(dtype=float) - _FLOAT_TOLERANCE
     if settings.sudden_loss_criteria == "tang_derubeis":
-        is_loss &= (
-            (worsening >= TANG_DERUBEIS_SHARE_OF_PRE_SCORE * history["previous_total"])
-            .fillna(False)
-            .astype(bool)
-        )
+        is_loss &= worsening >= TANG_DERUBEIS_SHARE_OF_PRE_SCORE * previous_total
         # Criterion 3 (six shifted copies of the history) only where 1 and 2 found a candidate.
         if is_loss.any():
             is_loss &= _lasting_loss(history, worse, is_loss)
@@ -713,13 +709,13 @@ def sudden_loss(
     return _alerts(losses, rule="sudden_loss", severity="high", messages=messages)
 
 
-def _lasting_loss(history: pd.DataFrame, worse: pd.Series, candidates: pd.Series) -> np.ndarray:
+def _lasting_loss(history: pd.DataFrame, worse, candidates) -> np.ndarray:
     """Tang & DeRubeis criterion 3, mirrored, for a loss at each candidate row (scores N−2..N vs
     N+1..N+3); False elsewhere. Computed only at the candidates (criteria 1 and 2 met): shifting
     the whole history six times cost more than the rest of the rule."""
     total = history["total"].to_numpy(dtype=float)
     series = history["series"].to_numpy()
-    at = np.flatnonzero(candidates.to_numpy(dtype=bool))
+    at = np.flatnonzero(np.asarray(candidates, dtype=bool))
     last = len(total) - 1
 
     def same_series(offset):
@@ -732,7 +728,7 @@ def _lasting_loss(history: pd.DataFrame, worse: pd.Series, candidates: pd.Series
     # Pooled variance of two groups of three: ((3−1)·s1² + (3−1)·s2²) / (3 + 3 − 2).
     pooled_variance = (before.var(axis=1, ddof=1) + after.var(axis=1, ddof=1)) / 2
     standard_error = np.sqrt(pooled_variance * (1 / 3 + 1 / 3))
-    mean_shift = worse.to_numpy()[at] * (after.mean(axis=1) - before.mean(axis=1))
+    mean_shift = np.asarray(worse)[at] * (after.mean(axis=1) - before.mean(axis=1))
     lasting = np.zeros(len(total), dtype=bool)
     with np.errstate(invalid="ignore"):
         lasting[at] = mean_shift > TANG_DERUBEIS_CRITICAL_T * standard_error

@@ -728,6 +728,9 @@ def distinct_rows(*keys) -> tuple[np.ndarray, np.ndarray]:
     index into those positions), so a text that depends on those keys only is built once per
     combination and spread: ``texts(rows[once])[spread]``. Keys are arrays of equal length;
     NaN equals NaN."""
+    if len(keys[0]) <= _FEW_VALUES:  # one episode's rows: every row its own
+        every = np.arange(len(keys[0]), dtype=np.intp)
+        return every, every
     combined = np.zeros(len(keys[0]), dtype=np.int64)
     for key in keys:
         # Hashing, not sorting: a sort of whole rows took longer than building every message.
