@@ -406,12 +406,14 @@ def _risk_alerts(rows, params, *, severity, what) -> pd.DataFrame:
         item = instrument_params.risk_item if instrument_params else ""
         return f"{label} {item or 'risk item'} {what}"
 
-    messages = {code: describe(code) for code in rows["instrument"].unique()}
+    # A plain list of the codes: iterating a pandas string column fetches each through pandas.
+    instruments = rows["instrument"].to_numpy(dtype=object).tolist()
+    messages = {code: describe(code) for code in set(instruments)}
     return _alerts(
         rows,
         rule="risk_item",
         severity=severity,
-        messages=[messages[code] for code in rows["instrument"]],
+        messages=[messages[code] for code in instruments],
     )
 
 
