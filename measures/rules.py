@@ -52,11 +52,16 @@ from measures.trajectories import (
     Z_RED,
     Z_YELLOW,
     BandCurve,
-    classify_administrations,
+    classify_arrays,
+    concat_text,
+    datetime_values,
+    distinct_rows,
     format_one_decimal,
     format_scores,
     not_improving_note,
     status_reasons,
+    status_text,
+    treatment_weeks,
 )
 
 ALERT_COLUMNS = [
@@ -334,63 +339,130 @@ def score_history(
     ``trajectories.classify_administrations`` plus measures, previous_total, previous_curve_level
     and previous_reliably_worse (the previous valid score of the same series; none at the baseline).
     """
-    # Only the columns the rules read: copying the risk strings through every step costs time.
-    # The instrument is factorized once and each instrument's rows taken by integer code: a string
-    # comparison per instrument over a million rows cost more than the rest of the split.
-    scored_columns = ["episode_id", "administration_id", "administered_at", "total"]
+    # One sort of every valid score of a known instrument by (instrument, episode, time, id), and
+    # the classification on arrays per instrument's slice: a sort, a frame and a string column per
+    # instrument cost several times the arithmetic. Instruments in name order, as they always were.
     codes, instruments = pd.factorize(administrations["instrument"])
-    frames, constants = [], []
-    for instrument in sorted(code for code in instruments if code in params):
+    known = sorted(code for code in instruments if code in params)
+    if not known:
+        return _empty_history()
+    rank_of_code = np.full(len(instruments) + 1, -1)  # the last slot: a missing instrument (−1)
+    for rank, instrument in enumerate(known):
+        rank_of_code[instruments.get_loc(instrument)] = rank
+    rank = rank_of_code[codes]
+    total = administrations["total"].to_numpy(dtype=float)
+    rows = np.flatnonzero((rank >= 0) & ~np.isnan(total))
+    at = datetime_values(administrations["administered_at"])
+    episode = administrations["episode_id"].to_numpy()
+    administration = administrations["administration_id"].to_numpy()
+    rows = rows[_series_order(rank[rows], episode[rows], at.asi8[rows], administration[rows])]
+    rank, total, episode, at = rank[rows], total[rows], episode[rows], at.take(rows)
+    first = np.ones(len(rows), dtype=bool)
+    first[1:] = (episode[1:] != episode[:-1]) | (rank[1:] != rank[:-1])
+    week, intake = treatment_weeks(first, at, total)
+    columns = {
+        "episode_id": episode,
+        "administration_id": administration[rows],
+        "administered_at": at,
+        "total": total,
+        "week": week,
+        "intake": intake,
+        "is_baseline": first,
+        "instrument": pd.Series(known).array.take(rank),
+    }
+    classified: dict[str, np.ndarray] = {}
+    bounds = np.searchsorted(rank, np.arange(len(known) + 1))
+    for position, instrument in enumerate(known):
         instrument_params = params[instrument]
-        rows = np.flatnonzero(codes == instruments.get_loc(instrument))
-        classified = classify_administrations(
-            administrations[scored_columns].take(rows),
-            instrument=instrument,
+        part = slice(bounds[position], bounds[position + 1])
+        arrays = classify_arrays(
+            instrument,
+            total[part],
+            intake[part],
+            week[part],
             reliable_change=instrument_params.reliable_change,
             direction=instrument_params.direction,
             functional_cutoff=instrument_params.functional_cutoff,
             has_curve=instrument_params.has_curve,
             **settings.curve_options(),
-            with_reasons=False,
         )
+        for name, values in arrays.items():
+            if name not in classified:
+                classified[name] = np.empty(len(rows), dtype=values.dtype)
+            classified[name][part] = values
+    columns.update(classified)
+    columns["status"] = status_text(columns["status"])
+    # Per-instrument constants as columns, so the rules below stay vectorised.
+    for name, values in _instrument_constants(params, known).items():
+        columns[name] = values[rank]
+    columns["previous_total"] = _previous(total, first, np.nan)
+    columns["previous_week"] = _previous(week.astype(float), first, np.nan)
+    columns["previous_curve_level"] = _previous(columns["curve_level"], first, CURVE_LEVEL_NONE)
+    columns["previous_reliably_worse"] = _previous(columns["reliably_worse"], first, False)
+    columns["series"] = np.cumsum(first)
+    # Object columns stay plain objects: pandas would otherwise infer and validate a string
+    # column from each (a third of a second a million rows). Not copied: the arrays are new, and
+    # copying consolidates them into blocks, which cost more than the whole classification.
+    return pd.DataFrame(
+        {
+            name: pd.Series(values, dtype=object, copy=False)
+            if isinstance(values, np.ndarray) and values.dtype == object
+            else values
+            for name, values in columns.items()
+        },
+        copy=False,
+    )
+
+
+def _series_order(rank, episode, ticks, administration) -> np.ndarray:
+    """The stable order by (rank, episode, time, administration id), as ``np.lexsort`` gives it.
+
+    Rows usually come in time order within each episode (read in the order they were stored),
+    so one stable sort by (rank, episode) is checked and kept when it leaves every series in
+    (time, id) order; a general sort of four keys only when it does not (three times the time).
+    """
+    low, high = (int(episode.min()), int(episode.max())) if len(episode) else (0, 0)
+    span = high - low + 1
+    if span * (int(rank.max(initial=0)) + 1) >= 2**62:  # the pair does not fit one int64
+        return np.lexsort((administration, ticks, episode, rank))
+    key = rank * span + (episode - low)
+    order = np.argsort(key, kind="stable")
+    key_in_order, ticks_in_order, ids = key[order], ticks[order], administration[order]
+    same_series = key_in_order[1:] == key_in_order[:-1]
+    earlier = ticks_in_order[1:] < ticks_in_order[:-1]
+    tie = (ticks_in_order[1:] == ticks_in_order[:-1]) & (ids[1:] < ids[:-1])
+    if (same_series & (earlier | tie)).any():
+        return np.lexsort((administration, ticks, key))
+    return order
+
+
+def _instrument_constants(params, instruments) -> dict[str, np.ndarray]:
+    """What the rules read of each instrument's params, one entry per instrument."""
+    constants = {name: [] for name in ("measures", "label", "reliable_change", "worse_sign")}
+    constants.update(moved=[], worse_side=[])
+    for instrument in instruments:
+        instrument_params = params[instrument]
         lower_is_better = instrument_params.direction == LOWER_IS_BETTER
-        constants.append(
-            {
-                "measures": instrument_params.measures,
-                "label": _label(params, instrument),
-                "reliable_change": np.nan
-                if instrument_params.reliable_change is None
-                else instrument_params.reliable_change,
-                "worse_sign": 1.0 if lower_is_better else -1.0,
-                "moved": " rose from " if lower_is_better else " fell from ",
-                "worse_side": " above " if lower_is_better else " below ",
-            }
-        )
-        frames.append(classified)
-    if not frames:
-        return _empty_history()
-    history = pd.concat(frames, ignore_index=True)
-    # Per-instrument constants as columns, so the rules below stay vectorised. Repeated once over
-    # the whole history, and strings kept as plain objects: a string column per instrument and
-    # name cost more in pandas' string validation than all the shifts below.
-    sizes = [len(frame) for frame in frames]
-    for name in constants[0]:
-        values = np.repeat(np.array([c[name] for c in constants], dtype=object), sizes)
-        if isinstance(constants[0][name], str):
-            history[name] = pd.Series(values, index=history.index, dtype=object)
-        else:
-            history[name] = values.astype(float)
-    first = history["is_baseline"]
-    history["previous_total"] = history["total"].shift(1).where(~first)
-    history["previous_week"] = history["week"].shift(1).where(~first)
-    history["previous_curve_level"] = (
-        history["curve_level"].shift(1, fill_value=CURVE_LEVEL_NONE).where(~first, CURVE_LEVEL_NONE)
-    )
-    history["previous_reliably_worse"] = (
-        history["reliably_worse"].shift(1, fill_value=False).where(~first, False).astype(bool)
-    )
-    history["series"] = first.cumsum()
-    return history
+        reliable_change = instrument_params.reliable_change
+        constants["measures"].append(instrument_params.measures)
+        constants["label"].append(_label(params, instrument))
+        constants["reliable_change"].append(np.nan if reliable_change is None else reliable_change)
+        constants["worse_sign"].append(1.0 if lower_is_better else -1.0)
+        constants["moved"].append(" rose from " if lower_is_better else " fell from ")
+        constants["worse_side"].append(" above " if lower_is_better else " below ")
+    numbers = ("reliable_change", "worse_sign")
+    return {
+        name: np.array(values, dtype=float if name in numbers else object)
+        for name, values in constants.items()
+    }
+
+
+def _previous(values: np.ndarray, first: np.ndarray, fill) -> np.ndarray:
+    """Each row's previous value in its series; ``fill`` at the series' first row."""
+    previous = np.empty_like(values, dtype=np.result_type(values, np.asarray(fill)))
+    previous[1:] = values[:-1]
+    previous[first] = fill
+    return previous
 
 
 def risk_item(
@@ -432,12 +504,14 @@ def _risk_alerts(rows, params, *, severity, what) -> pd.DataFrame:
         item = instrument_params.risk_item if instrument_params else ""
         return f"{label} {item or 'risk item'} {what}"
 
-    messages = {code: describe(code) for code in rows["instrument"].unique()}
+    # A plain list of the codes: iterating a pandas string column fetches each through pandas.
+    instruments = rows["instrument"].to_numpy(dtype=object).tolist()
+    messages = {code: describe(code) for code in set(instruments)}
     return _alerts(
         rows,
         rule="risk_item",
         severity=severity,
-        messages=[messages[code] for code in rows["instrument"]],
+        messages=[messages[code] for code in instruments],
     )
 
 
@@ -457,22 +531,23 @@ def reliable_deterioration(
     """
     history = _history(history, administrations, params, settings)
     worse = history["reliably_worse"]
+    if not worse.any():  # most episodes: skip building empty messages (a fixed cost per rule)
+        return _no_alerts()
     begins = worse & ~history["previous_reliably_worse"]
     onset = history[begins]
-    messages = (
-        _text(onset["label"]) + _text(onset["moved"]) + format_scores(onset["intake"])
-        + " at intake to " + format_scores(onset["total"]) + " at week "
-        + format_scores(onset["week"]) + ": a reliable worsening (at least "
-        + format_scores(onset["reliable_change"]) + " points)"
+    messages = concat_text(
+        onset["label"], onset["moved"], format_scores(onset["intake"]), " at intake to ",
+        format_scores(onset["total"]), " at week ", format_scores(onset["week"]),
+        ": a reliable worsening (at least ", format_scores(onset["reliable_change"]), " points)",
     )  # fmt: skip
     further = _further_worsening(history, in_state=worse, anchor=begins)
     again = history.loc[further.index]
-    again_messages = (
-        _text(again["label"]) + _text(again["moved"]) + format_scores(further["from_total"])
-        + " at week " + format_scores(further["from_week"]) + ", where the reliable worsening "
-        "began, to " + format_scores(again["total"]) + " at week " + format_scores(again["week"])
-        + ": " + format_scores(further["worsening"]) + " points worse since (reliable change "
-        + format_scores(again["reliable_change"]) + ")"
+    again_messages = concat_text(
+        again["label"], again["moved"], format_scores(further["from_total"]), " at week ",
+        format_scores(further["from_week"]), ", where the reliable worsening began, to ",
+        format_scores(again["total"]), " at week ", format_scores(again["week"]), ": ",
+        format_scores(further["worsening"]), " points worse since (reliable change ",
+        format_scores(again["reliable_change"]), ")",
     )  # fmt: skip
     return _alerts_concat(
         [
@@ -498,17 +573,37 @@ def _further_worsening(history: pd.DataFrame, *, in_state, anchor) -> pd.DataFra
     if not in_state.any():  # one small episode, mostly: skip three grouped passes over nothing
         empty = pd.Series(dtype=float)
         return pd.DataFrame({"from_total": empty, "from_week": empty, "worsening": empty})
-    rows = history.loc[in_state, ["total", "week", "worse_sign", "reliable_change"]]
-    run = anchor[in_state].cumsum()
-    from_total = rows["total"].where(anchor[in_state]).groupby(run).transform("first")
-    from_week = rows["week"].where(anchor[in_state]).groupby(run).transform("first")
-    worsening = rows["worse_sign"] * (rows["total"] - from_total)
-    steps = np.floor(worsening / rows["reliable_change"] + _FLOAT_TOLERANCE)
-    reached_before = steps.groupby(run).cummax().groupby(run).shift(1)
-    further = ((steps >= 1) & (steps > reached_before)).fillna(False).astype(bool)
-    return pd.DataFrame({"from_total": from_total, "from_week": from_week, "worsening": worsening})[
-        further
-    ]
+    # On arrays, by position: the runs are contiguous, so each run's first row is its anchor.
+    positions = np.flatnonzero(np.asarray(in_state))
+
+    def column(name):
+        return history[name].to_numpy(dtype=float)[positions]
+
+    total, week = column("total"), column("week")
+    run = np.cumsum(np.asarray(anchor)[positions])
+    new_run = np.ones(len(positions), dtype=bool)
+    new_run[1:] = run[1:] != run[:-1]
+    place = np.arange(len(positions))
+    first = np.maximum.accumulate(np.where(new_run, place, 0))
+    anchored = run > 0  # rows in the state before any anchor have nothing to compare with
+    from_total = np.where(anchored, total[first], np.nan)
+    from_week = np.where(anchored, week[first], np.nan)
+    worsening = column("worse_sign") * (total - from_total)
+    steps = np.floor(worsening / column("reliable_change") + _FLOAT_TOLERANCE)
+    reached = pd.Series(steps).groupby(run).cummax().to_numpy()
+    reached_before = np.empty_like(reached)
+    reached_before[1:] = reached[:-1]
+    reached_before[new_run] = np.nan
+    with np.errstate(invalid="ignore"):
+        further = (steps >= 1) & (steps > reached_before)
+    return pd.DataFrame(
+        {
+            "from_total": from_total[further],
+            "from_week": from_week[further],
+            "worsening": worsening[further],
+        },
+        index=history.index[positions[further]],
+    )
 
 
 def not_on_track(
@@ -543,12 +638,24 @@ def not_on_track(
     """
     history = _history(history, administrations, params, settings)
     off = history["curve_level"] > CURVE_LEVEL_NONE
+    if not off.any():
+        return _no_alerts()
     onset = off & (history["previous_curve_level"] == CURVE_LEVEL_NONE)
-    run = onset[off].cumsum()
-    position = pd.Series(0, index=history.index)
-    position[off] = run.groupby(run).cumcount()
-    rows = history[onset | (off & (position == 1))]
-    is_onset = onset[rows.index].to_numpy()
+    # Each run off the curve, numbered from its onset, and each row's place in its run; then only
+    # the onsets and second rows, with only the columns read below (on arrays: grouping and
+    # filtering the whole history cost more than the rule).
+    off_rows = np.flatnonzero(off.to_numpy())
+    onset_of_off = onset.to_numpy()[off_rows]
+    run_of_off = np.cumsum(onset_of_off)
+    new_run = np.ones(len(off_rows), dtype=bool)
+    new_run[1:] = run_of_off[1:] != run_of_off[:-1]
+    steps = np.arange(len(off_rows))
+    position = steps - np.maximum.accumulate(np.where(new_run, steps, 0))
+    chosen = onset_of_off | (position == 1)
+    rows = history.iloc[
+        off_rows[chosen], [history.columns.get_loc(name) for name in _NOT_ON_TRACK_READS]
+    ]
+    is_onset = onset_of_off[chosen]
     red = (rows["curve_level"] == CURVE_LEVEL_RED).to_numpy()
     rise = (rows["worse_sign"] * (rows["total"] - rows["previous_total"])).to_numpy()
     steep = (
@@ -559,7 +666,7 @@ def not_on_track(
     alliance = _alliance_concern_before(rows, history, settings)
     onset_high = is_onset & (steep | alliance)
     # The second score of a run alerts only when the run's first one was a watch.
-    run_of_row = run.reindex(rows.index).to_numpy()
+    run_of_row = run_of_off[chosen]
     high_runs = set(run_of_row[onset_high])
     keep = is_onset | ~np.isin(run_of_row, list(high_runs))
     rows, is_onset, red, rise = rows[keep], is_onset[keep], red[keep], rise[keep]
@@ -577,13 +684,12 @@ def not_on_track(
         ],
         default="; first score off the curve: watch, review if it persists",
     ).astype(object)
-    messages = (
-        "Not on track: " + _text(rows["label"]) + " " + format_scores(rows["total"]) + " is"
-        + _text(rows["worse_side"]) + "the expected " + format_one_decimal(rows["expected"])
-        + " (" + np.where(red, "red", "yellow").astype(object) + " limit "
-        + format_one_decimal(limit) + np.where(red, "", not_improving_note(rows)).astype(object)
-        + provisional.astype(object) + ") at week "
-        + format_scores(rows["week"]) + why
+    messages = concat_text(
+        "Not on track: ", rows["label"], " ", format_scores(rows["total"]), " is",
+        rows["worse_side"], "the expected ", format_one_decimal(rows["expected"]), " (",
+        np.where(red, "red", "yellow"), " limit ", format_one_decimal(limit),
+        np.where(red, "", not_improving_note(rows)), provisional, ") at week ",
+        format_scores(rows["week"]), why,
     )  # fmt: skip
     further = _further_worsening(history, in_state=off, anchor=onset)
     # A score that is both the run's second (the persistence alert, already high) and a further
@@ -593,14 +699,13 @@ def not_on_track(
         ~history.loc[further.index, "administration_id"].isin(rows["administration_id"])
     ]
     again = history.loc[further.index]
-    again_messages = (
-        "Not on track and worse again: " + _text(again["label"]) + " "
-        + format_scores(again["total"]) + " at week " + format_scores(again["week"])
-        + " against " + format_scores(further["from_total"]) + " at week "
-        + format_scores(further["from_week"]) + ", where it left the curve: "
-        + format_scores(further["worsening"]) + " points worse (reliable change "
-        + format_scores(again["reliable_change"]) + "; expected "
-        + format_one_decimal(again["expected"]) + ")"
+    again_messages = concat_text(
+        "Not on track and worse again: ", again["label"], " ", format_scores(again["total"]),
+        " at week ", format_scores(again["week"]), " against ",
+        format_scores(further["from_total"]), " at week ", format_scores(further["from_week"]),
+        ", where it left the curve: ", format_scores(further["worsening"]),
+        " points worse (reliable change ", format_scores(again["reliable_change"]),
+        "; expected ", format_one_decimal(again["expected"]), ")",
     )  # fmt: skip
     return _alerts_concat(
         [
@@ -608,6 +713,29 @@ def not_on_track(
             _alerts(again, rule="not_on_track", severity="high", messages=again_messages),
         ]
     )
+
+
+# The history columns ``not_on_track`` reads of the rows it alerts on.
+_NOT_ON_TRACK_READS = [
+    "episode_id",
+    "administration_id",
+    "instrument",
+    "administered_at",
+    "total",
+    "previous_total",
+    "week",
+    "expected",
+    "curve_level",
+    "curve_source",
+    "red_limit",
+    "yellow_limit",
+    "yellow_by_intake",
+    "intake",
+    "reliable_change",
+    "worse_sign",
+    "label",
+    "worse_side",
+]
 
 
 def _alliance_concern_before(
@@ -663,39 +791,36 @@ def sudden_loss(
     "reliable_change" (issue 5) criterion 1 alone is enough.
     """
     history = _history(history, administrations, params, settings)
-    worse = history["worse_sign"]
-    worsening = worse * (history["total"] - history["previous_total"])
-    is_loss = (
-        (worsening >= history["reliable_change"] - _FLOAT_TOLERANCE).fillna(False).astype(bool)
-    )
+    # On arrays: a comparison with NaN (no previous score, no reliable change) is False.
+    worse = history["worse_sign"].to_numpy(dtype=float)
+    previous_total = history["previous_total"].to_numpy(dtype=float)
+    worsening = worse * (history["total"].to_numpy(dtype=float) - previous_total)
+    is_loss = worsening >= history["reliable_change"].to_numpy(dtype=float) - _FLOAT_TOLERANCE
     if settings.sudden_loss_criteria == "tang_derubeis":
-        is_loss &= (
-            (worsening >= TANG_DERUBEIS_SHARE_OF_PRE_SCORE * history["previous_total"])
-            .fillna(False)
-            .astype(bool)
-        )
+        is_loss &= worsening >= TANG_DERUBEIS_SHARE_OF_PRE_SCORE * previous_total
         # Criterion 3 (six shifted copies of the history) only where 1 and 2 found a candidate.
         if is_loss.any():
             is_loss &= _lasting_loss(history, worse, is_loss)
     elif settings.sudden_loss_criteria != "reliable_change":
         raise ValueError(f"unknown sudden_loss_criteria {settings.sudden_loss_criteria!r}")
+    if not is_loss.any():
+        return _no_alerts()
     losses = history[is_loss]
-    messages = (
-        "Sudden loss: " + _text(losses["label"]) + _text(losses["moved"])
-        + format_scores(losses["previous_total"]) + " at week "
-        + format_scores(losses["previous_week"]) + " to " + format_scores(losses["total"])
-        + " at week " + format_scores(losses["week"])
+    messages = concat_text(
+        "Sudden loss: ", losses["label"], losses["moved"], format_scores(losses["previous_total"]),
+        " at week ", format_scores(losses["previous_week"]), " to ",
+        format_scores(losses["total"]), " at week ", format_scores(losses["week"]),
     )  # fmt: skip
     return _alerts(losses, rule="sudden_loss", severity="high", messages=messages)
 
 
-def _lasting_loss(history: pd.DataFrame, worse: pd.Series, candidates: pd.Series) -> np.ndarray:
+def _lasting_loss(history: pd.DataFrame, worse, candidates) -> np.ndarray:
     """Tang & DeRubeis criterion 3, mirrored, for a loss at each candidate row (scores N−2..N vs
     N+1..N+3); False elsewhere. Computed only at the candidates (criteria 1 and 2 met): shifting
     the whole history six times cost more than the rest of the rule."""
     total = history["total"].to_numpy(dtype=float)
     series = history["series"].to_numpy()
-    at = np.flatnonzero(candidates.to_numpy(dtype=bool))
+    at = np.flatnonzero(np.asarray(candidates, dtype=bool))
     last = len(total) - 1
 
     def same_series(offset):
@@ -708,7 +833,7 @@ def _lasting_loss(history: pd.DataFrame, worse: pd.Series, candidates: pd.Series
     # Pooled variance of two groups of three: ((3−1)·s1² + (3−1)·s2²) / (3 + 3 − 2).
     pooled_variance = (before.var(axis=1, ddof=1) + after.var(axis=1, ddof=1)) / 2
     standard_error = np.sqrt(pooled_variance * (1 / 3 + 1 / 3))
-    mean_shift = worse.to_numpy()[at] * (after.mean(axis=1) - before.mean(axis=1))
+    mean_shift = np.asarray(worse)[at] * (after.mean(axis=1) - before.mean(axis=1))
     lasting = np.zeros(len(total), dtype=bool)
     with np.errstate(invalid="ignore"):
         lasting[at] = mean_shift > TANG_DERUBEIS_CRITICAL_T * standard_error
@@ -743,18 +868,36 @@ def alliance_concern(
         >= settings.alliance_drop - _FLOAT_TOLERANCE
     ).to_numpy()
     concern = below_cutoff | dropped
+    if not concern.any():
+        return _no_alerts()
     flagged = ratings[concern]
     below_cutoff, dropped = below_cutoff[concern], dropped[concern]
-    label, total = _text(flagged["label"]), format_scores(flagged["total"])
-    below_text = label + " " + total + " is" + _text(flagged["worse_side"]) + "the cutoff "
-    below_text = below_text + format_scores([settings.alliance_cutoff])[0]
-    drop_text = label + " dropped from " + format_scores(flagged["previous_total"]) + " to "
-    drop_text = drop_text + total + " since the previous rating"
-    messages = "Alliance concern: " + np.select(
-        [below_cutoff & dropped, below_cutoff],
-        [below_text + "; " + drop_text, below_text],
-        default=drop_text,
-    ).astype(object)
+    # Ratings take few values: each distinct message is built once and spread to its rows.
+    labels = pd.factorize(flagged["label"].to_numpy(dtype=object))[0]
+    once, spread = distinct_rows(
+        labels,
+        *(np.round(flagged[name].to_numpy() * 10) for name in ("total", "previous_total")),
+        below_cutoff,
+        dropped,
+    )
+    flagged_once, below_cutoff, dropped = flagged.iloc[once], below_cutoff[once], dropped[once]
+    label, total = _text(flagged_once["label"]), format_scores(flagged_once["total"])
+    below_text = concat_text(
+        label, " ", total, " is", flagged_once["worse_side"], "the cutoff ",
+        format_scores([settings.alliance_cutoff])[0],
+    )  # fmt: skip
+    drop_text = concat_text(
+        label, " dropped from ", format_scores(flagged_once["previous_total"]), " to ", total,
+        " since the previous rating",
+    )  # fmt: skip
+    messages = concat_text(
+        "Alliance concern: ",
+        np.select(
+            [below_cutoff & dropped, below_cutoff],
+            [concat_text(below_text, "; ", drop_text), below_text],
+            default=drop_text,
+        ),
+    )[spread]
     return _alerts(flagged, rule="alliance_concern", severity="warning", messages=messages)
 
 
@@ -765,27 +908,31 @@ def disengagement(checkins: pd.DataFrame, *, missed_in_a_row: int = 2) -> pd.Dat
     a completed one ends the run. The alert is keyed to the check-in that makes the run reach N, so
     a run of five missed check-ins is one alert and a new run after a completed check-in is another.
     """
-    decided = checkins[checkins["status"] != "pending"].sort_values(
-        ["episode_id", "due_at", "checkin_id"], kind="stable", ignore_index=True
-    )
-    missed = (decided["status"] == "missed").to_numpy()
-    episode = decided["episode_id"].to_numpy()
+    # On arrays, in (episode, due, id) order: a sort of the frame and a grouped cumulative sum
+    # cost more than the rule.
+    decided = np.flatnonzero(checkins["status"].to_numpy(dtype=object) != "pending")
+    episode = checkins["episode_id"].to_numpy()[decided]
+    due_at = datetime_values(checkins["due_at"])
+    due = due_at.asi8[decided]
+    checkin_id = checkins["checkin_id"].to_numpy()[decided]
+    order = _series_order(np.zeros(len(decided), dtype=np.int64), episode, due, checkin_id)
+    episode, due, checkin_id = episode[order], due[order], checkin_id[order]
+    missed = checkins["status"].to_numpy(dtype=object)[decided[order]] == "missed"
     new_episode = np.ones(len(decided), dtype=bool)
     new_episode[1:] = episode[1:] != episode[:-1]
     # Each completed check-in or new episode starts a new run; count missed ones within it.
-    run = np.cumsum(new_episode | ~missed)
-    missed_so_far = pd.Series(missed.astype(int)).groupby(run).cumsum().to_numpy()
-    reached = decided[missed & (missed_so_far == missed_in_a_row)]
-    messages = (
-        f"{missed_in_a_row} check-ins missed in a row (the last due "
-        + _text(pd.to_datetime(reached["due_at"], utc=True).dt.strftime("%Y-%m-%d"))
-        + ")"
-    )
+    run_starts = new_episode | ~missed
+    missed_count = np.cumsum(missed)
+    before_run = np.maximum.accumulate(np.where(run_starts, missed_count - missed, 0))
+    reached = np.flatnonzero(missed & (missed_count - before_run == missed_in_a_row))
+    # The UTC calendar day, as pandas' strftime("%Y-%m-%d") of the UTC time gives it.
+    days = np.datetime_as_string(due[reached].view(f"M8[{due_at.unit}]"), unit="D")
+    messages = concat_text(f"{missed_in_a_row} check-ins missed in a row (the last due ", days, ")")
     return pd.DataFrame(
         {
-            "episode_id": reached["episode_id"].to_numpy(),
+            "episode_id": episode[reached],
             "rule": "disengagement",
-            "trigger": "checkin:" + reached["checkin_id"].astype(str).to_numpy(dtype=object),
+            "trigger": _triggers("checkin:", checkin_id[reached]),
             "administration_id": pd.array([pd.NA] * len(reached), dtype="Int64"),
             "severity": "warning",
             "instrument": pd.Series([None] * len(reached), dtype=object).to_numpy(),
@@ -826,16 +973,28 @@ def episode_status(
     """
     # Pick the latest rows by position and copy only those: filtering the whole history first
     # copied every column of a million rows to keep one in ten.
-    outcome = np.flatnonzero(history["measures"].to_numpy() == "outcome")
+    outcome = np.flatnonzero(_rows_measuring(history, "outcome"))
     series = history["series"].to_numpy()[outcome]
     is_latest = np.ones(len(outcome), dtype=bool)
     is_latest[:-1] = series[:-1] != series[1:]
     latest = history.iloc[
         outcome[is_latest], [history.columns.get_loc(name) for name in _STATUS_READS]
     ]
-    rank = latest["status"].map(STATUS_RANK)
-    worst_rank = rank.groupby(latest["episode_id"]).transform("max")
-    worst = latest[(rank == worst_rank).to_numpy()].sort_values(["episode_id", "instrument"])
+    # By episode, then instrument (the history's blocks are in instrument name order), on arrays:
+    # pandas compared the instrument names string by string to sort them.
+    instrument_block = pd.factorize(latest["instrument"].to_numpy(dtype=object))[0]
+    order = np.lexsort((instrument_block, latest["episode_id"].to_numpy()))
+    latest = latest.iloc[order]
+    status = latest["status"].to_numpy(dtype=object)
+    rank = np.zeros(len(latest), dtype=np.int64)
+    for name, value in STATUS_RANK.items():
+        rank[status == name] = value
+    episode = latest["episode_id"].to_numpy()
+    first = np.ones(len(latest), dtype=bool)
+    first[1:] = episode[1:] != episode[:-1]
+    starts = np.flatnonzero(first)
+    worst_rank = np.maximum.reduceat(rank, starts)[np.cumsum(first) - 1] if len(rank) else rank
+    worst = latest[rank == worst_rank]
     # Reasons only for the instruments at the winning level: the others are never shown.
     reasons = np.empty(len(worst), dtype=object)
     for instrument, rows in worst.groupby("instrument").indices.items():
@@ -892,7 +1051,14 @@ def _with_unscored(status: pd.DataFrame, episode_ids) -> pd.DataFrame:
 def _measuring(history: pd.DataFrame, measures: str, columns: list[str]) -> pd.DataFrame:
     """The rows of instruments that measure ``measures``, with only ``columns``: taking every
     column of a million-row history to keep a fifth of it cost more than the rule itself."""
-    return history[columns].take(np.flatnonzero(history["measures"].to_numpy() == measures))
+    return history[columns].take(np.flatnonzero(_rows_measuring(history, measures)))
+
+
+def _rows_measuring(history: pd.DataFrame, measures: str) -> np.ndarray:
+    """True on the rows of instruments that measure ``measures``. An instrument's measure is the
+    same on all its rows, so it is compared once per series, not once per row."""
+    per_series = history["measures"].to_numpy()[history["is_baseline"].to_numpy()] == measures
+    return per_series[history["series"].to_numpy() - 1]
 
 
 def _history(history, administrations, params, settings) -> pd.DataFrame:
@@ -945,7 +1111,7 @@ def _alerts(rows: pd.DataFrame, *, rule: str, severity, messages) -> pd.DataFram
         {
             "episode_id": rows["episode_id"].to_numpy(),
             "rule": rule,
-            "trigger": "adm:" + rows["administration_id"].astype(str).to_numpy(dtype=object),
+            "trigger": _triggers("adm:", rows["administration_id"]),
             "administration_id": pd.array(rows["administration_id"].to_numpy(), dtype="Int64"),
             "severity": severity,
             "instrument": rows["instrument"].to_numpy(dtype=object),
@@ -990,7 +1156,16 @@ _NO_ALERTS = _empty_alerts()
 
 def _sorted_alerts(alerts: pd.DataFrame) -> pd.DataFrame:
     # A fixed order makes the output identical for identical input, whatever the input row order.
-    alerts = alerts.sort_values(["episode_id", "rule", "trigger"], kind="stable", ignore_index=True)
+    # The triggers are ranked as fixed-width numpy strings (compared in C, by code point as
+    # Python does); pandas sorted them by Python comparisons, a fifth of the whole evaluation.
+    # Equal triggers are ranked in row order, as a stable sort keeps them.
+    trigger = np.empty(len(alerts), dtype=np.intp)
+    trigger[np.argsort(alerts["trigger"].to_numpy(dtype=str), kind="stable")] = np.arange(
+        len(alerts)
+    )
+    rule = pd.factorize(alerts["rule"].to_numpy(dtype=object), sort=True)[0]
+    order = np.lexsort((trigger, rule, alerts["episode_id"].to_numpy()))
+    alerts = alerts.take(order).reset_index(drop=True)
     alerts["administration_id"] = alerts["administration_id"].astype("Int64")
     return alerts[ALERT_COLUMNS]
 
@@ -1002,6 +1177,10 @@ def _days(days: int) -> str:
             weeks, f"{weeks} weeks"
         )
     return "day" if days == 1 else f"{days} days"
+
+
+def _triggers(prefix: str, ids) -> np.ndarray:
+    return _text([f"{prefix}{key}" for key in np.asarray(ids).tolist()])
 
 
 def _text(column) -> np.ndarray:

@@ -35,6 +35,7 @@ Pure: numpy and pandas only, no Django.
 
 from __future__ import annotations
 
+import itertools
 import math
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
@@ -313,38 +314,58 @@ def expected_scores(
     instruments = frame["instrument"].to_numpy(dtype=object)
     intakes = frame["intake"].to_numpy(dtype=float)
     weeks = frame["week"].to_numpy(dtype=float)
-
     for instrument in pd.unique(instruments):
         rows = np.flatnonzero(instruments == instrument)
-        intake, week = intakes[rows], weeks[rows]
-        covered = np.zeros(len(rows), dtype=bool)
-
-        fitted = _fitted_curves_of(curves, instrument)
-        if fitted:
-            index = _band_index(fitted, intake)
-            for position, curve in enumerate(fitted):
-                in_band = index == position
-                target = rows[in_band]
-                expected[target] = curve.expected(week[in_band])
-                sigma[target] = curve.sigma_at(week[in_band])
-                source[target] = "fitted"
-                band_label[target] = curve.band
-                covered |= in_band
-
-        defaults = DEFAULT_CURVES.get(instrument)
-        if defaults is not None:
-            use_default = ~covered & (_band_index(defaults.bands, intake) >= 0)
-            target = rows[use_default]
-            expected[target] = defaults.continuous.expected(intake[use_default], week[use_default])
-            sigma[target] = defaults.continuous.sigma(week[use_default], floor=sigma_floor)
-            source[target] = "default"
-
-    # No limits before first_limit_week: the expected line is drawn, nothing is judged against it.
-    sigma[weeks < first_limit_week] = np.nan
+        found = _instrument_expected(
+            instrument,
+            intakes[rows],
+            weeks[rows],
+            curves,
+            first_limit_week=first_limit_week,
+            sigma_floor=sigma_floor,
+        )
+        expected[rows], sigma[rows], source[rows], band_label[rows] = found
     return pd.DataFrame(
         {"expected": expected, "sigma": sigma, "curve_source": source, "intake_band": band_label},
         index=frame.index,
     )
+
+
+def _instrument_expected(
+    instrument: str,
+    intake: np.ndarray,
+    week: np.ndarray,
+    curves: tuple,
+    *,
+    first_limit_week: int = FIRST_LIMIT_WEEK,
+    sigma_floor: str = SIGMA_FLOOR,
+):
+    """``expected_scores`` for rows of one instrument, on arrays: (expected, sigma, curve_source,
+    intake_band)."""
+    expected = np.full(len(intake), np.nan)
+    sigma = np.full(len(intake), np.nan)
+    source = np.full(len(intake), None, dtype=object)
+    band_label = np.full(len(intake), None, dtype=object)
+    covered = np.zeros(len(intake), dtype=bool)
+    fitted = _fitted_curves_of(curves, instrument)
+    if fitted:
+        index = _band_index(fitted, intake)
+        for position, curve in enumerate(fitted):
+            in_band = index == position
+            expected[in_band] = curve.expected(week[in_band])
+            sigma[in_band] = curve.sigma_at(week[in_band])
+            source[in_band] = "fitted"
+            band_label[in_band] = curve.band
+            covered |= in_band
+    defaults = DEFAULT_CURVES.get(instrument)
+    if defaults is not None:
+        use_default = ~covered & (_band_index(defaults.bands, intake) >= 0)
+        expected[use_default] = defaults.continuous.expected(intake[use_default], week[use_default])
+        sigma[use_default] = defaults.continuous.sigma(week[use_default], floor=sigma_floor)
+        source[use_default] = "default"
+    # No limits before first_limit_week: the expected line is drawn, nothing is judged against it.
+    sigma[week < first_limit_week] = np.nan
+    return expected, sigma, source, band_label
 
 
 def tolerance_limits(
@@ -420,15 +441,32 @@ def add_treatment_weeks(frame: pd.DataFrame) -> pd.DataFrame:
     episode = valid["episode_id"].to_numpy()
     starts = np.ones(len(valid), dtype=bool)
     starts[1:] = episode[1:] != episode[:-1]
-    baseline_at = valid["administered_at"].where(starts).ffill()
-    elapsed_days = (valid["administered_at"] - baseline_at).dt.total_seconds() / 86400.0
-    # Round half up (3.5 days is the next week), not banker's rounding.
-    week = 1 + np.floor(elapsed_days.to_numpy() / DAYS_PER_WEEK + 0.5)
-
-    valid["week"] = week.astype(int)
-    valid["intake"] = valid["total"].where(starts).ffill()
+    valid["week"], valid["intake"] = treatment_weeks(
+        starts, datetime_values(valid["administered_at"]), valid["total"].to_numpy(dtype=float)
+    )
     valid["is_baseline"] = starts
     return valid
+
+
+def datetime_values(column) -> pd.api.extensions.ExtensionArray:
+    """A column of timestamps as pandas' datetime array (int64 ticks underneath, ``.asi8``)."""
+    values = column.array if isinstance(column, pd.Series) else pd.array(column)
+    if not isinstance(values, pd.arrays.DatetimeArray):
+        values = pd.to_datetime(pd.Series(column)).array
+    return values
+
+
+def treatment_weeks(starts: np.ndarray, at, total: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(week, intake) of valid scores sorted by series and time; ``starts`` marks each series'
+    first row (its baseline), ``at`` is a ``datetime_values`` array. See the module doc for t."""
+    first = np.maximum.accumulate(np.where(starts, np.arange(len(starts)), 0))
+    ticks = at.asi8
+    # pandas' own total_seconds on the elapsed ticks, so the weeks match its arithmetic exactly.
+    elapsed = pd.array((ticks - ticks[first]).view(f"m8[{at.unit}]"))
+    elapsed_days = elapsed.total_seconds() / 86400.0
+    # Round half up (3.5 days is the next week), not banker's rounding.
+    week = 1 + np.floor(elapsed_days / DAYS_PER_WEEK + 0.5)
+    return week.astype(int), total[first]
 
 
 def _status_arrays(
@@ -441,7 +479,8 @@ def _status_arrays(
     direction,
     functional_cutoff,
 ):
-    """The core of the status rules on numpy arrays, shared by the scalar and frame versions."""
+    """The core of the status rules on numpy arrays, shared by the scalar and frame versions.
+    The status comes as codes, positions in STATUSES (``status_text`` makes the strings)."""
     worse = _worse_sign(direction)
     worsening = worse * (total - intake)  # positive = worse than at intake
     with np.errstate(invalid="ignore"):
@@ -470,8 +509,8 @@ def _status_arrays(
 
     status = np.select(
         [above_red | reliably_worse, above_yellow, functional & reliably_improved],
-        ["red", "yellow", "white"],
-        default="green",
+        [STATUS_RANK["red"], STATUS_RANK["yellow"], STATUS_RANK["white"]],
+        default=STATUS_RANK["green"],
     )
     return {
         "curve_level": curve_level,
@@ -521,6 +560,7 @@ def classify_status(
     )
     classified = _classify_rows(
         frame,
+        instrument=instrument,
         reliable_change=reliable_change,
         direction=direction,
         functional_cutoff=functional_cutoff,
@@ -578,6 +618,7 @@ def classify_administrations(
     scored["instrument"] = instrument
     classified = _classify_rows(
         scored,
+        instrument=instrument,
         reliable_change=reliable_change,
         direction=direction,
         functional_cutoff=functional_cutoff,
@@ -597,8 +638,26 @@ def classify_administrations(
     return classified
 
 
-def _classify_rows(
-    frame,
+def _classify_rows(frame, *, instrument, **arguments):
+    # ``frame`` is always a fresh frame built by the callers, so columns are added in place.
+    arrays = classify_arrays(
+        instrument,
+        frame["total"].to_numpy(dtype=float),
+        frame["intake"].to_numpy(dtype=float),
+        frame["week"].to_numpy(),
+        **arguments,
+    )
+    arrays["status"] = status_text(arrays["status"])
+    for column, values in arrays.items():
+        frame[column] = values
+    return frame
+
+
+def classify_arrays(
+    instrument: str,
+    total: np.ndarray,
+    intake: np.ndarray,
+    week: np.ndarray,
     *,
     reliable_change,
     direction,
@@ -610,45 +669,60 @@ def _classify_rows(
     first_limit_week=FIRST_LIMIT_WEEK,
     sigma_floor=SIGMA_FLOOR,
     not_improving_share=NOT_IMPROVING_SHARE,
-):
-    # ``frame`` is always a fresh frame built by the callers, so columns are added in place.
+) -> dict[str, np.ndarray]:
+    """``classify_administrations``' columns for valid scores of one instrument, as arrays: the
+    caseload sweep classifies a million rows and builds its frame once (status as codes)."""
     if has_curve:
-        frame[["expected", "sigma", "curve_source", "intake_band"]] = expected_scores(
-            frame, curves=curves, first_limit_week=first_limit_week, sigma_floor=sigma_floor
+        expected, sigma, source, band = _instrument_expected(
+            instrument,
+            intake,
+            week.astype(float),
+            tuple(curves),
+            first_limit_week=first_limit_week,
+            sigma_floor=sigma_floor,
         )
     else:
-        frame["expected"], frame["sigma"] = np.nan, np.nan
-        frame["curve_source"], frame["intake_band"] = None, None
-    expected = frame["expected"].to_numpy(dtype=float)
+        expected, sigma = np.full(len(total), np.nan), np.full(len(total), np.nan)
+        source, band = np.full(len(total), None, dtype=object), np.full(len(total), None, object)
     yellow_limit, red_limit = tolerance_limits(
-        expected,
-        frame["sigma"].to_numpy(dtype=float),
-        direction=direction,
-        z_yellow=z_yellow,
-        z_red=z_red,
+        expected, sigma, direction=direction, z_yellow=z_yellow, z_red=z_red
     )
-    yellow_limit, frame["yellow_by_intake"] = not_improving_limits(
+    yellow_limit, yellow_by_intake = not_improving_limits(
         yellow_limit,
         expected=expected,
-        intake=frame["intake"].to_numpy(dtype=float),
-        week=frame["week"].to_numpy(),
+        intake=intake,
+        week=week,
         direction=direction,
         reliable_change=reliable_change,
         share=not_improving_share,
     )
-    frame["yellow_limit"], frame["red_limit"] = yellow_limit, red_limit
-    arrays = _status_arrays(
-        frame["total"].to_numpy(dtype=float),
-        frame["intake"].to_numpy(dtype=float),
-        yellow_limit,
-        red_limit,
-        reliable_change=reliable_change,
-        direction=direction,
-        functional_cutoff=functional_cutoff,
-    )
-    for column, values in arrays.items():
-        frame[column] = values
-    return frame
+    return {
+        "expected": expected,
+        "sigma": sigma,
+        "curve_source": source,
+        "intake_band": band,
+        "yellow_by_intake": yellow_by_intake,
+        "yellow_limit": yellow_limit,
+        "red_limit": red_limit,
+        **_status_arrays(
+            total,
+            intake,
+            yellow_limit,
+            red_limit,
+            reliable_change=reliable_change,
+            direction=direction,
+            functional_cutoff=functional_cutoff,
+        ),
+    }
+
+
+def status_text(codes: np.ndarray):
+    """STATUSES[codes] as the column pandas makes of those strings, built by one take: a column
+    made from a million strings is validated string by string (a third of a second)."""
+    return _STATUS_STRINGS.take(np.asarray(codes, dtype=np.intp))
+
+
+_STATUS_STRINGS = pd.Series(list(STATUSES)).array
 
 
 def status_reasons(
@@ -662,6 +736,31 @@ def status_reasons(
     """Plain-language reason for each classified row (vectorised), e.g.
     "PHQ-9 14 is above the expected 9.1 (red limit 12.8, provisional default curve) at week 5".
     """
+    arguments = {
+        "label": label,
+        "reliable_change": reliable_change,
+        "direction": direction,
+        "functional_cutoff": functional_cutoff,
+    }
+    if len(classified) <= _FEW_VALUES:
+        return _status_reasons(classified, **arguments)
+    # A caseload's rows repeat the same few scores, weeks and expectations: each distinct
+    # combination of what a reason reads is written once.
+    keys = ["status", "reliably_worse", "total", "intake", "week", "expected", "red_limit"]
+    keys += ["yellow_limit", "curve_source"] + ([] if label else ["instrument"])
+    keys += [key for key in ("yellow_by_intake",) if key in classified.columns]
+    once, spread = distinct_rows(*(classified[key].to_numpy() for key in keys))
+    return _status_reasons(classified.iloc[once], **arguments)[spread]
+
+
+def _status_reasons(
+    classified: pd.DataFrame,
+    *,
+    label: str | None,
+    reliable_change: float | None,
+    direction: str,
+    functional_cutoff: float | None,
+) -> np.ndarray:
     lower_is_better = direction == LOWER_IS_BETTER
     above = " is above the expected " if lower_is_better else " is below the expected "
     rose = " rose from " if lower_is_better else " fell from "
@@ -671,81 +770,86 @@ def status_reasons(
     status = classified["status"].to_numpy(dtype=object)
     reliably_worse = classified["reliably_worse"].to_numpy(dtype=bool)
     reasons = np.full(len(classified), "", dtype=object)
+    columns = {
+        name: classified[name].to_numpy(dtype=float)
+        for name in ("total", "intake", "week", "expected", "red_limit", "yellow_limit")
+    }
+    instrument = None if label else classified["instrument"].to_numpy(dtype=object)
+    provisional = classified["curve_source"].to_numpy(dtype=object) == "default"
+    # The not-improving cap (``not_improving_limits``); a frame classified without it has none.
+    by_intake = (
+        classified["yellow_by_intake"].to_numpy(dtype=bool)
+        if "yellow_by_intake" in classified.columns
+        else np.zeros(len(classified), dtype=bool)
+    )
 
     # Build each kind of sentence only for the rows that need it: a caseload has many rows.
     def rows(mask):
-        chosen = classified[mask]
-        total = chosen["total"].to_numpy(dtype=float)
-        name = label if label else chosen["instrument"].to_numpy(dtype=object)
-        provisional = chosen["curve_source"].to_numpy(dtype=object) == "default"
+        total_text = format_scores(columns["total"][mask])
+        name = label if label else instrument[mask]
         return {
             "name": name,
-            "total": total,
-            "score": name + " " + format_scores(total),
-            "total_text": format_scores(total),
-            "intake": format_scores(chosen["intake"]),
-            "week": " at week " + format_scores(chosen["week"]),
-            "expected": format_one_decimal(chosen["expected"]),
-            "note": np.where(provisional, ", provisional default curve", "").astype(object),
-            "chosen": chosen,
+            "score": concat_text(name, " ", total_text),
+            "total_text": total_text,
+            "intake": format_scores(columns["intake"][mask]),
+            "week": concat_text(" at week ", format_scores(columns["week"][mask])),
+            "expected": format_one_decimal(columns["expected"][mask]),
+            "note": np.where(provisional[mask], ", provisional default curve", "").astype(object),
         }
 
-    expected = classified["expected"].to_numpy(dtype=float)
-    has_curve = ~np.isnan(expected)
-    red_limit = classified["red_limit"].to_numpy(dtype=float)
-    total = classified["total"].to_numpy(dtype=float)
+    has_curve = ~np.isnan(columns["expected"])
+    total, red_limit = columns["total"], columns["red_limit"]
     with np.errstate(invalid="ignore"):
         beyond_red = total > red_limit if lower_is_better else total < red_limit
 
     red_by_limit = (status == "red") & has_curve & beyond_red
     if red_by_limit.any():
         r = rows(red_by_limit)
-        limit = format_one_decimal(r["chosen"]["red_limit"])
-        reasons[red_by_limit] = (
-            r["score"]
-            + above
-            + r["expected"]
-            + " (red limit "
-            + limit
-            + r["note"]
-            + ")"
-            + r["week"]
+        limit = format_one_decimal(columns["red_limit"][red_by_limit])
+        reasons[red_by_limit] = concat_text(
+            r["score"], above, r["expected"], " (red limit ", limit, r["note"], ")", r["week"]
         )
     if reliably_worse.any():
         r = rows(reliably_worse)
-        worse_text = (
-            r["name"] + rose + r["intake"] + " at intake to " + r["total_text"] + r["week"]
-            + ", a reliable worsening (at least " + format_scores([reliable_change])[0] + " points)"
+        worse_text = concat_text(
+            r["name"], rose, r["intake"], " at intake to ", r["total_text"], r["week"],
+            ", a reliable worsening (at least ", format_scores([reliable_change])[0], " points)",
         )  # fmt: skip
         earlier = reasons[reliably_worse]
-        reasons[reliably_worse] = np.where(earlier != "", earlier + "; " + worse_text, worse_text)
+        reasons[reliably_worse] = _text_array(
+            [
+                f"{before}; {text}" if before != "" else text
+                for before, text in zip(earlier.tolist(), worse_text.tolist(), strict=True)
+            ]
+        )
     yellow = status == "yellow"
     if yellow.any():
         r = rows(yellow)
-        limit = format_one_decimal(r["chosen"]["yellow_limit"]) + not_improving_note(r["chosen"])
-        reasons[yellow] = (
-            r["score"] + above + r["expected"] + " (yellow limit " + limit + r["note"] + ")"
-            + r["week"]
+        limit = format_one_decimal(columns["yellow_limit"][yellow])
+        note = _not_improving_note(by_intake[yellow], columns["intake"][yellow])
+        reasons[yellow] = concat_text(
+            r["score"], above, r["expected"], " (yellow limit ", limit, note, r["note"], ")",
+            r["week"],
         )  # fmt: skip
     white = status == "white"
     if white.any():
         r = rows(white)
-        reasons[white] = (
-            r["score"] + r["week"] + functional_side + format_scores([functional_cutoff])[0]
-            + " and" + fell + r["intake"] + " at intake: consider planning the ending"
+        reasons[white] = concat_text(
+            r["score"], r["week"], functional_side, format_scores([functional_cutoff])[0],
+            " and", fell, r["intake"], " at intake: consider planning the ending",
         )  # fmt: skip
     green_on_curve = (status == "green") & has_curve
     if green_on_curve.any():
         r = rows(green_on_curve)
-        reasons[green_on_curve] = (
-            r["score"] + r["week"] + " is within the expected range (expected " + r["expected"]
-            + r["note"] + ")"
+        reasons[green_on_curve] = concat_text(
+            r["score"], r["week"], " is within the expected range (expected ", r["expected"],
+            r["note"], ")",
         )  # fmt: skip
     green_off_curve = (status == "green") & ~has_curve
     if green_off_curve.any():
         r = rows(green_off_curve)
-        reasons[green_off_curve] = (
-            r["score"] + r["week"] + ", no reliable worsening from " + r["intake"] + " at intake"
+        reasons[green_off_curve] = concat_text(
+            r["score"], r["week"], ", no reliable worsening from ", r["intake"], " at intake"
         )
     return reasons
 
@@ -755,9 +859,60 @@ def not_improving_note(rows: pd.DataFrame) -> np.ndarray:
     (``not_improving_limits``), "" elsewhere: says why the limit is nearer than the curve's band."""
     if "yellow_by_intake" not in rows.columns:
         return np.full(len(rows), "", dtype=object)
-    by_intake = rows["yellow_by_intake"].to_numpy(dtype=bool)
-    note = ", not improving on intake " + format_scores(rows["intake"])
+    return _not_improving_note(
+        rows["yellow_by_intake"].to_numpy(dtype=bool), rows["intake"].to_numpy(dtype=float)
+    )
+
+
+def _not_improving_note(by_intake: np.ndarray, intake: np.ndarray) -> np.ndarray:
+    note = concat_text(", not improving on intake ", format_scores(intake))
     return np.where(by_intake, note, "").astype(object)
+
+
+def distinct_rows(*keys) -> tuple[np.ndarray, np.ndarray]:
+    """(positions of one row per distinct combination of ``keys``, each row's combination as an
+    index into those positions), so a text that depends on those keys only is built once per
+    combination and spread: ``texts(rows[once])[spread]``. Keys are arrays of equal length;
+    NaN equals NaN."""
+    if len(keys[0]) <= _FEW_VALUES:  # one episode's rows: every row its own
+        every = np.arange(len(keys[0]), dtype=np.intp)
+        return every, every
+    combined = np.zeros(len(keys[0]), dtype=np.int64)
+    for key in keys:
+        # Hashing, not sorting: a sort of whole rows took longer than building every message.
+        codes, distinct = pd.factorize(np.asarray(key))
+        combined = pd.factorize(combined * (len(distinct) + 1) + codes + 1)[0]
+    # Codes number the combinations in order of first appearance.
+    spread = combined.astype(np.intp)
+    first = np.ones(len(spread), dtype=bool)
+    order = np.argsort(spread, kind="stable")
+    first[1:] = spread[order][1:] != spread[order][:-1]
+    return order[first], spread
+
+
+def concat_text(*parts) -> np.ndarray:
+    """Element-wise concatenation of text arrays and constant strings, e.g.
+    ``concat_text(labels, " ", scores)``: one join per row, where numpy's object ``+`` calls back
+    into Python once per piece and row (messages for a caseload are built three times faster)."""
+    arrays = [part for part in parts if not isinstance(part, str)]
+    if not arrays:
+        return np.asarray(["".join(parts)], dtype=object)
+    length = len(arrays[0])
+    columns = [
+        itertools.repeat(part, length)
+        if isinstance(part, str)
+        else np.asarray(part, dtype=object).tolist()
+        for part in parts
+    ]
+    # Not strict: the constant pieces repeat without end.
+    return _text_array(["".join(row) for row in zip(*columns, strict=False)])
+
+
+def _text_array(texts: list) -> np.ndarray:
+    # Filled in place: np.array on a list of strings would make a fixed-width unicode array.
+    array = np.empty(len(texts), dtype=object)
+    array[:] = texts
+    return array
 
 
 def format_scores(values) -> np.ndarray:
@@ -774,13 +929,22 @@ def _format_distinct(values, *, drop_trailing_zero: bool) -> np.ndarray:
     # Scores take few distinct values: format each once, then spread them back (a caseload sweep
     # formats hundreds of thousands of numbers).
     rounded = np.round(np.asarray(values, dtype=float), 1) + 0.0  # + 0.0 turns -0.0 into 0.0
+
+    def text(value: float) -> str:
+        if value != value:  # NaN
+            return "?"
+        return f"{value:.1f}".removesuffix(".0") if drop_trailing_zero else f"{value:.1f}"
+
+    if rounded.size <= _FEW_VALUES:  # one episode's scores: finding the distinct ones costs more
+        return _text_array([text(value) for value in rounded.ravel().tolist()]).reshape(
+            rounded.shape
+        )
     distinct, positions = np.unique(rounded, return_inverse=True)
-    text = [
-        "?" if np.isnan(value) else (f"{value:.1f}".removesuffix(".0") if drop_trailing_zero
-                                     else f"{value:.1f}")
-        for value in distinct
-    ]  # fmt: skip
-    return np.asarray(text, dtype=object)[positions.reshape(rounded.shape)]
+    texts = np.asarray([text(value) for value in distinct.tolist()], dtype=object)
+    return texts[positions.reshape(rounded.shape)]
+
+
+_FEW_VALUES = 64
 
 
 def _none_if_nan(value) -> float | None:
