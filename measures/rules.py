@@ -172,12 +172,12 @@ class RuleSettings:
     (CLINICAL.md §1), so by default it raises a warning to ask directly.
 
     Curve settings (issue 16; CLINICAL.md asks for settings where these were constants):
-    ``first_limit_week``: the first treatment week judged against the tolerance limits (default 3,
+    ``first_limit_week``: the first treatment week judged against the tolerance limits (default 5,
     see ``trajectories.FIRST_LIMIT_WEEK``; 2 judges every score after intake, as CLINICAL.md §4
     reads). ``sigma_floor``: the continuous default's σ_t floor, "sqrt2_sem" (default, √2·SEM,
     Jacobson & Truax 1991) or "sem" (CLINICAL.md §4 step 5); see ``trajectories.SIGMA_FLOORS``.
     ``not_improving_share``: from week 3 the yellow limit is at most intake + this share of the
-    reliable-change value (default 0.5: PHQ-9 3 points; 0 = the curve's band alone, as CLINICAL.md
+    reliable-change value (default 0.3: PHQ-9 2 points; 0 = the curve's band alone, as CLINICAL.md
     §4 reads); see ``trajectories.NOT_IMPROVING_SHARE``.
     ``early_in_care_weeks``: up to this week a first score off the curve stays a watch even when it
     rises steeply (Delgadillo et al. 2014). ``alliance_window_days``: an alliance concern this many
