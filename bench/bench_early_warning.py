@@ -2,6 +2,7 @@
 client is reliably worse, and how often does it cry wolf?
 
     PYTHONPATH=. .venv/bin/python bench/bench_early_warning.py [--seeds 201-210] [--variations]
+        [--profile default|heldout]
 
 Generates the synthetic cohort of ``bench/early_warning_cohort.py`` (published trajectory
 shapes), feeds every client's weekly PHQ-9 through ``measures.rules.evaluate`` and prints, for the
@@ -26,7 +27,7 @@ import time
 import numpy as np
 import pandas as pd
 
-from bench.early_warning_cohort import VARIATIONS, generate_cohort
+from bench.early_warning_cohort import PROFILES, VARIATIONS, generate_cohort
 from measures import trajectories
 from measures.rules import DEFAULT_PARAMS, OPERATING_POINTS, RuleSettings, evaluate, score_history
 
@@ -172,6 +173,12 @@ def main() -> None:
         action="store_true",
         help="also run the shipped defaults on each variation of the generator",
     )
+    parser.add_argument(
+        "--profile",
+        default="default",
+        choices=sorted(PROFILES),
+        help="the generator's profile: default, or heldout (calibrated to the issue's cohort)",
+    )
     parser.add_argument("--by-rule", action="store_true", help="alerts by rule and severity")
     args = parser.parse_args()
     seeds = seeds_from(args.seeds)
@@ -181,14 +188,15 @@ def main() -> None:
     results: dict[str, list[dict]] = {name: [] for name in columns}
     counts = []
     for seed in seeds:
-        administrations, clients = generate_cohort(args.clients, seed=seed)
+        administrations, clients = generate_cohort(args.clients, seed=seed, profile=args.profile)
         for name, settings in columns.items():
             results[name].append(measure(administrations, clients, settings))
         counts.append(results["shipped defaults"][-1]["_n"])
     n_det, n_imp, n_dip, n_weeks = np.array(counts).T
     kind = "tuning" if args.seeds == TUNING_SEEDS else "report"
     print(
-        f"Cohorts: {len(seeds)} × {args.clients} clients, seeds {args.seeds} ({kind} seeds; the "
+        f"Cohorts ({args.profile} profile): {len(seeds)} × {args.clients} clients, seeds "
+        f"{args.seeds} ({kind} seeds; the "
         f"defaults were tuned on {TUNING_SEEDS}); per cohort {n_det.min()}–{n_det.max()} eventual "
         f"deteriorators, {n_imp.min()}–{n_imp.max()} improvers never reliably worse, "
         f"{n_dip.min()}–{n_dip.max()} dip-then-improve, {n_weeks.min()}–{n_weeks.max()} "
@@ -207,7 +215,10 @@ def main() -> None:
         varied: dict[str, list[dict]] = {}
         for variation, options in VARIATIONS.items():
             varied[variation] = [
-                measure(*generate_cohort(args.clients, seed=seed, **options), RuleSettings())
+                measure(
+                    *generate_cohort(args.clients, seed=seed, profile=args.profile, **options),
+                    RuleSettings(),
+                )
                 for seed in seeds
             ]
         print_table("Shipped defaults on variations of the generator", varied)
