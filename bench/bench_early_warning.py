@@ -2,7 +2,7 @@
 client is reliably worse, and how often does it cry wolf?
 
     PYTHONPATH=. .venv/bin/python bench/bench_early_warning.py [--seeds 201-210] [--variations]
-        [--profile default|heldout]
+        [--profile default|heldout] [--setting KEY=VALUE,... [--only-settings]]
 
 Generates the synthetic cohort of ``bench/early_warning_cohort.py`` (published trajectory
 shapes), feeds every client's weekly PHQ-9 through ``measures.rules.evaluate`` and prints, for the
@@ -139,8 +139,14 @@ def settings_from(spec: str) -> RuleSettings:
     base = RuleSettings()
     changes = {}
     for pair in spec.split(","):
-        key, value = pair.split("=", 1)
-        changes[key.strip()] = type(getattr(base, key.strip()))(value)
+        key, value = (part.strip() for part in pair.split("=", 1))
+        kind = type(getattr(base, key))
+        if kind is bool:  # bool("False") is True
+            if value not in ("True", "False"):
+                raise ValueError(f"{key} takes True or False, not {value!r}")
+            changes[key] = value == "True"
+        else:
+            changes[key] = kind(value)
     return dataclasses.replace(base, **changes)
 
 
