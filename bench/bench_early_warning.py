@@ -2,7 +2,7 @@
 client is reliably worse, and how often does it cry wolf?
 
     PYTHONPATH=. .venv/bin/python bench/bench_early_warning.py [--seeds 201-210] [--variations]
-        [--profile default|heldout]
+        [--profile default|heldout] [--setting KEY=VALUE,... [--only-settings]]
 
 Generates the synthetic cohort of ``bench/early_warning_cohort.py`` (published trajectory
 shapes), feeds every client's weekly PHQ-9 through ``measures.rules.evaluate`` and prints, for the
@@ -22,6 +22,7 @@ the table gives the mean and the worst seed of each figure, ✓ when every seed 
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import time
 
 import numpy as np
@@ -133,6 +134,22 @@ def operating_settings() -> dict[str, RuleSettings]:
     return columns
 
 
+def settings_from(spec: str) -> RuleSettings:
+    """``RuleSettings`` from "key=value,key=value" (each value cast to its default's type)."""
+    base = RuleSettings()
+    changes = {}
+    for pair in spec.split(","):
+        key, value = (part.strip() for part in pair.split("=", 1))
+        kind = type(getattr(base, key))
+        if kind is bool:  # bool("False") is True
+            if value not in ("True", "False"):
+                raise ValueError(f"{key} takes True or False, not {value!r}")
+            changes[key] = value == "True"
+        else:
+            changes[key] = kind(value)
+    return dataclasses.replace(base, **changes)
+
+
 def summary(runs: list[dict], measure_name: str) -> tuple[float, float, bool]:
     """Mean, worst (against the goal) and whether every run met the goal."""
     values = np.array([run[measure_name] for run in runs], dtype=float)
@@ -180,18 +197,31 @@ def main() -> None:
         help="the generator's profile: default, or heldout (calibrated to the issue's cohort)",
     )
     parser.add_argument("--by-rule", action="store_true", help="alerts by rule and severity")
+    parser.add_argument(
+        "--setting",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE,...",
+        help="also measure the shipped defaults with these RuleSettings fields changed, e.g. "
+        "not_on_track_rearm_scores=2,z_yellow=1.2816 (repeatable: one column each)",
+    )
+    parser.add_argument(
+        "--only-settings", action="store_true", help="measure only the --setting columns"
+    )
     args = parser.parse_args()
     seeds = seeds_from(args.seeds)
     started = time.perf_counter()
 
-    columns = operating_settings()
+    columns = {} if args.only_settings else operating_settings()
+    for spec in args.setting:
+        columns[spec] = settings_from(spec)
     results: dict[str, list[dict]] = {name: [] for name in columns}
     counts = []
     for seed in seeds:
         administrations, clients = generate_cohort(args.clients, seed=seed, profile=args.profile)
         for name, settings in columns.items():
             results[name].append(measure(administrations, clients, settings))
-        counts.append(results["shipped defaults"][-1]["_n"])
+        counts.append(next(iter(results.values()))[-1]["_n"])
     n_det, n_imp, n_dip, n_weeks = np.array(counts).T
     kind = "tuning" if args.seeds == TUNING_SEEDS else "report"
     print(

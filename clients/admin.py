@@ -126,6 +126,7 @@ class ClinicAdmin(admin.ModelAdmin):
                     "sigma_floor",
                     "early_in_care_weeks",
                     "alliance_window_days",
+                    "not_on_track_rearm_scores",
                 )
             },
         ),

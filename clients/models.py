@@ -106,6 +106,12 @@ class Clinic(models.Model):
         help_text="An alliance concern this many days before a first score off the curve makes "
         "its alert high.",
     )
+    not_on_track_rearm_scores = models.PositiveSmallIntegerField(
+        default=1,
+        validators=[MinValueValidator(1), MaxValueValidator(12)],
+        help_text="After a run off the curve, a new not-on-track alert only once the measure has "
+        "been back on track for this many scores in a row (1: any score on track re-arms).",
+    )
     retention_days = models.PositiveIntegerField(
         default=8 * 365,
         help_text="Closed episodes older than this are erased by the retention job.",

@@ -99,6 +99,10 @@ _FLOAT_TOLERANCE = 1e-9
 EARLY_IN_CARE_WEEKS = 4
 # An alliance concern this recent raises a not-on-track onset to high (Whipple et al. 2003).
 ALLIANCE_WINDOW_DAYS = 14
+# Issue 16: a new not-on-track onset only after this many consecutive scores of the measure back on
+# track (hysteresis against repeated onsets of a score wandering in and out of the band; 1 = any
+# score back on track re-arms, the behaviour before the setting). See ``not_on_track``.
+NOT_ON_TRACK_REARM_SCORES = 1
 ALLIANCE_WINDOW = pd.Timedelta(days=ALLIANCE_WINDOW_DAYS)
 SUDDEN_LOSS_CRITERIA = ("tang_derubeis", "reliable_change")
 # The default yellow z is the red one (issue 16): with the not-improving limit from week 3 and the
@@ -182,6 +186,9 @@ class RuleSettings:
     ``early_in_care_weeks``: up to this week a first score off the curve stays a watch even when it
     rises steeply (Delgadillo et al. 2014). ``alliance_window_days``: an alliance concern this many
     days before a first score off the curve makes it high (Whipple et al. 2003).
+    ``not_on_track_rearm_scores``: after a run off the curve, a new onset alerts only once the
+    measure has been back on track for this many consecutive scores (default 1: any score on track
+    re-arms); see ``not_on_track``.
     """
 
     z_yellow: float = DEFAULT_Z_YELLOW
@@ -197,6 +204,7 @@ class RuleSettings:
     not_improving_share: float = NOT_IMPROVING_SHARE
     early_in_care_weeks: int = EARLY_IN_CARE_WEEKS
     alliance_window_days: int = ALLIANCE_WINDOW_DAYS
+    not_on_track_rearm_scores: int = NOT_ON_TRACK_REARM_SCORES
 
     def __post_init__(self):
         if not 2 <= self.first_limit_week <= 12:
@@ -211,6 +219,8 @@ class RuleSettings:
             raise ValueError("early_in_care_weeks must be at least 0")
         if self.alliance_window_days < 0:
             raise ValueError("alliance_window_days must be at least 0")
+        if self.not_on_track_rearm_scores < 1:
+            raise ValueError("not_on_track_rearm_scores must be at least 1")
         if self.sudden_loss_criteria not in SUDDEN_LOSS_CRITERIA:
             raise ValueError(f"sudden_loss_criteria must be one of {SUDDEN_LOSS_CRITERIA}")
         if not 0 < self.z_yellow <= self.z_red:
@@ -633,6 +643,11 @@ def not_on_track(
     - A second score in a row off the curve is a new "high" alert ("off the curve for 2 scores"),
       unless the first one already was high.
     - While off the curve, each further reliable-change step alerts again (``_further_worsening``).
+    - Re-arming (``settings.not_on_track_rearm_scores``, K): after a run off the curve, the first
+      score of a new run alerts only when the K scores of the measure before it were all on track
+      (hysteresis, the usual remedy for alarm fatigue: a score wandering in and out of the band is
+      one state, not a new onset each time). Within each run the second-score escalation and the
+      further steps behave as above. K = 1: any score back on track re-arms.
 
     The message says which of these applied.
     """
@@ -669,6 +684,8 @@ def not_on_track(
     run_of_row = run_of_off[chosen]
     high_runs = set(run_of_row[onset_high])
     keep = is_onset | ~np.isin(run_of_row, list(high_runs))
+    if settings.not_on_track_rearm_scores > 1:
+        keep &= ~is_onset | _rearmed(off_rows[chosen], history, off, settings)
     rows, is_onset, red, rise = rows[keep], is_onset[keep], red[keep], rise[keep]
     steep, alliance = steep[keep], alliance[keep]
     severity = np.where(is_onset & ~steep & ~alliance, "warning", "high")
@@ -713,6 +730,23 @@ def not_on_track(
             _alerts(again, rule="not_on_track", severity="high", messages=again_messages),
         ]
     )
+
+
+def _rearmed(onsets: np.ndarray, history: pd.DataFrame, off: pd.Series, settings) -> np.ndarray:
+    """For each onset (a position in ``history``), true when its series had no score off the curve
+    before it, or at least ``settings.not_on_track_rearm_scores`` scores on track since the last
+    one (the history is sorted by series and time, so a series' scores are contiguous)."""
+    positions = np.arange(len(history))
+    last_off = np.maximum.accumulate(np.where(off.to_numpy(), positions, -1))
+    series = history["series"].to_numpy()
+    first = np.ones(len(history), dtype=bool)
+    first[1:] = series[1:] != series[:-1]
+    series_start = np.maximum.accumulate(np.where(first, positions, 0))
+    # An onset's previous score is on track (or it is the series' first), so it is not at 0.
+    previous_off = np.where(onsets > 0, last_off[np.maximum(onsets - 1, 0)], -1)
+    never_off = previous_off < series_start[onsets]
+    on_track_since = onsets - previous_off - 1
+    return never_off | (on_track_since >= settings.not_on_track_rearm_scores)
 
 
 # The history columns ``not_on_track`` reads of the rows it alerts on.

@@ -431,6 +431,7 @@ def rule_settings(*, clinic: Clinic, curves=()) -> rules.RuleSettings:
         missed_checkins_for_disengagement=clinic.missed_checkins_for_alert,
         early_in_care_weeks=clinic.early_in_care_weeks,
         alliance_window_days=clinic.alliance_window_days,
+        not_on_track_rearm_scores=clinic.not_on_track_rearm_scores,
         curve_overrides=tuple(curves),
     )
 

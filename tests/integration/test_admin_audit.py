@@ -251,6 +251,7 @@ def test_clinics_and_teams_are_still_set_up_in_the_admin(db, client, root):
         ("first_limit_week", "1", "greater than or equal to 2"),
         ("z_yellow", "2.0", "at most the red z"),
         ("sigma_floor", "half", "Select a valid choice"),
+        ("not_on_track_rearm_scores", "0", "greater than or equal to 1"),
     ],
 )
 def test_the_clinic_admin_refuses_curve_settings_out_of_range(

@@ -105,6 +105,7 @@ def test_a_new_form_a_missed_checkin_or_a_changed_setting_selects_just_that(cast
         ("sigma_floor", "sem"),
         ("early_in_care_weeks", 6),
         ("alliance_window_days", 7),
+        ("not_on_track_rearm_scores", 2),
     ],
 )
 def test_changing_a_curve_or_grading_setting_re_evaluates_the_clinic(cast, field, value):

@@ -246,6 +246,7 @@ def test_the_curve_and_grading_settings_default_to_the_documented_values():
     settings = RuleSettings()
     assert (settings.first_limit_week, settings.sigma_floor) == (5, "sqrt2_sem")
     assert (settings.early_in_care_weeks, settings.alliance_window_days) == (4, 14)
+    assert settings.not_on_track_rearm_scores == 1
     assert (settings.z_yellow, settings.z_red, settings.not_improving_share) == (
         1.6449,
         1.6449,
@@ -261,6 +262,7 @@ def test_the_curve_and_grading_settings_default_to_the_documented_values():
         {"sigma_floor": "half_sem"},
         {"early_in_care_weeks": -1},
         {"alliance_window_days": -1},
+        {"not_on_track_rearm_scores": 0},
         {"sudden_loss_criteria": "any"},
         {"z_yellow": 2.0, "z_red": 1.6449},
         {"z_yellow": 0},
@@ -314,6 +316,52 @@ def test_the_alliance_window_is_a_setting():
     three = dataclasses.replace(FLAT, alliance_window_days=21)
     message = not_on_track(both, settings=three)["message"].iloc[0]
     assert message.endswith("; with an alliance concern in the past three weeks")
+
+
+# Off the curve at week 3, then back off after 1, 2 and 3 scores on track (FLAT: 18 is yellow).
+WANDERING = [15, 15, 18, 15, 18, 15, 15, 18, 15, 15, 15, 18]
+
+
+@pytest.mark.parametrize(
+    ("rearm", "expected"),
+    [
+        (1, ["adm:3", "adm:5", "adm:8", "adm:12"]),
+        (2, ["adm:3", "adm:8", "adm:12"]),
+        (3, ["adm:3", "adm:12"]),
+        (4, ["adm:3"]),
+    ],
+)
+def test_a_new_onset_needs_rearm_scores_back_on_track(rearm, expected):
+    settings = dataclasses.replace(FLAT, not_on_track_rearm_scores=rearm)
+    alerts = not_on_track(weekly(WANDERING), settings=settings)
+    assert triggers(alerts) == expected
+    assert set(alerts["severity"]) == {"warning"}
+
+
+def test_rearming_counts_scores_of_the_same_measure_in_the_same_episode():
+    # A GAD-7 between the two PHQ-9 runs is not a PHQ-9 score on track; another episode's
+    # series is armed on its own.
+    phq9 = weekly([15, 15, 18, 15, 18])
+    gad7 = weekly([5, 5, 5, 5, 5, 5], instrument="gad7", first_id=10)
+    other = weekly([15, 15, 18], episode_id=2, first_id=20)
+    settings = dataclasses.replace(FLAT, not_on_track_rearm_scores=2)
+    alerts = not_on_track(pd.concat([phq9, gad7, other], ignore_index=True), settings=settings)
+    assert sorted(triggers(alerts)) == ["adm:22", "adm:3"]
+
+
+def test_within_a_run_that_did_not_rearm_persistence_and_further_steps_still_alert():
+    scores = weekly([15, 15, 18, 15, 18, 18, 24])
+    once = not_on_track(scores, settings=FLAT)
+    assert triggers(once) == ["adm:3", "adm:5", "adm:6", "adm:7"]
+    rearm = dataclasses.replace(FLAT, not_on_track_rearm_scores=2)
+    alerts = not_on_track(scores, settings=rearm)
+    assert triggers(alerts) == ["adm:3", "adm:6", "adm:7"]
+    # The same alerts as with K = 1, the re-onset at adm:5 aside.
+    kept = once[once["trigger"] != "adm:5"].reset_index(drop=True)
+    pd.testing.assert_frame_equal(alerts.reset_index(drop=True), kept)
+    assert alerts["severity"].tolist() == ["warning", "high", "high"]
+    assert alerts["message"].iloc[1].endswith("off the curve for 2 scores in a row")
+    assert alerts["message"].iloc[2].startswith("Not on track and worse again")
 
 
 def test_with_the_shipped_defaults_not_improving_on_intake_is_a_watch_from_week_three():

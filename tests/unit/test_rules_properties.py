@@ -1,11 +1,13 @@
 """Properties of `evaluate` over random caseloads: what must hold for any history (no database)."""
 
+import dataclasses
+
 import numpy as np
 import pandas as pd
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from measures.rules import evaluate, reliable_deterioration
+from measures.rules import RuleSettings, evaluate, not_on_track, reliable_deterioration
 from measures.trajectories import classify_administrations, classify_status
 
 START = pd.Timestamp("2025-01-06 09:00", tz="UTC")
@@ -116,3 +118,27 @@ def test_the_frame_status_equals_the_scalar_status(totals, instrument):
             instrument=instrument, total=row.total, intake=row.intake, week=row.week, **arguments
         )
         assert (row.status, row.reason) == (scalar.status, scalar.reason)
+
+
+@FAST
+@given(
+    st.lists(series_strategy, min_size=1, max_size=6),
+    st.integers(min_value=1, max_value=4),
+)
+def test_rearming_later_only_drops_not_on_track_onsets(all_series, rearm):
+    """A larger ``not_on_track_rearm_scores`` keeps a subset of the alerts of a smaller one, and
+    what it drops are first scores of a run off the curve, never the first of a series."""
+    administrations = caseload(all_series)
+    settings = RuleSettings(first_limit_week=2, not_improving_share=0.05)
+    before = not_on_track(administrations, settings=settings)
+    after = not_on_track(
+        administrations,
+        settings=dataclasses.replace(settings, not_on_track_rearm_scores=rearm + 1),
+    )
+    kept = before.merge(after, how="inner")
+    assert len(kept) == len(after)
+    dropped = before[~before["trigger"].isin(after["trigger"])]
+    # Persistence and further steps within a run are never dropped, only a run's first score.
+    assert not dropped["message"].str.contains("2 scores in a row|worse again").any()
+    first_alert = before.drop_duplicates(["episode_id", "instrument"])
+    assert first_alert["trigger"].isin(after["trigger"]).all()
