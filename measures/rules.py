@@ -269,8 +269,8 @@ OPERATING_POINTS: Mapping[str, OperatingPoint] = {
     "fewer false alarms": OperatingPoint(
         Z_RED,
         Z_RED,
-        "Not improving only from half the reliable change (PHQ-9 3 points): fewer clients who go "
-        "on to improve are flagged, fewer deteriorations foreseen.",
+        "Not improving only beyond 0.4 of the reliable change (PHQ-9 3 points): fewer clients who "
+        "go on to improve are flagged, fewer deteriorations foreseen.",
         not_improving_share=0.4,
     ),
     "balanced (default)": OperatingPoint(
