@@ -28,7 +28,7 @@ import time
 import numpy as np
 import pandas as pd
 
-from bench.early_warning_cohort import PROFILES, VARIATIONS, generate_cohort
+from bench.early_warning_cohort import PROFILES, VARIATIONS, generate_cohort, seeds_from
 from measures import trajectories
 from measures.rules import DEFAULT_PARAMS, OPERATING_POINTS, RuleSettings, evaluate, score_history
 
@@ -116,15 +116,6 @@ GOAL_VALUES = {
 # Seeds the defaults were tuned on (and every analysis looked at); report on others.
 TUNING_SEEDS = "1-10"
 REPORT_SEEDS = "201-210"
-
-
-def seeds_from(text: str) -> list[int]:
-    """ "1-5" → [1, 2, 3, 4, 5]; "1,3,7" → [1, 3, 7]; "2" → [2]."""
-    seeds = []
-    for part in text.split(","):
-        low, _, high = part.partition("-")
-        seeds += list(range(int(low), int(high or low) + 1))
-    return seeds
 
 
 def operating_settings() -> dict[str, RuleSettings]:

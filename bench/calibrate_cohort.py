@@ -23,7 +23,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from bench.early_warning_cohort import PROFILES, generate_cohort
+from bench.early_warning_cohort import PROFILES, generate_cohort, seeds_from
 
 OLD_RULES_COMMIT = "6442081"
 DETERIORATION_RULES = ("reliable_deterioration", "not_on_track", "sudden_loss")
@@ -111,14 +111,6 @@ def _cell(name: str, value: float) -> str:
     if "per client-week" in name:
         return f"{value:.3f}"
     return f"{100 * value:.1f} %"
-
-
-def seeds_from(text: str) -> list[int]:
-    seeds = []
-    for part in text.split(","):
-        low, _, high = part.partition("-")
-        seeds += list(range(int(low), int(high or low) + 1))
-    return seeds
 
 
 def run(profile: str, seeds: list[int], n_clients: int = 2000, **overrides) -> dict:

@@ -102,6 +102,15 @@ VARIATIONS = {
 }
 
 
+def seeds_from(text: str) -> list[int]:
+    """ "1-5" → [1, 2, 3, 4, 5]; "1,3,7" → [1, 3, 7]; "2" → [2]."""
+    seeds = []
+    for part in text.split(","):
+        low, _, high = part.partition("-")
+        seeds += list(range(int(low), int(high or low) + 1))
+    return seeds
+
+
 def generate_cohort(
     n_clients: int = 2000,
     *,
