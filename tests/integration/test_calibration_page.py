@@ -163,3 +163,10 @@ def test_a_name_that_is_no_operating_point_changes_nothing(client, cast):
     assert client.post(choose_url(cast.clinic), data).status_code == 404
     assert client.get(choose_url(cast.clinic)).status_code == 405
     assert settings_of(cast.clinic) == before
+
+
+def test_every_setting_of_an_operating_point_is_a_clinic_setting():
+    # A field added to the points must have a Clinic field of the same name to be chosen.
+    clinic_fields = {field.name for field in Clinic._meta.get_fields()}
+    for name, point in OPERATING_POINTS.items():
+        assert set(operating_point_settings(point)) <= clinic_fields, name
