@@ -2,9 +2,13 @@
 view can forget the scope (a therapist sees only their own clients; a supervisor the clients of
 the therapists in the teams they supervise, and their own; a clinic admin the whole clinic)."""
 
+import dataclasses
+import math
+
 from django.db.models import Exists, F, OuterRef, Q, QuerySet, Subquery
 
 from clients.models import Client, Clinic, Episode, Membership, Role
+from measures.rules import OPERATING_POINTS
 
 
 def memberships_of(user) -> QuerySet[Membership]:
@@ -77,3 +81,37 @@ def caseload_episodes(user) -> QuerySet[Episode]:
 def role_in(user, clinic) -> str | None:
     membership = memberships_of(user).filter(clinic=clinic).first()
     return membership.role if membership else None
+
+
+def clinics_administered_by(user) -> QuerySet[Clinic]:
+    """The clinics where ``user`` is a clinic admin, by name: whose alert settings they choose."""
+    ids = memberships_of(user).filter(role=Role.ADMIN).values("clinic_id")
+    return Clinic.objects.filter(pk__in=ids).order_by("name")
+
+
+def operating_point_settings(point) -> dict:
+    """The Clinic fields an operating point (``measures.rules.OperatingPoint``) sets, by name:
+    every field of the point but its description, so a field added to the points is applied and
+    compared without a change here (each has a Clinic field of the same name)."""
+    return {
+        field.name: getattr(point, field.name)
+        for field in dataclasses.fields(point)
+        if field.name != "description"
+    }
+
+
+def clinic_operating_point(clinic: Clinic) -> str | None:
+    """The name of the operating point the clinic's alert settings are, or None when they were
+    set one by one (in the Django admin) and match no point."""
+    for name, point in OPERATING_POINTS.items():
+        wanted = operating_point_settings(point)
+        if all(_same_setting(getattr(clinic, key), value) for key, value in wanted.items()):
+            return name
+    return None
+
+
+def _same_setting(stored, wanted) -> bool:
+    # z values are floats stored as typed (1.6449): equal to the point's within rounding.
+    if isinstance(wanted, float) and stored is not None:
+        return math.isclose(stored, wanted, abs_tol=1e-6)
+    return stored == wanted

@@ -32,7 +32,9 @@ from clients.models import (
     SessionAttendance,
     TreatmentSession,
 )
-from clients.selectors import role_in
+from clients.selectors import clinic_operating_point, operating_point_settings, role_in
+from lib.queue import enqueue_task_on_commit
+from measures.rules import OPERATING_POINTS
 
 LABEL_MAX_LENGTH = Client._meta.get_field("label").max_length
 NAME_MAX_LENGTH = Client._meta.get_field("name").max_length
@@ -533,3 +535,52 @@ def session_record(
             details={"attendance": attendance},
         )
     return session
+
+
+# --- Alert settings ------------------------------------------------------------------------------
+
+
+class OperatingPointUnknown(ValueError):
+    """No operating point has this name (``measures.rules.OPERATING_POINTS``). Nothing changed."""
+
+
+def clinic_operating_point_set(*, actor, clinic: Clinic, name: str, request=None) -> Clinic:
+    """Apply the operating point ``name`` to the clinic's alert settings (the caller has checked
+    that ``actor`` administers ``clinic``), with an audit entry of the settings before and after.
+
+    Nothing else is needed to re-evaluate the alerts: the settings are part of the clinic's rules
+    fingerprint, so every active episode no longer matches its stamp and the next sweep
+    (``outcomes.tasks.sweep_active_episodes``, hourly) evaluates it with the new settings; the
+    sweep is queued at once here so the caseload follows within minutes, not the hour."""
+    point = OPERATING_POINTS.get(name)
+    if point is None:
+        raise OperatingPointUnknown(name)
+    wanted = operating_point_settings(point)
+    with transaction.atomic():
+        clinic = Clinic.objects.select_for_update().get(pk=clinic.pk)
+        before = {key: getattr(clinic, key) for key in wanted}
+        previous = clinic_operating_point(clinic)
+        for key, value in wanted.items():
+            setattr(clinic, key, value)
+        # The point's values against the Clinic's validators (and z yellow ≤ z red in clean());
+        # the other fields are not this choice's to judge.
+        others = [field.name for field in Clinic._meta.fields if field.name not in wanted]
+        clinic.full_clean(exclude=others, validate_unique=False)
+        clinic.save(update_fields=list(wanted))
+        audit_record(
+            actor=actor,
+            action="clinic.operating_point",
+            obj=clinic,
+            clinic=clinic,
+            request=request,
+            # Settings, not health data: the log says what the alerts were judged by, and when.
+            details={
+                "operating_point": name,
+                "previous": previous,
+                "before": before,
+                "after": wanted,
+            },
+        )
+        if before != wanted:
+            enqueue_task_on_commit("outcomes.tasks.sweep_active_episodes")
+    return clinic

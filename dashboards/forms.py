@@ -6,6 +6,7 @@ from django.utils.timezone import localdate
 
 from clients.models import EndReason, EpisodeStatus, EventKind, Schedule, SessionAttendance
 from dashboards.report_selectors import report_period_problem
+from measures.rules import OPERATING_POINTS
 from outcomes.models import AlertAction
 
 
@@ -173,3 +174,16 @@ class SessionRecordForm(forms.Form):
         widget=forms.RadioSelect,
         label="The session",
     )
+
+
+class OperatingPointForm(forms.Form):
+    """The clinic admin's choice on the calibration page; ``confirmed`` is set only by the
+    confirmation page's button, so the first click shows what changes and changes nothing."""
+
+    point = forms.ChoiceField(choices=[])
+    confirmed = forms.BooleanField(required=False, widget=forms.HiddenInput)
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        # Read at request time: the points live in measures.rules and may change in a release.
+        self.fields["point"].choices = [(name, name) for name in OPERATING_POINTS]

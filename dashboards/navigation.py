@@ -39,8 +39,8 @@ def second_factor_pending(user, *, roles: set[str]) -> bool:
 
 def staff_navigation(*, user, show_outbox: bool) -> list[NavLink]:
     """The links for ``user``: everyone their caseload and notifications; supervisors and clinic
-    admins the reports; clinic admins the audit log; superusers the admin and (demo) the outbox;
-    everyone their account."""
+    admins the reports; clinic admins the alert calibration and the audit log; superusers the
+    admin and (demo) the outbox; everyone their account."""
     if not user.is_authenticated:
         return []
     roles = set(memberships_of(user).values_list("role", flat=True))
@@ -53,6 +53,8 @@ def staff_navigation(*, user, show_outbox: bool) -> list[NavLink]:
     if roles & {Role.SUPERVISOR, Role.ADMIN}:
         links.append(NavLink("reports", "Reports", reverse("reports:report")))
     if Role.ADMIN in roles:
+        # The clinic's alert operating point: what each costs in false alarms (issue 16).
+        links.append(NavLink("calibration", "Alert calibration", reverse("dashboards:calibration")))
         links.append(NavLink("audit", "Audit log", reverse("audit:log")))
     if user.is_superuser:
         links.append(NavLink("admin", "Admin", reverse("admin:index")))

@@ -1,6 +1,6 @@
 from django.urls import path
 
-from dashboards import views
+from dashboards import calibration_views, views
 
 app_name = "dashboards"
 
@@ -32,4 +32,10 @@ urlpatterns = [
     path("alerts/<int:alert_id>/acknowledge/", views.alert_acknowledge, name="alert_acknowledge"),
     path("alerts/<int:alert_id>/resolve/", views.alert_resolve, name="alert_resolve"),
     path("outbox/", views.local_outbox, name="local_outbox"),
+    path("calibration/", calibration_views.calibration_page, name="calibration"),
+    path(
+        "calibration/<slug:clinic_slug>/operating-point/",
+        calibration_views.operating_point_choose,
+        name="operating_point_choose",
+    ),
 ]

@@ -42,6 +42,8 @@ from drf_spectacular.generators import SchemaGenerator
 
 from clients.checkins import checkins_sweep
 from clients.models import Role
+from clients.selectors import clinic_operating_point
+from measures.rules import OPERATING_POINTS
 from messaging.models import OutboundEmail
 from outcomes.models import AlertRule, AlertSeverity
 from outcomes.services import alert_raise
@@ -189,6 +191,14 @@ MATRIX = {
     ),
     "GET /accounts/password/done/": (lambda w: get("/accounts/password/done/"), any_staff()),
     "GET /audit/": (lambda w: get("/audit/"), clinic_admin()),
+    "GET /calibration/": (lambda w: get("/calibration/", clinic=w.clinic.slug), clinic_admin()),
+    "POST /calibration/{clinic_slug}/operating-point/": (
+        lambda w: post(
+            f"/calibration/{w.clinic.slug}/operating-point/",
+            {"point": w.other_operating_point, "confirmed": "on"},
+        ),
+        clinic_admin(302),
+    ),
     "GET /audit/export.csv": (lambda w: get("/audit/export.csv"), clinic_admin()),
     "GET /privacy/clients/{client_id}/": (
         lambda w: get(f"/privacy/clients/{w.client.pk}/"),
@@ -564,6 +574,9 @@ class World:
         from api.services import api_token_create
 
         self.token = api_token_create(user=cast.therapist, name="EHR").token
+        # An operating point the clinic does not use now: choosing it changes the settings.
+        current = clinic_operating_point(cast.clinic)
+        self.other_operating_point = next(name for name in OPERATING_POINTS if name != current)
         # A client of the therapist's whose episode has ended: a new episode may be opened.
         self.returning_client = make_client(cast.clinic)
         make_episode(self.returning_client, cast.therapist, ended_on=TODAY(), end_reason="planned")

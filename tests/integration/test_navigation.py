@@ -27,7 +27,10 @@ def nav_links(response) -> dict[str, str]:
     [
         ("therapist", ["Caseload", "Notifications", "Account"]),
         ("supervisor", ["Caseload", "Notifications", "Reports", "Account"]),
-        ("admin", ["Caseload", "Notifications", "Reports", "Audit log", "Account"]),
+        (
+            "admin",
+            ["Caseload", "Notifications", "Reports", "Alert calibration", "Audit log", "Account"],
+        ),
     ],
 )
 def test_each_role_is_shown_the_pages_it_may_open_and_each_opens(client, cast, who, labels):
