@@ -1,6 +1,7 @@
 """Criteria tried for early warning on the "heldout" profile (issue 16): measured, not shipped.
 
-    PYTHONPATH=. .venv/bin/python bench/early_warning_trials.py [--seeds 1-10] [--ceiling]
+    PYTHONPATH=. .venv/bin/python bench/early_warning_trials.py [--seeds 1-10]
+        [--ceiling] [--fitted]
 
 Each trial is a set of ``RuleSettings`` fields and, optionally, one extra criterion deciding which
 scores count as off the curve. The criterion rewrites the history's ``curve_level`` (and
@@ -15,6 +16,10 @@ shipped would also have to be counted by ``trajectories.calibrate``.
 between intake and the first reliably-worse score: a rule can warn them only by flagging a client
 who has so far improved, or not changed, which is also what an improver looks like; and the share
 whose score rose by a whole reliable change (6) in the week they became reliably worse.
+
+``--fitted``: the settings trials with each profile's own fitted curves
+(``trajectories.fit_curves`` on a cohort of the same profile, seed ``FIT_SEED``, every client) in
+``curve_overrides``, as a clinic with enough history would have them.
 """
 
 from __future__ import annotations
@@ -32,9 +37,16 @@ from bench.bench_early_warning import GOALS, measure, summary
 from bench.early_warning_cohort import generate_cohort, seeds_from
 from measures import rules
 from measures.rules import RuleSettings, score_history
-from measures.trajectories import CURVE_LEVEL_NONE, CURVE_LEVEL_RED, CURVE_LEVEL_YELLOW
+from measures.trajectories import (
+    CURVE_LEVEL_NONE,
+    CURVE_LEVEL_RED,
+    CURVE_LEVEL_YELLOW,
+    fit_curves,
+)
 
 _TOLERANCE = 1e-9
+# The cohort the --fitted curves are fitted on: neither a tuning nor a report seed.
+FIT_SEED = 1001
 
 
 def _signed(history: pd.DataFrame, column: str) -> np.ndarray:
@@ -225,6 +237,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--seeds", default="1-10")
     parser.add_argument("--ceiling", action="store_true")
+    parser.add_argument("--fitted", action="store_true", help="with each profile's fitted curves")
     args = parser.parse_args()
     seeds = seeds_from(args.seeds)
     profiles = ("heldout", "default")
@@ -234,12 +247,24 @@ def main() -> None:
         return
     cohorts = {(p, s): generate_cohort(2000, seed=s, profile=p) for p in profiles for s in seeds}
     short = ("warned", "lead", "improvers", "dips high", "alerts/cw", "gap")
-    print(f"seeds {args.seeds}; mean / worst seed; ! = a seed missed the goal")
+    fitted = f"; each profile's curves fitted on seed {FIT_SEED}" if args.fitted else ""
+    print(f"seeds {args.seeds}; mean / worst seed; ! = a seed missed the goal{fitted}")
     print("| trial | profile | " + " | ".join(short) + " |")
     print("|---|---|" + "---|" * len(short))
-    for trial in TRIALS:
-        settings = dataclasses.replace(RuleSettings(), **trial.settings)
+    curves = dict.fromkeys(profiles, ())
+    trials = TRIALS
+    if args.fitted:
+        curves = {
+            profile: tuple(fit_curves(generate_cohort(2000, seed=FIT_SEED, profile=profile)[0]))
+            for profile in profiles
+        }
+        trials = tuple(trial for trial in TRIALS if trial.criterion is None)
+        trials += (Trial({**BEST_SETTING, "z_yellow": 1.0}),)
+    for trial in trials:
         for profile in profiles:
+            settings = dataclasses.replace(
+                RuleSettings(), curve_overrides=curves[profile], **trial.settings
+            )
             with criterion_applied(trial.criterion, trial.value):
                 runs = [measure(*cohorts[(profile, seed)], settings) for seed in seeds]
             cells = []
