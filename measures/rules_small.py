@@ -48,10 +48,12 @@ from measures.trajectories import (
 )
 
 # Administrations plus check-ins up to which ``rules.evaluate`` takes this path. Measured with
-# bench/bench_rules.py (docs/alerts.md, "Performance"): the array path costs a fixed ~2 ms plus
-# a Python step per alert and per status row, the vectorised one a fixed ~15 ms; at a few hundred
-# rows (a long episode, or a handful of them) this path is still the cheaper.
-SMALL_ROWS = 400
+# bench/bench_rules.py's caseload (docs/alerts.md, "Performance"; best of 15, both paths in the same
+# run): 28 rows (one episode) 3.9 ms against 16.3 ms vectorised, 1,120 rows 13.7 against 36.8 ms,
+# 7,000 rows 51 against 58 ms, 14,000 rows 104 against 52 ms. Part of this path grows with the
+# square of the episodes (the status, the alliance window), so the bound stays well below the
+# crossing: a long episode or a few dozen short ones; a sweep's chunk goes the vectorised way.
+SMALL_ROWS = 1000
 
 _INT64 = np.dtype("int64")
 

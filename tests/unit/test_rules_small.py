@@ -5,6 +5,7 @@ from unittest import mock
 
 import numpy as np
 import pandas as pd
+import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -180,3 +181,43 @@ def test_large_or_unusual_inputs_take_the_vectorised_path():
     assert not rules_small.handles(as_float, checkins)
     many = pd.concat([administrations] * (rules_small.SMALL_ROWS // 3 + 1), ignore_index=True)
     assert not rules_small.handles(many, checkins)
+
+
+@pytest.mark.parametrize("settings_index", [0, 2, 7])
+def test_the_paths_agree_near_the_bound_with_many_episodes(settings_index):
+    """110 interleaved episodes, each with a PHQ-9: the vectorised path writes the PHQ-9 status
+    reasons once per distinct row (over 64 rows), the small path row by row."""
+    rng = np.random.default_rng(settings_index)
+    others = [code for code in sorted(RANGES) if code != "phq9"]
+    all_series = []
+    for episode in range(1, 111):
+        # Most with PHQ-9 as their only outcome measure, so its reasons are many.
+        other = rng.choice(["session_rating", "srs", "unknown_form"] if episode <= 80 else others)
+        for instrument in ("phq9", other):
+            length = int(rng.integers(1, 5))
+            intake = rng.integers(0, RANGES[instrument] + 1)
+            totals = np.clip(intake + np.cumsum(rng.integers(-4, 6, length)), 0, None)
+            risks = rng.choice(["no", "yes", "unknown"], size=length, p=[0.9, 0.05, 0.05])
+            gaps = rng.choice([0, 7, 7, 14], size=length)
+            all_series.append(
+                (
+                    episode,
+                    instrument,
+                    [
+                        (None if rng.random() < 0.05 else int(total), str(risk), int(gap))
+                        for total, risk, gap in zip(totals, risks, gaps, strict=True)
+                    ],
+                )
+            )
+    administrations = history(all_series, settings_index)
+    statuses = rng.choice(["missed", "completed", "pending"], size=(114, 2))
+    checkins = checkins_frame(
+        [(episode, week, str(statuses[episode - 1, week])) for episode in range(1, 115)
+         for week in range(2)]
+    )  # fmt: skip
+    assert len(administrations) + len(checkins) <= rules_small.SMALL_ROWS
+    rule_settings = SETTINGS[settings_index]
+    small, vectorised = both_paths(administrations, checkins, DEFAULT_PARAMS, rule_settings)
+    assert len(small.status) == 114 and len(small.alerts) > 40
+    assert (small.status["reason"].str.startswith("PHQ-9")).sum() > 64
+    assert_identical(small, vectorised)
