@@ -317,7 +317,14 @@ def evaluate(
     *,
     settings: RuleSettings = RuleSettings(),  # noqa: B008 (frozen, so a shared default is safe)
 ) -> RuleResult:
-    """Run every rule and the per-episode status over whole caseloads, vectorised."""
+    """Run every rule and the per-episode status over whole caseloads, vectorised.
+
+    One small episode (a submission's evaluation) takes ``measures.rules_small``: the same
+    output on arrays, without the fixed cost of pandas operations (issue 18)."""
+    from measures import rules_small  # imported here: rules_small builds on this module
+
+    if rules_small.handles(administrations, checkins):
+        return rules_small.evaluate(administrations, checkins, params, settings=settings)
     history = score_history(administrations, params, settings=settings)
     alerts = [
         risk_item(administrations, params, settings=settings),
@@ -349,13 +356,39 @@ def score_history(
     ``trajectories.classify_administrations`` plus measures, previous_total, previous_curve_level
     and previous_reliably_worse (the previous valid score of the same series; none at the baseline).
     """
+    columns = history_columns(administrations, params, settings=settings)
+    if columns is None:
+        return _empty_history()
+    # Object columns stay plain objects: pandas would otherwise infer and validate a string
+    # column from each (a third of a second a million rows). Not copied: the arrays are new, and
+    # copying consolidates them into blocks, which cost more than the whole classification.
+    return pd.DataFrame(
+        {
+            name: pd.Series(values, dtype=object, copy=False)
+            if isinstance(values, np.ndarray) and values.dtype == object
+            else values
+            for name, values in columns.items()
+        },
+        copy=False,
+    )
+
+
+def history_columns(
+    administrations: pd.DataFrame,
+    params: Mapping[str, InstrumentParams] = DEFAULT_PARAMS,
+    *,
+    settings: RuleSettings = RuleSettings(),  # noqa: B008
+) -> dict | None:
+    """``score_history``'s columns as arrays (None when no instrument is known): the frame costs
+    more than the arithmetic on one small episode, which ``measures.rules_small`` reads as arrays.
+    """
     # One sort of every valid score of a known instrument by (instrument, episode, time, id), and
     # the classification on arrays per instrument's slice: a sort, a frame and a string column per
     # instrument cost several times the arithmetic. Instruments in name order, as they always were.
     codes, instruments = pd.factorize(administrations["instrument"])
     known = sorted(code for code in instruments if code in params)
     if not known:
-        return _empty_history()
+        return None
     rank_of_code = np.full(len(instruments) + 1, -1)  # the last slot: a missing instrument (−1)
     for rank, instrument in enumerate(known):
         rank_of_code[instruments.get_loc(instrument)] = rank
@@ -410,18 +443,7 @@ def score_history(
     columns["previous_curve_level"] = _previous(columns["curve_level"], first, CURVE_LEVEL_NONE)
     columns["previous_reliably_worse"] = _previous(columns["reliably_worse"], first, False)
     columns["series"] = np.cumsum(first)
-    # Object columns stay plain objects: pandas would otherwise infer and validate a string
-    # column from each (a third of a second a million rows). Not copied: the arrays are new, and
-    # copying consolidates them into blocks, which cost more than the whole classification.
-    return pd.DataFrame(
-        {
-            name: pd.Series(values, dtype=object, copy=False)
-            if isinstance(values, np.ndarray) and values.dtype == object
-            else values
-            for name, values in columns.items()
-        },
-        copy=False,
-    )
+    return columns
 
 
 def _series_order(rank, episode, ticks, administration) -> np.ndarray:

@@ -726,7 +726,7 @@ _STATUS_STRINGS = pd.Series(list(STATUSES)).array
 
 
 def status_reasons(
-    classified: pd.DataFrame,
+    classified: pd.DataFrame | Mapping[str, np.ndarray],
     *,
     label: str | None = None,
     reliable_change: float | None = None,
@@ -735,6 +735,8 @@ def status_reasons(
 ) -> np.ndarray:
     """Plain-language reason for each classified row (vectorised), e.g.
     "PHQ-9 14 is above the expected 9.1 (red limit 12.8, provisional default curve) at week 5".
+    ``classified`` is a frame or a mapping of its columns as arrays (``measures.rules_small``:
+    one episode's few rows, where building a frame costs more than the reasons).
     """
     arguments = {
         "label": label,
@@ -742,19 +744,23 @@ def status_reasons(
         "direction": direction,
         "functional_cutoff": functional_cutoff,
     }
-    if len(classified) <= _FEW_VALUES:
+    if len(classified["status"]) <= _FEW_VALUES:
         return _status_reasons(classified, **arguments)
     # A caseload's rows repeat the same few scores, weeks and expectations: each distinct
     # combination of what a reason reads is written once.
     keys = ["status", "reliably_worse", "total", "intake", "week", "expected", "red_limit"]
     keys += ["yellow_limit", "curve_source"] + ([] if label else ["instrument"])
-    keys += [key for key in ("yellow_by_intake",) if key in classified.columns]
-    once, spread = distinct_rows(*(classified[key].to_numpy() for key in keys))
-    return _status_reasons(classified.iloc[once], **arguments)[spread]
+    keys += [key for key in ("yellow_by_intake",) if key in classified]
+    once, spread = distinct_rows(*(np.asarray(classified[key]) for key in keys))
+    if isinstance(classified, pd.DataFrame):
+        distinct = classified.iloc[once]
+    else:
+        distinct = {name: np.asarray(values)[once] for name, values in classified.items()}
+    return _status_reasons(distinct, **arguments)[spread]
 
 
 def _status_reasons(
-    classified: pd.DataFrame,
+    classified: pd.DataFrame | Mapping[str, np.ndarray],
     *,
     label: str | None,
     reliable_change: float | None,
@@ -767,20 +773,21 @@ def _status_reasons(
     fell = " fell reliably from " if lower_is_better else " rose reliably from "
     functional_side = " is below the cutoff " if lower_is_better else " is at or above the cutoff "
 
-    status = classified["status"].to_numpy(dtype=object)
-    reliably_worse = classified["reliably_worse"].to_numpy(dtype=bool)
-    reasons = np.full(len(classified), "", dtype=object)
+    # np.asarray, not .to_numpy(): a frame's columns and plain arrays alike.
+    status = np.asarray(classified["status"], dtype=object)
+    reliably_worse = np.asarray(classified["reliably_worse"], dtype=bool)
+    reasons = np.full(len(status), "", dtype=object)
     columns = {
-        name: classified[name].to_numpy(dtype=float)
+        name: np.asarray(classified[name], dtype=float)
         for name in ("total", "intake", "week", "expected", "red_limit", "yellow_limit")
     }
-    instrument = None if label else classified["instrument"].to_numpy(dtype=object)
-    provisional = classified["curve_source"].to_numpy(dtype=object) == "default"
+    instrument = None if label else np.asarray(classified["instrument"], dtype=object)
+    provisional = np.asarray(classified["curve_source"], dtype=object) == "default"
     # The not-improving cap (``not_improving_limits``); a frame classified without it has none.
     by_intake = (
-        classified["yellow_by_intake"].to_numpy(dtype=bool)
-        if "yellow_by_intake" in classified.columns
-        else np.zeros(len(classified), dtype=bool)
+        np.asarray(classified["yellow_by_intake"], dtype=bool)
+        if "yellow_by_intake" in classified
+        else np.zeros(len(status), dtype=bool)
     )
 
     # Build each kind of sentence only for the rows that need it: a caseload has many rows.
@@ -854,13 +861,14 @@ def _status_reasons(
     return reasons
 
 
-def not_improving_note(rows: pd.DataFrame) -> np.ndarray:
+def not_improving_note(rows: pd.DataFrame | Mapping[str, np.ndarray]) -> np.ndarray:
     """ ", not improving on intake 15" where the yellow limit is the not-improving cap
-    (``not_improving_limits``), "" elsewhere: says why the limit is nearer than the curve's band."""
-    if "yellow_by_intake" not in rows.columns:
-        return np.full(len(rows), "", dtype=object)
+    (``not_improving_limits``), "" elsewhere: says why the limit is nearer than the curve's band.
+    ``rows``: a frame or a mapping of its columns as arrays."""
+    if "yellow_by_intake" not in rows:
+        return np.full(len(rows["intake"]), "", dtype=object)
     return _not_improving_note(
-        rows["yellow_by_intake"].to_numpy(dtype=bool), rows["intake"].to_numpy(dtype=float)
+        np.asarray(rows["yellow_by_intake"], dtype=bool), np.asarray(rows["intake"], dtype=float)
     )
 
 
