@@ -652,11 +652,12 @@ def not_on_track(
     et al. 2002; CLINICAL.md §4; see ``measures.trajectories``), graded by persistence (issue 16).
 
     Off the curve: above ŷ + z_yellow·σ_t (yellow) or ŷ + z_red·σ_t (red), strictly; mirrored for
-    higher-is-better; judged from ``trajectories.FIRST_LIMIT_WEEK``. Only instruments with a curve
+    higher-is-better; judged from ``settings.first_limit_week``. Only instruments with a curve
     and intakes at or above caseness are watched.
 
-    - The first score off the curve is a "warning" (watch): one score beyond a 90th/95th percentile
-      line is expected of about one client in ten in any week, and a transient early worsening
+    - The first score off the curve is a "warning" (watch): one score beyond a tolerance line is
+      expected of many clients in any week (one in ten at the 90th percentile line, about one in
+      four at the default yellow z 0.6), and a transient early worsening
       that resolves is common and is not a worse outcome (worse before better; Lambert et al. 2002
       count a single signal as a prompt, not a verdict).
     - It is "high" at once when it is red and rose by at least half the reliable-change value since
