@@ -229,7 +229,8 @@ def main() -> None:
         print(
             f"{name}: z_yellow {point.z_yellow}, z_red {point.z_red}, not_improving_share "
             f"{point.not_improving_share}, first_limit_week {point.first_limit_week}, sigma_floor "
-            f"{point.sigma_floor}. {point.description}"
+            f"{point.sigma_floor}, not_on_track_rearm_scores {point.not_on_track_rearm_scores}. "
+            f"{point.description}"
         )
 
     if args.variations:

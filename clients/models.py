@@ -64,26 +64,26 @@ class Clinic(models.Model):
         "provisional default.",
     )
     z_yellow = models.FloatField(
-        default=1.6449,
-        help_text="Tolerance z for 'yellow' (not on track), CLINICAL.md §4. 1.6449 by default, "
-        "the red line (issue 16: with the not-improving limit, the 90th percentile line 1.2816 "
-        "added false alarms); 1.2816 is the more sensitive point.",
+        default=0.6,
+        help_text="Tolerance z for 'yellow' (not on track), CLINICAL.md §4. 0.6 by default "
+        "(issue 16, measured in docs/alerts.md); 1.2816 is CLINICAL.md's 90th percentile line, "
+        "1.6449 (the red line) the 'fewer false alarms' point.",
     )
     z_red = models.FloatField(default=1.6449, help_text="Tolerance z for 'red', CLINICAL.md §4.")
     # Issue 16: these were module constants; CLINICAL.md asks for local choices to be settings.
     first_limit_week = models.PositiveSmallIntegerField(
-        default=5,
+        default=4,
         validators=[MinValueValidator(2), MaxValueValidator(12)],
         help_text="First treatment week judged against the curve's tolerance band (intake is "
-        "week 1). 5 by default: early dips that resolve peak in weeks 2–4; 2 judges every score "
-        "after intake, as CLINICAL.md §4 reads.",
+        "week 1). 4 by default (issue 16, docs/alerts.md): early dips that resolve peak in weeks "
+        "2–4; 2 judges every score after intake, as CLINICAL.md §4 reads.",
     )
     not_improving_share = models.FloatField(
-        default=0.3,
+        default=0.05,
         validators=[MinValueValidator(0.0), MaxValueValidator(0.95)],
         help_text="From week 3, a score worse than intake by more than this share of the "
-        "reliable-change value is not on track (0.3: PHQ-9 2 points, GAD-7 2 points). 0 turns "
-        "it off, as CLINICAL.md §4 reads.",
+        "reliable-change value is not on track (0.05 by default: any PHQ-9 or GAD-7 rise above "
+        "intake; 0.3: PHQ-9 2 points). 0 turns it off, as CLINICAL.md §4 reads.",
     )
     sigma_floor = models.CharField(
         max_length=10,
@@ -107,10 +107,11 @@ class Clinic(models.Model):
         "its alert high.",
     )
     not_on_track_rearm_scores = models.PositiveSmallIntegerField(
-        default=1,
+        default=3,
         validators=[MinValueValidator(1), MaxValueValidator(12)],
         help_text="After a run off the curve, a new not-on-track alert only once the measure has "
-        "been back on track for this many scores in a row (1: any score on track re-arms).",
+        "been back on track for this many scores in a row (3 by default; 1: any score on track "
+        "re-arms).",
     )
     retention_days = models.PositiveIntegerField(
         default=8 * 365,

@@ -125,6 +125,9 @@ def settings_words(settings: dict) -> tuple[str, ...]:
             choices = dict(Clinic._meta.get_field("sigma_floor").choices)
             # "√2·SEM: the error of a change from intake (default)" → "√2·SEM"
             words.append(f"σ floor {choices.get(value, value).split(':')[0].split(',')[0]}")
+        elif key == "not_on_track_rearm_scores":
+            scores = "score" if value == 1 else "scores"
+            words.append(f"new alert after {value} {scores} back on track")
         elif key in SHORT_WORDS:
             words.append(SHORT_WORDS[key].format(value))
         else:
@@ -194,6 +197,7 @@ SETTING_LABELS = {
     "not_improving_share": "Not improving beyond (× RCI, from week 3)",
     "first_limit_week": "Curve judged from week",
     "sigma_floor": "Smallest tolerance σ",
+    "not_on_track_rearm_scores": "New alert only after this many scores back on track",
 }
 
 

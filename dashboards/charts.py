@@ -26,7 +26,7 @@ import pandas as pd
 
 from measures import trajectories
 from measures.instruments import Instrument
-from measures.rules import DEFAULT_Z_YELLOW
+from measures.rules import DEFAULT_FIRST_LIMIT_WEEK, DEFAULT_NOT_IMPROVING_SHARE, DEFAULT_Z_YELLOW
 
 # Calm palette, readable on white; every status also has a shape and a word elsewhere.
 INK = "#1b1f24"
@@ -135,9 +135,9 @@ def expected_course(
     curves: Iterable[trajectories.BandCurve] = (),
     z_yellow: float = DEFAULT_Z_YELLOW,
     z_red: float = trajectories.Z_RED,
-    first_limit_week: int = trajectories.FIRST_LIMIT_WEEK,
+    first_limit_week: int = DEFAULT_FIRST_LIMIT_WEEK,
     sigma_floor: str = trajectories.SIGMA_FLOOR,
-    not_improving_share: float = trajectories.NOT_IMPROVING_SHARE,
+    not_improving_share: float = DEFAULT_NOT_IMPROVING_SHARE,
 ) -> pd.DataFrame | None:
     """Expected score and tolerance limits, week by week from intake, or None when no curve
     applies (an instrument without curves, or an intake below caseness: CLINICAL.md §4).
@@ -254,9 +254,9 @@ def trajectory_figure(
     curves: Iterable[trajectories.BandCurve] = (),
     z_yellow: float = DEFAULT_Z_YELLOW,
     z_red: float = trajectories.Z_RED,
-    first_limit_week: int = trajectories.FIRST_LIMIT_WEEK,
+    first_limit_week: int = DEFAULT_FIRST_LIMIT_WEEK,
     sigma_floor: str = trajectories.SIGMA_FLOOR,
-    not_improving_share: float = trajectories.NOT_IMPROVING_SHARE,
+    not_improving_share: float = DEFAULT_NOT_IMPROVING_SHARE,
     alerts: Sequence[AlertMark] = (),
     events: Sequence[EventMark] = (),
 ) -> dict:

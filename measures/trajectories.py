@@ -55,8 +55,9 @@ LAST_CURVE_WEEK = 12
 # length was 6.8 sessions (NHS Digital, Psychological Therapies annual report 2017-18).
 END_OF_TREATMENT_WEEK = 7
 
-# The tolerance band applies from week 5 by default (a clinic setting, ``first_limit_week``; 2
-# judges every score after intake, as CLINICAL.md §4 reads). At week 2 the change the curve
+# The tolerance band applies from week 5 by default in this module's functions (a clinic setting,
+# ``first_limit_week``, whose shipped default is ``rules.DEFAULT_FIRST_LIMIT_WEEK``, 4; 2 judges
+# every score after intake, as CLINICAL.md §4 reads). At week 2 the change the curve
 # expects (0.36 of the whole course: about 2–4 PHQ-9 points) is no larger than the error of the
 # difference between two scores (√2·SEM ≈ 3.1, Jacobson & Truax 1991); an early transient
 # worsening that resolves ("worse before better") peaks in weeks 2–4, and most change comes by
@@ -82,7 +83,9 @@ SIGMA_FLOOR = "sqrt2_sem"
 # reliable change, Jacobson & Truax 1991): a prompt that the expected improvement is not there.
 # The band grows with t (σ_t up to 6.9 PHQ-9 points), so for
 # an intake of 10–12 its yellow line lies within a point of a reliable worsening, too late to warn.
-# PHQ-9: worse by more than 1.8, i.e. 2 whole points; GAD-7 by more than 1.2, i.e. 2 points.
+# PHQ-9: worse by more than 1.8, i.e. 2 whole points; GAD-7 by more than 1.2, i.e. 2 points. This
+# module's default; the shipped clinic default is ``rules.DEFAULT_NOT_IMPROVING_SHARE`` (0.05: any
+# rise above intake), chosen with the other curve settings (docs/alerts.md, "Why these defaults").
 NOT_IMPROVING_SHARE = 0.3
 NOT_IMPROVING_FIRST_WEEK = 3
 

@@ -580,7 +580,6 @@ def test_fit_trajectories_stores_provisional_bands_with_their_n_and_calibration(
         "fewer false alarms",
         "balanced (default)",
         "more sensitive",
-        "most sensitive",
         "CLINICAL.md as written",
     }
     assert AuditEvent.objects.filter(action="trajectory.fit", clinic=cast.clinic).exists()
@@ -605,7 +604,8 @@ def test_the_admin_shows_a_curves_calibration_and_does_not_let_it_be_edited(cast
     assert "Sensitivity (warned before reliably worse)" in html
     assert "Lambert&#x27;s weaker figure, not a warning" in html
     assert "among those who dipped, then improved" in html
-    assert "<th>more sensitive</th><td>1.2816 / 1.6449</td><td>0.3 / 5</td>" in html
+    assert "<th>fewer false alarms</th><td>1.6449 / 1.6449</td><td>0.3 / 5</td>" in html
+    assert "<th>more sensitive</th><td>0.5 / 1.6449</td><td>0.05 / 3</td>" in html
     assert "<th>CLINICAL.md as written</th><td>1.2816 / 1.6449</td><td>0.0 / 2</td>" in html
     assert client.post(url, {"b0": "0"}).status_code == 403
     curve.refresh_from_db()
@@ -626,8 +626,8 @@ def test_the_calibration_replays_the_clinics_curve_settings(cast, client):
     login_verified(client, root)
     html = client.get(f"/admin/outcomes/trajectorycurve/{curve.pk}/change/").content.decode()
     assert (
-        "z yellow 1.6449, z red 1.6449, band judged from week 2, σ floor sem, not improving "
-        "beyond 0.3 of the reliable change from week 3." in html
+        "z yellow 0.6, z red 1.6449, band judged from week 2, σ floor sem, not improving "
+        "beyond 0.05 of the reliable change from week 3." in html
     )
 
 

@@ -175,3 +175,27 @@ def test_every_operating_point_can_be_applied_to_a_clinic(cast):
         clinic_operating_point_set(actor=cast.admin, clinic=cast.clinic, name=name)
         cast.clinic.refresh_from_db()
         assert clinic_operating_point(cast.clinic) == name
+
+
+def test_a_clinic_on_the_model_defaults_is_on_the_balanced_point_with_its_rearming_shown(
+    client, cast
+):
+    # The Clinic defaults and the "balanced (default)" point are the same four values.
+    fresh = Clinic(name="Fresh", slug="fresh")
+    assert clinic_operating_point(fresh) == "balanced (default)"
+    client.force_login(cast.admin)
+    html = client.get("/calibration/").content.decode()
+    assert "new alert after 3 scores back on track" in html  # the balanced point's re-arming
+    assert "new alert after 1 score back on track" in html  # fewer false alarms, CLINICAL.md
+
+
+def test_choosing_fewer_false_alarms_restores_the_previous_defaults_with_rearming(cast):
+    clinic_operating_point_set(actor=cast.admin, clinic=cast.clinic, name="fewer false alarms")
+    chosen = settings_of(cast.clinic)
+    assert chosen["not_on_track_rearm_scores"] == 1
+    assert (chosen["z_yellow"], chosen["first_limit_week"], chosen["not_improving_share"]) == (
+        1.6449,
+        5,
+        0.3,
+    )
+    assert clinic_operating_point(cast.clinic) == "fewer false alarms"

@@ -221,10 +221,15 @@ def test_evaluate_alerts_returns_one_row_per_alert_with_its_reason():
 
 
 def test_evaluate_alerts_takes_settings_and_curves():
-    # At week 3 from an intake of 15 the not-improving limit is 16.8: 17.7 is beyond it.
+    # At week 3 from an intake of 15 the shipped not-improving limit is 15 + 0.05·6 = 15.3.
     history = _weekly_phq9([15, 15, 17.7])
     assert api.evaluate_alerts(history)["rule"].tolist() == ["not_on_track"]
+    # At week 4 the provisional curve expects an improvement from 15, a flat fitted curve none.
+    unchanged = _weekly_phq9([15, 15, 15, 14])
+    assert api.evaluate_alerts(unchanged)["administration_id"].tolist() == [4]
     flat = BandCurve("phq9", 10, 27, b0=15, b1=0, sigma=2, source="fitted")
-    assert api.evaluate_alerts(_weekly_phq9([15, 15, 16.5]), curves=[flat]).empty
+    assert api.evaluate_alerts(unchanged, curves=[flat]).empty
+    previous = RuleSettings(z_yellow=1.6449, first_limit_week=5, not_improving_share=0.3)
+    assert api.evaluate_alerts(_weekly_phq9([15, 15, 16.5]), settings=previous).empty
     strict = RuleSettings(z_yellow=0.5, z_red=1.0, first_limit_week=3)
     assert len(api.evaluate_alerts(_weekly_phq9([15, 15, 16.5]), settings=strict, curves=[flat]))

@@ -42,19 +42,26 @@ def test_the_trajectory_figure_is_plain_json_with_scores_curve_and_limits():
     assert expected["y"][0] == pytest.approx(18)
     assert expected["y"][4] < 18
     # Limits sit above the expected score for a lower-is-better measure, red beyond yellow.
-    # No limits in week 2; in weeks 3-4 only the not-improving limit, intake 18 + 0.3·6; the band
-    # from week 5 (trajectories.FIRST_LIMIT_WEEK).
-    assert yellow["y"][:2] == [None, None] and red["y"][:4] == [None] * 4
-    assert yellow["y"][2:4] == [19.8, 19.8]
-    limits = zip(expected["y"][4:], yellow["y"][4:], red["y"][4:], strict=True)
+    # No limits in week 2; in week 3 only the not-improving limit, intake 18 + 0.05·6; the band
+    # from week 4 (the shipped rules.DEFAULT_FIRST_LIMIT_WEEK).
+    assert yellow["y"][:2] == [None, None] and red["y"][:3] == [None] * 3
+    assert yellow["y"][2] == 18.3
+    limits = zip(expected["y"][3:], yellow["y"][3:], red["y"][3:], strict=True)
     assert all(r >= y >= e for e, y, r in limits)
     assert figure["layout"]["meta"]["curve"] == "default"
     assert "provisional" in figure["layout"]["meta"]["curve_words"]
 
 
 def test_the_expected_curve_matches_outcomes_trajectories_at_each_week():
+    # The settings the reference below is computed with, passed explicitly.
     course = charts.expected_course(
-        get_instrument("phq9"), intake=18, baseline_at=START, last_week=5
+        get_instrument("phq9"),
+        intake=18,
+        baseline_at=START,
+        last_week=5,
+        z_yellow=trajectories.Z_RED,
+        first_limit_week=trajectories.FIRST_LIMIT_WEEK,
+        not_improving_share=trajectories.NOT_IMPROVING_SHARE,
     )
     for week in (3, 6):
         reference = trajectories.expected_score("phq9", 18, week)

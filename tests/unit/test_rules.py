@@ -10,6 +10,7 @@ import pytest
 from measures.rules import (
     ALERT_COLUMNS,
     DEFAULT_PARAMS,
+    OPERATING_POINTS,
     RuleSettings,
     alliance_concern,
     disengagement,
@@ -57,6 +58,7 @@ FLAT = RuleSettings(
     z_yellow=Z_YELLOW,
     first_limit_week=3,
     not_improving_share=0.0,
+    not_on_track_rearm_scores=1,
     curve_overrides=(BandCurve("phq9", 10, 27, b0=15, b1=0, sigma=2, source="fitted"),),
 )
 
@@ -244,14 +246,16 @@ def test_an_alliance_concern_makes_a_first_score_off_the_curve_high():
 
 def test_the_curve_and_grading_settings_default_to_the_documented_values():
     settings = RuleSettings()
-    assert (settings.first_limit_week, settings.sigma_floor) == (5, "sqrt2_sem")
+    assert (settings.first_limit_week, settings.sigma_floor) == (4, "sqrt2_sem")
     assert (settings.early_in_care_weeks, settings.alliance_window_days) == (4, 14)
-    assert settings.not_on_track_rearm_scores == 1
+    assert settings.not_on_track_rearm_scores == 3
     assert (settings.z_yellow, settings.z_red, settings.not_improving_share) == (
+        0.6,
         1.6449,
-        1.6449,
-        0.3,
+        0.05,
     )
+    # The "balanced (default)" operating point is the shipped defaults, field for field.
+    assert OPERATING_POINTS["balanced (default)"].settings(RuleSettings(z_yellow=1.0)) == settings
 
 
 @pytest.mark.parametrize(
@@ -365,17 +369,53 @@ def test_within_a_run_that_did_not_rearm_persistence_and_further_steps_still_ale
 
 
 def test_with_the_shipped_defaults_not_improving_on_intake_is_a_watch_from_week_three():
-    # Intake 15: from week 3 a score above 15 + 0.3·6 = 16.8 is not on track, whatever the band.
-    alerts = not_on_track(weekly([15, 17, 17]))
+    # Intake 15: from week 3 a score above 15 + 0.05·6 = 15.3 is not on track, whatever the band.
+    alerts = not_on_track(weekly([15, 17, 16]))
     assert triggers(alerts) == ["adm:3"]
     assert alerts["severity"].tolist() == ["warning"]
     assert (
-        "(yellow limit 16.8, not improving on intake 15, provisional default curve)"
+        "(yellow limit 15.3, not improving on intake 15, provisional default curve)"
         in (alerts["message"].iloc[0])
     )
-    assert not_on_track(weekly([15, 16, 16, 16])).empty  # a point worse: within the limit
+    assert not_on_track(weekly([15, 17, 15.3])).empty  # at the limit, and week 2 is not judged
     band_alone = RuleSettings(not_improving_share=0.0)
-    assert not_on_track(weekly([15, 17, 17]), settings=band_alone).empty  # no band before week 5
+    assert not_on_track(weekly([15, 17, 17]), settings=band_alone).empty  # no band before week 4
+
+
+def test_with_the_previous_defaults_a_point_worse_at_week_three_is_within_the_limit():
+    # Intake 15, share 0.3: the not-improving limit was 15 + 0.3·6 = 16.8.
+    previous = OPERATING_POINTS["fewer false alarms"].settings()
+    assert (previous.not_improving_share, previous.first_limit_week) == (0.3, 5)
+    assert not_on_track(weekly([15, 16, 16, 16]), settings=previous).empty
+    assert triggers(not_on_track(weekly([15, 17, 17]), settings=previous)) == ["adm:3"]
+
+
+# A flat fitted curve (expected 15, σ 2) with the not-improving limit off isolates the band.
+FLAT_DEFAULTS = RuleSettings(
+    not_improving_share=0.0,
+    curve_overrides=(BandCurve("phq9", 10, 27, b0=15, b1=0, sigma=2, source="fitted"),),
+)
+
+
+def test_the_shipped_yellow_line_is_at_z_0_6_from_week_four():
+    # Yellow limit 15 + 0.6·2 = 16.2, judged strictly, from week 4 only.
+    assert not_on_track(weekly([15, 15, 15, 16.2]), settings=FLAT_DEFAULTS).empty
+    alerts = not_on_track(weekly([15, 15, 15, 16.3]), settings=FLAT_DEFAULTS)
+    assert triggers(alerts) == ["adm:4"]
+    assert "(yellow limit 16.2" in alerts["message"].iloc[0]
+    # The same score at week 3 is not judged against the band.
+    assert not_on_track(weekly([15, 15, 16.3]), settings=FLAT_DEFAULTS).empty
+    # Red at 15 + 1.6449·2 = 18.3.
+    red = not_on_track(weekly([15, 15, 15, 18.4]), settings=FLAT_DEFAULTS)
+    assert "(red limit 18.3" in red["message"].iloc[0]
+
+
+def test_the_shipped_defaults_rearm_after_three_scores_back_on_track():
+    off, on = 17, 15  # off the flat curve's yellow line (16.2) from week 4, and back on it
+    two_back = weekly([15, 15, 15, off, on, on, off])
+    assert triggers(not_on_track(two_back, settings=FLAT_DEFAULTS)) == ["adm:4"]
+    three_back = weekly([15, 15, 15, off, on, on, on, off])
+    assert triggers(not_on_track(three_back, settings=FLAT_DEFAULTS)) == ["adm:4", "adm:8"]
 
 
 def test_with_the_shipped_defaults_a_dip_that_resolves_stays_a_watch():
@@ -649,10 +689,10 @@ def test_the_status_ignores_alliance_ratings():
 
 
 def test_missing_totals_are_ignored():
-    administrations = weekly([12, np.nan, 13, np.nan])
+    administrations = weekly([12, np.nan, 11, np.nan])
     result = evaluate(administrations, NO_CHECKINS)
     assert result.alerts.empty
-    assert result.status["reason"].iloc[0].startswith("PHQ-9 13 at week 3")
+    assert result.status["reason"].iloc[0].startswith("PHQ-9 11 at week 3")
 
 
 def test_an_episode_without_valid_scores_has_status_none():
