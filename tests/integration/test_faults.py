@@ -313,13 +313,13 @@ def test_a_sweep_whose_database_session_is_killed_completes_on_the_next_run(sett
     real_chunk = evaluation._chunk_evaluate
     calls = []
 
-    def session_killed_before_the_second_chunk(episode_ids, *, now):
+    def session_killed_before_the_second_chunk(episode_ids, **options):
         calls.append(episode_ids)
         if len(calls) == 2:
             # What a database restart does to a live session: the server ends it.
             with connection.cursor() as cursor:
                 cursor.execute("SELECT pg_terminate_backend(pg_backend_pid())")
-        return real_chunk(episode_ids, now=now)
+        return real_chunk(episode_ids, **options)
 
     evaluation.CHUNK_SIZE, chunk_size = 2, evaluation.CHUNK_SIZE
     evaluation._chunk_evaluate = session_killed_before_the_second_chunk
