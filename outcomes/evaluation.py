@@ -131,32 +131,12 @@ def episode_changed(episode: "_StoredEpisode", *, fingerprint: str) -> bool:
     form stored since (the mark), a check-in expired since or never evaluated (no stamp), or
     its clinic's settings or curves changed (another fingerprint). Nothing else changes what the
     rules return; ``episodes_to_evaluate`` selects by the same three conditions."""
-    return (
-        episode.rules_pending_since is not None
-        or episode.rules_evaluated_at is None
-        or episode.rules_fingerprint != fingerprint
-    )
+    return episode.pending or not episode.evaluated or episode.rules_fingerprint != fingerprint
 
 
 def _chunk_evaluate(episode_ids: list[int], *, now, only_changed: bool) -> EvaluationSummary:
     with transaction.atomic():
-        episodes = {
-            row[0]: _StoredEpisode(*row)
-            for row in Episode.objects.select_for_update(no_key=True)
-            .filter(pk__in=episode_ids)
-            .order_by("pk")
-            .values_list(
-                "pk",
-                "clinic_id",
-                "client_id",
-                "ended_on",
-                "status",
-                "status_reason",
-                "rules_evaluated_at",
-                "rules_fingerprint",
-                "rules_pending_since",
-            )
-        }
+        episodes = _episodes_lock(episode_ids)
         if not episodes:
             return EvaluationSummary()
         clinics = Clinic.objects.in_bulk({episode.clinic_id for episode in episodes.values()})
@@ -282,12 +262,33 @@ class _StoredEpisode:
     pk: int
     clinic_id: int
     client_id: int
-    ended_on: object
+    ended: bool
     status: str
     status_reason: str
-    rules_evaluated_at: object
+    evaluated: bool  # rules_evaluated_at is set
     rules_fingerprint: str
-    rules_pending_since: object
+    pending: bool  # the mark, rules_pending_since, is set
+
+
+def _episodes_lock(episode_ids: list[int]) -> dict[int, _StoredEpisode]:
+    """Lock the episodes' rows in id order and read what the evaluation needs of them. Raw SQL
+    with the ids formatted in and the dates as flags: the ORM's thousands of bound ids and
+    per-value date converters were a tenth of a full re-evaluation's own time."""
+    lock = " FOR NO KEY UPDATE" if connection.vendor == "postgresql" else ""
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT id, clinic_id, client_id, ended_on IS NOT NULL, status, status_reason, "  # noqa: S608
+            "rules_evaluated_at IS NOT NULL, rules_fingerprint, rules_pending_since IS NOT NULL "
+            f"FROM {Episode._meta.db_table} WHERE id IN ({_integers(episode_ids)}) "
+            f"ORDER BY id{lock}"
+        )
+        rows = cursor.fetchall()
+    return {
+        row[0]: _StoredEpisode(
+            *row[:3], bool(row[3]), *row[4:6], bool(row[6]), row[7], bool(row[8])
+        )
+        for row in rows
+    }
 
 
 def _columns(rows: list[tuple], count: int) -> list:
@@ -529,7 +530,7 @@ def _alerts_create(alerts: pd.DataFrame, *, episodes: dict, existing, event_time
     # Tell the therapist about what just happened. Alerts on older events (history imported or
     # seeded, a changed clinic setting or a refitted curve moving where a worsening "began") and on
     # ended episodes are listed in the app without a mail storm about the past.
-    active = {pk for pk, episode in episodes.items() if episode.ended_on is None}
+    active = {pk for pk, episode in episodes.items() if not episode.ended}
     recent = event_times.since(now - NOTIFY_EVENTS_WITHIN, triggers=[a.trigger for a in created])
     alerts_notify_new(alerts=[a for a in created if a.episode_id in active and a.trigger in recent])
     return len(created)
