@@ -440,11 +440,15 @@ def _alert_keys(*, episode_ids: list[int]) -> set[tuple[int, str, str]]:
     """The (episode, rule, trigger) of every alert the episodes already have."""
     if connection.vendor == "postgresql":
         # Plain rows straight into a set: no converters, and one bound-free id list instead of
-        # thousands of parameters (faster here than COPY, whose rows come one call each).
+        # thousands of parameters (faster here than COPY, whose rows come one call each). The
+        # redundant range makes PostgreSQL use the episode index: on the IN list alone it
+        # scanned the whole alert table once per chunk (3,309 pages for 4,600 rows, 33 ms
+        # against 3.4 ms at 111,000 alerts), a cost that grows with every chunk and alert.
         with connection.cursor() as cursor:
             cursor.execute(
                 f"SELECT episode_id, rule, trigger FROM {Alert._meta.db_table} "  # noqa: S608
-                f"WHERE episode_id IN ({_integers(episode_ids)})"
+                f"WHERE episode_id BETWEEN {int(min(episode_ids))} AND {int(max(episode_ids))} "
+                f"AND episode_id IN ({_integers(episode_ids)})"
             )
             return set(cursor.fetchall())
     alerts = Alert.objects.filter(episode_id__in=episode_ids)
