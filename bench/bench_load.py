@@ -143,12 +143,13 @@ QUEUES = ("urgent", "celery")
 def evaluation_backlog() -> dict:
     """What the worker still has to do: the ``evaluate_episode`` tasks waiting on the broker (one
     per submitted check-in), those a worker has taken and not finished (with late acknowledgement
-    they wait in kombu's ``unacked`` hash), and the stored forms no evaluation has reached yet."""
+    they wait in kombu's ``unacked`` hash), and the episodes with a stored form no evaluation has
+    reached yet."""
     import json
 
     import redis
 
-    from outcomes.models import Administration
+    from clients.models import Episode
 
     broker = redis.Redis.from_url(BROKER_URL)
     queued = 0
@@ -161,13 +162,14 @@ def evaluation_backlog() -> dict:
             except (ValueError, KeyError, TypeError, AttributeError):
                 continue
             queued += task == "outcomes.tasks.evaluate_episode"
-    unevaluated = Administration.objects.filter(
-        episode__clinic__slug=SLUG, alerts_evaluated_at__isnull=True
+    # Episodes with a stored form no evaluation has read yet (their mark is set).
+    unevaluated = Episode.objects.filter(
+        clinic__slug=SLUG, rules_pending_since__isnull=False
     ).count()
     return {
         "tasks_queued": queued,
         "tasks_taken": broker.hlen("unacked"),
-        "administrations_unevaluated": unevaluated,
+        "episodes_unevaluated": unevaluated,
     }
 
 
@@ -280,7 +282,7 @@ def drain(worker: subprocess.Popen, timeout: float) -> dict:
     broker = redis.Redis.from_url(BROKER_URL)
     started, cpu_before = time.monotonic(), cpu_seconds(worker.pid)
     while time.monotonic() - started < timeout:
-        if broker_depth(broker) == 0 and evaluation_backlog()["administrations_unevaluated"] == 0:
+        if broker_depth(broker) == 0 and evaluation_backlog()["episodes_unevaluated"] == 0:
             break
         time.sleep(0.5)
     else:
@@ -480,7 +482,7 @@ def main() -> None:
             f"evaluation backlog when the load stopped: {backlog['tasks_queued']} evaluate_episode "
             f"tasks queued and {backlog['tasks_taken']} taken by the worker, of "
             f"{counts['checkins_completed']} queued during the load; "
-            f"{backlog['administrations_unevaluated']} stored forms not yet evaluated; "
+            f"{backlog['episodes_unevaluated']} episodes with a stored form not yet evaluated; "
             f"broker depth max {max(sampler.samples, default=0)} "
             f"(sampled every second: {sampler.samples[:: max(1, len(sampler.samples) // 12)]})"
         )
@@ -508,7 +510,7 @@ def main() -> None:
                 left = evaluation_backlog()
                 print(
                     f"NOT DRAINED after {drained['seconds']:.0f} s: {left['tasks_queued']} tasks "
-                    f"queued, {left['administrations_unevaluated']} forms not evaluated"
+                    f"queued, {left['episodes_unevaluated']} episodes with forms not evaluated"
                 )
                 equal = False
 

@@ -108,6 +108,8 @@ def seed(n_episodes: int) -> list[int]:
                 clinic=clinic,
                 therapist=therapists[i % len(therapists)],
                 started_on=started_on,
+                # As storing their forms one by one would have left it.
+                rules_pending_since=timezone.now(),
             )
             for i, client in enumerate(clients)
         ],
@@ -193,12 +195,9 @@ def state_reset() -> None:
             "messaging_outboundemail"
         )
         cursor.execute(
-            "UPDATE outcomes_administration SET alerts_evaluated_at = NULL "
-            "WHERE alerts_evaluated_at IS NOT NULL"
-        )
-        cursor.execute(
             "UPDATE clients_episode SET status = 'none', status_reason = '', "
-            "status_updated_at = NULL, rules_evaluated_at = NULL, rules_fingerprint = ''"
+            "status_updated_at = NULL, rules_evaluated_at = NULL, rules_fingerprint = '', "
+            "rules_pending_since = created_at"
         )
         cursor.execute("VACUUM ANALYZE outcomes_administration")
         cursor.execute("VACUUM ANALYZE clients_episode")
@@ -280,7 +279,7 @@ def naive_loop(episode_ids: list[int]) -> float:
     from clients.models import Episode
     from measures import rules
     from outcomes.evaluation import CHECKIN_STATUS_FOR_RULES, rule_settings
-    from outcomes.models import Administration, Alert
+    from outcomes.models import Alert
 
     started = time.perf_counter()
     for episode_id in episode_ids:
@@ -332,8 +331,8 @@ def naive_loop(episode_ids: list[int]) -> float:
         episode.status, episode.status_reason = status["status"], status["reason"][:300]
         episode.status_updated_at = timezone.now()
         episode.save(update_fields=["status", "status_reason", "status_updated_at"])
-        Administration.objects.filter(episode=episode, alerts_evaluated_at__isnull=True).update(
-            alerts_evaluated_at=timezone.now()
+        Episode.objects.filter(pk=episode.pk).update(
+            rules_evaluated_at=timezone.now(), rules_pending_since=None
         )
     return time.perf_counter() - started
 

@@ -24,12 +24,11 @@ os.environ["CELERY_BROKER_URL"] = "memory://"
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings")
 
 PHASES = [
-    "_administrations_read",
+    "administrations_frame",
     "checkins_frame",
     "_alert_keys",
     "_alerts_create",
     "_statuses_save",
-    "_administrations_stamp",
     "_episodes_stamp",
 ]
 # Inside _alerts_create; reported, not added to the total twice.

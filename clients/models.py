@@ -252,12 +252,24 @@ class Episode(models.Model):
     # and a fingerprint of the clinic settings and curves they read it with.
     rules_evaluated_at = models.DateTimeField(null=True, blank=True)
     rules_fingerprint = models.CharField(max_length=32, blank=True)
+    # When the first form stored since the episode's last evaluation was stored; null once an
+    # evaluation has read every form. Set in the transaction that stores the form and cleared by
+    # the evaluation under the episode's row lock (outcomes.evaluation), so a form committed
+    # while an evaluation runs leaves it set. One row per episode instead of a stamp on every
+    # administration: a first sweep over a million forms writes 50,000 rows, not a million.
+    rules_pending_since = models.DateTimeField(null=True, blank=True)
     created_at = models.DateTimeField(default=now)
 
     class Meta:
         indexes = [
             models.Index(fields=["therapist", "ended_on"], name="episode_therapist_active"),
             models.Index(fields=["clinic", "ended_on"], name="episode_clinic_active"),
+            # The sweeps and /healthz look for the few episodes with a form not yet evaluated.
+            models.Index(
+                fields=["rules_pending_since"],
+                condition=models.Q(rules_pending_since__isnull=False),
+                name="episode_rules_pending",
+            ),
         ]
 
     def __str__(self):

@@ -45,12 +45,11 @@ OVERDUE = timedelta(minutes=15)
 
 
 def alert_evaluation_behind(now) -> bool:
-    """A form saved but never evaluated for alerts (the sweep catches these every 5 minutes)."""
-    from outcomes.models import Administration
+    """A form saved but never evaluated for alerts (the sweep catches these every 5 minutes): an
+    episode whose mark says so since the first such form was stored."""
+    from clients.models import Episode
 
-    return Administration.objects.filter(
-        alerts_evaluated_at__isnull=True, created_at__lt=now - OVERDUE
-    ).exists()
+    return Episode.objects.filter(rules_pending_since__lt=now - OVERDUE).exists()
 
 
 def alert_emails_behind(now) -> bool:

@@ -96,9 +96,6 @@ class Administration(models.Model):
         on_delete=models.SET_NULL,
         db_index=False,
     )
-    # Null until the episode's alert rules have run over this administration; the sweep finds
-    # the ones a lost task never reached.
-    alerts_evaluated_at = models.DateTimeField(null=True, blank=True)
     created_at = models.DateTimeField(default=timezone.now)
 
     class Meta:
@@ -112,11 +109,6 @@ class Administration(models.Model):
         indexes = [
             models.Index(
                 fields=["episode", "instrument", "administered_at"], name="adm_episode_instr_time"
-            ),
-            models.Index(
-                fields=["alerts_evaluated_at"],
-                condition=models.Q(alerts_evaluated_at__isnull=True),
-                name="adm_unevaluated",
             ),
             models.Index(
                 fields=["entered_by"],

@@ -12,9 +12,12 @@ from zoneinfo import ZoneInfo
 
 from django.core.exceptions import PermissionDenied
 from django.db import IntegrityError, transaction
+from django.db.models import DateTimeField, Value
+from django.db.models.functions import Coalesce
 from django.utils import timezone
 
 from audit.services import audit_record, audit_records
+from clients.models import Episode
 from clients.selectors import episodes_visible_to
 from lib.queue import enqueue_task_on_commit
 from measures.instruments import Instrument
@@ -137,10 +140,22 @@ def administrations_store(
 
     # No savepoint of its own: inside a caller's transaction (a check-in's forms) a failure here
     # fails the whole write anyway, and two queries per form were a sixth of a submission's.
+    stored_at = timezone.now()
     with transaction.atomic(savepoint=False):
+        # Mark the episode as having a form no evaluation has read, first: this UPDATE waits for
+        # an evaluation that holds the episode's row lock, so the mark is set after that
+        # evaluation cleared it and the form is never taken for evaluated. Unconditional on
+        # purpose: a "WHERE rules_pending_since IS NULL" would see the running evaluation's
+        # not-yet-cleared mark, skip without waiting, and the evaluation would then clear it.
+        Episode.objects.filter(pk=episode.pk).update(
+            rules_pending_since=Coalesce(
+                "rules_pending_since", Value(stored_at, output_field=DateTimeField())
+            )
+        )
         administrations = Administration.objects.bulk_create(
             [
                 Administration(
+                    created_at=stored_at,
                     episode=episode,
                     checkin=checkin,
                     instrument=form.instrument.code,

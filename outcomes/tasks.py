@@ -9,8 +9,8 @@ from datetime import timedelta
 from celery import shared_task
 from django.utils import timezone
 
+from clients.models import Episode
 from outcomes import curves, evaluation, notifications
-from outcomes.models import Administration
 
 # Unevaluated administrations younger than this are left to the task their submission queued.
 UNEVALUATED_GRACE = timedelta(minutes=2)
@@ -18,21 +18,26 @@ UNEVALUATED_GRACE = timedelta(minutes=2)
 
 @shared_task(ignore_result=True)
 def evaluate_episode(episode_id: int) -> None:
-    """After each submission (queued on commit by ``administration_record``)."""
-    evaluation.episode_evaluate(episode_id=episode_id)
+    """After each submission (queued on commit by ``administration_record``) and each expired
+    check-in. Skips an episode with nothing new since its last evaluation (an earlier task or a
+    sweep already read this form), so a backlog of tasks for one episode costs one evaluation;
+    a changed setting or curve still counts as new."""
+    evaluation.episode_evaluate(episode_id=episode_id, only_changed=True)
 
 
 @shared_task(ignore_result=True)
-def evaluate_episodes(episode_ids: list[int]) -> dict:
-    """One chunk of a sweep."""
-    summary = evaluation.episodes_evaluate(episode_ids=episode_ids)
+def evaluate_episodes(episode_ids: list[int], full: bool = True) -> dict:
+    """One chunk of a sweep; ``full=False`` skips the episodes another evaluation brought up to
+    date since the sweep picked them."""
+    summary = evaluation.episodes_evaluate(episode_ids=episode_ids, only_changed=not full)
     return {"episodes": summary.episodes, "alerts_created": summary.alerts_created}
 
 
-def _queue_chunks(episode_ids: list[int]) -> int:
+def _queue_chunks(episode_ids: list[int], *, full: bool) -> int:
     size = evaluation.CHUNK_SIZE
     for start in range(0, len(episode_ids), size):
-        evaluate_episodes.apply_async(args=[episode_ids[start : start + size]])
+        chunk = episode_ids[start : start + size]
+        evaluate_episodes.apply_async(args=[chunk], kwargs={"full": full})
     return len(episode_ids)
 
 
@@ -41,23 +46,19 @@ def sweep_active_episodes(full: bool = False) -> int:
     """Hourly (beat): re-evaluate the active episodes whose rule inputs changed (a new form, a
     missed check-in, a changed clinic setting or a newly fitted curve), one task per chunk, so
     workers on several machines share the load; ``full`` re-evaluates every active episode."""
-    return _queue_chunks(evaluation.episodes_to_evaluate(full=full))
+    return _queue_chunks(evaluation.episodes_to_evaluate(full=full), full=full)
 
 
 @shared_task(ignore_result=True)
 def sweep_unevaluated() -> int:
     """Every few minutes (beat): episodes with an administration that no evaluation reached (a
-    lost task, a broker outage at submission time)."""
+    lost task, a broker outage at submission time): their mark is older than the grace."""
     ids = list(
-        Administration.objects.filter(
-            alerts_evaluated_at__isnull=True,
-            created_at__lte=timezone.now() - UNEVALUATED_GRACE,
-        )
-        .order_by("episode_id")
-        .values_list("episode_id", flat=True)
-        .distinct()
+        Episode.objects.filter(rules_pending_since__lte=timezone.now() - UNEVALUATED_GRACE)
+        .order_by("pk")
+        .values_list("pk", flat=True)
     )
-    return _queue_chunks(ids)
+    return _queue_chunks(ids, full=False)
 
 
 @shared_task(ignore_result=True)

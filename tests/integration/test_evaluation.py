@@ -152,14 +152,19 @@ def test_the_sweeps_alerts_and_their_audit_events_hold_what_alert_raise_writes(
 # --- Stored state, idempotency ------------------------------------------------------------------
 
 
-def test_evaluation_stamps_exactly_the_forms_it_read(cast):
-    for weeks_ago in (3, 2, 1):  # interleaved ids: mine, theirs, mine, theirs...
+def test_a_stored_form_marks_its_episode_until_an_evaluation_reads_it(cast):
+    before = timezone.now()
+    for weeks_ago in (3, 2, 1):  # interleaved: mine, theirs, mine, theirs...
         record(cast.episode, "phq9", phq9(12), weeks_ago=weeks_ago)
         record(cast.other_episode, "phq9", phq9(12), weeks_ago=weeks_ago)
+    first = Administration.objects.filter(episode=cast.other_episode).earliest("pk")
+    pending = dict(Episode.objects.values_list("pk", "rules_pending_since"))
+    # Since the first form no evaluation read, not the last: /healthz measures the delay by it.
+    assert pending[cast.other_episode.pk] == first.created_at >= before
     episode_evaluate(episode_id=cast.episode.pk)
-    unevaluated = Administration.objects.filter(alerts_evaluated_at__isnull=True)
-    assert set(unevaluated.values_list("episode_id", flat=True)) == {cast.other_episode.pk}
-    assert unevaluated.count() == 3
+    pending = dict(Episode.objects.values_list("pk", "rules_pending_since"))
+    assert pending[cast.episode.pk] is None
+    assert pending[cast.other_episode.pk] == first.created_at
 
 
 def test_an_episode_without_scores_has_status_none(cast):
@@ -305,7 +310,7 @@ def test_the_demo_flags_every_deteriorator_before_their_last_score_and_the_risk_
         assert Alert.objects.filter(
             episode=episode, rule=AlertRule.RISK_ITEM, severity=AlertSeverity.URGENT
         ).exists()
-    assert not Administration.objects.filter(alerts_evaluated_at__isnull=True).exists()
+    assert not Episode.objects.filter(rules_pending_since__isnull=False).exists()
     assert Episode.objects.exclude(status=EpisodeStatus.NONE).exists()
 
 
@@ -327,9 +332,9 @@ def queued(monkeypatch):
 
     chunks = []
 
-    def apply_async(*, args):
+    def apply_async(*, args, kwargs=None):
         chunks.append(args[0])
-        tasks.evaluate_episodes.run(*args)
+        tasks.evaluate_episodes.run(*args, **(kwargs or {}))
 
     monkeypatch.setattr(tasks.evaluate_episodes, "apply_async", apply_async)
     return chunks

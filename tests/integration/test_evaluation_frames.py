@@ -9,7 +9,6 @@ import pytest
 from clients.models import CheckIn, CheckInStatus
 from outcomes.evaluation import (
     CHECKIN_STATUS_FOR_RULES,
-    _administrations_read,
     _copy_frame,
     administrations_frame,
     checkins_frame,
@@ -60,14 +59,14 @@ def test_the_frames_hold_the_orms_timestamps_to_the_microsecond(cast):
     assert list(checkins["due_at"]) == list(orm_times(stored, "due_at"))
 
 
-def test_the_frames_hold_every_column_the_orm_reads_missing_scores_and_stamps_included(cast):
-    # On PostgreSQL the frames come from COPY's text format: a null total, each risk state, the
-    # "not yet evaluated" flag and each check-in status must survive the parse.
+def test_the_frames_hold_every_column_the_orm_reads_missing_scores_included(cast):
+    # On PostgreSQL the frames come from COPY's text format: a null total, each risk state and
+    # each check-in status must survive the parse.
     at = datetime(2026, 3, 1, 9, 30, tzinfo=UTC)
     scored = stored_form(cast.episode, at)
     unscored = stored_form(cast.episode, at + timedelta(days=7))
     Administration.objects.filter(pk=unscored.pk).update(total=None, valid=False, risk="unknown")
-    Administration.objects.filter(pk=scored.pk).update(risk="yes", alerts_evaluated_at=at)
+    Administration.objects.filter(pk=scored.pk).update(risk="yes")
     for weeks_ago, status in (
         (3, CheckInStatus.COMPLETED),
         (2, CheckInStatus.EXPIRED),
@@ -77,7 +76,7 @@ def test_the_frames_hold_every_column_the_orm_reads_missing_scores_and_stamps_in
         checkin(cast.episode, status=status, weeks_ago=weeks_ago)
     episodes = [cast.episode.pk, cast.other_episode.pk]
 
-    administrations, unevaluated = _administrations_read(episode_ids=episodes)
+    administrations = administrations_frame(episode_ids=episodes)
     administrations = administrations.sort_values("administration_id")
     expected = list(
         Administration.objects.order_by("pk").values_list("episode_id", "pk", "instrument", "risk")
@@ -92,13 +91,12 @@ def test_the_frames_hold_every_column_the_orm_reads_missing_scores_and_stamps_in
     )
     assert administrations["total"].tolist()[0] == 5.0
     assert pd.isna(administrations["total"].tolist()[1])
-    assert unevaluated == [unscored.pk]
 
     checkins = checkins_frame(episode_ids=episodes).sort_values("checkin_id")
     assert checkins["status"].tolist() == ["completed", "missed", "pending"]
     assert checkins["episode_id"].tolist() == [cast.episode.pk] * 3
     assert checkins_frame(episode_ids=[cast.other_episode.pk]).empty
-    assert _administrations_read(episode_ids=[cast.other_episode.pk])[1] == []
+    assert administrations_frame(episode_ids=[cast.other_episode.pk]).empty
 
 
 @pytest.mark.postgres

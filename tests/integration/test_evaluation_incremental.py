@@ -1,6 +1,7 @@
 """The hourly sweep evaluates only what changed, and misses nothing: after an incremental sweep
 a full re-evaluation finds nothing left to create or change, on random histories and random
-change sets (new forms, missed check-ins, changed clinic settings, a refitted curve)."""
+change sets (new forms, missed check-ins, changed clinic settings, a refitted curve), with
+per-submission tasks (which skip an episode with nothing new) run on random episodes before it."""
 
 import random
 
@@ -9,6 +10,7 @@ from django.utils import timezone
 
 from clients import checkins
 from clients.models import CheckInStatus, Episode
+from outcomes import tasks
 from outcomes.evaluation import episodes_evaluate, episodes_to_evaluate
 from outcomes.models import Alert, TrajectoryCurve
 from tests.factories import make_client, make_episode
@@ -32,9 +34,12 @@ def random_history(episode, rng):
             made.save(update_fields=["expires_at"])
 
 
-def random_changes(episodes, clinic, rng):
+def random_changes(episodes, clinic, rng) -> set[int]:
+    """Returns the episodes that got a new form."""
+    with_new_form = set()
     for episode in rng.sample(episodes, rng.randint(0, len(episodes))):
         record(episode, "phq9", phq9(rng.randint(0, 24)), weeks_ago=rng.random() / 7)
+        with_new_form.add(episode.pk)
     if rng.random() < 0.5:
         checkins.checkin_expire_overdue()  # pending check-ins past their expiry become missed
     if rng.random() < 0.4:
@@ -53,6 +58,12 @@ def random_changes(episodes, clinic, rng):
             n_episodes=clinic.trajectory_min_episodes,
             source=TrajectoryCurve.Source.FITTED,
         )
+    return with_new_form
+
+
+def marked() -> set[int]:
+    pending = Episode.objects.filter(rules_pending_since__isnull=False)
+    return set(pending.values_list("pk", flat=True))
 
 
 @pytest.mark.parametrize("seed", range(8))
@@ -66,9 +77,18 @@ def test_an_incremental_sweep_leaves_nothing_for_a_full_one_to_find(cast, seed):
     episodes_evaluate(episode_ids=episodes_to_evaluate(full=True))
     assert episodes_to_evaluate() == []  # a steady sweep reads nothing
 
+    assert marked() == set()
+
     for _ in range(3):
-        random_changes(episodes, cast.clinic, rng)
+        with_new_form = random_changes(episodes, cast.clinic, rng)
+        assert marked() == with_new_form  # every new form marks its episode, and nothing else
+        assert with_new_form <= set(episodes_to_evaluate())
+        # Some submissions' tasks ran (or arrive twice, or for an episode with nothing new: they
+        # skip it); the sweep then does the rest.
+        for episode in rng.sample(episodes, rng.randint(0, len(episodes))):
+            tasks.evaluate_episode.run(episode.pk)
         episodes_evaluate(episode_ids=episodes_to_evaluate())
+        assert marked() == set()
         incremental = alerts_and_statuses()
         full = episodes_evaluate(episode_ids=episodes_to_evaluate(full=True))
         assert (full.alerts_created, full.statuses_changed) == (0, 0)
@@ -116,3 +136,39 @@ def test_changing_a_curve_or_grading_setting_re_evaluates_the_clinic(cast, field
     setattr(cast.clinic, field, value)
     cast.clinic.save()
     assert cast.episode.pk in episodes_to_evaluate()
+
+
+def test_the_submission_task_skips_an_episode_with_nothing_new_and_not_one_with_something_new(
+    cast, monkeypatch
+):
+    from outcomes import evaluation
+
+    phq9_course(cast.episode, [12, 14])
+    tasks.evaluate_episode.run(cast.episode.pk)  # the first: never evaluated
+    read = []
+    real_frame = evaluation.administrations_frame
+
+    def administrations_frame(*, episode_ids):
+        read.append(list(episode_ids))
+        return real_frame(episode_ids=episode_ids)
+
+    monkeypatch.setattr(evaluation, "administrations_frame", administrations_frame)
+    tasks.evaluate_episode.run(cast.episode.pk)  # a second task for the same form: nothing new
+    assert read == []
+
+    record(cast.episode, "phq9", phq9(22), weeks_ago=0)  # a new form
+    tasks.evaluate_episode.run(cast.episode.pk)
+    tasks.evaluate_episode.run(cast.episode.pk)
+    assert read == [[cast.episode.pk]]
+
+    overdue = checkin(cast.episode, status=CheckInStatus.PENDING, weeks_ago=2)
+    assert checkins.checkin_expire_overdue() == 1 and overdue.episode_id == cast.episode.pk
+    tasks.evaluate_episode.run(cast.episode.pk)  # a missed check-in
+    assert len(read) == 2
+
+    cast.clinic.z_yellow = 0.7
+    cast.clinic.save()
+    tasks.evaluate_episode.run(cast.episode.pk)  # a changed setting
+    assert len(read) == 3
+    tasks.evaluate_episode.run(cast.episode.pk)
+    assert len(read) == 3

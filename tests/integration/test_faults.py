@@ -28,7 +28,7 @@ from django.utils import timezone
 
 from checkins.services import checkin_submit
 from clients.checkins import checkins_sweep
-from clients.models import CheckIn
+from clients.models import CheckIn, Episode
 from config.celery_app import app as celery_app
 from messaging.models import OutboundEmail
 from messaging.services import BASE_BACKOFF_SECONDS, MAX_ATTEMPTS, MAX_BACKOFF, mail_queue
@@ -84,7 +84,8 @@ def test_with_the_broker_down_a_submission_is_kept_and_evaluated_by_the_next_swe
     assert "could not queue outcomes.tasks.evaluate_episode (OperationalError)" in caplog.text
     # The risk alert does not wait for the broker: it is raised in the submission's transaction.
     assert Alert.objects.get(episode=cast.episode, rule=AlertRule.RISK_ITEM)
-    assert stored.filter(alerts_evaluated_at__isnull=True).count() == 2
+    cast.episode.refresh_from_db()
+    assert cast.episode.rules_pending_since is not None  # both forms wait for an evaluation
 
     # The broker is back; the five-minute sweep finds what no task reached.
     celery_app.conf.task_always_eager = True
@@ -93,7 +94,8 @@ def test_with_the_broker_down_a_submission_is_kept_and_evaluated_by_the_next_swe
             assert sweep_unevaluated() == 1
     finally:
         celery_app.conf.task_always_eager = False
-    assert not stored.filter(alerts_evaluated_at__isnull=True).exists()
+    cast.episode.refresh_from_db()
+    assert cast.episode.rules_pending_since is None
 
 
 def sweep_grace() -> timedelta:
@@ -272,11 +274,11 @@ def test_a_sweep_cut_off_by_a_lost_database_finishes_on_the_next_run_without_dup
     real_chunk = evaluation._chunk_evaluate
     calls = []
 
-    def dies_on_the_second_chunk(episode_ids, *, now):
+    def dies_on_the_second_chunk(episode_ids, **options):
         calls.append(episode_ids)
         if len(calls) == 2:
             raise OperationalError("server closed the connection unexpectedly")
-        return real_chunk(episode_ids, now=now)
+        return real_chunk(episode_ids, **options)
 
     monkeypatch.setattr(evaluation, "_chunk_evaluate", dies_on_the_second_chunk)
     with pytest.raises(OperationalError):
@@ -294,7 +296,7 @@ def test_a_sweep_cut_off_by_a_lost_database_finishes_on_the_next_run_without_dup
     assert first_chunk_alerts <= set(alerts)
     per_alert = AlertNotification.objects.values_list("alert_id", "recipient_id", "channel", "kind")
     assert len(list(per_alert)) == len(set(per_alert))
-    assert not Administration.objects.filter(alerts_evaluated_at__isnull=True).exists()
+    assert not Episode.objects.filter(rules_pending_since__isnull=False).exists()
 
 
 @pytest.mark.postgres
@@ -311,13 +313,13 @@ def test_a_sweep_whose_database_session_is_killed_completes_on_the_next_run(sett
     real_chunk = evaluation._chunk_evaluate
     calls = []
 
-    def session_killed_before_the_second_chunk(episode_ids, *, now):
+    def session_killed_before_the_second_chunk(episode_ids, **options):
         calls.append(episode_ids)
         if len(calls) == 2:
             # What a database restart does to a live session: the server ends it.
             with connection.cursor() as cursor:
                 cursor.execute("SELECT pg_terminate_backend(pg_backend_pid())")
-        return real_chunk(episode_ids, now=now)
+        return real_chunk(episode_ids, **options)
 
     evaluation.CHUNK_SIZE, chunk_size = 2, evaluation.CHUNK_SIZE
     evaluation._chunk_evaluate = session_killed_before_the_second_chunk

@@ -35,13 +35,13 @@ JUST_NOW = timedelta(minutes=5)  # within it: the beat tasks have not had their 
 
 
 def unevaluated_form(cast, age):
-    from outcomes.models import Administration
+    from clients.models import Episode
     from tests.integration.evaluation_support import phq9, record
 
+    # Stored through the front door (which marks the episode), then dated as if stored ``age``
+    # ago with no evaluation since.
     form = record(cast.episode, "phq9", phq9(8), weeks_ago=0)
-    Administration.objects.filter(pk=form.pk).update(
-        alerts_evaluated_at=None, created_at=timezone.now() - age
-    )
+    Episode.objects.filter(pk=form.episode_id).update(rules_pending_since=timezone.now() - age)
 
 
 def pending_alert_email(cast, age):

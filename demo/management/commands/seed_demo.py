@@ -222,6 +222,9 @@ def demo_write(*, demo, slug: str, password: str):
                 started_on=episode.start,
                 ended_on=episode.end,
                 end_reason=episode.end_reason or "",
+                # Their forms are stored below without administrations_store: mark them as it
+                # would, so the sweeps and /healthz see them until the evaluation reads them.
+                rules_pending_since=timezone.now(),
             )
             for episode in demo.episodes
         ],
