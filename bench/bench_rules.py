@@ -3,6 +3,10 @@
     PYTHONPATH=. .venv/bin/python bench/bench_rules.py [n_episodes]
     PYTHONPATH=. .venv/bin/python bench/bench_rules.py --small [repeats]
     PYTHONPATH=. .venv/bin/python bench/bench_rules.py --shuffled [n_episodes]
+    PYTHONPATH=. .venv/bin/python bench/bench_rules.py [n_episodes] --json results.json
+
+``--json PATH`` (any mode but ``--small``) also writes the measure and its floor, in seconds, to
+PATH for ``bench/bench_issue18.py``.
 
 Default: 50,000 episodes × 20 administrations (8 weekly PHQ-9 and GAD-7, 4 session ratings) =
 1,000,000 rows, the size of the sweep in issue 5, plus 8 check-ins per episode. Prints rows per
@@ -18,6 +22,7 @@ first, so both ``evaluate`` and the floor sort from scratch.
 
 from __future__ import annotations
 
+import json
 import sys
 import time
 
@@ -122,11 +127,17 @@ def small_episode(repeats: int) -> None:
 
 
 def main() -> None:
-    if sys.argv[1:2] == ["--small"]:
-        small_episode(int(sys.argv[2]) if len(sys.argv) > 2 else 200)
+    arguments = sys.argv[1:]
+    json_path = None
+    if "--json" in arguments:
+        at = arguments.index("--json")
+        json_path = arguments[at + 1]
+        del arguments[at : at + 2]
+    if arguments[:1] == ["--small"]:
+        small_episode(int(arguments[1]) if len(arguments) > 1 else 200)
         return
-    shuffled = sys.argv[1:2] == ["--shuffled"]
-    arguments = sys.argv[2:] if shuffled else sys.argv[1:]
+    shuffled = arguments[:1] == ["--shuffled"]
+    arguments = arguments[1:] if shuffled else arguments
     n_episodes = int(arguments[0]) if arguments else 50_000
     administrations, checkins = synthetic_caseload(n_episodes)
     if shuffled:
@@ -156,6 +167,19 @@ def main() -> None:
     )
     print(result.alerts["rule"].value_counts().to_string())
     print(result.status["status"].value_counts().to_string())
+    if json_path:
+        with open(json_path, "w") as handle:
+            json.dump(
+                {
+                    "episodes": n_episodes,
+                    "administrations": len(administrations),
+                    "checkins": len(checkins),
+                    "shuffled": shuffled,
+                    "evaluate_seconds": elapsed,
+                    "floor_seconds": floor,
+                },
+                handle,
+            )
 
 
 if __name__ == "__main__":
