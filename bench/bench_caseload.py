@@ -3,14 +3,23 @@
 Issue 6 asks the caseload to stay fast with 300 clients, with a constant number of queries
 whatever its size. This builds a throw-away SQLite database, one therapist with N active clients
 (20 weekly PHQ-9 + GAD-7 pairs, 10 session ratings, 20 check-ins and 2 alerts each), and times the
-full page (middleware, template and all) through Django's test client.
+full page (middleware, template and all) through Django's test client: the server's time per page,
+without the network. The floor, measured on the same requests, is the page's own SQL: the time
+spent in the driver's ``execute`` for every query of the request.
 
-Run: ``.venv/bin/python bench/bench_caseload.py [--sizes 5,50,300] [--repeat 5]``
+Run: ``.venv/bin/python bench/bench_caseload.py [--sizes 5,50,300] [--repeat 5] [--team]``
+
+``--postgres`` measures on PostgreSQL instead (issue 18's row: the team view at 3,000 clients):
+``DATABASE_URL``, default ``postgres://postgres@127.0.0.1:5432/outcomes_bench_caseload``, is
+created and migrated by the script and emptied at each run; the tables are ``ANALYZE``d after the
+caseload is written, as ``import_clients`` does after a bulk import. ``--json PATH`` writes each
+size's figures to PATH for ``bench/bench_issue18.py``.
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import statistics
 import sys
@@ -20,8 +29,41 @@ from datetime import timedelta
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-_workdir = tempfile.mkdtemp(prefix="bench-caseload-")
-os.environ["DATABASE_URL"] = f"sqlite:///{_workdir}/bench.sqlite3"
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+DEFAULT_POSTGRES_URL = "postgres://postgres@127.0.0.1:5432/outcomes_bench_caseload"
+
+
+def options_parse() -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--sizes", default="5,50,300")
+    parser.add_argument("--repeat", type=int, default=5)
+    parser.add_argument(
+        "--team", action="store_true", help="a clinic admin's team view of the same clients"
+    )
+    parser.add_argument(
+        "--postgres",
+        action="store_true",
+        help=f"PostgreSQL at DATABASE_URL (default {DEFAULT_POSTGRES_URL}) instead of SQLite",
+    )
+    parser.add_argument("--json", help="write each size's figures here")
+    parser.add_argument("--profile", action="store_true", help="cProfile the run")
+    return parser.parse_args()
+
+
+# The database is chosen before Django is set up, so the options are read at import.
+OPTIONS = options_parse()
+if OPTIONS.postgres:
+    os.environ.setdefault("DATABASE_URL", DEFAULT_POSTGRES_URL)
+    if not os.environ["DATABASE_URL"].startswith("postgres"):
+        raise SystemExit("--postgres: DATABASE_URL must be postgres://...")
+    from bench_sweep import database_create  # noqa: E402
+
+    database_create(os.environ["DATABASE_URL"])
+    _where = "PostgreSQL " + os.environ["DATABASE_URL"].rsplit("/", 1)[-1]
+else:
+    _workdir = tempfile.mkdtemp(prefix="bench-caseload-")
+    os.environ["DATABASE_URL"] = f"sqlite:///{_workdir}/bench.sqlite3"
+    _where = f"SQLite in {_workdir}"
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings")
 os.environ["MFA_REQUIRED"] = "0"
 
@@ -107,17 +149,38 @@ def _counting(executed: list[str]):
     return wrapper
 
 
+class SqlTimer:
+    """An execute wrapper that adds up the time spent in the driver: the page's own SQL."""
+
+    def __init__(self):
+        self.seconds = 0.0
+
+    def __call__(self, execute, sql, params, many, context):
+        started = time.perf_counter()
+        try:
+            return execute(sql, params, many, context)
+        finally:
+            self.seconds += time.perf_counter() - started
+
+
+def postgres_empty() -> None:
+    """Start each run from no clinic at all: the database is the bench's own."""
+    with connection.cursor() as cursor:
+        # A throwaway bench database: say so, or the audit log refuses TRUNCATE (audit 0003).
+        cursor.execute("SET audit.allow_truncate = 'on'")
+        cursor.execute(
+            "TRUNCATE clients_clinic, auth_user, audit_auditevent, messaging_outboundemail, "
+            "django_session RESTART IDENTITY CASCADE"
+        )
+
+
 def main() -> None:
-    parser = argparse.ArgumentParser()
-    parser.add_argument("--sizes", default="5,50,300")
-    parser.add_argument("--repeat", type=int, default=5)
-    parser.add_argument(
-        "--team", action="store_true", help="a clinic admin's team view of the same clients"
-    )
-    options = parser.parse_args()
+    options = OPTIONS
     sizes = [int(size) for size in options.sizes.split(",")]
 
     call_command("migrate", verbosity=0)
+    if connection.vendor == "postgresql":
+        postgres_empty()
     clinic = Clinic.objects.create(name="Bench clinic", slug="bench")
     therapist = make_staff(clinic, username="bench-therapist")
     http = HttpClient()
@@ -129,33 +192,62 @@ def main() -> None:
     else:
         http.force_login(therapist)
 
-    print(f"caseload page, {WEEKS} weeks of PHQ-9 + GAD-7 per client, SQLite in {_workdir}")
-    print(f"{'clients':>8} {'queries':>8} {'median ms':>10} {'max ms':>8} {'HTML kB':>8}")
-    built = 0
+    print(
+        f"{'team' if options.team else 'own'} caseload page, {WEEKS} weeks of PHQ-9 + GAD-7 "
+        f"per client, {_where}"
+    )
+    print(
+        f"{'clients':>8} {'queries':>8} {'median ms':>10} {'max ms':>8} {'SQL ms':>8} "
+        f"{'HTML kB':>8}"
+    )
+    built, figures = 0, []
     for size in sizes:
         build_caseload(clinic, therapist, first=built, count=size - built)
         built = size
+        if connection.vendor == "postgresql":
+            with connection.cursor() as cursor:
+                cursor.execute("ANALYZE")
         executed: list[str] = []
         with connection.execute_wrapper(_counting(executed)):
             response = http.get(path)
         assert response.status_code == 200
-        assert response.content.count(b'<tr class="caseload-row') == min(size, page_size)
-        timings = []
+        rows_shown = response.content.count(b'<tr class="caseload-row')
+        assert rows_shown == min(size, page_size)
+        timings, sql = [], []
         for _ in range(options.repeat):
-            started = time.perf_counter()
-            http.get(path)
-            timings.append((time.perf_counter() - started) * 1000)
+            timer = SqlTimer()
+            with connection.execute_wrapper(timer):
+                started = time.perf_counter()
+                http.get(path)
+                timings.append((time.perf_counter() - started) * 1000)
+            sql.append(timer.seconds * 1000)
         print(
             f"{size:>8} {len(executed):>8} {statistics.median(timings):>10.0f} "
-            f"{max(timings):>8.0f} {len(response.content) / 1000:>8.0f}"
+            f"{max(timings):>8.0f} {statistics.median(sql):>8.0f} "
+            f"{len(response.content) / 1000:>8.0f}"
         )
+        figures.append(
+            {
+                "clients": size,
+                "view": "team" if options.team else "own",
+                "database": connection.vendor,
+                "queries": len(executed),
+                "rows_shown": rows_shown,
+                "page_size": page_size,
+                "html_bytes": len(response.content),
+                "server_ms": timings,
+                "sql_ms": sql,
+            }
+        )
+    if options.json:
+        with open(options.json, "w") as handle:
+            json.dump(figures, handle)
 
 
 if __name__ == "__main__":
-    if "--profile" in sys.argv:
+    if OPTIONS.profile:
         import cProfile
 
-        sys.argv.remove("--profile")
         cProfile.run("main()", sort="cumulative")
     else:
         main()
