@@ -211,6 +211,10 @@ def main() -> None:
     parser.add_argument("--json", help="write every bench's figures here")
     options = parser.parse_args()
 
+    commit = subprocess.run(
+        ["git", "describe", "--always", "--dirty"], cwd=ROOT, capture_output=True, text=True
+    ).stdout.strip()
+    print(f"issue 18's table, code at {commit or 'an unknown commit'}")
     environment = {**os.environ, "PYTHONPATH": str(ROOT)}
     environment.pop("DATABASE_URL", None)
     load_before = os.getloadavg()
