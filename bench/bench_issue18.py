@@ -174,8 +174,10 @@ def rows_sweep(figures: dict) -> list[tuple]:
             f"{figures['naive_scaled']:,.0f} s",
             f"the full sweep {seconds(figures['full'])}, the cold one {seconds(figures['cold'])}",
             f"full {full_faster:.0f}×, cold {cold_faster:.0f}× faster",
-            "sweep ≥ 50× faster",
-            cold_faster >= 50,
+            "full sweep ≥ 50× faster",
+            # Judged against the full sweep, as bench_sweep does: the loop runs after the sweeps,
+            # finds every alert there already and creates none, so it does a full run's work.
+            full_faster >= 50,
         ),
         (
             f"per-submission task, {figures['episodes']:,} episodes in the database "
@@ -186,6 +188,16 @@ def rows_sweep(figures: dict) -> list[tuple]:
             "p95 < 200 ms",
             p95 < 0.2,
         ),
+    ]
+
+
+def table_rows(figures: dict) -> list[tuple]:
+    """In the issue's order: reads, sweeps, rules, one submission, the caseload."""
+    return [
+        *rows_sweep(figures["sweep"]),
+        *rows_rules(figures["rules"]),
+        *rows_submission(figures["submission"]),
+        *rows_caseload(figures["caseload"]),
     ]
 
 
@@ -209,7 +221,17 @@ def main() -> None:
     parser.add_argument("--caseload-url", default=POSTGRES + "outcomes_bench_caseload")
     parser.add_argument("--reseed", action="store_true", help="re-seed the sweep's database")
     parser.add_argument("--json", help="write every bench's figures here")
+    parser.add_argument(
+        "--from-json", help="print the table again from figures a run wrote with --json"
+    )
     options = parser.parse_args()
+    if options.from_json:
+        figures = json.loads(Path(options.from_json).read_text())
+        table_print(table_rows(figures))
+        load = {when: " ".join(f"{value:.2f}" for value in values)
+                for when, values in figures["load_average"].items()}  # fmt: skip
+        print(f"\nload average before {load['before']}, after {load['after']}")
+        return
 
     commit = subprocess.run(
         ["git", "describe", "--always", "--dirty"], cwd=ROOT, capture_output=True, text=True
@@ -247,13 +269,7 @@ def main() -> None:
         ),
     }
     load_after = os.getloadavg()
-    rows = [
-        *rows_sweep(figures["sweep"]),
-        *rows_rules(figures["rules"]),
-        *rows_submission(figures["submission"]),
-        *rows_caseload(figures["caseload"]),
-    ]
-    table_print(rows)
+    table_print(table_rows(figures))
     print(
         f"\n{time.perf_counter() - started:.0f} s in all; load average before "
         f"{' '.join(f'{load:.2f}' for load in load_before)}, after "

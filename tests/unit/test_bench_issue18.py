@@ -44,6 +44,8 @@ def test_sweep_rows_take_the_faster_floor_and_judge_each_goal():
     assert (rows["cold sweep"][3], rows["cold sweep"][5]) == ("10.5×", False)
     naive = rows["naive per-episode ORM loop"]
     assert (naive[3], naive[5]) == ("full 400×, cold 95× faster", True)
+    slow_sweeps = {**SWEEP, "naive_scaled": 240.0}  # 48× the full sweep: under the goal
+    assert _bench().rows_sweep(slow_sweeps)[5][5] is False
     # p95 of 19 × 50 ms and one 300 ms: above 200 ms by bench_sweep's own quantiles.
     assert rows["per-submission task"][5] is False
 
