@@ -896,12 +896,13 @@ def sudden_loss(
     return _alerts(losses, rule="sudden_loss", severity="high", messages=messages)
 
 
-def _lasting_loss(history: pd.DataFrame, worse, candidates) -> np.ndarray:
+def _lasting_loss(history, worse, candidates) -> np.ndarray:
     """Tang & DeRubeis criterion 3, mirrored, for a loss at each candidate row (scores N−2..N vs
     N+1..N+3); False elsewhere. Computed only at the candidates (criteria 1 and 2 met): shifting
-    the whole history six times cost more than the rest of the rule."""
-    total = history["total"].to_numpy(dtype=float)
-    series = history["series"].to_numpy()
+    the whole history six times cost more than the rest of the rule. ``history`` is the frame or,
+    for the small-episode path (``rules_small``), a dict of its column arrays."""
+    total = np.asarray(history["total"], dtype=float)
+    series = np.asarray(history["series"])
     at = np.flatnonzero(np.asarray(candidates, dtype=bool))
     last = len(total) - 1
 

@@ -29,7 +29,6 @@ from measures.rules import (
     _FLOAT_TOLERANCE,
     ALERT_COLUMNS,
     STATUS_COLUMNS,
-    TANG_DERUBEIS_CRITICAL_T,
     TANG_DERUBEIS_SHARE_OF_PRE_SCORE,
     InstrumentParams,
     RuleResult,
@@ -413,7 +412,7 @@ def _sudden_loss(alerts: _Alerts, history: dict, settings: RuleSettings) -> None
     if settings.sudden_loss_criteria == "tang_derubeis":
         is_loss &= worsening >= TANG_DERUBEIS_SHARE_OF_PRE_SCORE * previous_total
         if is_loss.any():
-            is_loss &= _lasting_loss(history, worse, is_loss)
+            is_loss &= rules._lasting_loss(history, worse, is_loss)
     elif settings.sudden_loss_criteria != "reliable_change":
         raise ValueError(f"unknown sudden_loss_criteria {settings.sudden_loss_criteria!r}")
     losses = np.flatnonzero(is_loss)
@@ -426,29 +425,6 @@ def _sudden_loss(alerts: _Alerts, history: dict, settings: RuleSettings) -> None
         " at week ", format_scores(history["week"][losses]),
     )  # fmt: skip
     alerts.add_scores(history, losses, rule="sudden_loss", severity="high", messages=messages)
-
-
-def _lasting_loss(history: dict, worse, candidates) -> np.ndarray:
-    """``rules._lasting_loss``: Tang & DeRubeis criterion 3 at each candidate row."""
-    total = history["total"].astype(float)
-    series = history["series"]
-    at = np.flatnonzero(candidates)
-    last = len(total) - 1
-
-    def same_series(offset):
-        source = np.clip(at - offset, 0, last)
-        inside = (at - offset >= 0) & (at - offset <= last) & (series[source] == series[at])
-        return np.where(inside, total[source], np.nan)
-
-    before = np.column_stack([same_series(offset) for offset in (1, 2, 3)])
-    after = np.column_stack([same_series(offset) for offset in (0, -1, -2)])
-    pooled_variance = (before.var(axis=1, ddof=1) + after.var(axis=1, ddof=1)) / 2
-    standard_error = np.sqrt(pooled_variance * (1 / 3 + 1 / 3))
-    mean_shift = np.asarray(worse)[at] * (after.mean(axis=1) - before.mean(axis=1))
-    lasting = np.zeros(len(total), dtype=bool)
-    with np.errstate(invalid="ignore"):
-        lasting[at] = mean_shift > TANG_DERUBEIS_CRITICAL_T * standard_error
-    return lasting
 
 
 def _alliance_concern(alerts: _Alerts, history: dict, settings: RuleSettings) -> None:
