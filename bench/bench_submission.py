@@ -3,6 +3,7 @@ queues, on fresh episodes in a test database (SQLite in memory unless DATABASE_U
 ``test_<its name>``, made and dropped by this script).
 
     PYTHONPATH=. .venv/bin/python bench/bench_submission.py [--runs 30] [--rounds 3] [--json PATH]
+                                                             [--profile 40]
 
 Prints p50 and p95 in milliseconds of the view (the POST as the client's browser sends it,
 url-encoded, through the whole middleware stack), of the evaluation (what the worker runs after
@@ -22,8 +23,10 @@ rounds are reported one by one (2 shared cores: judge by the ratios and the best
 from __future__ import annotations
 
 import argparse
+import cProfile
 import json
 import os
+import pstats
 import sys
 import time
 from pathlib import Path
@@ -57,7 +60,7 @@ def percentiles(values: list[float]) -> tuple[float, float]:
     return float(np.median(values)), float(np.percentile(values, 95))
 
 
-def one_round(runs: int) -> dict:
+def one_round(runs: int, profile=None) -> dict:
     from django.core.cache import cache
     from django.db import connection
     from django.test import Client
@@ -91,8 +94,12 @@ def one_round(runs: int) -> dict:
             posted = time.perf_counter()
             assert response.status_code == 302, response.status_code
             assert queued.call_args.kwargs["args"] == (episode.pk,)
+            if profile is not None:
+                profile.enable()
             episode_evaluate(episode_id=episode.pk)
             evaluated = time.perf_counter()
+            if profile is not None:
+                profile.disable()
         view_ms.append((posted - started) * 1000)
         evaluation_ms.append((evaluated - posted) * 1000)
         total_ms.append((evaluated - started) * 1000)
@@ -134,6 +141,13 @@ def main() -> None:
     parser.add_argument("--runs", type=int, default=30, help="submissions per round")
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--json", help="write the pooled timings (ms) and query counts here")
+    parser.add_argument(
+        "--profile",
+        type=int,
+        metavar="LINES",
+        help="cProfile the evaluations (not the view) and print this many lines by cumulative "
+        "time; the times above then include the profiler's own cost",
+    )
     args = parser.parse_args()
 
     import django
@@ -149,9 +163,12 @@ def main() -> None:
     databases = setup_databases(verbosity=0, interactive=False)
     try:
         print(f"database: {connection.vendor} {connection.settings_dict['NAME']}")
-        rounds = [one_round(args.runs) for _ in range(args.rounds)]
+        profile = cProfile.Profile() if args.profile else None
+        rounds = [one_round(args.runs, profile) for _ in range(args.rounds)]
         best = min(report(number, timings) for number, timings in enumerate(rounds, start=1))
         print(f"best round: together p95 {best:.1f} ms (goal ≤ 40 ms)")
+        if profile is not None:
+            pstats.Stats(profile).sort_stats("cumulative").print_stats(args.profile)
         if args.json:
             pooled = {name: [value for timings in rounds for value in timings[name]]
                       for name in rounds[0]}  # fmt: skip

@@ -7,10 +7,11 @@ clinic's history of fits, with their date, n and calibration, stays visible; the
 band is the one in force.
 """
 
+import json
 from dataclasses import dataclass
 
 import pandas as pd
-from django.db import transaction
+from django.db import connection, transaction
 from django.utils import timezone
 
 from audit.services import audit_record
@@ -35,32 +36,116 @@ def clinic_curve_overrides(*, clinic: Clinic) -> tuple[trajectories.BandCurve, .
 
 def clinics_curve_overrides(*, clinics) -> dict[int, tuple[trajectories.BandCurve, ...]]:
     """``clinic_curve_overrides`` for several clinics in one query (the sweep's chunks)."""
-    clinics = {clinic.pk: clinic for clinic in clinics}
-    newest: dict[tuple, TrajectoryCurve] = {}
-    rows = TrajectoryCurve.objects.filter(clinic_id__in=list(clinics)).order_by("fitted_at", "pk")
-    for row in rows:
-        newest[(row.clinic_id, row.instrument, row.band_low, row.band_high)] = row
-    overrides: dict[int, list] = {pk: [] for pk in clinics}
-    for row in newest.values():
-        minimum = clinics[row.clinic_id].trajectory_min_episodes
-        if row.source == TrajectoryCurve.Source.FITTED and row.n_episodes >= minimum:
-            overrides[row.clinic_id].append(band_curve_from_row(row))
-    return {pk: tuple(curves) for pk, curves in overrides.items()}
+    minimum_of = {clinic.pk: clinic.trajectory_min_episodes for clinic in clinics}
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"SELECT {', '.join(_CURVE_COLUMNS)} FROM {TrajectoryCurve._meta.db_table} "  # noqa: S608
+            f"WHERE clinic_id IN ({', '.join(str(int(pk)) for pk in minimum_of) or 'NULL'}) "
+            "ORDER BY fitted_at, id"
+        )
+        rows = cursor.fetchall()
+    return _curves_in_force(rows, minimum_of=minimum_of)
 
 
-def band_curve_from_row(row: TrajectoryCurve) -> trajectories.BandCurve:
-    by_week = (row.calibration or {}).get("sigma_by_week") or {}
-    return trajectories.BandCurve(
-        instrument=row.instrument,
-        band_low=row.band_low,
-        band_high=row.band_high,
-        b0=row.b0,
-        b1=row.b1,
-        sigma=row.sigma,
-        sigma_by_week=tuple(sorted((int(week), float(sd)) for week, sd in by_week.items())),
-        n_episodes=row.n_episodes,
-        source=row.source,
+# A curve row as ``_curves_in_force`` reads it, straight from the cursor: a few values per row and
+# no model instance (the evaluation after each submission reads them).
+_CURVE_COLUMNS = (
+    "clinic_id",
+    "instrument",
+    "band_low",
+    "band_high",
+    "b0",
+    "b1",
+    "sigma",
+    "n_episodes",
+    "source",
+    "calibration",
+)
+# What ``outcomes.evaluation.rule_settings`` reads of a clinic, and the minimum that decides which
+# fitted curves are in force.
+RULE_SETTING_FIELDS = (
+    "z_yellow",
+    "z_red",
+    "first_limit_week",
+    "sigma_floor",
+    "not_improving_share",
+    "missed_checkins_for_alert",
+    "early_in_care_weeks",
+    "alliance_window_days",
+    "not_on_track_rearm_scores",
+    "trajectory_min_episodes",
+)
+
+
+def clinics_rule_inputs(
+    *,
+    clinic_ids,
+) -> dict[int, tuple[Clinic, tuple[trajectories.BandCurve, ...]]]:
+    """The clinics' rule settings and their curves in force, read in one statement (the clinic
+    rows joined to their curve rows), for the evaluation that follows every submission.
+
+    Nothing is cached between calls: a changed setting or a refit is in the very next read. The
+    clinics come with ``RULE_SETTING_FIELDS`` loaded and every other field deferred; the curves
+    are chosen as ``clinics_curve_overrides`` chooses them (newest row per band, fitted on enough
+    episodes). Before this, the ORM's compiling of the two queries and its model per curve row
+    were about a sixth of one submission's evaluation.
+    """
+    clinic_table = Clinic._meta.db_table
+    curve_table = TrajectoryCurve._meta.db_table
+    ids = ", ".join(str(int(pk)) for pk in clinic_ids) or "NULL"
+    # In the model's field order, as ``Model.from_db`` takes the values of a partial row.
+    names = [
+        field.attname
+        for field in Clinic._meta.concrete_fields
+        if field.primary_key or field.attname in RULE_SETTING_FIELDS
+    ]
+    with connection.cursor() as cursor:
+        # Only table and column names and integer ids are formatted in.
+        cursor.execute(
+            f"SELECT {', '.join(f'clinic.{name}' for name in names)}, "  # noqa: S608
+            f"curve.id, {', '.join(f'curve.{name}' for name in _CURVE_COLUMNS)} "
+            f"FROM {clinic_table} AS clinic LEFT JOIN {curve_table} AS curve "
+            f"ON curve.clinic_id = clinic.id WHERE clinic.id IN ({ids}) "
+            "ORDER BY curve.fitted_at, curve.id"
+        )
+        rows = cursor.fetchall()
+    width = len(names)
+    clinics = {row[0]: Clinic.from_db(connection.alias, names, row[:width]) for row in rows}
+    curves = _curves_in_force(
+        [row[width + 1 :] for row in rows if row[width] is not None],
+        minimum_of={pk: clinic.trajectory_min_episodes for pk, clinic in clinics.items()},
     )
+    return {pk: (clinic, curves[pk]) for pk, clinic in clinics.items()}
+
+
+def _curves_in_force(rows, *, minimum_of: dict) -> dict[int, tuple[trajectories.BandCurve, ...]]:
+    """From curve rows (``_CURVE_COLUMNS``) in fitting order, oldest first: the newest row per
+    instrument and band, when it was fitted on at least the clinic's minimum of episodes."""
+    newest: dict[tuple, tuple] = {}
+    for row in rows:
+        newest[row[:4]] = row
+    overrides: dict[int, list] = {pk: [] for pk in minimum_of}
+    for row in newest.values():
+        clinic_id, instrument, low, high, b0, b1, sigma, n_episodes, source, calibration = row
+        if source != TrajectoryCurve.Source.FITTED or n_episodes < minimum_of[clinic_id]:
+            continue
+        if isinstance(calibration, str | bytes):  # the backends hand JSON back as text
+            calibration = json.loads(calibration)
+        by_week = (calibration or {}).get("sigma_by_week") or {}
+        overrides[clinic_id].append(
+            trajectories.BandCurve(
+                instrument=instrument,
+                band_low=low,
+                band_high=high,
+                b0=b0,
+                b1=b1,
+                sigma=sigma,
+                sigma_by_week=tuple(sorted((int(week), float(sd)) for week, sd in by_week.items())),
+                n_episodes=n_episodes,
+                source=source,
+            )
+        )
+    return {pk: tuple(curves) for pk, curves in overrides.items()}
 
 
 @dataclass(frozen=True)

@@ -49,14 +49,14 @@ from datetime import timedelta
 import numpy as np
 import pandas as pd
 from django.db import connection, transaction
-from django.db.models import BigIntegerField, Func, Q
+from django.db.models import Q
 from django.utils import timezone
 
 from audit.models import AuditEvent
 from clients.models import CheckIn, CheckInKind, CheckInStatus, Clinic, Episode, EpisodeStatus
 from measures import rules
 from measures.instruments import get_instrument
-from outcomes.curves import clinics_curve_overrides
+from outcomes.curves import clinics_curve_overrides, clinics_rule_inputs
 from outcomes.models import Administration, Alert
 
 # Episodes per sweep task: ~40,000 administrations, a fraction of a second of rule time and a
@@ -66,15 +66,6 @@ STATUS_BATCH = 500
 # New alerts are e-mailed when their event is at most this old: one weekly check-in cycle.
 NOTIFY_EVENTS_WITHIN = timedelta(days=7)
 
-ADMINISTRATION_COLUMNS = [
-    "episode_id",
-    "administration_id",
-    "instrument",
-    "administered_at",
-    "total",
-    "risk",
-]
-CHECKIN_COLUMNS = ["episode_id", "checkin_id", "due_at", "status"]
 # The rules speak of "missed"; a check-in that expired without answers is exactly that.
 CHECKIN_STATUS_FOR_RULES = {
     CheckInStatus.COMPLETED: "completed",
@@ -139,11 +130,12 @@ def _chunk_evaluate(episode_ids: list[int], *, now, only_changed: bool) -> Evalu
         episodes = _episodes_lock(episode_ids)
         if not episodes:
             return EvaluationSummary()
-        clinics = Clinic.objects.in_bulk({episode.clinic_id for episode in episodes.values()})
-        curves = clinics_curve_overrides(clinics=clinics.values())
+        clinics = clinics_rule_inputs(
+            clinic_ids=sorted({episode.clinic_id for episode in episodes.values()})
+        )
         settings_of = {
-            clinic_id: rule_settings(clinic=clinic, curves=curves[clinic_id])
-            for clinic_id, clinic in clinics.items()
+            clinic_id: rule_settings(clinic=clinic, curves=curves)
+            for clinic_id, (clinic, curves) in clinics.items()
         }
         fingerprints = {
             clinic_id: settings_fingerprint(settings) for clinic_id, settings in settings_of.items()
@@ -296,8 +288,9 @@ def _columns(rows: list[tuple], count: int) -> list:
     return [list(column) for column in zip(*rows, strict=True)] if rows else [[]] * count
 
 
-class EpochMicroseconds(Func):
-    """A timestamp column as integer microseconds since 1970-01-01 UTC, computed by the database.
+def _epoch_us_sql(column: str) -> str:
+    """SQL for a timestamp column as integer microseconds since 1970-01-01 UTC, computed by the
+    database.
 
     Why: Django turns every timestamp it reads into a Python datetime through a per-value converter
     (on PostgreSQL derived from psycopg's pure-Python loader), which was 29.5 % of a steady
@@ -306,41 +299,47 @@ class EpochMicroseconds(Func):
     SQLite (where Django stores UTC as "YYYY-MM-DD HH:MM:SS[.ffffff]") whole seconds come from
     ``julianday`` rounded and the microseconds from the text.
     """
-
-    output_field = BigIntegerField()
-
-    def as_postgresql(self, compiler, connection, **extra_context):
-        template = "(EXTRACT(EPOCH FROM %(expressions)s) * 1000000)::bigint"
-        return self.as_sql(compiler, connection, template=template, **extra_context)
-
-    def as_sqlite(self, compiler, connection, **extra_context):
-        template = (
-            "(CAST(ROUND((julianday(substr(%(expressions)s, 1, 19)) - 2440587.5) * 86400) "
-            "AS INTEGER) * 1000000 + CAST(substr(%(expressions)s || '.000000', 21, 6) AS INTEGER))"
-        )
-        return self.as_sql(compiler, connection, template=template, **extra_context)
+    if connection.vendor == "postgresql":
+        return f"(EXTRACT(EPOCH FROM {column}) * 1000000)::bigint"
+    return (
+        f"(CAST(ROUND((julianday(substr({column}, 1, 19)) - 2440587.5) * 86400) AS INTEGER) "
+        f"* 1000000 + CAST(substr({column} || '.000000', 21, 6) AS INTEGER))"
+    )
 
 
-def _utc_times(microseconds: list) -> pd.DatetimeIndex:
-    return pd.to_datetime(np.array(microseconds, dtype="int64"), unit="us", utc=True)
+def _utc_times(microseconds) -> pd.DatetimeIndex:
+    # The integers viewed as datetime64[us] and marked UTC: the same index as
+    # ``pd.to_datetime(..., unit="us", utc=True)`` at a quarter of its fixed cost.
+    return pd.DatetimeIndex(np.asarray(microseconds, dtype="int64").view("M8[us]")).tz_localize(
+        "UTC"
+    )
+
+
+# From this many episodes on, PostgreSQL sends the frames by COPY (no Python object per value,
+# parsed by pandas' C reader); below it, as for one submission's episode, plain rows cost less
+# than COPY's and the CSV reader's fixed cost (about a millisecond).
+COPY_FROM_EPISODES = 50
+
+
+def _frame_columns(select_sql: str, *, episode_ids: list[int], dtypes: list[str]) -> list:
+    """The columns of a frame's query: by COPY for a PostgreSQL chunk, else from plain rows
+    (raw SQL both ways: the ORM's query compiling was most of a small read's time)."""
+    if connection.vendor == "postgresql" and len(episode_ids) >= COPY_FROM_EPISODES:
+        return _copy_frame(select_sql, dtypes=dtypes)
+    with connection.cursor() as cursor:
+        cursor.execute(select_sql)
+        return _columns(cursor.fetchall(), len(dtypes))
 
 
 def administrations_frame(*, episode_ids: list[int]) -> pd.DataFrame:
     """Every administration of the episodes (the rules need each episode's full history)."""
-    if connection.vendor == "postgresql":
-        table = Administration._meta.db_table
-        episode, pk, instrument, administered_at, total, risk = _copy_frame(
-            f"SELECT episode_id, id, instrument, {_EPOCH_US_SQL % 'administered_at'}, "  # noqa: S608
-            f"total, risk FROM {table} WHERE episode_id IN ({_integers(episode_ids)})",
-            dtypes=["int64", "int64", "str", "int64", "float64", "str"],
-        )
-    else:
-        rows = list(
-            Administration.objects.filter(episode_id__in=episode_ids)
-            .annotate(administered_us=EpochMicroseconds("administered_at"))
-            .values_list("episode_id", "pk", "instrument", "administered_us", "total", "risk")
-        )
-        episode, pk, instrument, administered_at, total, risk = _columns(rows, 6)
+    episode, pk, instrument, administered_at, total, risk = _frame_columns(
+        f"SELECT episode_id, id, instrument, {_epoch_us_sql('administered_at')}, total, risk "  # noqa: S608
+        f"FROM {Administration._meta.db_table} "
+        f"WHERE episode_id IN ({_integers(episode_ids)})",
+        episode_ids=episode_ids,
+        dtypes=["int64", "int64", "str", "int64", "float64", "str"],
+    )
     return pd.DataFrame(
         {
             "episode_id": np.asarray(episode, dtype="int64"),
@@ -350,48 +349,32 @@ def administrations_frame(*, episode_ids: list[int]) -> pd.DataFrame:
             "total": np.asarray(total, dtype=float),
             "risk": np.asarray(risk, dtype=object),
         },
-        columns=ADMINISTRATION_COLUMNS,
+        # The arrays are this frame's own: copying them was 40 % of its constructor's time.
+        copy=False,
     )
 
 
 def checkins_frame(*, episode_ids: list[int]) -> pd.DataFrame:
     """The symptom check-ins that the disengagement rule reads, with the rules' status names."""
-    if connection.vendor == "postgresql":
-        table = CheckIn._meta.db_table
-        episode, pk, due_at, status = _copy_frame(
-            f"SELECT episode_id, id, {_EPOCH_US_SQL % 'due_at'}, status FROM {table} "  # noqa: S608
-            f"WHERE episode_id IN ({_integers(episode_ids)}) "
-            f"AND kind IN ({_literals(DISENGAGEMENT_KINDS)}) "
-            f"AND status IN ({_literals(CHECKIN_STATUS_FOR_RULES)})",
-            dtypes=["int64", "int64", "int64", "str"],
-        )
-        status = pd.Series(status, dtype=object).map(CHECKIN_STATUS_FOR_RULES).to_numpy()
-    else:
-        rows = list(
-            CheckIn.objects.filter(
-                episode_id__in=episode_ids,
-                kind__in=DISENGAGEMENT_KINDS,
-                status__in=list(CHECKIN_STATUS_FOR_RULES),
-            )
-            .annotate(due_us=EpochMicroseconds("due_at"))
-            .values_list("episode_id", "pk", "due_us", "status")
-        )
-        episode, pk, due_at, status = _columns(rows, 4)
-        status = [CHECKIN_STATUS_FOR_RULES[value] for value in status]
+    episode, pk, due_at, status = _frame_columns(
+        f"SELECT episode_id, id, {_epoch_us_sql('due_at')}, status "  # noqa: S608
+        f"FROM {CheckIn._meta.db_table} WHERE episode_id IN ({_integers(episode_ids)}) "
+        f"AND kind IN ({_literals(DISENGAGEMENT_KINDS)}) "
+        f"AND status IN ({_literals(CHECKIN_STATUS_FOR_RULES)})",
+        episode_ids=episode_ids,
+        dtypes=["int64", "int64", "int64", "str"],
+    )
     return pd.DataFrame(
         {
             "episode_id": np.asarray(episode, dtype="int64"),
             "checkin_id": np.asarray(pk, dtype="int64"),
             "due_at": _utc_times(due_at),
-            "status": np.asarray(status, dtype=object),
+            "status": np.asarray(
+                [CHECKIN_STATUS_FOR_RULES[value] for value in status], dtype=object
+            ),
         },
-        columns=CHECKIN_COLUMNS,
+        copy=False,
     )
-
-
-# PostgreSQL: the frames are read with ``COPY ... TO STDOUT`` and parsed by pandas' C reader, with
-# no Python object per value; ``extract`` returns numeric, so the microseconds are exact.
-_EPOCH_US_SQL = "(EXTRACT(EPOCH FROM %s) * 1000000)::bigint"
 
 
 def _integers(values) -> str:
@@ -437,22 +420,20 @@ def _copy_frame(select_sql: str, *, dtypes: list[str]) -> list[np.ndarray]:
 
 
 def _alert_keys(*, episode_ids: list[int]) -> set[tuple[int, str, str]]:
-    """The (episode, rule, trigger) of every alert the episodes already have."""
-    if connection.vendor == "postgresql":
-        # Plain rows straight into a set: no converters, and one bound-free id list instead of
-        # thousands of parameters (faster here than COPY, whose rows come one call each). The
-        # redundant range makes PostgreSQL use the episode index: on the IN list alone it
-        # scanned the whole alert table once per chunk (3,309 pages for 4,600 rows, 33 ms
-        # against 3.4 ms at 111,000 alerts), a cost that grows with every chunk and alert.
-        with connection.cursor() as cursor:
-            cursor.execute(
-                f"SELECT episode_id, rule, trigger FROM {Alert._meta.db_table} "  # noqa: S608
-                f"WHERE episode_id BETWEEN {int(min(episode_ids))} AND {int(max(episode_ids))} "
-                f"AND episode_id IN ({_integers(episode_ids)})"
-            )
-            return set(cursor.fetchall())
-    alerts = Alert.objects.filter(episode_id__in=episode_ids)
-    return set(alerts.values_list("episode_id", "rule", "trigger"))
+    """The (episode, rule, trigger) of every alert the episodes already have.
+
+    Plain rows straight into a set: no converters, and one bound-free id list instead of
+    thousands of parameters (faster here than COPY, whose rows come one call each). The
+    redundant range makes PostgreSQL use the episode index: on the IN list alone it scanned the
+    whole alert table once per chunk (3,309 pages for 4,600 rows, 33 ms against 3.4 ms at
+    111,000 alerts), a cost that grows with every chunk and alert."""
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"SELECT episode_id, rule, trigger FROM {Alert._meta.db_table} "  # noqa: S608
+            f"WHERE episode_id BETWEEN {int(min(episode_ids))} AND {int(max(episode_ids))} "
+            f"AND episode_id IN ({_integers(episode_ids)})"
+        )
+        return set(cursor.fetchall())
 
 
 def rule_settings(*, clinic: Clinic, curves=()) -> rules.RuleSettings:

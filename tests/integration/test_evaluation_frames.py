@@ -1,12 +1,15 @@
 """The sweep's frames, read as integer microseconds without Django's per-value timestamp
-converter, hold exactly what the ORM reads, to the microsecond, on SQLite and PostgreSQL."""
+converter, hold exactly what the ORM reads, to the microsecond, on SQLite and PostgreSQL, by
+either reader: plain rows (one submission's episode) and, on PostgreSQL, COPY (a sweep's chunk)."""
 
 from datetime import UTC, datetime, timedelta
 
 import pandas as pd
 import pytest
+from django.db import connection
 
 from clients.models import CheckIn, CheckInStatus
+from outcomes import evaluation
 from outcomes.evaluation import (
     CHECKIN_STATUS_FOR_RULES,
     _copy_frame,
@@ -15,6 +18,18 @@ from outcomes.evaluation import (
 )
 from outcomes.models import Administration
 from tests.integration.evaluation_support import checkin, phq9
+
+
+@pytest.fixture(params=["rows", "copy"])
+def reader(request, monkeypatch):
+    """Which reader the frames use: COPY from one episode on, or plain rows for any number."""
+    if request.param == "copy":
+        if connection.vendor != "postgresql":
+            pytest.skip("COPY is PostgreSQL's")
+        monkeypatch.setattr(evaluation, "COPY_FROM_EPISODES", 1)
+    else:
+        monkeypatch.setattr(evaluation, "COPY_FROM_EPISODES", 10**9)
+    return request.param
 
 
 def orm_times(queryset, field):
@@ -33,7 +48,7 @@ def stored_form(episode, administered_at):
     )
 
 
-def test_the_frames_hold_the_orms_timestamps_to_the_microsecond(cast):
+def test_the_frames_hold_the_orms_timestamps_to_the_microsecond(cast, reader):
     late = datetime(2026, 3, 29, 1, 59, 59, 999999, tzinfo=UTC)  # just before a DST change
     for moment in (
         late,
@@ -59,7 +74,7 @@ def test_the_frames_hold_the_orms_timestamps_to_the_microsecond(cast):
     assert list(checkins["due_at"]) == list(orm_times(stored, "due_at"))
 
 
-def test_the_frames_hold_every_column_the_orm_reads_missing_scores_included(cast):
+def test_the_frames_hold_every_column_the_orm_reads_missing_scores_included(cast, reader):
     # On PostgreSQL the frames come from COPY's text format: a null total, each risk state and
     # each check-in status must survive the parse.
     at = datetime(2026, 3, 1, 9, 30, tzinfo=UTC)
@@ -97,6 +112,8 @@ def test_the_frames_hold_every_column_the_orm_reads_missing_scores_included(cast
     assert checkins["episode_id"].tolist() == [cast.episode.pk] * 3
     assert checkins_frame(episode_ids=[cast.other_episode.pk]).empty
     assert administrations_frame(episode_ids=[cast.other_episode.pk]).empty
+    assert administrations["total"].dtype == "float64"
+    assert administrations["episode_id"].dtype == checkins["checkin_id"].dtype == "int64"
 
 
 @pytest.mark.postgres
