@@ -4,6 +4,7 @@ from django import template
 
 from dashboards import display
 from dashboards.alert_words import alert_reason_short
+from dashboards.caseload_html import caseload_rows_html
 from dashboards.display import CATEGORY_WORDS, RELIABLE_WORDS
 from dashboards.selectors import instrument_short_name
 
@@ -53,6 +54,12 @@ def alert_reason(alert):
 def days_since(moment):
     """ "today", "yesterday", "5 days ago" for a date or datetime."""
     return display.days_since_text(moment)
+
+
+@register.simple_tag
+def caseload_rows(rows, *, team: bool):
+    """The caseload table's rows (``dashboards.caseload_html``: built in Python, 500 rows)."""
+    return caseload_rows_html(rows, team=team)
 
 
 @register.filter
