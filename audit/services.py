@@ -96,6 +96,10 @@ def audit_clients_listed(*, actor, clients, request=None, surface: str) -> int:
         return _clients_listed_insert_sqlite(
             actor=actor, clients=unique.values(), at=at, ip_address=ip_address, surface=surface
         )
+    if connection.vendor == "postgresql":
+        return _clients_listed_insert_postgresql(
+            actor=actor, clients=unique.values(), at=at, ip_address=ip_address, surface=surface
+        )
     events = [
         AuditEvent(
             at=at,
@@ -145,3 +149,37 @@ def _clients_listed_insert_sqlite(*, actor, clients, at, ip_address, surface: st
             [*constants, json.dumps(ids)],
         )
     return len(ids)
+
+
+def _clients_listed_insert_postgresql(*, actor, clients, at, ip_address, surface: str) -> int:
+    """The same rows in one INSERT ... SELECT over two arrays (client ids, clinic ids).
+
+    ``bulk_create`` binds ten values per row, each prepared in Python: a 500-client caseload
+    spent ~30 ms of its page preparing 5,000 parameters (issue 18). Here only the two id arrays
+    vary; the other columns are bound once, with casts, since a bare parameter in a SELECT list
+    would be read as text.
+    """
+    clients = list(clients)
+    fields = {field.name: field for field in AuditEvent._meta.fields}
+    table = connection.ops.quote_name(AuditEvent._meta.db_table)
+    with connection.cursor() as cursor:
+        # Only the quoted table name is formatted in; every value is bound.
+        cursor.execute(
+            f"INSERT INTO {table} (at, actor_id, actor_label, action, object_type, "  # noqa: S608
+            "ip_address, details, object_id, client_id, clinic_id) "
+            "SELECT %s::timestamptz, %s, %s, %s, %s, %s::inet, %s::jsonb, listed.client::text, "
+            "listed.client, listed.clinic FROM unnest(%s::bigint[], %s::bigint[]) "
+            "AS listed(client, clinic)",
+            [
+                at,
+                actor.pk,
+                actor.get_username(),
+                "client.view",
+                clients[0]._meta.label_lower,
+                ip_address,
+                fields["details"].get_db_prep_save({"view": surface}, connection),
+                [client.pk for client in clients],
+                [client.clinic_id for client in clients],
+            ],
+        )
+    return len(clients)

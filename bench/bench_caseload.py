@@ -47,6 +47,12 @@ def options_parse() -> argparse.Namespace:
     )
     parser.add_argument("--json", help="write each size's figures here")
     parser.add_argument("--profile", action="store_true", help="cProfile the run")
+    parser.add_argument(
+        "--reuse",
+        action="store_true",
+        help="PostgreSQL: time the caseload an earlier run left in the database, building "
+        "nothing (to compare two versions of the page on the same data, alternately)",
+    )
     return parser.parse_args()
 
 
@@ -71,6 +77,7 @@ import django  # noqa: E402
 
 django.setup()
 
+from django.contrib.auth.models import User  # noqa: E402
 from django.core.management import call_command  # noqa: E402
 from django.db import connection  # noqa: E402
 from django.test import Client as HttpClient  # noqa: E402
@@ -179,15 +186,23 @@ def main() -> None:
     sizes = [int(size) for size in options.sizes.split(",")]
 
     call_command("migrate", verbosity=0)
-    if connection.vendor == "postgresql":
+    reuse = options.reuse and connection.vendor == "postgresql"
+    if connection.vendor == "postgresql" and not reuse:
         postgres_empty()
-    clinic = Clinic.objects.create(name="Bench clinic", slug="bench")
-    therapist = make_staff(clinic, username="bench-therapist")
+    if reuse:
+        clinic = Clinic.objects.get(slug="bench")
+        therapist = User.objects.get(username="bench-therapist")
+        built = Episode.objects.filter(clinic=clinic).count()
+        if [built] != sizes:
+            raise SystemExit(f"--reuse: the database holds {built} clients, not {sizes}")
+    else:
+        clinic = Clinic.objects.create(name="Bench clinic", slug="bench")
+        therapist = make_staff(clinic, username="bench-therapist")
+        make_staff(clinic, role=Role.ADMIN, username="bench-admin")
     http = HttpClient()
     path, page_size = "/", OWN_CASELOAD_PAGE_SIZE
     if options.team:
-        admin = make_staff(clinic, role=Role.ADMIN, username="bench-admin")
-        http.force_login(admin)
+        http.force_login(User.objects.get(username="bench-admin"))
         path, page_size = "/?view=team", TEAM_PAGE_SIZE
     else:
         http.force_login(therapist)
@@ -200,11 +215,11 @@ def main() -> None:
         f"{'clients':>8} {'queries':>8} {'median ms':>10} {'max ms':>8} {'SQL ms':>8} "
         f"{'HTML kB':>8}"
     )
-    built, figures = 0, []
+    built, figures = (sizes[0] if reuse else 0), []
     for size in sizes:
         build_caseload(clinic, therapist, first=built, count=size - built)
         built = size
-        if connection.vendor == "postgresql":
+        if connection.vendor == "postgresql" and not reuse:
             with connection.cursor() as cursor:
                 cursor.execute("ANALYZE")
         executed: list[str] = []

@@ -1,52 +1,31 @@
 """Small formatting filters for the staff pages (numbers as clinicians read them)."""
 
 from django import template
-from django.utils import timezone
 
+from dashboards import display
 from dashboards.alert_words import alert_reason_short
+from dashboards.caseload_html import caseload_rows_html
+from dashboards.display import CATEGORY_WORDS, RELIABLE_WORDS
 from dashboards.selectors import instrument_short_name
 
 register = template.Library()
-
-RELIABLE_WORDS = {
-    "improved": "reliable improvement",
-    "unchanged": "no reliable change",
-    "deteriorated": "reliable worsening",
-}
-
-# Jacobson & Truax's categories in a clinician's words. "Harmed" is the method's term for a
-# client who started outside the clinical range and is now reliably worse and inside it; on a
-# client's page it reads as an accusation, and it says less than the plain description.
-CATEGORY_WORDS = {
-    "recovered": "recovered",
-    "improved": "improved",
-    "unchanged": "no reliable change",
-    "deteriorated": "deteriorated",
-    "harmed": "worse, now in the clinical range",
-}
 
 
 @register.filter
 def score(value):
     """14 for whole numbers, 14.5 otherwise, an en dash when missing."""
-    if value is None or value == "":
-        return "–"
-    value = float(value)
-    return f"{value:g}" if value == int(value) else f"{value:.1f}"
+    return display.score_text(value)
 
 
 @register.filter
 def signed(value):
     """+3 / −2 / 0, with a true minus sign."""
-    if value is None:
-        return "–"
-    text = score(abs(value))
-    return f"+{text}" if value > 0 else (f"\u2212{text}" if value < 0 else "0")
+    return display.signed_text(value)
 
 
 @register.filter
 def percent(value):
-    return "–" if value is None else f"{round(float(value) * 100)} %"
+    return display.percent_text(value)
 
 
 @register.filter
@@ -74,17 +53,13 @@ def alert_reason(alert):
 @register.filter
 def days_since(moment):
     """ "today", "yesterday", "5 days ago" for a date or datetime."""
-    if moment is None:
-        return ""
-    day = timezone.localdate(moment) if hasattr(moment, "hour") else moment
-    days = (timezone.localdate() - day).days
-    if days <= 0:
-        return "today"
-    if days == 1:
-        return "yesterday"
-    if days < 14:
-        return f"{days} days ago"
-    return f"{days // 7} weeks ago"
+    return display.days_since_text(moment)
+
+
+@register.simple_tag
+def caseload_rows(rows, *, team: bool):
+    """The caseload table's rows (``dashboards.caseload_html``: built in Python, 500 rows)."""
+    return caseload_rows_html(rows, team=team)
 
 
 @register.filter

@@ -11,7 +11,8 @@ from django.test import RequestFactory
 from django.utils import timezone
 
 from audit.models import AuditEvent
-from audit.services import audit_client_view
+from audit.services import audit_client_view, audit_clients_listed
+from tests.factories import make_client
 
 
 def add_event(cast, *, action="client.view", actor=None, client=None, clinic=None, **fields):
@@ -45,6 +46,28 @@ def test_audit_client_view_records_who_saw_which_client(cast):
         cast.clinic,
     )
     assert event.ip_address == "10.1.2.3" and event.details == {"view": "trajectory"}
+
+
+def test_a_list_page_records_one_view_per_client_shown_in_one_statement(cast):
+    """The caseload's audit insert (one INSERT ... SELECT on SQLite and on PostgreSQL) writes
+    the same row as ``audit_client_view`` would, for each client shown, and nothing else."""
+    other = make_client(cast.clinic, label="C-OTHER")
+    request = RequestFactory().get("/", REMOTE_ADDR="10.1.2.4")
+    written = audit_clients_listed(
+        actor=cast.therapist, clients=[cast.client, other, cast.client], request=request,
+        surface="caseload",
+    )  # fmt: skip
+    events = AuditEvent.objects.filter(details__view="caseload").order_by("client_id")
+    assert written == 2
+    assert [
+        (e.action, e.actor, e.actor_label, e.object_type, e.object_id, e.client, e.clinic)
+        for e in events
+    ] == [
+        ("client.view", cast.therapist, cast.therapist.username, "clients.client", str(c.pk), c,
+         cast.clinic)
+        for c in sorted([cast.client, other], key=lambda c: c.pk)
+    ]  # fmt: skip
+    assert {(e.ip_address, e.at is not None) for e in events} == {("10.1.2.4", True)}
 
 
 def test_an_audit_event_cannot_be_changed_or_deleted_through_the_orm(cast):

@@ -327,3 +327,15 @@ def test_a_ranked_page_keeps_the_filters(client, cast):
         user=cast.therapist, filters=selectors.CaseloadFilters(has_open_alerts=True)
     )
     assert rows and [row.episode.pk for row in rows] == [row.episode.pk for row in expected]
+
+
+def test_the_rows_built_in_python_escape_what_staff_typed(client, cast):
+    """The rows are HTML made in ``dashboards.caseload_html``, not by the template engine: every
+    value is escaped there, in text and in attributes."""
+    Episode.objects.filter(pk=cast.episode.pk).update(
+        status=EpisodeStatus.RED, status_reason='PHQ-9 "15" <b>above</b> & rising'
+    )
+    client.force_login(cast.therapist)
+    html = client.get("/").content.decode()
+    assert "<b>above</b>" not in html
+    assert 'title="PHQ-9 &quot;15&quot; &lt;b&gt;above&lt;/b&gt; &amp; rising"' in html
