@@ -849,7 +849,8 @@ def _alliance_concern_before(
     rows: pd.DataFrame, history: pd.DataFrame, settings: RuleSettings
 ) -> np.ndarray:
     """True where the same episode had an alliance concern in the ``alliance_window_days`` up to
-    the row."""
+    the row (at the same moment included), as pandas' ``merge_asof`` backward with that tolerance
+    finds it; a missing time matches nothing."""
     ratings = _measuring(
         history,
         "alliance",
@@ -857,27 +858,43 @@ def _alliance_concern_before(
     )
     if ratings.empty or rows.empty:
         return np.zeros(len(rows), dtype=bool)
-    worse = ratings["worse_sign"]
-    concern = (worse * (ratings["total"] - settings.alliance_cutoff) > 0) | (
-        worse * (ratings["total"] - ratings["previous_total"])
-        >= settings.alliance_drop - _FLOAT_TOLERANCE
-    )
-    concerns = ratings.loc[concern, ["episode_id", "administered_at"]].rename(
-        columns={"administered_at": "concern_at"}
-    )
-    if concerns.empty:
+    worse = ratings["worse_sign"].to_numpy(dtype=float)
+    total = ratings["total"].to_numpy(dtype=float)
+    with np.errstate(invalid="ignore"):
+        concern = (worse * (total - settings.alliance_cutoff) > 0) | (
+            worse * (total - ratings["previous_total"].to_numpy(dtype=float))
+            >= settings.alliance_drop - _FLOAT_TOLERANCE
+        )
+    if not concern.any():
         return np.zeros(len(rows), dtype=bool)
-    left = rows[["episode_id", "administered_at"]].reset_index()
-    matched = pd.merge_asof(
-        left.sort_values("administered_at"),
-        concerns.sort_values("concern_at"),
-        left_on="administered_at",
-        right_on="concern_at",
-        by="episode_id",
-        direction="backward",
-        tolerance=pd.Timedelta(days=settings.alliance_window_days),
-    ).set_index("index")
-    return matched["concern_at"].notna().reindex(rows.index).to_numpy(dtype=bool)
+    # On arrays, one sort of the concerns and the rows together by (episode, time), a concern
+    # before a row at the same moment: each row's latest concern so far is the one merge_asof
+    # would match (the frames, their two sorts and the merge were half of not-on-track's time).
+    concern_at = datetime_values(ratings["administered_at"])
+    row_at = datetime_values(rows["administered_at"])
+    window = np.timedelta64(settings.alliance_window_days, "D")
+    window = window.astype(f"m8[{row_at.unit}]").astype(np.int64)
+    n_concerns = int(concern.sum())
+    episode = np.concatenate(
+        [ratings["episode_id"].to_numpy()[concern], rows["episode_id"].to_numpy()]
+    )
+    ticks = np.concatenate([concern_at.as_unit(row_at.unit).asi8[concern], row_at.asi8])
+    is_row = np.arange(len(ticks)) >= n_concerns
+    order = np.lexsort((is_row, ticks, episode))
+    episode, ticks = episode[order], ticks[order]
+    latest = np.maximum.accumulate(np.where(is_row[order], -1, np.arange(len(order))))
+    candidate = np.maximum(latest, 0)
+    missing = np.iinfo(np.int64).min  # NaT's ticks
+    matched = (
+        (latest >= 0)
+        & (episode[candidate] == episode)
+        & (ticks - ticks[candidate] <= window)
+        & (ticks != missing)
+        & (ticks[candidate] != missing)
+    )
+    in_input_order = np.empty(len(order), dtype=bool)
+    in_input_order[order] = matched
+    return in_input_order[n_concerns:]
 
 
 def sudden_loss(
