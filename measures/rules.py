@@ -809,15 +809,17 @@ def _rearmed(onsets: np.ndarray, history: pd.DataFrame, off: pd.Series, settings
     """For each onset (a position in ``history``), true when its series had no score off the curve
     before it, or at least ``settings.not_on_track_rearm_scores`` scores on track since the last
     one (the history is sorted by series and time, so a series' scores are contiguous)."""
-    positions = np.arange(len(history))
-    last_off = np.maximum.accumulate(np.where(off.to_numpy(), positions, -1))
+    # Looked up at the onsets only (binary searches in the positions off the curve and the
+    # series' first rows), not carried along the whole history by running maxima.
+    off_positions = np.flatnonzero(np.asarray(off))
+    before = np.searchsorted(off_positions, onsets)  # scores off the curve before each onset
+    previous_off = np.where(before > 0, off_positions[np.maximum(before - 1, 0)], -1)
     series = history["series"].to_numpy()
     first = np.ones(len(history), dtype=bool)
     first[1:] = series[1:] != series[:-1]
-    series_start = np.maximum.accumulate(np.where(first, positions, 0))
-    # An onset's previous score is on track (or it is the series' first), so it is not at 0.
-    previous_off = np.where(onsets > 0, last_off[np.maximum(onsets - 1, 0)], -1)
-    never_off = previous_off < series_start[onsets]
+    starts = np.flatnonzero(first)
+    series_start = starts[np.searchsorted(starts, onsets, side="right") - 1]
+    never_off = previous_off < series_start
     on_track_since = onsets - previous_off - 1
     return never_off | (on_track_since >= settings.not_on_track_rearm_scores)
 
