@@ -59,9 +59,13 @@ from measures.instruments import get_instrument
 from outcomes.curves import clinics_curve_overrides, clinics_rule_inputs
 from outcomes.models import Administration, Alert
 
-# Episodes per sweep task: ~40,000 administrations, a fraction of a second of rule time and a
-# few MB of memory, small enough that many workers share a sweep evenly.
-CHUNK_SIZE = 2000
+# Episodes per sweep task: ~120,000 administrations, under a second of a full re-evaluation
+# (the time a submission task for one of its episodes may wait on the lock; a cold chunk about
+# 2 s) and some MB of memory, small enough that many workers share a sweep evenly. Not smaller:
+# ``rules.evaluate`` has a fixed cost of about 50 ms per call (pandas per operation, not per
+# row), which at 2,000 episodes was 0.8 s of a 7.2 s full re-evaluation of 50,000
+# (bench/sweep_phases.py full, alternated: rules 2.23-2.30 s at 2,000, 1.42-1.53 s at 6,000).
+CHUNK_SIZE = 6000
 STATUS_BATCH = 500
 # New alerts are e-mailed when their event is at most this old: one weekly check-in cycle.
 NOTIFY_EVENTS_WITHIN = timedelta(days=7)
@@ -321,22 +325,50 @@ def _utc_times(microseconds) -> pd.DatetimeIndex:
 COPY_FROM_EPISODES = 50
 
 
-def _frame_columns(select_sql: str, *, episode_ids: list[int], dtypes: list[str]) -> list:
-    """The columns of a frame's query: by COPY for a PostgreSQL chunk, else from plain rows
-    (raw SQL both ways: the ORM's query compiling was most of a small read's time)."""
+# Episodes per read statement. A sweep chunk is read in pieces of at most this many: with 2,000
+# ids PostgreSQL reads administrations through the episode index, with 5,000 it switched to a
+# scan of the whole table (1 M rows, 0.15-0.23 s a statement on the bench's database), so a
+# larger chunk cost more to read than the rule time it saved (bench/sweep_phases.py).
+READ_BATCH = 2000
+
+
+def _frame_columns(select_sql, *, episode_ids: list[int], dtypes: list[str]) -> list:
+    """The columns of a frame's query (``select_sql(ids_sql)`` for a batch of ids) over every
+    ``READ_BATCH`` of the episodes: by COPY for a PostgreSQL chunk, else from plain rows (raw
+    SQL both ways: the ORM's query compiling was most of a small read's time)."""
+    if len(episode_ids) <= READ_BATCH:
+        return _batch_columns(select_sql(_integers(episode_ids)), episode_ids, dtypes)
+    batches = [
+        _batch_columns(select_sql(_integers(batch)), batch, dtypes)
+        for batch in _batches(episode_ids, READ_BATCH)
+    ]
+    # Each piece in its column's type first: plain rows are lists (an empty one reads as float).
+    types = [object if dtype == "str" else dtype for dtype in dtypes]
+    return [
+        np.concatenate([np.asarray(batch[column], dtype=types[column]) for batch in batches])
+        for column in range(len(dtypes))
+    ]
+
+
+def _batches(values: list, size: int):
+    return (values[start : start + size] for start in range(0, len(values), size))
+
+
+def _batch_columns(sql: str, episode_ids: list[int], dtypes: list[str]) -> list:
     if connection.vendor == "postgresql" and len(episode_ids) >= COPY_FROM_EPISODES:
-        return _copy_frame(select_sql, dtypes=dtypes)
+        return _copy_frame(sql, dtypes=dtypes)
     with connection.cursor() as cursor:
-        cursor.execute(select_sql)
+        cursor.execute(sql)
         return _columns(cursor.fetchall(), len(dtypes))
 
 
 def administrations_frame(*, episode_ids: list[int]) -> pd.DataFrame:
     """Every administration of the episodes (the rules need each episode's full history)."""
     episode, pk, instrument, administered_at, total, risk = _frame_columns(
-        f"SELECT episode_id, id, instrument, {_epoch_us_sql('administered_at')}, total, risk "  # noqa: S608
-        f"FROM {Administration._meta.db_table} "
-        f"WHERE episode_id IN ({_integers(episode_ids)})",
+        lambda ids: (
+            f"SELECT episode_id, id, instrument, {_epoch_us_sql('administered_at')}, total, "  # noqa: S608
+            f"risk FROM {Administration._meta.db_table} WHERE episode_id IN ({ids})"
+        ),
         episode_ids=episode_ids,
         dtypes=["int64", "int64", "str", "int64", "float64", "str"],
     )
@@ -357,10 +389,12 @@ def administrations_frame(*, episode_ids: list[int]) -> pd.DataFrame:
 def checkins_frame(*, episode_ids: list[int]) -> pd.DataFrame:
     """The symptom check-ins that the disengagement rule reads, with the rules' status names."""
     episode, pk, due_at, status = _frame_columns(
-        f"SELECT episode_id, id, {_epoch_us_sql('due_at')}, status "  # noqa: S608
-        f"FROM {CheckIn._meta.db_table} WHERE episode_id IN ({_integers(episode_ids)}) "
-        f"AND kind IN ({_literals(DISENGAGEMENT_KINDS)}) "
-        f"AND status IN ({_literals(CHECKIN_STATUS_FOR_RULES)})",
+        lambda ids: (
+            f"SELECT episode_id, id, {_epoch_us_sql('due_at')}, status "  # noqa: S608
+            f"FROM {CheckIn._meta.db_table} WHERE episode_id IN ({ids}) "
+            f"AND kind IN ({_literals(DISENGAGEMENT_KINDS)}) "
+            f"AND status IN ({_literals(CHECKIN_STATUS_FOR_RULES)})"
+        ),
         episode_ids=episode_ids,
         dtypes=["int64", "int64", "int64", "str"],
     )
@@ -427,13 +461,16 @@ def _alert_keys(*, episode_ids: list[int]) -> set[tuple[int, str, str]]:
     redundant range makes PostgreSQL use the episode index: on the IN list alone it scanned the
     whole alert table once per chunk (3,309 pages for 4,600 rows, 33 ms against 3.4 ms at
     111,000 alerts), a cost that grows with every chunk and alert."""
+    keys = set()
     with connection.cursor() as cursor:
-        cursor.execute(
-            f"SELECT episode_id, rule, trigger FROM {Alert._meta.db_table} "  # noqa: S608
-            f"WHERE episode_id BETWEEN {int(min(episode_ids))} AND {int(max(episode_ids))} "
-            f"AND episode_id IN ({_integers(episode_ids)})"
-        )
-        return set(cursor.fetchall())
+        for batch in _batches(episode_ids, READ_BATCH):
+            cursor.execute(
+                f"SELECT episode_id, rule, trigger FROM {Alert._meta.db_table} "  # noqa: S608
+                f"WHERE episode_id BETWEEN {int(min(batch))} AND {int(max(batch))} "
+                f"AND episode_id IN ({_integers(batch)})"
+            )
+            keys.update(cursor.fetchall())
+    return keys
 
 
 def rule_settings(*, clinic: Clinic, curves=()) -> rules.RuleSettings:

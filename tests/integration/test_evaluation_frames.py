@@ -20,15 +20,19 @@ from outcomes.models import Administration
 from tests.integration.evaluation_support import checkin, phq9
 
 
-@pytest.fixture(params=["rows", "copy"])
+@pytest.fixture(params=["rows", "copy", "rows, one episode a batch", "copy, one episode a batch"])
 def reader(request, monkeypatch):
-    """Which reader the frames use: COPY from one episode on, or plain rows for any number."""
-    if request.param == "copy":
+    """Which reader the frames use: COPY from one episode on, or plain rows for any number; and
+    the whole id list in one statement, or one statement per episode (``READ_BATCH``, as a sweep
+    chunk is read), the pieces joined, an episode with no rows among them."""
+    if request.param.startswith("copy"):
         if connection.vendor != "postgresql":
             pytest.skip("COPY is PostgreSQL's")
         monkeypatch.setattr(evaluation, "COPY_FROM_EPISODES", 1)
     else:
         monkeypatch.setattr(evaluation, "COPY_FROM_EPISODES", 10**9)
+    if request.param.endswith("batch"):
+        monkeypatch.setattr(evaluation, "READ_BATCH", 1)
     return request.param
 
 
