@@ -62,7 +62,7 @@ from outcomes.models import Administration, Alert
 # Episodes per sweep task: ~120,000 administrations, under a second of a full re-evaluation
 # (the time a submission task for one of its episodes may wait on the lock; a cold chunk about
 # 2 s) and some MB of memory, small enough that many workers share a sweep evenly. Not smaller:
-# ``rules.evaluate`` has a fixed cost of about 50 ms per call (pandas per operation, not per
+# ``rules.evaluate`` has a fixed cost of 30-50 ms per call (pandas per operation, not per
 # row), which at 2,000 episodes was 0.8 s of a 7.2 s full re-evaluation of 50,000
 # (bench/sweep_phases.py full, alternated: rules 2.23-2.30 s at 2,000, 1.42-1.53 s at 6,000).
 CHUNK_SIZE = 6000
