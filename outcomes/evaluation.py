@@ -275,7 +275,7 @@ def _episodes_lock(episode_ids: list[int]) -> dict[int, _StoredEpisode]:
         cursor.execute(
             "SELECT id, clinic_id, client_id, ended_on IS NOT NULL, status, status_reason, "  # noqa: S608
             "rules_evaluated_at IS NOT NULL, rules_fingerprint, rules_pending_since IS NOT NULL "
-            f"FROM {Episode._meta.db_table} WHERE id IN ({_integers(episode_ids)}) "
+            f"FROM {Episode._meta.db_table} WHERE {_in_ids('id', episode_ids)} "
             f"ORDER BY id{lock}"
         )
         rows = cursor.fetchall()
@@ -333,13 +333,13 @@ READ_BATCH = 2000
 
 
 def _frame_columns(select_sql, *, episode_ids: list[int], dtypes: list[str]) -> list:
-    """The columns of a frame's query (``select_sql(ids_sql)`` for a batch of ids) over every
+    """The columns of a frame's query (``select_sql(ids)`` for a batch of ids) over every
     ``READ_BATCH`` of the episodes: by COPY for a PostgreSQL chunk, else from plain rows (raw
     SQL both ways: the ORM's query compiling was most of a small read's time)."""
     if len(episode_ids) <= READ_BATCH:
-        return _batch_columns(select_sql(_integers(episode_ids)), episode_ids, dtypes)
+        return _batch_columns(select_sql(episode_ids), episode_ids, dtypes)
     batches = [
-        _batch_columns(select_sql(_integers(batch)), batch, dtypes)
+        _batch_columns(select_sql(batch), batch, dtypes)
         for batch in _batches(episode_ids, READ_BATCH)
     ]
     # Each piece in its column's type first: plain rows are lists (an empty one reads as float).
@@ -367,7 +367,7 @@ def administrations_frame(*, episode_ids: list[int]) -> pd.DataFrame:
     episode, pk, instrument, administered_at, total, risk = _frame_columns(
         lambda ids: (
             f"SELECT episode_id, id, instrument, {_epoch_us_sql('administered_at')}, total, "  # noqa: S608
-            f"risk FROM {Administration._meta.db_table} WHERE episode_id IN ({ids})"
+            f"risk FROM {Administration._meta.db_table} WHERE {_in_ids('episode_id', ids)}"
         ),
         episode_ids=episode_ids,
         dtypes=["int64", "int64", "str", "int64", "float64", "str"],
@@ -391,7 +391,7 @@ def checkins_frame(*, episode_ids: list[int]) -> pd.DataFrame:
     episode, pk, due_at, status = _frame_columns(
         lambda ids: (
             f"SELECT episode_id, id, {_epoch_us_sql('due_at')}, status "  # noqa: S608
-            f"FROM {CheckIn._meta.db_table} WHERE episode_id IN ({ids}) "
+            f"FROM {CheckIn._meta.db_table} WHERE {_in_ids('episode_id', ids)} "
             f"AND kind IN ({_literals(DISENGAGEMENT_KINDS)}) "
             f"AND status IN ({_literals(CHECKIN_STATUS_FOR_RULES)})"
         ),
@@ -409,6 +409,15 @@ def checkins_frame(*, episode_ids: list[int]) -> pd.DataFrame:
         },
         copy=False,
     )
+
+
+def _in_ids(column: str, values) -> str:
+    """SQL for "column is one of these ids". On PostgreSQL as ``= ANY(ARRAY(SELECT unnest(...)))``:
+    the same index scan as ``IN (...)``, but planned without estimating each of the thousands of
+    values (EXPLAIN, 2,000 ids: planning 5-9 ms against 0.6 ms, execution alike)."""
+    if connection.vendor == "postgresql":
+        return f"{column} = ANY(ARRAY(SELECT unnest('{{{_integers(values)}}}'::bigint[])))"
+    return f"{column} IN ({_integers(values)})"
 
 
 def _integers(values) -> str:
@@ -467,7 +476,7 @@ def _alert_keys(*, episode_ids: list[int]) -> set[tuple[int, str, str]]:
             cursor.execute(
                 f"SELECT episode_id, rule, trigger FROM {Alert._meta.db_table} "  # noqa: S608
                 f"WHERE episode_id BETWEEN {int(min(batch))} AND {int(max(batch))} "
-                f"AND episode_id IN ({_integers(batch)})"
+                f"AND {_in_ids('episode_id', batch)}"
             )
             keys.update(cursor.fetchall())
     return keys
