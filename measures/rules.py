@@ -762,25 +762,9 @@ def not_on_track(
     rows, is_onset, red, rise = rows[keep], is_onset[keep], red[keep], rise[keep]
     steep, alliance = steep[keep], alliance[keep]
     severity = np.where(is_onset & ~steep & ~alliance, "warning", "high")
-    limit = np.where(red, rows["red_limit"], rows["yellow_limit"])
-    provisional = np.where(rows["curve_source"] == "default", ", provisional default curve", "")
-    why = np.select(
-        [~is_onset, steep, alliance, rows["week"].to_numpy() <= settings.early_in_care_weeks],
-        [
-            "; off the curve for 2 scores in a row",
-            "; rose " + format_scores(rise) + " points since the previous score",
-            f"; with an alliance concern in the past {_days(settings.alliance_window_days)}",
-            "; first score off the curve, early in care: watch, review if it persists",
-        ],
-        default="; first score off the curve: watch, review if it persists",
-    ).astype(object)
-    messages = concat_text(
-        "Not on track: ", rows["label"], " ", format_scores(rows["total"]), " is",
-        rows["worse_side"], "the expected ", format_one_decimal(rows["expected"]), " (",
-        np.where(red, "red", "yellow"), " limit ", format_one_decimal(limit),
-        np.where(red, "", not_improving_note(rows)), provisional, ") at week ",
-        format_scores(rows["week"]), why,
-    )  # fmt: skip
+    messages = _not_on_track_messages(
+        rows, rows["week"].to_numpy(), red, rise, is_onset, steep, alliance, settings
+    )
     further = _further_worsening(history, in_state=off, anchor=onset)
     # A score that is both the run's second (the persistence alert, already high) and a further
     # reliable step raises one alert, not two with the same trigger (the second would be lost
@@ -789,19 +773,75 @@ def not_on_track(
         ~history.loc[further.index, "administration_id"].isin(rows["administration_id"])
     ]
     again = history.loc[further.index]
-    again_messages = concat_text(
-        "Not on track and worse again: ", again["label"], " ", format_scores(again["total"]),
-        " at week ", format_scores(again["week"]), " against ",
-        format_scores(further["from_total"]), " at week ", format_scores(further["from_week"]),
-        ", where it left the curve: ", format_scores(further["worsening"]),
-        " points worse (reliable change ", format_scores(again["reliable_change"]),
-        "; expected ", format_one_decimal(again["expected"]), ")",
-    )  # fmt: skip
+    again_messages = _worse_again_messages(
+        again, further["from_total"], further["from_week"], further["worsening"]
+    )
     return _alerts_concat(
         [
             _alerts(rows, rule="not_on_track", severity=severity, messages=messages),
             _alerts(again, rule="not_on_track", severity="high", messages=again_messages),
         ]
+    )
+
+
+def _not_on_track_messages(
+    rows, week, red, rise, is_onset, steep, alliance, settings: RuleSettings
+) -> np.ndarray:
+    """The not-on-track sentence staff see, saying why its severity is what it is. ``rows``: the
+    alerting rows as a frame, or a dict of column arrays (the small-episode path, rules_small)."""
+    limit = np.where(red, rows["red_limit"], rows["yellow_limit"])
+    provisional = np.where(rows["curve_source"] == "default", ", provisional default curve", "")
+    why = np.select(
+        [~is_onset, steep, alliance, week <= settings.early_in_care_weeks],
+        [
+            "; off the curve for 2 scores in a row",
+            "; rose " + format_scores(rise) + " points since the previous score",
+            f"; with an alliance concern in the past {_days(settings.alliance_window_days)}",
+            "; first score off the curve, early in care: watch, review if it persists",
+        ],
+        default="; first score off the curve: watch, review if it persists",
+    ).astype(object)
+    return concat_text(
+        "Not on track: ", rows["label"], " ", format_scores(rows["total"]), " is",
+        rows["worse_side"], "the expected ", format_one_decimal(rows["expected"]), " (",
+        np.where(red, "red", "yellow"), " limit ", format_one_decimal(limit),
+        np.where(red, "", not_improving_note(rows)), provisional, ") at week ",
+        format_scores(week), why,
+    )  # fmt: skip
+
+
+def _worse_again_messages(again, from_total, from_week, worsening) -> np.ndarray:
+    """A further reliable step while off the curve; ``again``: its rows, frame or dict of arrays."""
+    return concat_text(
+        "Not on track and worse again: ", again["label"], " ", format_scores(again["total"]),
+        " at week ", format_scores(again["week"]), " against ", format_scores(from_total),
+        " at week ", format_scores(from_week), ", where it left the curve: ",
+        format_scores(worsening), " points worse (reliable change ",
+        format_scores(again["reliable_change"]), "; expected ",
+        format_one_decimal(again["expected"]), ")",
+    )  # fmt: skip
+
+
+def _alliance_messages(
+    label, total, worse_side, previous_total, below_cutoff, dropped, settings: RuleSettings
+) -> np.ndarray:
+    """The alliance-concern sentence: below the cutoff, dropped since the previous rating, or
+    both. ``label`` and ``total`` are already text."""
+    below_text = concat_text(
+        label, " ", total, " is", worse_side, "the cutoff ",
+        format_scores([settings.alliance_cutoff])[0],
+    )  # fmt: skip
+    drop_text = concat_text(
+        label, " dropped from ", format_scores(previous_total), " to ", total,
+        " since the previous rating",
+    )  # fmt: skip
+    return concat_text(
+        "Alliance concern: ",
+        np.select(
+            [below_cutoff & dropped, below_cutoff],
+            [concat_text(below_text, "; ", drop_text), below_text],
+            default=drop_text,
+        ),
     )
 
 
@@ -1009,22 +1049,10 @@ def alliance_concern(
     )
     flagged_once, below_cutoff, dropped = flagged.iloc[once], below_cutoff[once], dropped[once]
     label, total = _text(flagged_once["label"]), format_scores(flagged_once["total"])
-    below_text = concat_text(
-        label, " ", total, " is", flagged_once["worse_side"], "the cutoff ",
-        format_scores([settings.alliance_cutoff])[0],
-    )  # fmt: skip
-    drop_text = concat_text(
-        label, " dropped from ", format_scores(flagged_once["previous_total"]), " to ", total,
-        " since the previous rating",
-    )  # fmt: skip
-    messages = concat_text(
-        "Alliance concern: ",
-        np.select(
-            [below_cutoff & dropped, below_cutoff],
-            [concat_text(below_text, "; ", drop_text), below_text],
-            default=drop_text,
-        ),
-    )[spread]
+    messages = _alliance_messages(
+        label, total, flagged_once["worse_side"], flagged_once["previous_total"],
+        below_cutoff, dropped, settings,
+    )[spread]  # fmt: skip
     return _alerts(flagged, rule="alliance_concern", severity="warning", messages=messages)
 
 

@@ -40,9 +40,7 @@ from measures.trajectories import (
     STATUS_RANK,
     concat_text,
     datetime_values,
-    format_one_decimal,
     format_scores,
-    not_improving_note,
     status_reasons,
 )
 
@@ -335,39 +333,17 @@ def _not_on_track(alerts: _Alerts, history: dict, settings: RuleSettings) -> Non
         + ("curve_source", "yellow_by_intake", "intake")
     }
     severity = np.where(is_onset & ~steep & ~alliance, "warning", "high")
-    limit = np.where(red, h["red_limit"], h["yellow_limit"])
-    provisional = np.where(h["curve_source"] == "default", ", provisional default curve", "")
-    why = np.select(
-        [~is_onset, steep, alliance, week <= settings.early_in_care_weeks],
-        [
-            "; off the curve for 2 scores in a row",
-            "; rose " + format_scores(rise) + " points since the previous score",
-            f"; with an alliance concern in the past {rules._days(settings.alliance_window_days)}",
-            "; first score off the curve, early in care: watch, review if it persists",
-        ],
-        default="; first score off the curve: watch, review if it persists",
-    ).astype(object)
-    messages = concat_text(
-        "Not on track: ", h["label"], " ", format_scores(h["total"]), " is",
-        h["worse_side"], "the expected ", format_one_decimal(h["expected"]), " (",
-        np.where(red, "red", "yellow"), " limit ", format_one_decimal(limit),
-        np.where(red, "", not_improving_note(h)), provisional, ") at week ",
-        format_scores(week), why,
-    )  # fmt: skip
+    messages = rules._not_on_track_messages(h, week, red, rise, is_onset, steep, alliance, settings)
     again, from_total, from_week, worsening = _further_worsening(history, off, onset)
     # One alert per score: the run's second score is already alerted above.
     single = ~np.isin(history["administration_id"][again], history["administration_id"][rows])
     again, from_total = again[single], from_total[single]
     from_week, worsening = from_week[single], worsening[single]
-    again_messages = concat_text(
-        "Not on track and worse again: ", history["label"][again], " ",
-        format_scores(history["total"][again]), " at week ",
-        format_scores(history["week"][again]), " against ", format_scores(from_total),
-        " at week ", format_scores(from_week), ", where it left the curve: ",
-        format_scores(worsening), " points worse (reliable change ",
-        format_scores(history["reliable_change"][again]), "; expected ",
-        format_one_decimal(history["expected"][again]), ")",
-    )  # fmt: skip
+    again_rows = {
+        name: history[name][again]
+        for name in ("label", "total", "week", "reliable_change", "expected")
+    }
+    again_messages = rules._worse_again_messages(again_rows, from_total, from_week, worsening)
     alerts.add_scores(history, rows, rule="not_on_track", severity=severity, messages=messages)
     alerts.add_scores(history, again, rule="not_on_track", severity="high", messages=again_messages)
 
@@ -437,22 +413,10 @@ def _alliance_concern(alerts: _Alerts, history: dict, settings: RuleSettings) ->
     below_cutoff, dropped = below_cutoff[concern], dropped[concern]
     label = np.asarray(history["label"][flagged], dtype=object)
     total = format_scores(history["total"][flagged])
-    below_text = concat_text(
-        label, " ", total, " is", history["worse_side"][flagged], "the cutoff ",
-        format_scores([settings.alliance_cutoff])[0],
+    messages = rules._alliance_messages(
+        label, total, history["worse_side"][flagged], history["previous_total"][flagged],
+        below_cutoff, dropped, settings,
     )  # fmt: skip
-    drop_text = concat_text(
-        label, " dropped from ", format_scores(history["previous_total"][flagged]), " to ",
-        total, " since the previous rating",
-    )  # fmt: skip
-    messages = concat_text(
-        "Alliance concern: ",
-        np.select(
-            [below_cutoff & dropped, below_cutoff],
-            [concat_text(below_text, "; ", drop_text), below_text],
-            default=drop_text,
-        ),
-    )
     alerts.add_scores(
         history, flagged, rule="alliance_concern", severity="warning", messages=messages
     )
